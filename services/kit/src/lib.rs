@@ -1,0 +1,13 @@
+//! The plumbing every Samsyn part reuses: configuration, database and migrations, the change
+//! feed, mutual TLS, error mapping, serving and telemetry. No domain rules live here.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod feed;
+pub mod serve;
+pub mod telemetry;
+pub mod tls;
+
+pub use error::{ApiError, FieldViolations};
+pub mod testing;
