@@ -1,1 +1,31 @@
-//! placeholder
+//! Consent: scoped, revocable consents, restrictions, and the decision query.
+//!
+//! The domain API arrives with the service's own issue; until then the service serves its
+//! change feed, health and reflection.
+
+mod api;
+pub mod store;
+
+use samsyn_kit::feed::ChangeFeed;
+use samsyn_kit::serve::{Part, PartContext};
+use samsyn_proto::consent::v1::consent_service_server::ConsentServiceServer;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+
+/// The part's name: its certificate, database file and log target.
+pub const NAME: &str = "consent";
+
+/// Opens (and migrates) the database and builds the part's gRPC services.
+pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
+    let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
+    let api = api::ConsentApi::new(ChangeFeed::new(db));
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(
+        ConsentServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
+    );
+    Ok(Part {
+        name: NAME,
+        routes,
+        services: vec![<ConsentServiceServer<api::ConsentApi> as NamedService>::NAME],
+    })
+}

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// The prefix of the environment variables that override configuration.
 pub const ENV_PREFIX: &str = "SAMSYN_";
 
+/// `SAMSYN_` variables that are not configuration keys: the config file's path, and the
+/// test suite's own settings (`SAMSYN_TEST_DATABASE_URL`).
+const NOT_CONFIGURATION: [&str; 2] = ["CONFIG", "TEST_"];
+
 /// Configuration that does not load or does not make sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -130,6 +134,12 @@ fn env_dict(env: impl IntoIterator<Item = (String, String)>) -> Dict {
         let Some(key) = key.strip_prefix(ENV_PREFIX) else {
             continue;
         };
+        if NOT_CONFIGURATION
+            .iter()
+            .any(|reserved| key.starts_with(reserved))
+        {
+            continue;
+        }
         let path = key.to_ascii_lowercase().replace("__", ".");
         if path.is_empty() {
             continue;
@@ -337,6 +347,8 @@ mod tests {
                 ("SAMSYN_PORT", "7100"),
                 ("SAMSYN_TELEMETRY__JSON_LOGS", "true"),
                 ("OTHER_PORT", "1"),
+                ("SAMSYN_CONFIG", "/etc/samsyn.toml"),
+                ("SAMSYN_TEST_DATABASE_URL", "postgres://x/test"),
             ]),
         )
         .unwrap();

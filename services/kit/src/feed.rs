@@ -247,3 +247,13 @@ fn to_proto(row: entity::Model) -> Change {
         traceparent: row.traceparent,
     }
 }
+
+impl ChangeFeed {
+    /// The body of every `WatchChanges` handler.
+    pub fn watch_response(
+        &self,
+        request: tonic::Request<samsyn_proto::common::v1::WatchChangesRequest>,
+    ) -> tonic::Response<ChangeStream> {
+        tonic::Response::new(self.watch(request.into_inner().after_sequence))
+    }
+}

@@ -1,0 +1,165 @@
+//! The launcher's configuration: every part's address and database, TLS, limits, telemetry.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use samsyn_kit::config::{ConfigError, Limits, PartConfig, TelemetryConfig, Validate};
+use serde::{Deserialize, Serialize};
+
+/// Every part `samsyn up` starts, services first: the gateway connects to them.
+pub const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
+
+/// Certificate files for production; without them the development PKI is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The CA that issues Samsyn's internal certificates (and verifies clients).
+    pub ca_cert: PathBuf,
+    /// This part's certificate chain.
+    pub cert: PathBuf,
+    /// This part's private key.
+    pub key: PathBuf,
+}
+
+/// `samsyn.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamsynConfig {
+    /// Where SQLite files and development certificates live.
+    pub data_dir: PathBuf,
+    /// The gateway: the only door for clients and external systems.
+    pub gateway: PartConfig,
+    /// The participants service.
+    pub participants: PartConfig,
+    /// The consent service.
+    pub consent: PartConfig,
+    /// The plans service.
+    pub plans: PartConfig,
+    /// The board service.
+    pub board: PartConfig,
+    /// Production certificates for `samsyn serve`; absent means the development PKI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// Request limits for every part.
+    pub limits: Limits,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+}
+
+impl Default for SamsynConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: samsyn_kit::config::default_data_dir(),
+            gateway: PartConfig::local(7400),
+            participants: PartConfig::local(7401),
+            consent: PartConfig::local(7402),
+            plans: PartConfig::local(7403),
+            board: PartConfig::local(7404),
+            tls: None,
+            limits: Limits::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+impl SamsynConfig {
+    /// The configuration of one part by name.
+    pub fn part(&self, name: &str) -> Option<&PartConfig> {
+        match name {
+            "gateway" => Some(&self.gateway),
+            "participants" => Some(&self.participants),
+            "consent" => Some(&self.consent),
+            "plans" => Some(&self.plans),
+            "board" => Some(&self.board),
+            _ => None,
+        }
+    }
+}
+
+impl Validate for SamsynConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.limits.validate()?;
+        self.telemetry.validate()?;
+        let mut ports = HashSet::new();
+        for name in PARTS {
+            let Some(part) = self.part(name) else {
+                continue;
+            };
+            let port = part.listen.port();
+            if port != 0 && !ports.insert((part.listen.ip(), port)) {
+                return Err(ConfigError::Invalid {
+                    field: format!("{name}.listen"),
+                    reason: format!("{} is used by another part", part.listen),
+                });
+            }
+            if let Some(url) = &part.database_url
+                && !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:"))
+            {
+                return Err(ConfigError::Invalid {
+                    field: format!("{name}.database_url"),
+                    reason: "must be a postgres:// or sqlite: URL".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_fixed_distinct_ports() {
+        let config: SamsynConfig = samsyn_kit::config::load(None, pairs(&[])).unwrap();
+        assert_eq!(config.gateway.listen.port(), 7400);
+        assert_eq!(config.board.listen.port(), 7404);
+        assert_eq!(config.data_dir, PathBuf::from("./samsyn-data"));
+    }
+
+    #[test]
+    fn ports_and_databases_come_from_the_environment() {
+        let config: SamsynConfig = samsyn_kit::config::load(
+            None,
+            pairs(&[
+                ("SAMSYN_CONSENT__LISTEN", "127.0.0.1:9002"),
+                ("SAMSYN_CONSENT__DATABASE_URL", "postgres://db/consent"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.consent.listen.port(), 9002);
+        assert_eq!(
+            config.consent.database_url.as_deref(),
+            Some("postgres://db/consent")
+        );
+    }
+
+    #[test]
+    fn two_parts_on_one_port_are_refused() {
+        let err = samsyn_kit::config::load::<SamsynConfig>(
+            None,
+            pairs(&[("SAMSYN_PLANS__LISTEN", "127.0.0.1:7401")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn a_database_url_of_another_kind_is_refused() {
+        let err = samsyn_kit::config::load::<SamsynConfig>(
+            None,
+            pairs(&[("SAMSYN_BOARD__DATABASE_URL", "mysql://db/board")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("board.database_url"), "{err}");
+    }
+}

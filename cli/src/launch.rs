@@ -1,0 +1,146 @@
+//! Starting parts: certificates, databases, listeners, and shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use samsyn_kit::serve::{Part, PartContext};
+use samsyn_kit::tls::{self, ClientAuth, DevPki};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::SamsynConfig;
+
+/// Builds the named part, opening and migrating its database.
+async fn build_part(name: &str, context: &PartContext) -> anyhow::Result<Part> {
+    Ok(match name {
+        "participants" => samsyn_participants::part(context).await?,
+        "consent" => samsyn_consent::part(context).await?,
+        "plans" => samsyn_plans::part(context).await?,
+        "board" => samsyn_board::part(context).await?,
+        "gateway" => samsyn_gateway::part(),
+        other => anyhow::bail!("unknown part {other}"),
+    })
+}
+
+/// The TLS server configuration of a part: production files when configured, else the
+/// development PKI under the data directory.
+fn server_tls(config: &SamsynConfig, name: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    // Services take calls only from Samsyn's own components; the gateway also takes staff
+    // clients, who bring a token instead of a certificate.
+    let client_auth = if name == samsyn_gateway::NAME {
+        ClientAuth::Optional
+    } else {
+        ClientAuth::Required
+    };
+    let (identity, roots) = match &config.tls {
+        Some(files) => (
+            tls::Identity::from_pem_files(&files.cert, &files.key)?,
+            tls::trust_anchors(&files.ca_cert)?,
+        ),
+        None => {
+            let pki = DevPki::at(config.data_dir.join("certs"));
+            pki.ensure(&[name])?;
+            (pki.identity(name)?, pki.trust_anchors()?)
+        }
+    };
+    Ok(tls::server_config(&identity, roots, client_auth)?)
+}
+
+/// Starts `names` in this process and serves until Ctrl-C or SIGTERM.
+///
+/// Prints `<part> listening on https://<addr>` for each once its port accepts connections.
+pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    if config.tls.is_none() {
+        DevPki::at(config.data_dir.join("certs")).ensure(names)?;
+    }
+    let (stop, stopped) = watch::channel(false);
+    let mut running = JoinSet::new();
+    for name in names {
+        let part_config = config
+            .part(name)
+            .with_context(|| format!("unknown part {name}"))?;
+        let context = PartContext {
+            database_url: part_config.database_url_in(&config.data_dir, name),
+            data_dir: config.data_dir.clone(),
+            limits: config.limits.clone(),
+        };
+        let part = build_part(name, &context)
+            .await
+            .with_context(|| format!("{name} does not start"))?;
+        let tls = server_tls(&config, name)?;
+        let listener = samsyn_kit::serve::bind(part_config.listen)
+            .await
+            .with_context(|| format!("{name} cannot listen on {}", part_config.listen))?;
+        let addr = listener.local_addr()?;
+        let limits = config.limits.clone();
+        let mut stopped = stopped.clone();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let name = part.name;
+        running.spawn(async move {
+            let result = samsyn_kit::serve::serve(part, listener, tls, &limits, shutdown).await;
+            (name, result)
+        });
+        tracing::info!(part = name, %addr, "listening");
+        println!("{name} listening on https://{addr}");
+    }
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("shutting down"),
+        Some(finished) = running.join_next() => {
+            let (name, result) = finished?;
+            let _ = stop.send(true);
+            result.with_context(|| format!("{name} stopped"))?;
+            anyhow::bail!("{name} stopped unexpectedly");
+        }
+    }
+    let _ = stop.send(true);
+    // In-flight calls get a grace period; a client that keeps its connection open (an idle
+    // channel, a change-feed watcher) must not hold the process up beyond it.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(finished) = running.join_next().await {
+            let (name, result) = finished?;
+            result.with_context(|| format!("{name} did not stop cleanly"))?;
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    match drained {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                timeout_s = DRAIN_TIMEOUT.as_secs(),
+                "connections still open, closing them"
+            );
+            running.abort_all();
+            Ok(())
+        }
+    }
+}
+
+/// How long shutdown waits for open calls and connections.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
