@@ -5,9 +5,12 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod idempotency;
+pub mod paging;
 pub mod serve;
 pub mod telemetry;
+pub mod testing;
+pub mod time;
 pub mod tls;
 
 pub use error::{ApiError, FieldViolations};
-pub mod testing;

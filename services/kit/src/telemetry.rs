@@ -196,3 +196,68 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
     }
     span
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+
+    const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn with_otel<T>(f: impl FnOnce() -> T) -> T {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    #[test]
+    fn a_server_span_continues_the_callers_trace_and_passes_it_on() {
+        with_otel(|| {
+            let request = http::Request::builder()
+                .uri("/samsyn.board.v1.BoardService/GetBoard")
+                .header("traceparent", CALLER)
+                .header("authorization", "Bearer secret")
+                .body(())
+                .unwrap();
+            let span = server_span(&request);
+            let _entered = span.enter();
+            let context = tracing::Span::current().context();
+            assert_eq!(
+                context.span().span_context().trace_id().to_string(),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "same trace as the caller"
+            );
+            let mut outgoing = tonic::metadata::MetadataMap::new();
+            inject_current(&mut outgoing);
+            let sent = outgoing.get("traceparent").unwrap().to_str().unwrap();
+            assert!(
+                sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{sent}"
+            );
+            assert_ne!(sent, CALLER, "a child span of ours, not the caller's span");
+            assert_eq!(current_traceparent().as_deref(), Some(sent));
+        });
+    }
+
+    #[test]
+    fn without_a_caller_a_new_trace_starts() {
+        with_otel(|| {
+            let request = http::Request::builder()
+                .uri("/samsyn.board.v1.BoardService/GetBoard")
+                .body(())
+                .unwrap();
+            let span = server_span(&request);
+            let _entered = span.enter();
+            let traceparent = current_traceparent().unwrap();
+            assert!(!traceparent.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+        });
+    }
+
+    #[test]
+    fn extraction_ignores_a_malformed_traceparent() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", "garbage".parse().unwrap());
+        assert!(!extract(&headers).span().span_context().is_valid());
+    }
+}

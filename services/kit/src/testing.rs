@@ -31,3 +31,80 @@ pub async fn fresh_postgres_url() -> Result<String, sea_orm::DbErr> {
 pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
     crate::db::sqlite_url(&dir.join(format!("{}.db", uuid::Uuid::new_v4().simple())))
 }
+
+/// A part served for a test: real socket on port 0, real mutual TLS, its own CA.
+#[derive(Debug)]
+pub struct ServedPart {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// A channel presenting a client certificate from the part's CA.
+    pub channel: tonic::transport::Channel,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<Result<(), crate::serve::ServeError>>>,
+    _certs: tempfile::TempDir,
+}
+
+impl ServedPart {
+    /// Serves `part` with default limits until the returned value is dropped or stopped.
+    pub async fn start(part: crate::serve::Part) -> Self {
+        Self::start_with_limits(part, crate::config::Limits::default()).await
+    }
+
+    /// Serves `part` with the given limits.
+    pub async fn start_with_limits(
+        part: crate::serve::Part,
+        limits: crate::config::Limits,
+    ) -> Self {
+        use crate::tls;
+        let certs = tempfile::tempdir().expect("a temporary directory");
+        let pki = tls::DevPki::at(certs.path());
+        pki.ensure(&["server", "client"])
+            .expect("test certificates");
+        let roots = pki.trust_anchors().expect("test CA");
+        let server = tls::server_config(
+            &pki.identity("server").expect("server identity"),
+            roots.clone(),
+            tls::ClientAuth::Required,
+        )
+        .expect("server tls");
+        let client = tls::client_config(roots, Some(&pki.identity("client").expect("client")))
+            .expect("client tls");
+        let listener = crate::serve::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            crate::serve::serve(part, listener, server, &limits, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let channel = tls::channel(addr, "localhost", client).expect("client channel");
+        Self {
+            addr,
+            channel,
+            stop: Some(stop),
+            served: Some(served),
+            _certs: certs,
+        }
+    }
+
+    /// Stops serving and waits until the part has shut down (a restart in tests).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), served).await;
+        }
+    }
+}
+
+impl Drop for ServedPart {
+    fn drop(&mut self) {
+        if let Some(served) = self.served.take() {
+            served.abort();
+        }
+    }
+}
