@@ -55,6 +55,9 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
     if config.tls.is_none() {
         DevPki::at(config.data_dir.join("certs")).ensure(names)?;
     }
+    // Listen for signals before announcing any port: a SIGTERM that arrives right after the
+    // announcement must shut down gracefully, not kill the process.
+    let shutdown = shutdown_signal()?;
     let (stop, stopped) = watch::channel(false);
     let mut running = JoinSet::new();
     for name in names {
@@ -88,7 +91,7 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
         println!("{name} listening on https://{addr}");
     }
     tokio::select! {
-        () = shutdown_signal() => tracing::info!("shutting down"),
+        () = shutdown => tracing::info!("shutting down"),
         Some(finished) = running.join_next() => {
             let (name, result) = finished?;
             let _ = stop.send(true);
@@ -123,24 +126,24 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
 /// How long shutdown waits for open calls and connections.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+/// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
