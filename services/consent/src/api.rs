@@ -1,31 +1,763 @@
-//! The tonic adapter of `samsyn.consent.v1`.
+//! The tonic adapter of `samsyn.consent.v1`: decode, validate into domain types, call the
+//! domain and the store, map the result.
 
-use samsyn_kit::feed::{ChangeFeed, ChangeStream};
+use chrono::{DateTime, Utc};
+use samsyn_consent_rule as rule;
+use samsyn_kit::feed::ChangeStream;
+use samsyn_kit::idempotency::IdempotencyKey;
+use samsyn_kit::paging::Page;
+use samsyn_kit::time::from_timestamp;
+use samsyn_kit::{ApiError, FieldViolations};
+use samsyn_proto::common::v1 as common;
 use samsyn_proto::common::v1::WatchChangesRequest;
+use samsyn_proto::consent::v1 as pb;
 use samsyn_proto::consent::v1::consent_service_server::ConsentService;
 use tonic::{Request, Response, Status};
+
+use crate::domain::{
+    self, Actor, CategorySet, Consent, ConsentError, ConsentForm, ConsentKind, Ending, LiftPeriod,
+    LiftReason, NewConsent, NewLift, NewRestriction, Note, OrgId, ParticipantId, PersonName,
+    Reason, Representative, RepresentativeKind, Restriction, SharingScope, StaffId, StaffMember,
+    UnitId, Validity, ValueError,
+};
+use crate::store::Store;
+use crate::wire;
+
+/// The most categories one scope may name (there are seven).
+const MAX_CATEGORIES: usize = 8;
 
 /// The handlers of `ConsentService`.
 #[derive(Debug, Clone)]
 pub struct ConsentApi {
-    feed: ChangeFeed,
+    store: Store,
 }
 
 impl ConsentApi {
-    /// Handlers over the service's change feed.
-    pub fn new(feed: ChangeFeed) -> Self {
-        Self { feed }
+    /// Handlers over the service's store.
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(error: ConsentError) -> Self {
+        match error {
+            ConsentError::Invalid { field, description } => ApiError::invalid(field, description),
+            ConsentError::NotFound(what) => ApiError::NotFound(what),
+            ConsentError::StaleRevision { current } => ApiError::StaleRevision { current },
+            ConsentError::Ended(why) => ApiError::FailedPrecondition(why.to_owned()),
+            ConsentError::Unavailable => ApiError::Unavailable,
+            ConsentError::Internal(source) => ApiError::Internal(source),
+        }
+    }
+}
+
+fn status(error: ConsentError) -> Status {
+    Status::from(ApiError::from(error))
 }
 
 #[tonic::async_trait]
 impl ConsentService for ConsentApi {
+    async fn record_consent(
+        &self,
+        request: Request<pb::RecordConsentRequest>,
+    ) -> Result<Response<pb::Consent>, Status> {
+        let request = request.into_inner();
+        let (new, key) = parse_record_consent(&request)?;
+        let consent = Consent::record(new, Utc::now());
+        let consent = self
+            .store
+            .record_consent(consent, key.as_ref())
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %consent.participant, consent_id = %consent.id, "consent recorded");
+        Ok(Response::new(wire::consent(&consent)))
+    }
+
+    async fn revoke_consent(
+        &self,
+        request: Request<pb::RevokeConsentRequest>,
+    ) -> Result<Response<pb::Consent>, Status> {
+        let request = request.into_inner();
+        let mut v = FieldViolations::new();
+        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+        let id = v.check("consent_id", domain::ConsentId::parse(&request.consent_id));
+        let revision = revision(&mut v, &request.revision);
+        let by = actor(&mut v, "revoked_by", &request.revoked_by);
+        let reason = v.check("reason", Reason::parse_optional(&request.reason));
+        v.finish()?;
+        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
+        let (by, reason) = (parsed(by)?, parsed(reason)?);
+        let ending = Ending {
+            by,
+            at: Utc::now(),
+            reason,
+        };
+        let consent = self
+            .store
+            .change_consent(&participant, &id.to_string(), revision, "revoked", |c| {
+                c.revoke(ending)
+            })
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %participant, consent_id = %id, "consent revoked");
+        Ok(Response::new(wire::consent(&consent)))
+    }
+
+    async fn void_consent(
+        &self,
+        request: Request<pb::VoidConsentRequest>,
+    ) -> Result<Response<pb::Consent>, Status> {
+        let request = request.into_inner();
+        let mut v = FieldViolations::new();
+        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+        let id = v.check("consent_id", domain::ConsentId::parse(&request.consent_id));
+        let revision = revision(&mut v, &request.revision);
+        let by = staff_actor(&mut v, "voided_by", &request.voided_by);
+        let reason = v.check("reason", Reason::parse(&request.reason));
+        v.finish()?;
+        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
+        let (by, reason) = (parsed(by)?, parsed(reason)?);
+        let ending = Ending {
+            by: Actor::Staff(by),
+            at: Utc::now(),
+            reason: Some(reason),
+        };
+        let consent = self
+            .store
+            .change_consent(&participant, &id.to_string(), revision, "voided", |c| {
+                c.void(ending)
+            })
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %participant, consent_id = %id, "consent voided");
+        Ok(Response::new(wire::consent(&consent)))
+    }
+
+    async fn list_consents(
+        &self,
+        request: Request<pb::ListConsentsRequest>,
+    ) -> Result<Response<pb::ListConsentsResponse>, Status> {
+        let request = request.into_inner();
+        let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
+        let (consents, next) = self
+            .store
+            .consents(&participant, &page)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListConsentsResponse {
+            consents: consents.iter().map(wire::consent).collect(),
+            page: Some(common::PageResponse {
+                next_page_token: next,
+            }),
+        }))
+    }
+
+    async fn create_restriction(
+        &self,
+        request: Request<pb::CreateRestrictionRequest>,
+    ) -> Result<Response<pb::Restriction>, Status> {
+        let request = request.into_inner();
+        let (new, key) = parse_create_restriction(&request)?;
+        let restriction = Restriction::create(new, Utc::now());
+        let restriction = self
+            .store
+            .create_restriction(restriction, key.as_ref())
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %restriction.participant, restriction_id = %restriction.id, "restriction created");
+        Ok(Response::new(wire::restriction(&restriction)))
+    }
+
+    async fn revoke_restriction(
+        &self,
+        request: Request<pb::RevokeRestrictionRequest>,
+    ) -> Result<Response<pb::Restriction>, Status> {
+        let request = request.into_inner();
+        let mut v = FieldViolations::new();
+        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+        let id = v.check(
+            "restriction_id",
+            domain::RestrictionId::parse(&request.restriction_id),
+        );
+        let revision = revision(&mut v, &request.revision);
+        let by = actor(&mut v, "revoked_by", &request.revoked_by);
+        let reason = v.check("reason", Reason::parse_optional(&request.reason));
+        v.finish()?;
+        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
+        let (by, reason) = (parsed(by)?, parsed(reason)?);
+        let ending = Ending {
+            by,
+            at: Utc::now(),
+            reason,
+        };
+        let restriction = self
+            .store
+            .change_restriction(
+                &participant,
+                &id.to_string(),
+                revision,
+                "revoked",
+                None,
+                |r| r.revoke(ending),
+            )
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %participant, restriction_id = %id, "restriction revoked");
+        Ok(Response::new(wire::restriction(&restriction)))
+    }
+
+    async fn lift_restriction(
+        &self,
+        request: Request<pb::LiftRestrictionRequest>,
+    ) -> Result<Response<pb::Restriction>, Status> {
+        let request = request.into_inner();
+        let mut v = FieldViolations::new();
+        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+        let id = v.check(
+            "restriction_id",
+            domain::RestrictionId::parse(&request.restriction_id),
+        );
+        let revision = revision(&mut v, &request.revision);
+        let reason = match pb::LiftReason::try_from(request.reason) {
+            Ok(pb::LiftReason::Consent) => Some(LiftReason::Consent),
+            Ok(pb::LiftReason::Emergency) => Some(LiftReason::Emergency),
+            _ => {
+                v.add("reason", "must be consent or emergency");
+                None
+            }
+        };
+        let unit = v.check("unit_id", UnitId::parse_optional(&request.unit_id));
+        let staff = v.check("staff_id", StaffId::parse_optional(&request.staff_id));
+        let categories = categories(&mut v, "categories", &request.categories);
+        let period = lift_period(&mut v, "period", request.period.as_ref());
+        let lifted_by = actor(&mut v, "lifted_by", &request.lifted_by);
+        let note = v.check("note", Note::parse_optional(&request.note));
+        let key = idempotency_key(&mut v, &request.idempotency_key);
+        v.finish()?;
+        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
+        let key = parsed(key)?;
+        let new = NewLift {
+            reason: parsed(reason)?,
+            unit: parsed(unit)?,
+            staff: parsed(staff)?,
+            categories: parsed(categories)?,
+            period: parsed(period)?,
+            lifted_by: parsed(lifted_by)?,
+            note: parsed(note)?,
+        };
+        let restriction = self
+            .store
+            .change_restriction(
+                &participant,
+                &id.to_string(),
+                revision,
+                "lifted",
+                key.as_ref().map(|k| ("LiftRestriction", k)),
+                |r| r.lift(new, Utc::now()).map(|_| ()),
+            )
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %participant, restriction_id = %id, "restriction lifted");
+        Ok(Response::new(wire::restriction(&restriction)))
+    }
+
+    async fn list_restrictions(
+        &self,
+        request: Request<pb::ListRestrictionsRequest>,
+    ) -> Result<Response<pb::ListRestrictionsResponse>, Status> {
+        let request = request.into_inner();
+        let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
+        let (restrictions, next) = self
+            .store
+            .restrictions(&participant, &page)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListRestrictionsResponse {
+            restrictions: restrictions.iter().map(wire::restriction).collect(),
+            page: Some(common::PageResponse {
+                next_page_token: next,
+            }),
+        }))
+    }
+
+    async fn list_history(
+        &self,
+        request: Request<pb::ListHistoryRequest>,
+    ) -> Result<Response<pb::ListHistoryResponse>, Status> {
+        let request = request.into_inner();
+        let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
+        let (versions, next) = self
+            .store
+            .history(&participant, &page)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListHistoryResponse {
+            versions: versions.iter().map(wire::version).collect(),
+            page: Some(common::PageResponse {
+                next_page_token: next,
+            }),
+        }))
+    }
+
+    async fn decide(
+        &self,
+        request: Request<pb::DecideRequest>,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let request = request.into_inner();
+        let (participant, question) = parse_decide(&request, Utc::now())?;
+        let (consents, restrictions) = self.store.facts(&participant).await.map_err(status)?;
+        let decision = domain::decide(&consents, &restrictions, &question);
+        tracing::info!(
+            participant_id = %participant,
+            effect = ?decision.effect,
+            reason = decision.reason.code(),
+            "consent decision"
+        );
+        Ok(Response::new(wire::decision(&decision, question.at)))
+    }
+
     type WatchChangesStream = ChangeStream;
 
     async fn watch_changes(
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        Ok(self.feed.watch_response(request))
+        Ok(self.store.feed().watch_response(request))
+    }
+}
+
+/// A value parsed before `FieldViolations::finish` passed: present unless there is a bug.
+fn parsed<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::Internal("a parsed field went missing".into()))
+}
+
+fn parse_record_consent(
+    request: &pb::RecordConsentRequest,
+) -> Result<(NewConsent, Option<IdempotencyKey>), ApiError> {
+    let mut v = FieldViolations::new();
+    let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+    let kind = match pb::ConsentKind::try_from(request.kind) {
+        Ok(pb::ConsentKind::Participation) => {
+            no_sharing(&mut v, request.sharing.as_ref());
+            Some(ConsentKind::Participation)
+        }
+        Ok(pb::ConsentKind::ResearchStudy) => {
+            no_sharing(&mut v, request.sharing.as_ref());
+            Some(ConsentKind::ResearchStudy)
+        }
+        Ok(pb::ConsentKind::InformationSharing) => match &request.sharing {
+            Some(sharing) => sharing_scope(&mut v, sharing).map(ConsentKind::InformationSharing),
+            None => {
+                v.add("sharing", "required for information sharing");
+                None
+            }
+        },
+        _ => {
+            v.add(
+                "kind",
+                "must be participation, information sharing or research study",
+            );
+            None
+        }
+    };
+    let validity = validity(
+        &mut v,
+        request.valid_from.as_ref(),
+        request.valid_until.as_ref(),
+    );
+    let form = match pb::ConsentForm::try_from(request.form) {
+        Ok(pb::ConsentForm::Verbal) => Some(ConsentForm::Verbal),
+        Ok(pb::ConsentForm::Written) => Some(ConsentForm::Written),
+        _ => {
+            v.add("form", "must be verbal or written");
+            None
+        }
+    };
+    let requested_by = actor(&mut v, "requested_by", &request.requested_by);
+    let recorded_by = staff_actor(&mut v, "recorded_by", &request.recorded_by);
+    let on_behalf_of = representative(&mut v, "on_behalf_of", request.on_behalf_of.as_ref());
+    representative_named(&mut v, requested_by.as_ref(), on_behalf_of.as_ref());
+    let note = v.check("note", Note::parse_optional(&request.note));
+    let key = idempotency_key(&mut v, &request.idempotency_key);
+    v.finish()?;
+    let new = NewConsent {
+        participant: parsed(participant)?,
+        kind: parsed(kind)?,
+        validity: parsed(validity)?,
+        form: parsed(form)?,
+        requested_by: parsed(requested_by)?,
+        recorded_by: parsed(recorded_by)?,
+        on_behalf_of: parsed(on_behalf_of)?,
+        note: parsed(note)?,
+    };
+    Ok((new, parsed(key)?))
+}
+
+fn parse_create_restriction(
+    request: &pb::CreateRestrictionRequest,
+) -> Result<(NewRestriction, Option<IdempotencyKey>), ApiError> {
+    let mut v = FieldViolations::new();
+    let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+    let organisation = org_id(&mut v, "organisation_id", &request.organisation_id);
+    let unit = v.check("unit_id", UnitId::parse_optional(&request.unit_id));
+    let owner = match &request.owner_organisation_id {
+        None => Some(None),
+        Some(owner) => v
+            .check("owner_organisation_id.value", OrgId::parse(&owner.value))
+            .map(Some),
+    };
+    let categories = categories(&mut v, "categories", &request.categories);
+    let validity = validity(
+        &mut v,
+        request.valid_from.as_ref(),
+        request.valid_until.as_ref(),
+    );
+    let requested_by = actor(&mut v, "requested_by", &request.requested_by);
+    let recorded_by = staff_actor(&mut v, "recorded_by", &request.recorded_by);
+    let on_behalf_of = representative(&mut v, "on_behalf_of", request.on_behalf_of.as_ref());
+    representative_named(&mut v, requested_by.as_ref(), on_behalf_of.as_ref());
+    let note = v.check("note", Note::parse_optional(&request.note));
+    let key = idempotency_key(&mut v, &request.idempotency_key);
+    v.finish()?;
+    let new = NewRestriction {
+        participant: parsed(participant)?,
+        organisation: parsed(organisation)?,
+        unit: parsed(unit)?,
+        owner_organisation: parsed(owner)?,
+        categories: parsed(categories)?,
+        validity: parsed(validity)?,
+        requested_by: parsed(requested_by)?,
+        recorded_by: parsed(recorded_by)?,
+        on_behalf_of: parsed(on_behalf_of)?,
+        note: parsed(note)?,
+    };
+    Ok((new, parsed(key)?))
+}
+
+fn parse_list(
+    participant: &Option<common::ParticipantId>,
+    page: Option<&common::PageRequest>,
+) -> Result<(ParticipantId, Page), ApiError> {
+    let mut v = FieldViolations::new();
+    let participant = participant_id(&mut v, "participant_id", participant);
+    let page = match Page::from_request(page, "page") {
+        Ok(page) => Some(page),
+        Err(ApiError::InvalidArgument(violations)) => {
+            for violation in violations {
+                v.add(violation.field, violation.description);
+            }
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    v.finish()?;
+    Ok((parsed(participant)?, parsed(page)?))
+}
+
+fn parse_decide(
+    request: &pb::DecideRequest,
+    now: DateTime<Utc>,
+) -> Result<(ParticipantId, rule::Request), ApiError> {
+    let mut v = FieldViolations::new();
+    let participant = participant_id(&mut v, "participant_id", &request.participant_id);
+    let reader = match &request.reader {
+        None => {
+            v.add("reader", "required");
+            None
+        }
+        Some(reader) => {
+            let org = org_id(&mut v, "reader.organisation_id", &reader.organisation_id);
+            let unit = v.check("reader.unit_id", UnitId::parse_optional(&reader.unit_id));
+            let staff = v.check("reader.staff_id", StaffId::parse_optional(&reader.staff_id));
+            match (org, unit, staff) {
+                (Some(org), Some(unit), Some(staff)) => Some((org, unit, staff)),
+                _ => None,
+            }
+        }
+    };
+    let owner = org_id(
+        &mut v,
+        "owner_organisation_id",
+        &request.owner_organisation_id,
+    );
+    let category = wire::category_from_proto(request.category);
+    if category.is_none() {
+        v.add("category", "must be a category of participant data");
+    }
+    let purpose = match pb::Purpose::try_from(request.purpose) {
+        Ok(pb::Purpose::Care) => Some(rule::Purpose::Care),
+        Ok(pb::Purpose::Research) => Some(rule::Purpose::Research),
+        _ => {
+            v.add("purpose", "must be care or research");
+            None
+        }
+    };
+    let at = time(&mut v, "at", request.at.as_ref()).map(|at| at.unwrap_or(now));
+    v.finish()?;
+    let (org, unit, staff) = parsed(reader)?;
+    let request = rule::Request {
+        reader_organisation: String::from(org),
+        reader_unit: unit.map(String::from),
+        reader_staff: staff.map(String::from),
+        owner_organisation: String::from(parsed(owner)?),
+        category: parsed(category)?,
+        purpose: parsed(purpose)?,
+        at: parsed(at)?,
+        emergency: request.emergency,
+    };
+    Ok((parsed(participant)?, request))
+}
+
+fn participant_id(
+    v: &mut FieldViolations,
+    field: &str,
+    value: &Option<common::ParticipantId>,
+) -> Option<ParticipantId> {
+    match value {
+        None => {
+            v.add(field, "required");
+            None
+        }
+        Some(id) => v.check(&format!("{field}.value"), ParticipantId::parse(&id.value)),
+    }
+}
+
+fn org_id(
+    v: &mut FieldViolations,
+    field: &str,
+    value: &Option<common::OrganisationId>,
+) -> Option<OrgId> {
+    match value {
+        None => {
+            v.add(field, "required");
+            None
+        }
+        Some(id) => v.check(&format!("{field}.value"), OrgId::parse(&id.value)),
+    }
+}
+
+fn revision(v: &mut FieldViolations, value: &Option<common::Revision>) -> Option<u64> {
+    match value {
+        Some(revision) if revision.value > 0 => Some(revision.value),
+        _ => {
+            v.add("revision", "required: the revision last read");
+            None
+        }
+    }
+}
+
+fn idempotency_key(v: &mut FieldViolations, value: &str) -> Option<Option<IdempotencyKey>> {
+    match IdempotencyKey::parse("idempotency_key", value) {
+        Ok(key) => Some(key),
+        Err(_) => {
+            v.add("idempotency_key", "1 to 128 printable ASCII characters");
+            None
+        }
+    }
+}
+
+fn time(
+    v: &mut FieldViolations,
+    field: &str,
+    value: Option<&prost_types::Timestamp>,
+) -> Option<Option<DateTime<Utc>>> {
+    match value {
+        None => Some(None),
+        Some(timestamp) => match from_timestamp(timestamp) {
+            Some(time) => Some(Some(time)),
+            None => {
+                v.add(field, "not a valid time");
+                None
+            }
+        },
+    }
+}
+
+fn validity(
+    v: &mut FieldViolations,
+    from: Option<&prost_types::Timestamp>,
+    until: Option<&prost_types::Timestamp>,
+) -> Option<Validity> {
+    let from = time(v, "valid_from", from)?;
+    let until = time(v, "valid_until", until)?;
+    v.check(
+        "valid_until",
+        Validity::new(from.unwrap_or_else(Utc::now), until),
+    )
+}
+
+fn lift_period(
+    v: &mut FieldViolations,
+    field: &str,
+    value: Option<&common::Period>,
+) -> Option<LiftPeriod> {
+    let Some(period) = value else {
+        v.add(field, "required: the lift's end");
+        return None;
+    };
+    let start = time(v, &format!("{field}.start"), period.start.as_ref())?;
+    let Some(end) = time(v, &format!("{field}.end"), period.end.as_ref())? else {
+        v.add(format!("{field}.end"), "required");
+        return None;
+    };
+    v.check(
+        &format!("{field}.end"),
+        LiftPeriod::new(start.unwrap_or_else(Utc::now), end),
+    )
+}
+
+fn categories(v: &mut FieldViolations, field: &str, values: &[i32]) -> Option<CategorySet> {
+    if values.len() > MAX_CATEGORIES {
+        v.add(field, format!("at most {MAX_CATEGORIES} categories"));
+        return None;
+    }
+    let mut parsed = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        match wire::category_from_proto(*value) {
+            Some(category) => parsed.push(category),
+            None => {
+                v.add(
+                    format!("{field}[{index}]"),
+                    ValueError::UnknownCategory.to_string(),
+                );
+                return None;
+            }
+        }
+    }
+    v.check(field, CategorySet::new(parsed))
+}
+
+fn no_sharing(v: &mut FieldViolations, sharing: Option<&pb::Sharing>) {
+    if sharing.is_some() {
+        v.add("sharing", "only for information sharing");
+    }
+}
+
+fn sharing_scope(v: &mut FieldViolations, sharing: &pb::Sharing) -> Option<SharingScope> {
+    let from = org_id(
+        v,
+        "sharing.from_organisation_id",
+        &sharing.from_organisation_id,
+    );
+    let to = org_id(v, "sharing.to_organisation_id", &sharing.to_organisation_id);
+    let categories = categories(v, "sharing.categories", &sharing.categories);
+    let unit = v.check("sharing.unit_id", UnitId::parse_optional(&sharing.unit_id));
+    let staff = v.check(
+        "sharing.staff_id",
+        StaffId::parse_optional(&sharing.staff_id),
+    );
+    let (from, to, categories, unit, staff) = (from?, to?, categories?, unit?, staff?);
+    v.check(
+        "sharing.to_organisation_id",
+        SharingScope::new(from, to, categories, unit, staff),
+    )
+}
+
+fn staff_member(
+    v: &mut FieldViolations,
+    field: &str,
+    value: Option<&common::StaffRef>,
+) -> Option<StaffMember> {
+    let Some(staff) = value else {
+        v.add(field, "required for staff");
+        return None;
+    };
+    let id = v.check(
+        &format!("{field}.staff_id"),
+        StaffId::parse(&staff.staff_id),
+    );
+    let org = org_id(
+        v,
+        &format!("{field}.organisation_id"),
+        &staff.organisation_id,
+    );
+    let unit = v.check(
+        &format!("{field}.unit_id"),
+        UnitId::parse_optional(&staff.unit_id),
+    );
+    Some(StaffMember {
+        staff: id?,
+        organisation: org?,
+        unit: unit?,
+    })
+}
+
+fn actor(v: &mut FieldViolations, field: &str, value: &Option<pb::Actor>) -> Option<Actor> {
+    let Some(actor) = value else {
+        v.add(field, "required");
+        return None;
+    };
+    match pb::ActorKind::try_from(actor.kind) {
+        Ok(pb::ActorKind::Staff) => {
+            staff_member(v, &format!("{field}.staff"), actor.staff.as_ref()).map(Actor::Staff)
+        }
+        Ok(pb::ActorKind::Participant) => Some(Actor::Participant),
+        Ok(pb::ActorKind::Representative) => Some(Actor::Representative),
+        _ => {
+            v.add(
+                format!("{field}.kind"),
+                "must be staff, participant or representative",
+            );
+            None
+        }
+    }
+}
+
+fn staff_actor(
+    v: &mut FieldViolations,
+    field: &str,
+    value: &Option<pb::Actor>,
+) -> Option<StaffMember> {
+    match value {
+        Some(actor) if actor.kind == pb::ActorKind::Staff as i32 => {
+            staff_member(v, &format!("{field}.staff"), actor.staff.as_ref())
+        }
+        _ => {
+            v.add(format!("{field}.kind"), "must be staff");
+            None
+        }
+    }
+}
+
+fn representative(
+    v: &mut FieldViolations,
+    field: &str,
+    value: Option<&pb::Representative>,
+) -> Option<Option<Representative>> {
+    let Some(representative) = value else {
+        return Some(None);
+    };
+    let kind = match pb::RepresentativeKind::try_from(representative.kind) {
+        Ok(pb::RepresentativeKind::Guardian) => Some(RepresentativeKind::Guardian),
+        Ok(pb::RepresentativeKind::Trustee) => Some(RepresentativeKind::Trustee),
+        Ok(pb::RepresentativeKind::PowerOfAttorney) => Some(RepresentativeKind::PowerOfAttorney),
+        Ok(pb::RepresentativeKind::Other) => Some(RepresentativeKind::Other),
+        _ => {
+            v.add(
+                format!("{field}.kind"),
+                "must name the kind of representative",
+            );
+            None
+        }
+    };
+    let name = v.check(
+        &format!("{field}.name"),
+        PersonName::parse(&representative.name),
+    );
+    Some(Some(Representative {
+        kind: kind?,
+        name: name?,
+    }))
+}
+
+/// A request made by a representative must say who the representative is.
+fn representative_named(
+    v: &mut FieldViolations,
+    requested_by: Option<&Actor>,
+    on_behalf_of: Option<&Option<Representative>>,
+) {
+    if matches!(requested_by, Some(Actor::Representative)) && matches!(on_behalf_of, Some(None)) {
+        v.add("on_behalf_of", "required when a representative asks");
     }
 }

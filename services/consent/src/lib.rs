@@ -1,12 +1,12 @@
-//! Consent: scoped, revocable consents, restrictions, and the decision query.
-//!
-//! The domain API arrives with the service's own issue; until then the service serves its
-//! change feed, health and reflection.
+//! Consent: scoped, revocable consents, restrictions (*spärr*) with temporary lifts, their
+//! history, and the decision query — a thin wrapper over `samsyn-consent-rule`, the rule the
+//! gateway also evaluates locally from this service's change feed.
 
 mod api;
+pub mod domain;
 pub mod store;
+mod wire;
 
-use samsyn_kit::feed::ChangeFeed;
 use samsyn_kit::serve::{Part, PartContext};
 use samsyn_proto::consent::v1::consent_service_server::ConsentServiceServer;
 use tonic::server::NamedService;
@@ -17,8 +17,8 @@ pub const NAME: &str = "consent";
 
 /// Opens (and migrates) the database and builds the part's gRPC services.
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
-    let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
-    let api = api::ConsentApi::new(ChangeFeed::new(db));
+    let store = store::Store::open(&context.database_url).await?;
+    let api = api::ConsentApi::new(store);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ConsentServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
