@@ -1,5 +1,5 @@
 //! `samsyn`: start every part in one process (`up`), one part alone (`serve`), check them
-//! (`status`), or make development certificates (`certs`).
+//! (`status`), or make development certificates (`certs`) and tokens (`token`).
 
 mod config;
 mod launch;
@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use samsyn_gateway::auth::{DevIssuer, Principal, PrincipalKind};
 use samsyn_kit::tls::DevPki;
 
 use crate::config::{PARTS, SamsynConfig};
@@ -40,11 +41,42 @@ enum Command {
     },
     /// Ask every part of a running `samsyn up` whether it is serving.
     Status,
+    /// Issue a development access token (signed by the dev key in <data-dir>/certs).
+    Token(TokenArgs),
     /// Create the development CA and certificates (for the parts and any extra NAMEs).
     Certs {
         /// Extra certificate names, e.g. a test client or an external system.
         names: Vec<String>,
     },
+}
+
+/// Who a development token is for.
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// HSA-style staff id, or with --participant the participant's internal id.
+    #[arg(long)]
+    id: String,
+    /// The organisation the staff member acts for.
+    #[arg(long, required_unless_present = "participant")]
+    org: Option<String>,
+    /// The unit within the organisation.
+    #[arg(long)]
+    unit: Option<String>,
+    /// A role (repeatable): case_manager, coordinator, physician, nurse, auditor, ...
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// A FACT team (repeatable).
+    #[arg(long = "team")]
+    teams: Vec<String>,
+    /// The assignment purpose.
+    #[arg(long, default_value = "care")]
+    purpose: String,
+    /// The token is for a participant acting for themself.
+    #[arg(long, conflicts_with_all = ["org", "unit", "roles", "teams"])]
+    participant: bool,
+    /// Minutes until the token expires.
+    #[arg(long, default_value_t = 480, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    ttl_minutes: u64,
 }
 
 fn load_config(cli: &Cli, extra: Vec<(String, String)>) -> anyhow::Result<SamsynConfig> {
@@ -77,6 +109,30 @@ async fn main() -> anyhow::Result<()> {
             let _telemetry =
                 samsyn_kit::telemetry::init(&format!("samsyn-{part}"), &config.telemetry)?;
             launch::run(config, &[part.as_str()]).await
+        }
+        Command::Token(args) => {
+            let config = load_config(&cli, Vec::new())?;
+            let issuer = DevIssuer::at(config.data_dir.join("certs"));
+            issuer.ensure()?;
+            let principal = Principal {
+                id: args.id.clone(),
+                kind: if args.participant {
+                    PrincipalKind::Participant
+                } else {
+                    PrincipalKind::Staff
+                },
+                organisation: args.org.clone(),
+                unit: args.unit.clone(),
+                roles: args.roles.clone(),
+                teams: args.teams.clone(),
+                purpose: Some(args.purpose.clone()),
+            };
+            let ttl = std::time::Duration::from_secs(args.ttl_minutes * 60);
+            let token = issuer.issue(&principal, ttl)?;
+            // Refuse to print a token the gateway would refuse.
+            issuer.verifier()?.verify(&token)?;
+            writeln!(std::io::stdout().lock(), "{token}")?;
+            Ok(())
         }
         Command::Status => status::run(&load_config(&cli, Vec::new())?).await,
         Command::Certs { names } => {

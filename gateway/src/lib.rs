@@ -2,6 +2,8 @@
 //! and forwarding arrive with the gateway issue; today it serves health and reflection over
 //! TLS with optional client certificates.
 
+pub mod auth;
+
 use samsyn_kit::serve::Part;
 use tonic::service::RoutesBuilder;
 

@@ -324,7 +324,8 @@ fn ca_params() -> rcgen::CertificateParams {
     params
 }
 
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+/// Writes a private key readable by its owner only.
+pub fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

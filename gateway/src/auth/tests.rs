@@ -1,0 +1,213 @@
+use super::*;
+
+fn case_manager() -> Principal {
+    Principal {
+        id: "SE2321000016-CM01".into(),
+        kind: PrincipalKind::Staff,
+        organisation: Some("SE2321000016-PSYK".into()),
+        unit: Some("fact-nordvast".into()),
+        roles: vec!["case_manager".into()],
+        teams: vec!["fact-nw".into()],
+        purpose: Some("care".into()),
+    }
+}
+
+fn issuer() -> (tempfile::TempDir, DevIssuer) {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = DevIssuer::at(dir.path());
+    issuer.ensure().unwrap();
+    (dir, issuer)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn claims(principal: &Principal) -> Claims {
+    Claims {
+        iss: DevIssuer::ISSUER.into(),
+        aud: DevIssuer::AUDIENCE.into(),
+        sub: principal.id.clone(),
+        exp: now() + 600,
+        iat: now(),
+        kind: principal.kind,
+        org: principal.organisation.clone(),
+        unit: principal.unit.clone(),
+        roles: principal.roles.clone(),
+        teams: principal.teams.clone(),
+        purpose: principal.purpose.clone(),
+    }
+}
+
+/// Signs arbitrary claims with the development key.
+fn signed(issuer: &DevIssuer, claims: &Claims) -> String {
+    let key = EncodingKey::from_ec_pem(&std::fs::read(issuer.private_key()).unwrap()).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(DevIssuer::KEY_ID.into());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+#[test]
+fn a_dev_token_verifies_to_its_principal() {
+    let (_dir, issuer) = issuer();
+    let token = issuer
+        .issue(&case_manager(), Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(
+        issuer.verifier().unwrap().verify(&token),
+        Ok(case_manager())
+    );
+}
+
+#[test]
+fn alg_none_is_refused() {
+    let (_dir, issuer) = issuer();
+    let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = b64(&serde_json::to_vec(&claims(&case_manager())).unwrap());
+    let token = format!("{header}.{body}.");
+    assert_eq!(
+        issuer.verifier().unwrap().verify(&token),
+        Err(AuthError::Invalid)
+    );
+}
+
+#[test]
+fn hmac_keyed_with_the_public_key_is_refused() {
+    let (_dir, issuer) = issuer();
+    let secret = std::fs::read(issuer.public_key()).unwrap();
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(&case_manager()),
+        &EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    assert_eq!(
+        issuer.verifier().unwrap().verify(&token),
+        Err(AuthError::Invalid)
+    );
+}
+
+#[test]
+fn a_token_signed_with_another_key_is_refused() {
+    let (_dir, issuer) = issuer();
+    let (_other_dir, other) = self::issuer();
+    let token = other
+        .issue(&case_manager(), Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(
+        issuer.verifier().unwrap().verify(&token),
+        Err(AuthError::Invalid)
+    );
+}
+
+#[test]
+fn expired_tokens_are_refused() {
+    let (_dir, issuer) = issuer();
+    let mut expired = claims(&case_manager());
+    expired.exp = now() - 120;
+    assert_eq!(
+        issuer
+            .verifier()
+            .unwrap()
+            .verify(&signed(&issuer, &expired)),
+        Err(AuthError::Expired)
+    );
+}
+
+#[test]
+fn another_audience_or_issuer_is_refused() {
+    let (_dir, issuer) = issuer();
+    let mut other_audience = claims(&case_manager());
+    other_audience.aud = "journal-system".into();
+    let mut other_issuer = claims(&case_manager());
+    other_issuer.iss = "https://idp.example".into();
+    for claims in [other_audience, other_issuer] {
+        assert_eq!(
+            issuer.verifier().unwrap().verify(&signed(&issuer, &claims)),
+            Err(AuthError::WrongIssuerOrAudience)
+        );
+    }
+}
+
+#[test]
+fn incomplete_or_oversized_claims_are_refused() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let mut no_org = claims(&case_manager());
+    no_org.org = None;
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &no_org)),
+        Err(AuthError::Claims("org"))
+    );
+    let mut system = claims(&case_manager());
+    system.kind = PrincipalKind::System;
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &system)),
+        Err(AuthError::Claims("kind"))
+    );
+    let mut many_roles = claims(&case_manager());
+    many_roles.roles = vec!["nurse".into(); 33];
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &many_roles)),
+        Err(AuthError::Claims("roles"))
+    );
+    let mut participant = claims(&case_manager());
+    participant.kind = PrincipalKind::Participant;
+    participant.org = None;
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &participant)),
+        Err(AuthError::Claims("sub")),
+        "a participant's subject is their internal id, never a personal identity number"
+    );
+    participant.sub = "0193a3c2-7d2e-7b4a-9a51-3f0c2d1e4b5a".into();
+    assert_eq!(
+        verifier
+            .verify(&signed(&issuer, &participant))
+            .unwrap()
+            .kind,
+        PrincipalKind::Participant
+    );
+}
+
+#[test]
+fn garbage_and_empty_tokens_are_refused() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    assert_eq!(verifier.verify(""), Err(AuthError::Missing));
+    assert_eq!(verifier.verify("not-a-jwt"), Err(AuthError::Invalid));
+    assert_eq!(
+        verifier.verify(&"a".repeat(10_000)),
+        Err(AuthError::Invalid)
+    );
+}
+
+#[test]
+fn keys_load_from_a_jwks_file() {
+    let (dir, issuer) = issuer();
+    let pem = std::fs::read_to_string(issuer.public_key()).unwrap();
+    // The public point of the dev key, as a JWK: x and y are the last 64 bytes of the SPKI.
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+        .map(|spki: rustls_pki_types::SubjectPublicKeyInfoDer<'_>| spki.as_ref().to_vec())
+        .unwrap();
+    let point = &der[der.len() - 64..];
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": DevIssuer::KEY_ID, "alg": "ES256", "use": "sig",
+        "x": b64(&point[..32]), "y": b64(&point[32..]),
+    }]});
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let verifier =
+        TokenVerifier::from_jwks_file(DevIssuer::ISSUER, DevIssuer::AUDIENCE, &path).unwrap();
+    let token = issuer
+        .issue(&case_manager(), Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(verifier.verify(&token), Ok(case_manager()));
+}
