@@ -88,6 +88,9 @@ pub enum AuthError {
     /// Issued by someone else or for another audience.
     #[error("token not issued for samsyn")]
     WrongIssuerOrAudience,
+    /// A client certificate the handshake accepted but no link pins.
+    #[error("client certificate not mapped to a link")]
+    UnknownCertificate,
     /// Signed, but the claims do not describe a principal (e.g. staff without organisation).
     #[error("token claims incomplete: {0}")]
     Claims(&'static str),

@@ -1,0 +1,218 @@
+//! External systems (journal systems, municipal case systems, SIP tools) and how the gateway
+//! recognises them: each link pins the client certificate it presents.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rustls_pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{AuthError, Principal, PrincipalKind};
+
+/// What kind of external system a link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    /// The region's journal system (EHR).
+    JournalSystem,
+    /// A municipal case system that pushes decisions.
+    MunicipalCaseSystem,
+    /// A SIP planning tool.
+    SipTool,
+}
+
+impl SystemKind {
+    /// The role a system of this kind has in policies.
+    pub fn role(self) -> &'static str {
+        match self {
+            Self::JournalSystem => "journal_system",
+            Self::MunicipalCaseSystem => "municipal_case_system",
+            Self::SipTool => "sip_tool",
+        }
+    }
+}
+
+/// One external system, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// The link's id; also the principal id of calls it makes.
+    pub id: String,
+    /// What kind of system it is.
+    pub kind: SystemKind,
+    /// The organisation it acts for.
+    pub organisation: String,
+    /// The CA that issues its client certificate (added to the gateway's client trust).
+    pub ca_cert: PathBuf,
+    /// SHA-256 fingerprints (hex) of the client certificates it may present; more than one
+    /// during a certificate rollover.
+    pub certificate_sha256: Vec<String>,
+    /// gRPC paths it may call (`/samsyn.plans.v1.PlansService/PushDecision`).
+    pub allowed_rpcs: Vec<String>,
+}
+
+/// A link configuration that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    /// Two links share an id or a certificate.
+    #[error("link {0}: id or certificate used by another link")]
+    Duplicate(String),
+    /// A fingerprint is not 64 hex digits.
+    #[error("link {0}: certificate_sha256 must be 64 hex digits")]
+    Fingerprint(String),
+    /// A link without certificates or allowed calls would be useless or open.
+    #[error("link {0}: needs at least one certificate and one allowed rpc")]
+    Empty(String),
+}
+
+/// The configured links, by certificate fingerprint.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    by_fingerprint: HashMap<[u8; 32], LinkConfig>,
+}
+
+impl Links {
+    /// Indexes the links; refuses duplicates and malformed fingerprints.
+    pub fn new(links: Vec<LinkConfig>) -> Result<Self, LinkError> {
+        let mut by_fingerprint = HashMap::new();
+        let mut ids = std::collections::HashSet::new();
+        for link in links {
+            if link.certificate_sha256.is_empty() || link.allowed_rpcs.is_empty() {
+                return Err(LinkError::Empty(link.id));
+            }
+            if !ids.insert(link.id.clone()) {
+                return Err(LinkError::Duplicate(link.id));
+            }
+            for hex in &link.certificate_sha256 {
+                let fingerprint = parse_fingerprint(hex)
+                    .ok_or_else(|| LinkError::Fingerprint(link.id.clone()))?;
+                if by_fingerprint.insert(fingerprint, link.clone()).is_some() {
+                    return Err(LinkError::Duplicate(link.id));
+                }
+            }
+        }
+        Ok(Self { by_fingerprint })
+    }
+
+    /// The link that presented `leaf`; an unmapped certificate is `UNAUTHENTICATED`, even
+    /// when the handshake accepted its CA.
+    pub fn identify(&self, leaf: &CertificateDer<'_>) -> Result<&LinkConfig, AuthError> {
+        self.by_fingerprint
+            .get(&fingerprint(leaf))
+            .ok_or(AuthError::UnknownCertificate)
+    }
+
+    /// The principal of a call made by `link`.
+    pub fn principal(link: &LinkConfig) -> Principal {
+        Principal {
+            id: link.id.clone(),
+            kind: PrincipalKind::System,
+            organisation: Some(link.organisation.clone()),
+            unit: None,
+            roles: vec![link.kind.role().to_owned()],
+            teams: Vec::new(),
+            purpose: None,
+        }
+    }
+}
+
+/// SHA-256 of a certificate's DER encoding.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// The hex form of a fingerprint, as written in link configuration.
+pub fn fingerprint_hex(cert: &CertificateDer<'_>) -> String {
+    fingerprint(cert)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_fingerprint(hex: &str) -> Option<[u8; 32]> {
+    let hex: String = hex.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use samsyn_kit::tls::DevPki;
+
+    fn link(id: &str, fingerprints: Vec<String>) -> LinkConfig {
+        LinkConfig {
+            id: id.into(),
+            kind: SystemKind::MunicipalCaseSystem,
+            organisation: "kommun-1283".into(),
+            ca_cert: "ca.pem".into(),
+            certificate_sha256: fingerprints,
+            allowed_rpcs: vec!["/samsyn.plans.v1.PlansService/PushDecision".into()],
+        }
+    }
+
+    #[test]
+    fn a_pinned_certificate_maps_to_its_link_and_others_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = DevPki::at(dir.path());
+        pki.ensure(&["case-system", "other-system"]).unwrap();
+        let case_system = pki.identity("case-system").unwrap().leaf().unwrap().clone();
+        let other = pki
+            .identity("other-system")
+            .unwrap()
+            .leaf()
+            .unwrap()
+            .clone();
+        // Colons are accepted, as openssl prints fingerprints.
+        let pinned = fingerprint_hex(&case_system)
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).to_uppercase())
+            .collect::<Vec<_>>()
+            .join(":");
+        let links = Links::new(vec![link("kommun-case-system", vec![pinned])]).unwrap();
+        let found = links.identify(&case_system).unwrap();
+        let principal = Links::principal(found);
+        assert_eq!(principal.id, "kommun-case-system");
+        assert_eq!(principal.kind, PrincipalKind::System);
+        assert_eq!(principal.organisation.as_deref(), Some("kommun-1283"));
+        assert_eq!(principal.roles, ["municipal_case_system"]);
+        assert_eq!(links.identify(&other), Err(AuthError::UnknownCertificate));
+    }
+
+    #[test]
+    fn malformed_duplicate_or_empty_links_are_refused() {
+        let fp = "ab".repeat(32);
+        assert_eq!(
+            Links::new(vec![link("a", vec!["abc".into()])]).unwrap_err(),
+            LinkError::Fingerprint("a".into())
+        );
+        assert_eq!(
+            Links::new(vec![
+                link("a", vec![fp.clone()]),
+                link("b", vec![fp.clone()])
+            ])
+            .unwrap_err(),
+            LinkError::Duplicate("b".into())
+        );
+        assert_eq!(
+            Links::new(vec![link("a", vec![])]).unwrap_err(),
+            LinkError::Empty("a".into())
+        );
+        let mut open = link("a", vec![fp]);
+        open.allowed_rpcs.clear();
+        assert_eq!(
+            Links::new(vec![open]).unwrap_err(),
+            LinkError::Empty("a".into())
+        );
+    }
+}
