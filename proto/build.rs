@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 mod access_check;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time, not with env!(): a build-script binary reused from a target directory
+    // shared with another checkout must compile this checkout's protos.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let root = root.as_path();
     let mut protos = Vec::new();
     collect_protos(&root.join("samsyn"), &mut protos)?;
     protos.sort();

@@ -28,9 +28,14 @@ mod generated {
             tonic::include_proto!("samsyn.board.v1");
         }
     }
+    pub mod kit {
+        pub mod v1 {
+            tonic::include_proto!("samsyn.kit.v1");
+        }
+    }
 }
 
-pub use generated::{board, common, consent, participants, plans};
+pub use generated::{board, common, consent, kit, participants, plans};
 
 mod access_check;
 

@@ -9,10 +9,8 @@ use samsyn_kit::feed::{ChangeFeed, ChangeStream, NewChange, migration::CreateCha
 use samsyn_kit::serve::Part;
 use samsyn_kit::testing::{self, ServedPart};
 use samsyn_proto::common::v1::WatchChangesRequest;
-use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
-use samsyn_proto::participants::v1::participants_service_server::{
-    ParticipantsService, ParticipantsServiceServer,
-};
+use samsyn_proto::kit::v1::feed_probe_service_client::FeedProbeServiceClient;
+use samsyn_proto::kit::v1::feed_probe_service_server::{FeedProbeService, FeedProbeServiceServer};
 use sea_orm::TransactionTrait;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio_stream::StreamExt;
@@ -33,7 +31,7 @@ struct FeedOnly {
 }
 
 #[tonic::async_trait]
-impl ParticipantsService for FeedOnly {
+impl FeedProbeService for FeedOnly {
     type WatchChangesStream = ChangeStream;
 
     async fn watch_changes(
@@ -47,7 +45,7 @@ impl ParticipantsService for FeedOnly {
 fn part(service: FeedOnly, limits: &Limits) -> Part {
     let mut routes = RoutesBuilder::default();
     routes.add_service(
-        ParticipantsServiceServer::new(service).max_decoding_message_size(limits.max_request_bytes),
+        FeedProbeServiceServer::new(service).max_decoding_message_size(limits.max_request_bytes),
     );
     Part {
         name: "test",
@@ -85,7 +83,7 @@ async fn a_consumer_resumes_the_grpc_feed_after_the_server_restarts() {
     for n in 1..=3 {
         commit(&feed, &db, n).await;
     }
-    let mut client = ParticipantsServiceClient::new(served.channel.clone());
+    let mut client = FeedProbeServiceClient::new(served.channel.clone());
     let mut stream = client
         .watch_changes(WatchChangesRequest { after_sequence: 0 })
         .await
@@ -111,7 +109,7 @@ async fn a_consumer_resumes_the_grpc_feed_after_the_server_restarts() {
     }
     let service = FeedOnly { feed: feed.clone() };
     let served = ServedPart::start(part(service, &Limits::default())).await;
-    let mut stream = ParticipantsServiceClient::new(served.channel.clone())
+    let mut stream = FeedProbeServiceClient::new(served.channel.clone())
         .watch_changes(WatchChangesRequest {
             after_sequence: cursor,
         })
@@ -154,9 +152,7 @@ async fn requests_over_the_size_limit_are_refused() {
     let served = ServedPart::start_with_limits(part(service, &limits), limits.clone()).await;
     let mut grpc = tonic::client::Grpc::new(served.channel.clone());
     grpc.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static(
-        "/samsyn.participants.v1.ParticipantsService/WatchChanges",
-    );
+    let path = http::uri::PathAndQuery::from_static("/samsyn.kit.v1.FeedProbeService/WatchChanges");
     let status = grpc
         .server_streaming::<_, samsyn_proto::common::v1::Change, _>(
             Request::new(Oversized {
