@@ -1,21 +1,76 @@
-//! The tonic adapter of `samsyn.participants.v1`.
+//! The tonic adapter of `samsyn.participants.v1`: decode, validate into domain types, call
+//! the store (which runs the domain rules), map the result.
 
-use samsyn_kit::feed::{ChangeFeed, ChangeStream};
-use samsyn_proto::common::v1::WatchChangesRequest;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use prost::Message;
+use samsyn_kit::error::{ApiError, FieldViolations};
+use samsyn_kit::feed::ChangeStream;
+use samsyn_kit::idempotency::IdempotencyKey;
+use samsyn_kit::paging::Page;
+use samsyn_kit::time::{from_calendar_date, to_calendar_date, to_timestamp};
+use samsyn_proto::common::v1::{
+    CalendarDate, OrganisationId, OrganisationKind, PageResponse, ParticipantId as ProtoId,
+    Revision, StaffRef, WatchChangesRequest,
+};
+use samsyn_proto::participants::v1 as pb;
 use samsyn_proto::participants::v1::participants_service_server::ParticipantsService;
 use tonic::{Request, Response, Status};
+
+use crate::domain::{
+    self, AdmissionCriteria, Assessment, Assignment, AssignmentRole, CareRole, ChangeEncoder,
+    ConsentReference, CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter,
+    MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantsError,
+    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review, Staff,
+    Status as Standing,
+};
+use crate::store::{Created, Effect, ParticipantStore};
+
+/// The longest span of years one count may cover.
+const MAX_COUNT_YEARS: i32 = 50;
 
 /// The handlers of `ParticipantsService`.
 #[derive(Debug, Clone)]
 pub struct ParticipantsApi {
-    feed: ChangeFeed,
+    store: ParticipantStore,
+    settings: Arc<ParticipantsSettings>,
 }
 
 impl ParticipantsApi {
-    /// Handlers over the service's change feed.
-    pub fn new(feed: ChangeFeed) -> Self {
-        Self { feed }
+    /// Handlers over the store, with the service's settings.
+    pub fn new(store: ParticipantStore, settings: ParticipantsSettings) -> Self {
+        Self {
+            store,
+            settings: Arc::new(settings),
+        }
     }
+}
+
+impl From<ParticipantsError> for ApiError {
+    fn from(error: ParticipantsError) -> Self {
+        match error {
+            ParticipantsError::InvalidField { field, reason } => ApiError::invalid(field, reason),
+            ParticipantsError::NotFound(what) => ApiError::NotFound(what),
+            ParticipantsError::AlreadyActive => ApiError::AlreadyExists("active participation"),
+            ParticipantsError::AlreadyAssigned => ApiError::AlreadyExists("assignment"),
+            ParticipantsError::StaleRevision { current } => ApiError::StaleRevision { current },
+            ParticipantsError::FailedPrecondition(reason) => {
+                ApiError::FailedPrecondition(reason.to_owned())
+            }
+            ParticipantsError::Unavailable => ApiError::Unavailable,
+            ParticipantsError::Storage(source) => ApiError::Internal(source),
+        }
+    }
+}
+
+fn status(error: ParticipantsError) -> Status {
+    ApiError::from(error).into()
+}
+
+/// After `FieldViolations::finish` every checked value is present; this is never reached.
+fn incomplete() -> Status {
+    ApiError::invalid("request", "incomplete").into()
 }
 
 #[tonic::async_trait]
@@ -26,6 +81,781 @@ impl ParticipantsService for ParticipantsApi {
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        Ok(self.feed.watch_response(request))
+        Ok(self.store.feed().watch_response(request))
+    }
+
+    async fn create_referral(
+        &self,
+        request: Request<pb::CreateReferralRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let key = v
+            .check(
+                "idempotency_key",
+                IdempotencyKey::parse("idempotency_key", &req.idempotency_key)
+                    .map_err(|_| "1 to 128 printable ASCII characters"),
+            )
+            .flatten();
+        let pin = v.check(
+            "personal_identity_number",
+            PersonalIdentityNumber::parse(&req.personal_identity_number, today()),
+        );
+        let name = v.check("name", PersonName::parse(&req.name));
+        let home = v.check(
+            "home_municipality_code",
+            MunicipalityCode::parse(&req.home_municipality_code),
+        );
+        let principal = v.check("referring_principal", principal(req.referring_principal));
+        let referred_by = staff(&mut v, "referred_by", req.referred_by.as_ref());
+        let reason = v.check("reason", FreeText::parse_required(&req.reason));
+        v.finish()?;
+        let (Some(pin), Some(name), Some(home), Some(principal), Some(referred_by), Some(reason)) =
+            (pin, name, home, principal, referred_by, reason)
+        else {
+            return Err(incomplete());
+        };
+        let criteria = req.criteria.unwrap_or_default();
+        let new = NewReferral {
+            pin,
+            name,
+            home_municipality: home,
+            principal,
+            referred_by,
+            reason,
+            criteria: AdmissionCriteria {
+                long_term_needs_from_both_principals: criteria.long_term_needs_from_both_principals,
+                diagnosis_criteria_met: criteria.diagnosis_criteria_met,
+            },
+        };
+        match self
+            .store
+            .create_referral(new, key.as_ref(), &self.settings)
+            .await
+            .map_err(status)?
+        {
+            Created::New(p) => {
+                tracing::info!(participant_id = %p.id, "participant referred");
+                Ok(Response::new(participant_to_proto(&p)))
+            }
+            Created::Replayed(bytes) => pb::Participant::decode(bytes.as_slice())
+                .map(Response::new)
+                .map_err(|e| ApiError::internal(e).into()),
+        }
+    }
+
+    async fn record_review(
+        &self,
+        request: Request<pb::RecordReviewRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let principal = v.check("principal", principal(req.principal));
+        let reviewed_by = staff(&mut v, "reviewed_by", req.reviewed_by.as_ref());
+        let assessment = v.check("assessment", assessment(req.assessment));
+        let reason = v.check("reason", FreeText::parse(&req.reason));
+        v.finish()?;
+        let (
+            Some(id),
+            Some(revision),
+            Some(principal),
+            Some(reviewed_by),
+            Some(assessment),
+            Some(reason),
+        ) = (id, revision, principal, reviewed_by, assessment, reason)
+        else {
+            return Err(incomplete());
+        };
+        let settings = Arc::clone(&self.settings);
+        let p = self
+            .store
+            .update(id, revision, move |p, now| {
+                p.record_review(
+                    Review {
+                        principal,
+                        reviewed_by,
+                        assessment,
+                        reason,
+                        recorded_at: now,
+                    },
+                    &settings,
+                )?;
+                let change_kind = match p.status {
+                    Standing::Accepted => "accepted",
+                    Standing::Declined => "declined",
+                    _ => "reviewed",
+                };
+                Ok(Effect {
+                    change_kind,
+                    ends_assignments: false,
+                })
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
+    async fn enrol(
+        &self,
+        request: Request<pb::EnrolRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let consent = v.check(
+            "consent_reference",
+            ConsentReference::parse(&req.consent_reference),
+        );
+        let enrolled_on = v.check("enrolled_on", date(req.enrolled_on.as_ref()));
+        v.finish()?;
+        let (Some(id), Some(revision), Some(consent), Some(enrolled_on)) =
+            (id, revision, consent, enrolled_on)
+        else {
+            return Err(incomplete());
+        };
+        let p = self
+            .store
+            .update(id, revision, move |p, now| {
+                p.enrol(consent, enrolled_on, now)?;
+                Ok(Effect {
+                    change_kind: "enrolled",
+                    ends_assignments: false,
+                })
+            })
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %p.id, "participant enrolled");
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
+    async fn record_move(
+        &self,
+        request: Request<pb::RecordMoveRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let code = v.check(
+            "home_municipality_code",
+            MunicipalityCode::parse(&req.home_municipality_code),
+        );
+        let moved_on = v.check("moved_on", date(req.moved_on.as_ref()));
+        v.finish()?;
+        let (Some(id), Some(revision), Some(code), Some(moved_on)) = (id, revision, code, moved_on)
+        else {
+            return Err(incomplete());
+        };
+        let settings = Arc::clone(&self.settings);
+        let p = self
+            .store
+            .update(id, revision, move |p, now| {
+                let ended = p.record_move(code, moved_on, &settings, now)?;
+                Ok(Effect {
+                    change_kind: if ended { "discharged" } else { "moved" },
+                    ends_assignments: ended,
+                })
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
+    async fn discharge(
+        &self,
+        request: Request<pb::DischargeRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let reason = v.check("reason", discharge_reason(req.reason));
+        let discharged_on = v.check("discharged_on", date(req.discharged_on.as_ref()));
+        let note = v.check("note", FreeText::parse(&req.note));
+        v.finish()?;
+        let (Some(id), Some(revision), Some(reason), Some(discharged_on), Some(note)) =
+            (id, revision, reason, discharged_on, note)
+        else {
+            return Err(incomplete());
+        };
+        let p = self
+            .store
+            .update(id, revision, move |p, now| {
+                p.discharge(reason, discharged_on, note, now)?;
+                Ok(Effect {
+                    change_kind: "discharged",
+                    ends_assignments: true,
+                })
+            })
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %p.id, "participant discharged");
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
+    async fn get_participant(
+        &self,
+        request: Request<pb::GetParticipantRequest>,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let id = participant_id(request.get_ref().participant_id.as_ref())
+            .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
+        let p = self.store.get(id).await.map_err(status)?;
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
+    async fn list_participants(
+        &self,
+        request: Request<pb::ListParticipantsRequest>,
+    ) -> Result<Response<pb::ListParticipantsResponse>, Status> {
+        let req = request.into_inner();
+        let page = Page::from_request(req.page.as_ref(), "page")?;
+        let mut v = FieldViolations::new();
+        let after = match &page.after {
+            None => None,
+            Some(token) => v.check(
+                "page.page_token",
+                ParticipantId::parse(token).map_err(|_| "not a token this server issued"),
+            ),
+        };
+        let status_filter = v.check("status", status_filter(req.status)).flatten();
+        let staff_id = optional(&mut v, "staff_id", &req.staff_id, ExternalId::parse);
+        let organisation_id = optional(
+            &mut v,
+            "organisation_id.value",
+            req.organisation_id
+                .as_ref()
+                .map_or("", |o| o.value.as_str()),
+            ExternalId::parse,
+        );
+        let home = optional(
+            &mut v,
+            "home_municipality_code",
+            &req.home_municipality_code,
+            MunicipalityCode::parse,
+        );
+        v.finish()?;
+        let filter = ListFilter {
+            status: status_filter,
+            staff_id,
+            organisation_id,
+            home_municipality: home,
+        };
+        let mut rows = self
+            .store
+            .list(&filter, after, page.fetch_limit())
+            .await
+            .map_err(status)?;
+        let next_page_token = page.finish(&mut rows, |r| r.id.to_string());
+        Ok(Response::new(pb::ListParticipantsResponse {
+            participants: rows
+                .iter()
+                .map(|r| pb::ParticipantSummary {
+                    participant_id: Some(proto_id(r.id)),
+                    name: r.name.clone(),
+                    home_municipality_code: r.home_municipality.clone(),
+                    status: status_to_proto(r.status) as i32,
+                    revision: Some(Revision { value: r.revision }),
+                })
+                .collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn count_new_participants(
+        &self,
+        request: Request<pb::CountNewParticipantsRequest>,
+    ) -> Result<Response<pb::CountNewParticipantsResponse>, Status> {
+        let req = request.get_ref();
+        let (from, to) = (req.from_year, req.to_year);
+        if !(1900..=9999).contains(&from) {
+            return Err(ApiError::invalid("from_year", "a year from 1900 to 9999").into());
+        }
+        if to < from || to - from >= MAX_COUNT_YEARS {
+            return Err(ApiError::invalid(
+                "to_year",
+                "not before from_year, at most 50 years in all",
+            )
+            .into());
+        }
+        let found = self
+            .store
+            .enrolment_counts(from, to)
+            .await
+            .map_err(status)?;
+        let target = self.settings.yearly_target;
+        let counts = domain::yearly_counts(&self.settings, from, to, found)
+            .into_iter()
+            .map(|c| pb::MunicipalityYearCount {
+                home_municipality_code: c.municipality,
+                year: c.year,
+                count: c.count,
+                target,
+            })
+            .collect();
+        Ok(Response::new(pb::CountNewParticipantsResponse { counts }))
+    }
+
+    async fn get_care_team(
+        &self,
+        request: Request<pb::GetCareTeamRequest>,
+    ) -> Result<Response<pb::CareTeam>, Status> {
+        let req = request.get_ref();
+        let id = participant_id(req.participant_id.as_ref())
+            .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
+        let (p, assignments) = self
+            .store
+            .care_team(id, req.include_history)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(care_team_to_proto(&p, &assignments)))
+    }
+
+    async fn assign_coordinator(
+        &self,
+        request: Request<pb::AssignCoordinatorRequest>,
+    ) -> Result<Response<pb::CareTeam>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let principal = v.check("principal", principal(req.principal));
+        let rank = v.check("rank", rank(req.rank));
+        let staff = staff(&mut v, "staff", req.staff.as_ref());
+        v.finish()?;
+        let (Some(id), Some(revision), Some(principal), Some(rank), Some(staff)) =
+            (id, revision, principal, rank, staff)
+        else {
+            return Err(incomplete());
+        };
+        let role = AssignmentRole::Coordinator { principal, rank };
+        self.assign(id, revision, "coordinator_assigned", role, staff)
+            .await
+    }
+
+    async fn add_care_team_member(
+        &self,
+        request: Request<pb::AddCareTeamMemberRequest>,
+    ) -> Result<Response<pb::CareTeam>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let role = v.check("role", care_role(req.role));
+        let staff = staff(&mut v, "staff", req.staff.as_ref());
+        v.finish()?;
+        let (Some(id), Some(revision), Some(role), Some(staff)) = (id, revision, role, staff)
+        else {
+            return Err(incomplete());
+        };
+        let role = AssignmentRole::CareTeamMember { role };
+        self.assign(id, revision, "member_added", role, staff).await
+    }
+
+    async fn end_assignment(
+        &self,
+        request: Request<pb::EndAssignmentRequest>,
+    ) -> Result<Response<pb::CareTeam>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let assignment = v.check(
+            "assignment_id",
+            domain::AssignmentId::parse(&req.assignment_id),
+        );
+        v.finish()?;
+        let (Some(id), Some(revision), Some(assignment)) = (id, revision, assignment) else {
+            return Err(incomplete());
+        };
+        let (p, current) = self
+            .store
+            .change_assignments(id, revision, "assignment_ended", move |current, _| {
+                domain::plan_end(current, assignment)
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(care_team_to_proto(&p, &current)))
+    }
+
+    async fn set_fixed_care_contact(
+        &self,
+        request: Request<pb::SetFixedCareContactRequest>,
+    ) -> Result<Response<pb::CareTeam>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check(
+            "participant_id",
+            participant_id(req.participant_id.as_ref()),
+        );
+        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let staff = staff(&mut v, "staff", req.staff.as_ref());
+        v.finish()?;
+        let (Some(id), Some(revision), Some(staff)) = (id, revision, staff) else {
+            return Err(incomplete());
+        };
+        self.assign(
+            id,
+            revision,
+            "fixed_care_contact_set",
+            AssignmentRole::FixedCareContact,
+            staff,
+        )
+        .await
+    }
+}
+
+impl ParticipantsApi {
+    async fn assign(
+        &self,
+        id: ParticipantId,
+        revision: u64,
+        change_kind: &'static str,
+        role: AssignmentRole,
+        staff: Staff,
+    ) -> Result<Response<pb::CareTeam>, Status> {
+        let (p, current) = self
+            .store
+            .change_assignments(id, revision, change_kind, move |current, now| {
+                domain::plan_assignment(current, role, staff, now)
+            })
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %p.id, change = change_kind, "care team changed");
+        Ok(Response::new(care_team_to_proto(&p, &current)))
+    }
+}
+
+// ---- proto → domain ----
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn participant_id(id: Option<&ProtoId>) -> Result<ParticipantId, &'static str> {
+    match id {
+        None => Err("required"),
+        Some(id) => ParticipantId::parse(&id.value),
+    }
+}
+
+fn revision(revision: Option<&Revision>) -> Result<u64, &'static str> {
+    revision.map(|r| r.value).ok_or("required")
+}
+
+fn date(date: Option<&CalendarDate>) -> Result<NaiveDate, &'static str> {
+    from_calendar_date(date.ok_or("required")?).ok_or("not a possible date")
+}
+
+fn principal(kind: i32) -> Result<Principal, &'static str> {
+    match OrganisationKind::try_from(kind) {
+        Ok(OrganisationKind::Region) => Ok(Principal::Region),
+        Ok(OrganisationKind::Municipality) => Ok(Principal::Municipality),
+        _ => Err("region or municipality"),
+    }
+}
+
+fn assessment(value: i32) -> Result<Assessment, &'static str> {
+    match pb::Assessment::try_from(value) {
+        Ok(pb::Assessment::Accept) => Ok(Assessment::Accept),
+        Ok(pb::Assessment::Decline) => Ok(Assessment::Decline),
+        _ => Err("accept or decline"),
+    }
+}
+
+fn rank(value: i32) -> Result<CoordinatorRank, &'static str> {
+    match pb::CoordinatorRank::try_from(value) {
+        Ok(pb::CoordinatorRank::Main) => Ok(CoordinatorRank::Main),
+        Ok(pb::CoordinatorRank::Deputy) => Ok(CoordinatorRank::Deputy),
+        _ => Err("main or deputy"),
+    }
+}
+
+fn discharge_reason(value: i32) -> Result<DischargeReason, &'static str> {
+    use pb::DischargeReason as P;
+    match P::try_from(value) {
+        Ok(P::ReadyForOrdinaryCare) => Ok(DischargeReason::ReadyForOrdinaryCare),
+        Ok(P::Moved) => Ok(DischargeReason::Moved),
+        Ok(P::DeclinedFurtherParticipation) => Ok(DischargeReason::DeclinedFurtherParticipation),
+        Ok(P::Deceased) => Ok(DischargeReason::Deceased),
+        Ok(P::Other) => Ok(DischargeReason::Other),
+        _ => Err("a discharge reason"),
+    }
+}
+
+fn care_role(value: i32) -> Result<CareRole, &'static str> {
+    use pb::CareRole as P;
+    Ok(match P::try_from(value) {
+        Ok(P::CaseManager) => CareRole::CaseManager,
+        Ok(P::Physician) => CareRole::Physician,
+        Ok(P::Nurse) => CareRole::Nurse,
+        Ok(P::Psychologist) => CareRole::Psychologist,
+        Ok(P::SocialWorker) => CareRole::SocialWorker,
+        Ok(P::NeedsAssessor) => CareRole::NeedsAssessor,
+        Ok(P::HousingSupportWorker) => CareRole::HousingSupportWorker,
+        Ok(P::PeerSupportSpecialist) => CareRole::PeerSupportSpecialist,
+        Ok(P::IpsSpecialist) => CareRole::IpsSpecialist,
+        Ok(P::TeamLeader) => CareRole::TeamLeader,
+        Ok(P::Other) => CareRole::Other,
+        _ => return Err("a care role"),
+    })
+}
+
+fn status_filter(value: i32) -> Result<Option<Standing>, &'static str> {
+    use pb::ParticipantStatus as P;
+    Ok(Some(match P::try_from(value) {
+        Ok(P::Unspecified) => return Ok(None),
+        Ok(P::Referred) => Standing::Referred,
+        Ok(P::Accepted) => Standing::Accepted,
+        Ok(P::Declined) => Standing::Declined,
+        Ok(P::Enrolled) => Standing::Enrolled,
+        Ok(P::Discharged) => Standing::Discharged,
+        Err(_) => return Err("a participant status"),
+    }))
+}
+
+/// An optional filter: empty means none.
+fn optional<T>(
+    v: &mut FieldViolations,
+    field: &str,
+    value: &str,
+    parse: fn(&str) -> Result<T, &'static str>,
+) -> Option<T> {
+    if value.is_empty() {
+        None
+    } else {
+        v.check(field, parse(value))
+    }
+}
+
+/// A staff reference; each missing or bad part is recorded under `prefix`.
+fn staff(v: &mut FieldViolations, prefix: &str, staff: Option<&StaffRef>) -> Option<Staff> {
+    let Some(staff) = staff else {
+        v.add(prefix, "required");
+        return None;
+    };
+    let staff_id = v.check(
+        &format!("{prefix}.staff_id"),
+        ExternalId::parse(&staff.staff_id),
+    );
+    let organisation_id = v.check(
+        &format!("{prefix}.organisation_id.value"),
+        ExternalId::parse(
+            staff
+                .organisation_id
+                .as_ref()
+                .map_or("", |o| o.value.as_str()),
+        ),
+    );
+    let unit_id = if staff.unit_id.is_empty() {
+        Some(None)
+    } else {
+        v.check(
+            &format!("{prefix}.unit_id"),
+            ExternalId::parse(&staff.unit_id).map(Some),
+        )
+    };
+    Some(Staff {
+        staff_id: staff_id?,
+        organisation_id: organisation_id?,
+        unit_id: unit_id?,
+    })
+}
+
+// ---- domain → proto ----
+
+fn proto_id(id: ParticipantId) -> ProtoId {
+    ProtoId {
+        value: id.to_string(),
+    }
+}
+
+fn status_to_proto(status: Standing) -> pb::ParticipantStatus {
+    match status {
+        Standing::Referred => pb::ParticipantStatus::Referred,
+        Standing::Accepted => pb::ParticipantStatus::Accepted,
+        Standing::Declined => pb::ParticipantStatus::Declined,
+        Standing::Enrolled => pb::ParticipantStatus::Enrolled,
+        Standing::Discharged => pb::ParticipantStatus::Discharged,
+    }
+}
+
+fn kind_to_proto(principal: Principal) -> OrganisationKind {
+    match principal {
+        Principal::Region => OrganisationKind::Region,
+        Principal::Municipality => OrganisationKind::Municipality,
+    }
+}
+
+fn staff_to_proto(staff: &Staff) -> StaffRef {
+    StaffRef {
+        staff_id: staff.staff_id.as_str().to_owned(),
+        organisation_id: Some(OrganisationId {
+            value: staff.organisation_id.as_str().to_owned(),
+        }),
+        unit_id: staff
+            .unit_id
+            .as_ref()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+fn participant_to_proto(p: &Participant) -> pb::Participant {
+    pb::Participant {
+        participant_id: Some(proto_id(p.id)),
+        personal_identity_number: p.pin.as_normalised().to_owned(),
+        name: p.name.as_str().to_owned(),
+        home_municipality_code: p.home_municipality.as_str().to_owned(),
+        status: status_to_proto(p.status) as i32,
+        referral: Some(pb::Referral {
+            referral_id: p.referral.id.to_string(),
+            referring_principal: kind_to_proto(p.referral.principal) as i32,
+            referred_by: Some(staff_to_proto(&p.referral.referred_by)),
+            reason: p.referral.reason.as_str().to_owned(),
+            criteria: Some(pb::AdmissionCriteria {
+                long_term_needs_from_both_principals: p
+                    .referral
+                    .criteria
+                    .long_term_needs_from_both_principals,
+                diagnosis_criteria_met: p.referral.criteria.diagnosis_criteria_met,
+            }),
+            referred_at: Some(to_timestamp(p.referral.referred_at)),
+        }),
+        reviews: p
+            .reviews
+            .iter()
+            .map(|r| pb::Review {
+                principal: kind_to_proto(r.principal) as i32,
+                reviewed_by: Some(staff_to_proto(&r.reviewed_by)),
+                assessment: match r.assessment {
+                    Assessment::Accept => pb::Assessment::Accept,
+                    Assessment::Decline => pb::Assessment::Decline,
+                } as i32,
+                reason: r.reason.as_str().to_owned(),
+                recorded_at: Some(to_timestamp(r.recorded_at)),
+            })
+            .collect(),
+        outcome: p.outcome.as_ref().map(|o| pb::ReviewOutcome {
+            accepted: o.accepted,
+            reason: o.reason.as_str().to_owned(),
+            decided_at: Some(to_timestamp(o.decided_at)),
+        }),
+        enrolment: p.enrolment.as_ref().map(|e| pb::Enrolment {
+            consent_reference: e.consent_reference.to_string(),
+            enrolled_on: Some(to_calendar_date(e.enrolled_on)),
+        }),
+        discharge: p.discharge.as_ref().map(|d| pb::Discharge {
+            reason: match d.reason {
+                DischargeReason::ReadyForOrdinaryCare => pb::DischargeReason::ReadyForOrdinaryCare,
+                DischargeReason::Moved => pb::DischargeReason::Moved,
+                DischargeReason::DeclinedFurtherParticipation => {
+                    pb::DischargeReason::DeclinedFurtherParticipation
+                }
+                DischargeReason::Deceased => pb::DischargeReason::Deceased,
+                DischargeReason::Other => pb::DischargeReason::Other,
+            } as i32,
+            discharged_on: Some(to_calendar_date(d.discharged_on)),
+            note: d.note.as_str().to_owned(),
+        }),
+        revision: Some(Revision { value: p.revision }),
+        updated_at: Some(to_timestamp(p.updated_at)),
+    }
+}
+
+fn assignment_to_proto(a: &Assignment) -> pb::Assignment {
+    let mut row = pb::Assignment {
+        assignment_id: a.id.to_string(),
+        staff: Some(staff_to_proto(&a.staff)),
+        valid_from: Some(to_timestamp(a.valid_from)),
+        valid_until: a.valid_until.map(to_timestamp),
+        ..Default::default()
+    };
+    match a.role {
+        AssignmentRole::Coordinator { principal, rank } => {
+            row.kind = pb::AssignmentKind::Coordinator as i32;
+            row.principal = kind_to_proto(principal) as i32;
+            row.rank = match rank {
+                CoordinatorRank::Main => pb::CoordinatorRank::Main,
+                CoordinatorRank::Deputy => pb::CoordinatorRank::Deputy,
+            } as i32;
+        }
+        AssignmentRole::CareTeamMember { role } => {
+            use pb::CareRole as P;
+            row.kind = pb::AssignmentKind::CareTeamMember as i32;
+            row.role = match role {
+                CareRole::CaseManager => P::CaseManager,
+                CareRole::Physician => P::Physician,
+                CareRole::Nurse => P::Nurse,
+                CareRole::Psychologist => P::Psychologist,
+                CareRole::SocialWorker => P::SocialWorker,
+                CareRole::NeedsAssessor => P::NeedsAssessor,
+                CareRole::HousingSupportWorker => P::HousingSupportWorker,
+                CareRole::PeerSupportSpecialist => P::PeerSupportSpecialist,
+                CareRole::IpsSpecialist => P::IpsSpecialist,
+                CareRole::TeamLeader => P::TeamLeader,
+                CareRole::Other => P::Other,
+            } as i32;
+        }
+        AssignmentRole::FixedCareContact => {
+            row.kind = pb::AssignmentKind::FixedCareContact as i32;
+        }
+    }
+    row
+}
+
+fn care_team_to_proto(p: &Participant, assignments: &[Assignment]) -> pb::CareTeam {
+    pb::CareTeam {
+        participant_id: Some(proto_id(p.id)),
+        assignments: assignments.iter().map(assignment_to_proto).collect(),
+        revision: Some(Revision { value: p.revision }),
+    }
+}
+
+/// Encodes feed payloads and remembered answers as this service's messages.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtoEncoder;
+
+impl ChangeEncoder for ProtoEncoder {
+    fn participant(&self, participant: &Participant) -> Vec<u8> {
+        participant_to_proto(participant).encode_to_vec()
+    }
+
+    fn participant_change(&self, p: &Participant) -> Vec<u8> {
+        pb::ParticipantSummary {
+            participant_id: Some(proto_id(p.id)),
+            name: p.name.as_str().to_owned(),
+            home_municipality_code: p.home_municipality.as_str().to_owned(),
+            status: status_to_proto(p.status) as i32,
+            revision: Some(Revision { value: p.revision }),
+        }
+        .encode_to_vec()
+    }
+
+    fn care_team(&self, participant: &Participant, current: &[Assignment]) -> Vec<u8> {
+        care_team_to_proto(participant, current).encode_to_vec()
     }
 }

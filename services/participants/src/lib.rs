@@ -1,10 +1,12 @@
 //! Participants: referral, joint review, enrolment, care team, coordinators and discharge.
 //!
-//! The domain API arrives with the service's own issue; until then the service serves its
-//! change feed, health and reflection.
+//! Three layers: [`api`] (tonic) → [`domain`] (rules and newtypes) → [`store`] (sea-orm).
 
 mod api;
+pub mod domain;
 pub mod store;
+
+use std::sync::Arc;
 
 use samsyn_kit::feed::ChangeFeed;
 use samsyn_kit::serve::{Part, PartContext};
@@ -12,13 +14,26 @@ use samsyn_proto::participants::v1::participants_service_server::ParticipantsSer
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 
+pub use domain::{ParticipantsSettings, ReviewRule};
+
 /// The part's name: its certificate, database file and log target.
 pub const NAME: &str = "participants";
 
-/// Opens (and migrates) the database and builds the part's gRPC services.
+/// Opens (and migrates) the database and builds the part's gRPC services, with default
+/// settings.
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
+    part_with_settings(context, ParticipantsSettings::default()).await
+}
+
+/// Like [`part`], with the service's settings.
+pub async fn part_with_settings(
+    context: &PartContext,
+    settings: ParticipantsSettings,
+) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
-    let api = api::ParticipantsApi::new(ChangeFeed::new(db));
+    let store =
+        store::ParticipantStore::new(db.clone(), ChangeFeed::new(db), Arc::new(api::ProtoEncoder));
+    let api = api::ParticipantsApi::new(store, settings);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ParticipantsServiceServer::new(api)

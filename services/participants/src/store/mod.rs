@@ -1,7 +1,34 @@
-//! Storage of the participants service: migrations (and, with the domain, entities and queries).
+//! Storage of the participants service: migrations, entities and queries. Every change is
+//! written with its change-feed row in one transaction, after the domain rules ran on the
+//! record read inside that transaction.
 
+pub mod entities;
+mod migrations;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
+use samsyn_kit::feed::{ChangeFeed, NewChange};
+use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotencyKeys};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use crate::domain::{
+    AdmissionCriteria, Assessment, Assignment, AssignmentChange, AssignmentId, AssignmentRole,
+    CareRole, ChangeEncoder, ConsentReference, CoordinatorRank, Discharge, DischargeReason,
+    Enrolment, ExternalId, FreeText, ListFilter, MunicipalityCode, NewReferral, Outcome,
+    Participant, ParticipantId, ParticipantSummary, ParticipantsError, ParticipantsSettings,
+    PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
+};
+use entities::{assignment, participant, referral, review};
+pub use migrations::CreateParticipants;
 
 /// Every migration of the participants database, oldest first.
 #[derive(Debug)]
@@ -9,6 +36,744 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateChangeFeed)]
+        vec![
+            Box::new(CreateChangeFeed),
+            Box::new(CreateIdempotencyKeys),
+            Box::new(CreateParticipants),
+        ]
+    }
+}
+
+/// The idempotency scope of `CreateReferral`.
+const CREATE_REFERRAL_SCOPE: &str = "participants.CreateReferral";
+
+/// Feed entity kinds.
+const PARTICIPANT_KIND: &str = "participant";
+const CARE_TEAM_KIND: &str = "care_team";
+
+/// A stored row that no longer parses: a bug or a hand-edited database.
+#[derive(Debug, thiserror::Error)]
+#[error("stored {0} row does not parse")]
+struct CorruptRow(&'static str);
+
+fn corrupt(what: &'static str) -> ParticipantsError {
+    ParticipantsError::Storage(Box::new(CorruptRow(what)))
+}
+
+/// The time of a change, to the microsecond: what PostgreSQL keeps, so that an answer and a
+/// later read of the same record agree.
+fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Translates a storage error where it arises.
+fn db(error: DbErr) -> ParticipantsError {
+    match classify(&error) {
+        StoreFailure::Unavailable => {
+            tracing::warn!(%error, "participants database unavailable");
+            ParticipantsError::Unavailable
+        }
+        _ => ParticipantsError::Storage(Box::new(error)),
+    }
+}
+
+/// The outcome of a create call.
+#[derive(Debug)]
+pub enum Created {
+    /// Newly created.
+    New(Box<Participant>),
+    /// A retry: the encoded first answer.
+    Replayed(Vec<u8>),
+}
+
+/// What a participant change did, for the feed.
+#[derive(Debug, Clone, Copy)]
+pub struct Effect {
+    /// The feed's change kind ("enrolled", "discharged").
+    pub change_kind: &'static str,
+    /// Participation ended: every current assignment ends too.
+    pub ends_assignments: bool,
+}
+
+/// The participants service's storage.
+#[derive(Clone)]
+pub struct ParticipantStore {
+    db: DatabaseConnection,
+    feed: ChangeFeed,
+    encoder: Arc<dyn ChangeEncoder>,
+}
+
+impl std::fmt::Debug for ParticipantStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParticipantStore").finish_non_exhaustive()
+    }
+}
+
+impl ParticipantStore {
+    /// Storage over a migrated database.
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed, encoder: Arc<dyn ChangeEncoder>) -> Self {
+        Self { db, feed, encoder }
+    }
+
+    /// The change feed.
+    pub fn feed(&self) -> &ChangeFeed {
+        &self.feed
+    }
+
+    /// A transaction that reads and then writes. On SQLite it takes the write lock at once:
+    /// a deferred one would fail outright (not wait) when another writer committed between
+    /// its read and its write, and the caller would see an internal error, not a stale
+    /// revision.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, ParticipantsError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(db)
+    }
+
+    /// Refers a person (new participant or new episode); a retry with `key` replays.
+    pub async fn create_referral(
+        &self,
+        new: NewReferral,
+        key: Option<&IdempotencyKey>,
+        settings: &ParticipantsSettings,
+    ) -> Result<Created, ParticipantsError> {
+        match self.try_create_referral(new, key, settings).await {
+            Err(ParticipantsError::Storage(source)) => {
+                // A racing first attempt: the same key (replay it) or the same person.
+                let unique = source
+                    .downcast_ref::<DbErr>()
+                    .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
+                if !unique {
+                    return Err(ParticipantsError::Storage(source));
+                }
+                if let Some(key) = key
+                    && let Some(answer) = idempotency::replay(&self.db, CREATE_REFERRAL_SCOPE, key)
+                        .await
+                        .map_err(db)?
+                {
+                    return Ok(Created::Replayed(answer));
+                }
+                Err(ParticipantsError::AlreadyActive)
+            }
+            other => other,
+        }
+    }
+
+    async fn try_create_referral(
+        &self,
+        new: NewReferral,
+        key: Option<&IdempotencyKey>,
+        settings: &ParticipantsSettings,
+    ) -> Result<Created, ParticipantsError> {
+        let txn = self.begin_write().await?;
+        if let Some(key) = key
+            && let Some(answer) = idempotency::replay(&txn, CREATE_REFERRAL_SCOPE, key)
+                .await
+                .map_err(db)?
+        {
+            return Ok(Created::Replayed(answer));
+        }
+        let existing = match participant::Entity::find()
+            .filter(participant::Column::PersonalIdentityNumber.eq(new.pin.as_normalised()))
+            .one(&txn)
+            .await
+            .map_err(db)?
+        {
+            Some(row) => Some(to_domain(&txn, row).await?),
+            None => None,
+        };
+        let now = now();
+        let p = Participant::refer(existing.as_ref(), new, settings, now)?;
+        match &existing {
+            Some(previous) => save_participant(&txn, &p, previous.revision).await?,
+            None => {
+                participant::Entity::insert(participant_row(&p, now))
+                    .exec_without_returning(&txn)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        referral::Entity::insert(referral_row(&p))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db)?;
+        if let Some(key) = key {
+            idempotency::remember(
+                &txn,
+                CREATE_REFERRAL_SCOPE,
+                key,
+                self.encoder.participant(&p),
+            )
+            .await
+            .map_err(db)?;
+        }
+        self.append_participant_change(&txn, &p, "referred").await?;
+        txn.commit().await.map_err(db)?;
+        self.feed.notify_committed();
+        Ok(Created::New(Box::new(p)))
+    }
+
+    /// Applies `op` to the participant at revision `expected` and stores the result.
+    pub async fn update<F>(
+        &self,
+        id: ParticipantId,
+        expected: u64,
+        op: F,
+    ) -> Result<Participant, ParticipantsError>
+    where
+        F: FnOnce(&mut Participant, DateTime<Utc>) -> Result<Effect, ParticipantsError>,
+    {
+        let txn = self.begin_write().await?;
+        let mut p = load(&txn, id)
+            .await?
+            .ok_or(ParticipantsError::NotFound("participant"))?;
+        p.check_revision(expected)?;
+        let reviews_before = p.reviews.len();
+        let now = now();
+        let effect = op(&mut p, now)?;
+        save_participant(&txn, &p, expected).await?;
+        referral::Entity::update(referral_row(&p))
+            .exec(&txn)
+            .await
+            .map_err(db)?;
+        for r in p.reviews.get(reviews_before..).unwrap_or_default() {
+            review::Entity::insert(review_row(&p, r))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db)?;
+        }
+        if effect.ends_assignments {
+            let ended = end_assignments(&txn, id, None, now).await?;
+            if ended > 0 {
+                let payload = self.encoder.care_team(&p, &[]);
+                ChangeFeed::append(
+                    &txn,
+                    NewChange {
+                        entity_kind: CARE_TEAM_KIND,
+                        entity_id: id.to_string(),
+                        change_kind: "ended",
+                        participant_id: Some(id.to_string()),
+                        payload,
+                    },
+                )
+                .await
+                .map_err(db)?;
+            }
+        }
+        self.append_participant_change(&txn, &p, effect.change_kind)
+            .await?;
+        txn.commit().await.map_err(db)?;
+        self.feed.notify_committed();
+        Ok(p)
+    }
+
+    /// Changes the assignments of an enrolled participant at revision `expected`.
+    pub async fn change_assignments<F>(
+        &self,
+        id: ParticipantId,
+        expected: u64,
+        change_kind: &'static str,
+        op: F,
+    ) -> Result<(Participant, Vec<Assignment>), ParticipantsError>
+    where
+        F: FnOnce(&[Assignment], DateTime<Utc>) -> Result<AssignmentChange, ParticipantsError>,
+    {
+        let txn = self.begin_write().await?;
+        let mut p = load(&txn, id)
+            .await?
+            .ok_or(ParticipantsError::NotFound("participant"))?;
+        p.check_revision(expected)?;
+        p.require_enrolled()?;
+        let mut current = assignments(&txn, id, false).await?;
+        let now = now();
+        let change = op(&current, now)?;
+        if !change.end.is_empty() {
+            end_assignments(&txn, id, Some(&change.end), now).await?;
+            current.retain(|a| !change.end.contains(&a.id));
+        }
+        if let Some(start) = change.start {
+            assignment::Entity::insert(assignment_row(id, &start))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db)?;
+            current.push(start);
+        }
+        p.touch(now);
+        save_participant(&txn, &p, expected).await?;
+        ChangeFeed::append(
+            &txn,
+            NewChange {
+                entity_kind: CARE_TEAM_KIND,
+                entity_id: id.to_string(),
+                change_kind,
+                participant_id: Some(id.to_string()),
+                payload: self.encoder.care_team(&p, &current),
+            },
+        )
+        .await
+        .map_err(db)?;
+        txn.commit().await.map_err(db)?;
+        self.feed.notify_committed();
+        Ok((p, current))
+    }
+
+    /// One participant.
+    pub async fn get(&self, id: ParticipantId) -> Result<Participant, ParticipantsError> {
+        load(&self.db, id)
+            .await?
+            .ok_or(ParticipantsError::NotFound("participant"))
+    }
+
+    /// A participant and their assignments (current, or all with `include_history`).
+    pub async fn care_team(
+        &self,
+        id: ParticipantId,
+        include_history: bool,
+    ) -> Result<(Participant, Vec<Assignment>), ParticipantsError> {
+        let p = self.get(id).await?;
+        let rows = assignments(&self.db, id, include_history).await?;
+        Ok((p, rows))
+    }
+
+    /// Up to `limit` participants matching `filter` with ids after `after`, in id order.
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<ParticipantId>,
+        limit: u64,
+    ) -> Result<Vec<ParticipantSummary>, ParticipantsError> {
+        let mut query = participant::Entity::find();
+        if let Some(status) = filter.status {
+            query = query.filter(participant::Column::Status.eq(status.as_str()));
+        }
+        if let Some(code) = &filter.home_municipality {
+            query = query.filter(participant::Column::HomeMunicipalityCode.eq(code.as_str()));
+        }
+        if let Some(staff) = &filter.staff_id {
+            query = query.filter(
+                participant::Column::Id.in_subquery(
+                    Query::select()
+                        .column(assignment::Column::ParticipantId)
+                        .from(assignment::Entity)
+                        .and_where(assignment::Column::StaffId.eq(staff.as_str()))
+                        .and_where(assignment::Column::ValidUntil.is_null())
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(org) = &filter.organisation_id {
+            query = query.filter(
+                Condition::any()
+                    .add(
+                        participant::Column::Id.in_subquery(
+                            Query::select()
+                                .column(assignment::Column::ParticipantId)
+                                .from(assignment::Entity)
+                                .and_where(assignment::Column::OrganisationId.eq(org.as_str()))
+                                .and_where(assignment::Column::ValidUntil.is_null())
+                                .to_owned(),
+                        ),
+                    )
+                    .add(
+                        participant::Column::CurrentReferralId.in_subquery(
+                            Query::select()
+                                .column(referral::Column::Id)
+                                .from(referral::Entity)
+                                .and_where(
+                                    referral::Column::ReferredByOrganisationId.eq(org.as_str()),
+                                )
+                                .to_owned(),
+                        ),
+                    ),
+            );
+        }
+        if let Some(after) = after {
+            query = query.filter(participant::Column::Id.gt(after.to_string()));
+        }
+        let rows = query
+            .order_by_asc(participant::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ParticipantSummary {
+                    id: ParticipantId::parse(&row.id).map_err(|_| corrupt("participant"))?,
+                    status: Status::from_stored(&row.status).ok_or(corrupt("participant"))?,
+                    revision: u64::try_from(row.revision).map_err(|_| corrupt("participant"))?,
+                    name: row.name,
+                    home_municipality: row.home_municipality_code,
+                })
+            })
+            .collect()
+    }
+
+    /// Enrolments per municipality (at enrolment) and year, for the years `from..=to`.
+    pub async fn enrolment_counts(
+        &self,
+        from: i32,
+        to: i32,
+    ) -> Result<Vec<YearCount>, ParticipantsError> {
+        let mut counts = Vec::new();
+        // One grouped query per year keeps the SQL portable (no date functions).
+        for year in from..=to {
+            let (Some(first), Some(last)) = (
+                NaiveDate::from_ymd_opt(year, 1, 1),
+                NaiveDate::from_ymd_opt(year, 12, 31),
+            ) else {
+                continue;
+            };
+            let rows: Vec<(Option<String>, i64)> = referral::Entity::find()
+                .select_only()
+                .column(referral::Column::EnrolledMunicipalityCode)
+                .column_as(referral::Column::Id.count(), "count")
+                .filter(referral::Column::EnrolledOn.between(first, last))
+                .group_by(referral::Column::EnrolledMunicipalityCode)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db)?;
+            counts.extend(rows.into_iter().filter_map(|(code, count)| {
+                Some(YearCount {
+                    municipality: code?,
+                    year,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                })
+            }));
+        }
+        Ok(counts)
+    }
+
+    async fn append_participant_change<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        p: &Participant,
+        change_kind: &'static str,
+    ) -> Result<(), ParticipantsError> {
+        ChangeFeed::append(
+            txn,
+            NewChange {
+                entity_kind: PARTICIPANT_KIND,
+                entity_id: p.id.to_string(),
+                change_kind,
+                participant_id: Some(p.id.to_string()),
+                payload: self.encoder.participant_change(p),
+            },
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+/// Stores the participant row if it is still at `expected`; otherwise the revision is stale.
+async fn save_participant<C: ConnectionTrait>(
+    txn: &C,
+    p: &Participant,
+    expected: u64,
+) -> Result<(), ParticipantsError> {
+    let expected_i64 = i64::try_from(expected).map_err(|_| corrupt("participant"))?;
+    let mut row = participant_row(p, p.updated_at);
+    row.created_at = sea_orm::ActiveValue::NotSet;
+    let result = participant::Entity::update_many()
+        .set(row)
+        .filter(participant::Column::Id.eq(p.id.to_string()))
+        .filter(participant::Column::Revision.eq(expected_i64))
+        .exec(txn)
+        .await
+        .map_err(db)?;
+    if result.rows_affected == 1 {
+        return Ok(());
+    }
+    // Another writer committed first.
+    let current = participant::Entity::find_by_id(p.id.to_string())
+        .one(txn)
+        .await
+        .map_err(db)?
+        .and_then(|row| u64::try_from(row.revision).ok())
+        .unwrap_or_default();
+    Err(ParticipantsError::StaleRevision { current })
+}
+
+/// Ends the current assignments of `id` (only those in `which`, when given); returns how many.
+async fn end_assignments<C: ConnectionTrait>(
+    txn: &C,
+    id: ParticipantId,
+    which: Option<&[AssignmentId]>,
+    now: DateTime<Utc>,
+) -> Result<u64, ParticipantsError> {
+    let mut update = assignment::Entity::update_many()
+        .col_expr(assignment::Column::ValidUntil, Expr::value(now))
+        .filter(assignment::Column::ParticipantId.eq(id.to_string()))
+        .filter(assignment::Column::ValidUntil.is_null());
+    if let Some(which) = which {
+        update = update.filter(assignment::Column::Id.is_in(which.iter().map(ToString::to_string)));
+    }
+    Ok(update.exec(txn).await.map_err(db)?.rows_affected)
+}
+
+async fn load<C: ConnectionTrait>(
+    c: &C,
+    id: ParticipantId,
+) -> Result<Option<Participant>, ParticipantsError> {
+    match participant::Entity::find_by_id(id.to_string())
+        .one(c)
+        .await
+        .map_err(db)?
+    {
+        Some(row) => Ok(Some(to_domain(c, row).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn to_domain<C: ConnectionTrait>(
+    c: &C,
+    row: participant::Model,
+) -> Result<Participant, ParticipantsError> {
+    let r = referral::Entity::find_by_id(row.current_referral_id.clone())
+        .one(c)
+        .await
+        .map_err(db)?
+        .ok_or(corrupt("referral"))?;
+    let reviews = review::Entity::find()
+        .filter(review::Column::ReferralId.eq(r.id.clone()))
+        .order_by_asc(review::Column::RecordedAt)
+        .order_by_asc(review::Column::Id)
+        .all(c)
+        .await
+        .map_err(db)?;
+    let today = Utc::now().date_naive();
+    let bad = |_| corrupt("participant");
+    let bad_referral = |_| corrupt("referral");
+    let outcome = match (r.outcome_accepted, r.decided_at) {
+        (Some(accepted), Some(decided_at)) => Some(Outcome {
+            accepted,
+            reason: FreeText::parse(r.outcome_reason.as_deref().unwrap_or_default())
+                .map_err(bad_referral)?,
+            decided_at,
+        }),
+        _ => None,
+    };
+    let enrolment = match (
+        &r.consent_reference,
+        r.enrolled_on,
+        &r.enrolled_municipality_code,
+    ) {
+        (Some(consent), Some(enrolled_on), Some(code)) => Some(Enrolment {
+            consent_reference: ConsentReference::parse(consent).map_err(bad_referral)?,
+            enrolled_on,
+            municipality: MunicipalityCode::parse(code).map_err(bad_referral)?,
+        }),
+        _ => None,
+    };
+    let discharge = match (&r.discharge_reason, r.discharged_on) {
+        (Some(reason), Some(discharged_on)) => Some(Discharge {
+            reason: DischargeReason::from_stored(reason).ok_or(corrupt("referral"))?,
+            discharged_on,
+            note: FreeText::parse(r.discharge_note.as_deref().unwrap_or_default())
+                .map_err(bad_referral)?,
+        }),
+        _ => None,
+    };
+    let reviews = reviews
+        .into_iter()
+        .map(|v| {
+            Ok(Review {
+                principal: Principal::from_stored(&v.principal).ok_or(corrupt("review"))?,
+                reviewed_by: staff(&v.staff_id, &v.organisation_id, v.unit_id.as_deref())
+                    .ok_or(corrupt("review"))?,
+                assessment: Assessment::from_stored(&v.assessment).ok_or(corrupt("review"))?,
+                reason: FreeText::parse(&v.reason).map_err(|_| corrupt("review"))?,
+                recorded_at: v.recorded_at,
+            })
+        })
+        .collect::<Result<Vec<_>, ParticipantsError>>()?;
+    Ok(Participant {
+        id: ParticipantId::parse(&row.id).map_err(bad)?,
+        pin: PersonalIdentityNumber::parse(&row.personal_identity_number, today)
+            .map_err(|_| corrupt("participant"))?,
+        name: PersonName::parse(&row.name).map_err(bad)?,
+        home_municipality: MunicipalityCode::parse(&row.home_municipality_code).map_err(bad)?,
+        status: Status::from_stored(&row.status).ok_or(corrupt("participant"))?,
+        referral: Referral {
+            id: uuid::Uuid::try_parse(&r.id).map_err(|_| corrupt("referral"))?,
+            principal: Principal::from_stored(&r.referring_principal).ok_or(corrupt("referral"))?,
+            referred_by: staff(
+                &r.referred_by_staff_id,
+                &r.referred_by_organisation_id,
+                r.referred_by_unit_id.as_deref(),
+            )
+            .ok_or(corrupt("referral"))?,
+            reason: FreeText::parse(&r.reason).map_err(bad_referral)?,
+            criteria: AdmissionCriteria {
+                long_term_needs_from_both_principals: r.long_term_needs_from_both_principals,
+                diagnosis_criteria_met: r.diagnosis_criteria_met,
+            },
+            referred_at: r.referred_at,
+        },
+        reviews,
+        outcome,
+        enrolment,
+        discharge,
+        revision: u64::try_from(row.revision).map_err(|_| corrupt("participant"))?,
+        updated_at: row.updated_at,
+    })
+}
+
+fn staff(staff_id: &str, organisation_id: &str, unit_id: Option<&str>) -> Option<Staff> {
+    Some(Staff {
+        staff_id: ExternalId::parse(staff_id).ok()?,
+        organisation_id: ExternalId::parse(organisation_id).ok()?,
+        unit_id: match unit_id {
+            Some(unit) => Some(ExternalId::parse(unit).ok()?),
+            None => None,
+        },
+    })
+}
+
+async fn assignments<C: ConnectionTrait>(
+    c: &C,
+    id: ParticipantId,
+    include_history: bool,
+) -> Result<Vec<Assignment>, ParticipantsError> {
+    let mut query =
+        assignment::Entity::find().filter(assignment::Column::ParticipantId.eq(id.to_string()));
+    if !include_history {
+        query = query.filter(assignment::Column::ValidUntil.is_null());
+    }
+    query
+        .order_by_asc(assignment::Column::ValidFrom)
+        .order_by_asc(assignment::Column::Id)
+        .all(c)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|row| assignment_from_row(row).ok_or(corrupt("assignment")))
+        .collect()
+}
+
+fn assignment_from_row(row: assignment::Model) -> Option<Assignment> {
+    let role = match row.kind.as_str() {
+        "coordinator" => AssignmentRole::Coordinator {
+            principal: Principal::from_stored(row.principal.as_deref()?)?,
+            rank: CoordinatorRank::from_stored(row.rank.as_deref()?)?,
+        },
+        "care_team_member" => AssignmentRole::CareTeamMember {
+            role: CareRole::from_stored(row.role.as_deref()?)?,
+        },
+        "fixed_care_contact" => AssignmentRole::FixedCareContact,
+        _ => return None,
+    };
+    Some(Assignment {
+        id: AssignmentId::parse(&row.id).ok()?,
+        role,
+        staff: staff(&row.staff_id, &row.organisation_id, row.unit_id.as_deref())?,
+        valid_from: row.valid_from,
+        valid_until: row.valid_until,
+    })
+}
+
+fn assignment_row(participant_id: ParticipantId, a: &Assignment) -> assignment::ActiveModel {
+    let (kind, principal, rank, role) = match a.role {
+        AssignmentRole::Coordinator { principal, rank } => (
+            "coordinator",
+            Some(principal.as_str().to_owned()),
+            Some(rank.as_str().to_owned()),
+            None,
+        ),
+        AssignmentRole::CareTeamMember { role } => (
+            "care_team_member",
+            None,
+            None,
+            Some(role.as_str().to_owned()),
+        ),
+        AssignmentRole::FixedCareContact => ("fixed_care_contact", None, None, None),
+    };
+    assignment::ActiveModel {
+        id: Set(a.id.to_string()),
+        participant_id: Set(participant_id.to_string()),
+        kind: Set(kind.to_owned()),
+        principal: Set(principal),
+        rank: Set(rank),
+        role: Set(role),
+        staff_id: Set(a.staff.staff_id.as_str().to_owned()),
+        organisation_id: Set(a.staff.organisation_id.as_str().to_owned()),
+        unit_id: Set(a.staff.unit_id.as_ref().map(|u| u.as_str().to_owned())),
+        valid_from: Set(a.valid_from),
+        valid_until: Set(a.valid_until),
+    }
+}
+
+fn participant_row(p: &Participant, created_at: DateTime<Utc>) -> participant::ActiveModel {
+    participant::ActiveModel {
+        id: Set(p.id.to_string()),
+        personal_identity_number: Set(p.pin.as_normalised().to_owned()),
+        name: Set(p.name.as_str().to_owned()),
+        home_municipality_code: Set(p.home_municipality.as_str().to_owned()),
+        status: Set(p.status.as_str().to_owned()),
+        current_referral_id: Set(p.referral.id.to_string()),
+        revision: Set(i64::try_from(p.revision).unwrap_or(i64::MAX)),
+        created_at: Set(created_at),
+        updated_at: Set(p.updated_at),
+    }
+}
+
+fn referral_row(p: &Participant) -> referral::ActiveModel {
+    let r = &p.referral;
+    referral::ActiveModel {
+        id: Set(r.id.to_string()),
+        participant_id: Set(p.id.to_string()),
+        referring_principal: Set(r.principal.as_str().to_owned()),
+        referred_by_staff_id: Set(r.referred_by.staff_id.as_str().to_owned()),
+        referred_by_organisation_id: Set(r.referred_by.organisation_id.as_str().to_owned()),
+        referred_by_unit_id: Set(r
+            .referred_by
+            .unit_id
+            .as_ref()
+            .map(|u| u.as_str().to_owned())),
+        reason: Set(r.reason.as_str().to_owned()),
+        long_term_needs_from_both_principals: Set(r.criteria.long_term_needs_from_both_principals),
+        diagnosis_criteria_met: Set(r.criteria.diagnosis_criteria_met),
+        referred_at: Set(r.referred_at),
+        outcome_accepted: Set(p.outcome.as_ref().map(|o| o.accepted)),
+        outcome_reason: Set(p.outcome.as_ref().map(|o| o.reason.as_str().to_owned())),
+        decided_at: Set(p.outcome.as_ref().map(|o| o.decided_at)),
+        consent_reference: Set(p
+            .enrolment
+            .as_ref()
+            .map(|e| e.consent_reference.to_string())),
+        enrolled_on: Set(p.enrolment.as_ref().map(|e| e.enrolled_on)),
+        enrolled_municipality_code: Set(p
+            .enrolment
+            .as_ref()
+            .map(|e| e.municipality.as_str().to_owned())),
+        discharge_reason: Set(p.discharge.as_ref().map(|d| d.reason.as_str().to_owned())),
+        discharged_on: Set(p.discharge.as_ref().map(|d| d.discharged_on)),
+        discharge_note: Set(p.discharge.as_ref().map(|d| d.note.as_str().to_owned())),
+    }
+}
+
+fn review_row(p: &Participant, r: &Review) -> review::ActiveModel {
+    review::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        referral_id: Set(p.referral.id.to_string()),
+        participant_id: Set(p.id.to_string()),
+        principal: Set(r.principal.as_str().to_owned()),
+        staff_id: Set(r.reviewed_by.staff_id.as_str().to_owned()),
+        organisation_id: Set(r.reviewed_by.organisation_id.as_str().to_owned()),
+        unit_id: Set(r
+            .reviewed_by
+            .unit_id
+            .as_ref()
+            .map(|u| u.as_str().to_owned())),
+        assessment: Set(r.assessment.as_str().to_owned()),
+        reason: Set(r.reason.as_str().to_owned()),
+        recorded_at: Set(r.recorded_at),
     }
 }
