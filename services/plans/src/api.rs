@@ -1,25 +1,101 @@
-//! The tonic adapter of `samsyn.plans.v1`.
+//! The tonic adapter of `samsyn.plans.v1`: decode, parse into domain values, call the
+//! repository with the domain's rules, map the answer.
 
+use chrono::Utc;
+use samsyn_kit::ApiError;
+use samsyn_kit::FieldViolations;
 use samsyn_kit::feed::{ChangeFeed, ChangeStream};
-use samsyn_proto::common::v1::WatchChangesRequest;
+use samsyn_kit::idempotency::IdempotencyKey;
+use samsyn_kit::paging::Page;
+use samsyn_proto::common::v1::{PageResponse, WatchChangesRequest};
+use samsyn_proto::plans::v1 as pb;
 use samsyn_proto::plans::v1::plans_service_server::PlansService;
 use tonic::{Request, Response, Status};
 
-/// The handlers of `PlansService`.
+use crate::domain::plan::{Plan, PlanContent, RevisionKind};
+use crate::domain::repository::{FollowUpOwner, PlanRepository};
+use crate::domain::values::{Day, OrganisationId, TeamId};
+use crate::domain::{PlansError, Violations};
+use crate::wire;
+
+/// The longest look-ahead of the due follow-up list, in days.
+const MAX_WITHIN_DAYS: u32 = 366;
+
+/// The handlers of `PlansService`, over any plan repository.
 #[derive(Debug, Clone)]
-pub struct PlansApi {
+pub struct PlansApi<R> {
+    repo: R,
     feed: ChangeFeed,
 }
 
-impl PlansApi {
-    /// Handlers over the service's change feed.
-    pub fn new(feed: ChangeFeed) -> Self {
-        Self { feed }
+impl<R: PlanRepository> PlansApi<R> {
+    /// Handlers over a repository and the service's change feed.
+    pub fn new(repo: R, feed: ChangeFeed) -> Self {
+        Self { repo, feed }
+    }
+
+    /// Refuses interventions that name codes the catalogue does not hold.
+    async fn check_codes(&self, content: &PlanContent, field: &str) -> Result<(), Status> {
+        let named = content.catalogue_codes(field);
+        let unknown = self
+            .repo
+            .unknown_codes(named.iter().map(|(_, code)| (*code).clone()).collect())
+            .await
+            .map_err(to_status)?;
+        let mut v = Violations::default();
+        for (path, code) in &named {
+            if unknown.contains(code) {
+                v.add(path.clone(), "not in the intervention catalogue");
+            }
+        }
+        finish(v)
     }
 }
 
+impl From<PlansError> for ApiError {
+    fn from(error: PlansError) -> Self {
+        match error {
+            PlansError::Invalid(violations) => {
+                let mut fields = FieldViolations::new();
+                for (field, reason) in violations.0 {
+                    fields.add(field, reason);
+                }
+                fields
+                    .finish()
+                    .err()
+                    .unwrap_or_else(|| ApiError::invalid("request", "invalid"))
+            }
+            PlansError::PlanNotFound => ApiError::NotFound("plan"),
+            PlansError::RevisionNotFound => ApiError::NotFound("plan revision"),
+            PlansError::InterventionNotFound => ApiError::NotFound("intervention"),
+            PlansError::StaleRevision { current } => ApiError::StaleRevision { current },
+            e @ (PlansError::ActivePlanExists
+            | PlansError::PlanClosed
+            | PlansError::AmbiguousIntervention) => ApiError::FailedPrecondition(e.to_string()),
+            PlansError::DecisionConflict => {
+                ApiError::AlreadyExists("a different decision with this external decision id")
+            }
+            PlansError::Unavailable => ApiError::Unavailable,
+            PlansError::Storage(source) => ApiError::Internal(source),
+        }
+    }
+}
+
+fn to_status(error: PlansError) -> Status {
+    Status::from(ApiError::from(error))
+}
+
+fn finish(v: Violations) -> Result<(), Status> {
+    v.finish().map_err(to_status)
+}
+
+fn plan_response(plan: Result<Plan, PlansError>) -> Result<Response<pb::Plan>, Status> {
+    plan.map(|p| Response::new(wire::plan_to(&p)))
+        .map_err(to_status)
+}
+
 #[tonic::async_trait]
-impl PlansService for PlansApi {
+impl<R: PlanRepository> PlansService for PlansApi<R> {
     type WatchChangesStream = ChangeStream;
 
     async fn watch_changes(
@@ -27,5 +103,294 @@ impl PlansService for PlansApi {
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
         Ok(self.feed.watch_response(request))
+    }
+
+    async fn create_plan(
+        &self,
+        request: Request<pb::CreatePlanRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let content = wire::content(&mut v, "content", r.content.as_ref());
+        let key = match IdempotencyKey::parse("request_id", &r.request_id) {
+            Ok(key) => key,
+            Err(_) => {
+                v.add("request_id", "1 to 128 printable ASCII characters");
+                None
+            }
+        };
+        finish(v)?;
+        let (Some(participant), Some(content)) = (participant, content) else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        self.check_codes(&content, "content").await?;
+        let plan = Plan::new(participant, content, Utc::now());
+        plan_response(self.repo.create_plan(plan, r.supersede_active, key).await)
+    }
+
+    async fn get_plan(
+        &self,
+        request: Request<pb::GetPlanRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
+        finish(v)?;
+        let (Some(participant), Some(plan_id)) = (participant, plan_id) else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        plan_response(self.repo.plan(participant, plan_id).await)
+    }
+
+    async fn get_active_plan(
+        &self,
+        request: Request<pb::GetActivePlanRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        finish(v)?;
+        let Some(participant) = participant else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        plan_response(self.repo.active_plan(participant).await)
+    }
+
+    async fn list_plans(
+        &self,
+        request: Request<pb::ListPlansRequest>,
+    ) -> Result<Response<pb::ListPlansResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        finish(v)?;
+        let Some(participant) = participant else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let plans = self.repo.plans_of(participant).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListPlansResponse {
+            plans: plans.iter().map(wire::summary_to).collect(),
+        }))
+    }
+
+    async fn get_plan_revision(
+        &self,
+        request: Request<pb::GetPlanRevisionRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
+        let revision = wire::revision(&mut v, "revision", r.revision.as_ref());
+        finish(v)?;
+        let (Some(participant), Some(plan_id), Some(revision)) = (participant, plan_id, revision)
+        else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        plan_response(self.repo.plan_at(participant, plan_id, revision).await)
+    }
+
+    async fn list_plan_revisions(
+        &self,
+        request: Request<pb::ListPlanRevisionsRequest>,
+    ) -> Result<Response<pb::ListPlanRevisionsResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
+        finish(v)?;
+        let page = Page::from_request(r.page.as_ref(), "page")?;
+        let (Some(participant), Some(plan_id)) = (participant, plan_id) else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let (revisions, next_page_token) = self
+            .repo
+            .revisions(participant, plan_id, page)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListPlanRevisionsResponse {
+            revisions: revisions.iter().map(wire::revision_summary_to).collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn update_plan(
+        &self,
+        request: Request<pb::UpdatePlanRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
+        let expected = wire::revision(&mut v, "expected_revision", r.expected_revision.as_ref());
+        let content = wire::content(&mut v, "content", r.content.as_ref());
+        finish(v)?;
+        let (Some(participant), Some(plan_id), Some(expected), Some(content)) =
+            (participant, plan_id, expected, content)
+        else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        self.check_codes(&content, "content").await?;
+        plan_response(
+            self.repo
+                .update(participant, plan_id, expected, move |plan| {
+                    plan.replace_content(content)?;
+                    Ok(RevisionKind::ContentUpdated)
+                })
+                .await,
+        )
+    }
+
+    async fn record_meeting(
+        &self,
+        request: Request<pb::RecordMeetingRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
+        let expected = wire::revision(&mut v, "expected_revision", r.expected_revision.as_ref());
+        let meeting = wire::meeting(&mut v, "meeting", r.meeting.as_ref());
+        finish(v)?;
+        let (Some(participant), Some(plan_id), Some(expected), Some(meeting)) =
+            (participant, plan_id, expected, meeting)
+        else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        plan_response(
+            self.repo
+                .update(participant, plan_id, expected, move |plan| {
+                    plan.record_meeting(meeting)?;
+                    Ok(RevisionKind::MeetingRecorded)
+                })
+                .await,
+        )
+    }
+
+    async fn record_evaluation(
+        &self,
+        request: Request<pb::RecordEvaluationRequest>,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
+        let expected = wire::revision(&mut v, "expected_revision", r.expected_revision.as_ref());
+        let evaluation = wire::evaluation(&mut v, "evaluation", r.evaluation.as_ref());
+        finish(v)?;
+        let (Some(participant), Some(plan_id), Some(expected), Some(evaluation)) =
+            (participant, plan_id, expected, evaluation)
+        else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        plan_response(
+            self.repo
+                .update(participant, plan_id, expected, move |plan| {
+                    plan.record_evaluation(evaluation)?;
+                    Ok(RevisionKind::EvaluationRecorded)
+                })
+                .await,
+        )
+    }
+
+    async fn list_due_follow_ups(
+        &self,
+        request: Request<pb::ListDueFollowUpsRequest>,
+    ) -> Result<Response<pb::ListDueFollowUpsResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let owner = match &r.owner {
+            Some(pb::list_due_follow_ups_request::Owner::OrganisationId(org)) => v
+                .check("organisation_id.value", OrganisationId::parse(&org.value))
+                .map(FollowUpOwner::Organisation),
+            Some(pb::list_due_follow_ups_request::Owner::TeamId(team)) => v
+                .check("team_id", TeamId::parse(team))
+                .map(FollowUpOwner::Team),
+            None => {
+                v.add("owner", "required: organisation_id or team_id");
+                None
+            }
+        };
+        let as_of = match &r.as_of {
+            None => Day::from_date(Utc::now().date_naive()).ok(),
+            Some(_) => wire::day(&mut v, "as_of", r.as_of.as_ref()),
+        };
+        if r.within_days > MAX_WITHIN_DAYS {
+            v.add("within_days", format!("at most {MAX_WITHIN_DAYS}"));
+        }
+        finish(v)?;
+        let page = Page::from_request(r.page.as_ref(), "page")?;
+        let (Some(owner), Some(as_of)) = (owner, as_of) else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let (due, next_page_token) = self
+            .repo
+            .due_follow_ups(owner, as_of.plus_days(r.within_days), page)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListDueFollowUpsResponse {
+            follow_ups: due
+                .iter()
+                .map(|d| wire::due_follow_up_to(d, as_of))
+                .collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn push_decision(
+        &self,
+        request: Request<pb::PushDecisionRequest>,
+    ) -> Result<Response<pb::PushDecisionResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let decision = wire::decision(&mut v, "decision", r.decision.as_ref());
+        finish(v)?;
+        let Some(decision) = decision else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let receipt = self.repo.push_decision(decision).await.map_err(to_status)?;
+        Ok(Response::new(wire::receipt_to(&receipt)))
+    }
+
+    async fn list_catalogue(
+        &self,
+        request: Request<pb::ListCatalogueRequest>,
+    ) -> Result<Response<pb::ListCatalogueResponse>, Status> {
+        let r = request.into_inner();
+        let principal = wire::principal(r.principal);
+        if principal.is_none() && r.principal != pb::Principal::Unspecified as i32 {
+            return Err(
+                ApiError::invalid("principal", "region, municipality or unspecified").into(),
+            );
+        }
+        let entries = self
+            .repo
+            .catalogue(principal, r.include_retired)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListCatalogueResponse {
+            entries: entries.iter().map(wire::catalogue_entry_to).collect(),
+        }))
+    }
+
+    async fn upsert_catalogue_entry(
+        &self,
+        request: Request<pb::UpsertCatalogueEntryRequest>,
+    ) -> Result<Response<pb::CatalogueEntry>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let entry = wire::catalogue_entry(&mut v, "entry", r.entry.as_ref());
+        finish(v)?;
+        let Some(entry) = entry else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let entry = self
+            .repo
+            .upsert_catalogue_entry(entry)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(wire::catalogue_entry_to(&entry)))
     }
 }

@@ -1,10 +1,18 @@
-//! Plans: the coordinated individual plan (SIP) and municipal decisions.
+//! Plans: the coordinated individual plan (SIP), its revisions and follow-ups, the
+//! intervention catalogue, and municipal decisions pushed by municipal systems.
 //!
-//! The domain API arrives with the service's own issue; until then the service serves its
-//! change feed, health and reflection.
+//! - `domain`: the plan aggregate and its rules (status steps, approval, decisions applied
+//!   to interventions, idempotent replays), value types, and the repository trait.
+//! - `wire`: `samsyn.plans.v1` messages to domain values (every field violation named by its
+//!   path) and back; the store uses it only for change-feed payloads.
+//! - `store`: the SQL repository. A plan is one JSON snapshot per revision; each change is
+//!   one transaction with the next revision, the follow-up index and the change feed.
+//! - `api`: the tonic handlers.
 
 mod api;
+pub mod domain;
 pub mod store;
+pub mod wire;
 
 use samsyn_kit::feed::ChangeFeed;
 use samsyn_kit::serve::{Part, PartContext};
@@ -15,10 +23,14 @@ use tonic::service::RoutesBuilder;
 /// The part's name: its certificate, database file and log target.
 pub const NAME: &str = "plans";
 
+/// The gRPC handlers over the SQL repository.
+type Api = api::PlansApi<store::SqlPlans>;
+
 /// Opens (and migrates) the database and builds the part's gRPC services.
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
-    let api = api::PlansApi::new(ChangeFeed::new(db));
+    let feed = ChangeFeed::new(db.clone());
+    let api = Api::new(store::SqlPlans::new(db, feed.clone()), feed);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         PlansServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
@@ -26,6 +38,6 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     Ok(Part {
         name: NAME,
         routes,
-        services: vec![<PlansServiceServer<api::PlansApi> as NamedService>::NAME],
+        services: vec![<PlansServiceServer<Api> as NamedService>::NAME],
     })
 }

@@ -1,7 +1,36 @@
-//! Storage of the plans service: migrations (and, with the domain, entities and queries).
+//! Storage of the plans service: migrations, entities and the SQL implementation of the
+//! domain's [`PlanRepository`]. Plans are stored as JSON snapshots of the domain aggregate:
+//! the current one in `plan`, every revision in `plan_revision`; open follow-ups of active
+//! plans are indexed in `follow_up_index` for the due list.
 
+mod entities;
+pub mod migrations;
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
+use samsyn_kit::feed::{ChangeFeed, NewChange};
+use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotencyKeys};
+use samsyn_kit::paging::Page;
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use crate::domain::PlansError;
+use crate::domain::catalogue::{CatalogueEntry, Principal};
+use crate::domain::decision::{Decision, DecisionReceipt, Replay};
+use crate::domain::plan::{Plan, PlanStatus, RevisionKind};
+use crate::domain::repository::{
+    DueFollowUp, FollowUpOwner, Paged, PlanRepository, PlanSummary, RevisionSummary,
+};
+use crate::domain::values::{CatalogueCode, Day, ItemId, ParticipantId, PlanId, Text};
+use crate::wire;
+use entities::{catalogue_entry, decision, follow_up_index, plan, plan_revision};
 
 /// Every migration of the plans database, oldest first.
 #[derive(Debug)]
@@ -9,6 +38,675 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateChangeFeed)]
+        vec![
+            Box::new(CreateChangeFeed),
+            Box::new(CreateIdempotencyKeys),
+            Box::new(migrations::CreatePlans),
+            Box::new(migrations::SeedCatalogue),
+        ]
+    }
+}
+
+/// The columns a plan summary is read from: id, status, revision, created, updated.
+type SummaryColumns = (String, String, i64, DateTime<Utc>, DateTime<Utc>);
+
+/// The idempotency scope of plan creation.
+const CREATE_SCOPE: &str = "plans.CreatePlan";
+
+/// Plans, decisions and the catalogue in an SQL database, with the change feed.
+#[derive(Debug, Clone)]
+pub struct SqlPlans {
+    db: DatabaseConnection,
+    feed: ChangeFeed,
+}
+
+impl SqlPlans {
+    /// A repository over a migrated database and its change feed.
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
+        Self { db, feed }
+    }
+}
+
+fn storage(error: DbErr) -> PlansError {
+    match classify(&error) {
+        StoreFailure::Unavailable => PlansError::Unavailable,
+        _ => PlansError::Storage(Box::new(error)),
+    }
+}
+
+fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> PlansError {
+    PlansError::Storage(Box::new(error))
+}
+
+fn status_name(status: PlanStatus) -> &'static str {
+    match status {
+        PlanStatus::Active => "active",
+        PlanStatus::Closed => "closed",
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// A stored JSON body that does not decode. serde's message can quote the stored value
+/// (free text), so only the position is kept for the log.
+fn bad_json(error: &serde_json::Error) -> PlansError {
+    corrupt(std::io::Error::other(format!(
+        "stored record does not decode ({:?} at line {} column {})",
+        error.classify(),
+        error.line(),
+        error.column()
+    )))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, PlansError> {
+    serde_json::from_str(body).map_err(|e| bad_json(&e))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, PlansError> {
+    serde_json::to_string(value).map_err(|e| bad_json(&e))
+}
+
+fn decode(body: &str) -> Result<Plan, PlansError> {
+    from_json(body)
+}
+
+fn encode(plan: &Plan) -> Result<String, PlansError> {
+    to_json(plan)
+}
+
+fn plan_change(plan: &Plan, change_kind: &'static str) -> NewChange {
+    NewChange {
+        entity_kind: "plan",
+        entity_id: plan.id.to_string(),
+        change_kind,
+        participant_id: Some(plan.participant_id.to_string()),
+        payload: wire::plan_to(plan).encode_to_vec(),
+    }
+}
+
+/// The plan row of `plan_id` if it belongs to `participant_id`.
+async fn plan_row<C: ConnectionTrait>(
+    db: &C,
+    participant_id: ParticipantId,
+    plan_id: PlanId,
+) -> Result<plan::Model, PlansError> {
+    plan::Entity::find_by_id(plan_id.to_string())
+        .one(db)
+        .await
+        .map_err(storage)?
+        .filter(|row| row.participant_id == participant_id.to_string())
+        .ok_or(PlansError::PlanNotFound)
+}
+
+async fn active_row<C: ConnectionTrait>(
+    db: &C,
+    participant_id: ParticipantId,
+) -> Result<Option<plan::Model>, PlansError> {
+    plan::Entity::find()
+        .filter(plan::Column::ActiveParticipantId.eq(participant_id.to_string()))
+        .one(db)
+        .await
+        .map_err(storage)
+}
+
+/// Stores `plan` (already at its new revision) in place of `previous`, with its revision
+/// snapshot and follow-up index. Appends nothing to the feed.
+async fn store_revision<C: ConnectionTrait>(
+    txn: &C,
+    plan: &Plan,
+    kind: RevisionKind,
+    previous: Option<u64>,
+) -> Result<(), PlansError> {
+    let body = encode(plan)?;
+    let active = (plan.status == PlanStatus::Active).then(|| plan.participant_id.to_string());
+    match previous {
+        None => {
+            plan::ActiveModel {
+                id: Set(plan.id.to_string()),
+                participant_id: Set(plan.participant_id.to_string()),
+                active_participant_id: Set(active.clone()),
+                status: Set(status_name(plan.status).to_owned()),
+                revision: Set(to_i64(plan.revision)),
+                body: Set(body.clone()),
+                created_at: Set(plan.created_at),
+                updated_at: Set(plan.updated_at),
+            }
+            .insert(txn)
+            .await
+            .map_err(|e| match classify(&e) {
+                StoreFailure::AlreadyExists => PlansError::ActivePlanExists,
+                _ => storage(e),
+            })?;
+        }
+        Some(previous) => {
+            // The revision condition makes a concurrent writer's change visible as stale
+            // even if it committed between our read and this write.
+            let updated = plan::Entity::update_many()
+                .col_expr(
+                    plan::Column::ActiveParticipantId,
+                    Expr::value(active.clone()),
+                )
+                .col_expr(plan::Column::Status, Expr::value(status_name(plan.status)))
+                .col_expr(plan::Column::Revision, Expr::value(to_i64(plan.revision)))
+                .col_expr(plan::Column::Body, Expr::value(body.clone()))
+                .col_expr(plan::Column::UpdatedAt, Expr::value(plan.updated_at))
+                .filter(plan::Column::Id.eq(plan.id.to_string()))
+                .filter(plan::Column::Revision.eq(to_i64(previous)))
+                .exec(txn)
+                .await
+                .map_err(storage)?;
+            if updated.rows_affected != 1 {
+                let current: Option<i64> = plan::Entity::find_by_id(plan.id.to_string())
+                    .select_only()
+                    .column(plan::Column::Revision)
+                    .into_tuple()
+                    .one(txn)
+                    .await
+                    .map_err(storage)?;
+                return Err(PlansError::StaleRevision {
+                    current: current.map_or(previous + 1, to_u64),
+                });
+            }
+        }
+    }
+    plan_revision::ActiveModel {
+        plan_id: Set(plan.id.to_string()),
+        revision: Set(to_i64(plan.revision)),
+        kind: Set(kind.as_str().to_owned()),
+        body: Set(body),
+        recorded_at: Set(plan.updated_at),
+    }
+    .insert(txn)
+    .await
+    .map_err(storage)?;
+    follow_up_index::Entity::delete_many()
+        .filter(follow_up_index::Column::PlanId.eq(plan.id.to_string()))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    if plan.status == PlanStatus::Active {
+        let rows = plan
+            .open_follow_ups()
+            .map(|f| {
+                Ok(follow_up_index::ActiveModel {
+                    plan_id: Set(plan.id.to_string()),
+                    follow_up_id: Set(f.id.to_string()),
+                    participant_id: Set(plan.participant_id.to_string()),
+                    organisation_id: Set(f.organisation_id.to_string()),
+                    team_id: Set(f.team_id.as_ref().map(ToString::to_string)),
+                    due_on: Set(f.due_on.iso()),
+                    body: Set(to_json(f)?),
+                })
+            })
+            .collect::<Result<Vec<_>, PlansError>>()?;
+        if !rows.is_empty() {
+            follow_up_index::Entity::insert_many(rows)
+                .exec_without_returning(txn)
+                .await
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
+}
+
+fn receipt(row: &decision::Model, replayed: bool) -> Result<DecisionReceipt, PlansError> {
+    Ok(DecisionReceipt {
+        plan_id: PlanId::parse(&row.plan_id).map_err(corrupt)?,
+        intervention_id: ItemId::parse(&row.intervention_id).map_err(corrupt)?,
+        plan_revision: to_u64(row.plan_revision),
+        replayed,
+    })
+}
+
+fn catalogue_from(row: catalogue_entry::Model) -> Result<CatalogueEntry, PlansError> {
+    Ok(CatalogueEntry {
+        code: CatalogueCode::parse(&row.code).map_err(corrupt)?,
+        principal: Principal::parse(&row.principal)
+            .ok_or_else(|| corrupt(std::io::Error::other("unknown principal")))?,
+        name: Text::optional(&row.name, Text::SHORT).map_err(corrupt)?,
+        active: row.active,
+    })
+}
+
+impl SqlPlans {
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// a concurrent writer waits for it (busy timeout) and then reads the committed state,
+    /// instead of failing when it upgrades a read snapshot that went stale.
+    async fn write(&self) -> Result<DatabaseTransaction, PlansError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(storage)
+    }
+
+    async fn try_push_decision(&self, decision: &Decision) -> Result<DecisionReceipt, PlansError> {
+        let key = (
+            decision.organisation_id.to_string(),
+            decision.external_decision_id.to_string(),
+        );
+        let txn = self.write().await?;
+        if let Some(row) = decision::Entity::find_by_id(key.clone())
+            .one(&txn)
+            .await
+            .map_err(storage)?
+        {
+            let recorded: Decision = from_json(&row.body)?;
+            return match decision.replay_of(&recorded) {
+                Replay::Same => receipt(&row, true),
+                Replay::Conflict => Err(PlansError::DecisionConflict),
+            };
+        }
+        let row = active_row(&txn, decision.participant_id)
+            .await?
+            .ok_or(PlansError::PlanNotFound)?;
+        let mut plan = decode(&row.body)?;
+        let previous = plan.revision;
+        let intervention_id = plan.apply_decision(decision)?;
+        plan.next_revision(Utc::now());
+        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        let row = decision::ActiveModel {
+            organisation_id: Set(key.0),
+            external_id: Set(key.1),
+            participant_id: Set(decision.participant_id.to_string()),
+            body: Set(to_json(decision)?),
+            plan_id: Set(plan.id.to_string()),
+            intervention_id: Set(intervention_id.to_string()),
+            plan_revision: Set(to_i64(plan.revision)),
+            recorded_at: Set(plan.updated_at),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match classify(&e) {
+            // A concurrent push of the same id won; `push_decision` retries, and replays.
+            StoreFailure::AlreadyExists => PlansError::StaleRevision {
+                current: plan.revision,
+            },
+            _ => storage(e),
+        })?;
+        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
+            .await
+            .map_err(storage)?;
+        ChangeFeed::append(
+            &txn,
+            NewChange {
+                entity_kind: "decision",
+                entity_id: format!("{}/{}", row.organisation_id, row.external_id),
+                change_kind: "recorded",
+                participant_id: Some(decision.participant_id.to_string()),
+                payload: wire::decision_to(decision).encode_to_vec(),
+            },
+        )
+        .await
+        .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        receipt(&row, false)
+    }
+}
+
+impl PlanRepository for SqlPlans {
+    async fn create_plan(
+        &self,
+        plan: Plan,
+        supersede_active: bool,
+        request_id: Option<IdempotencyKey>,
+    ) -> Result<Plan, PlansError> {
+        if let Some(key) = &request_id
+            && let Some(first) = idempotency::replay(&self.db, CREATE_SCOPE, key)
+                .await
+                .map_err(storage)?
+        {
+            let id = String::from_utf8(first).map_err(corrupt)?;
+            let id = PlanId::parse(&id).map_err(corrupt)?;
+            return self.plan_at(plan.participant_id, id, 1).await;
+        }
+        let txn = self.write().await?;
+        if let Some(row) = active_row(&txn, plan.participant_id).await? {
+            if !supersede_active {
+                return Err(PlansError::ActivePlanExists);
+            }
+            let mut earlier = decode(&row.body)?;
+            let previous = earlier.revision;
+            earlier.close();
+            earlier.next_revision(plan.created_at);
+            store_revision(&txn, &earlier, RevisionKind::Closed, Some(previous)).await?;
+            ChangeFeed::append(&txn, plan_change(&earlier, "closed"))
+                .await
+                .map_err(storage)?;
+        }
+        store_revision(&txn, &plan, RevisionKind::Created, None).await?;
+        if let Some(key) = &request_id {
+            idempotency::remember(&txn, CREATE_SCOPE, key, plan.id.to_string().into_bytes())
+                .await
+                .map_err(storage)?;
+        }
+        ChangeFeed::append(&txn, plan_change(&plan, "created"))
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        Ok(plan)
+    }
+
+    async fn plan(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+    ) -> Result<Plan, PlansError> {
+        decode(&plan_row(&self.db, participant_id, plan_id).await?.body)
+    }
+
+    async fn active_plan(&self, participant_id: ParticipantId) -> Result<Plan, PlansError> {
+        let row = active_row(&self.db, participant_id)
+            .await?
+            .ok_or(PlansError::PlanNotFound)?;
+        decode(&row.body)
+    }
+
+    async fn plans_of(
+        &self,
+        participant_id: ParticipantId,
+    ) -> Result<Vec<PlanSummary>, PlansError> {
+        // Summaries come from the columns; the bodies are not read.
+        let rows: Vec<SummaryColumns> = plan::Entity::find()
+            .select_only()
+            .column(plan::Column::Id)
+            .column(plan::Column::Status)
+            .column(plan::Column::Revision)
+            .column(plan::Column::CreatedAt)
+            .column(plan::Column::UpdatedAt)
+            .filter(plan::Column::ParticipantId.eq(participant_id.to_string()))
+            .order_by_desc(plan::Column::CreatedAt)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rows.into_iter()
+            .map(|(id, status, revision, created_at, updated_at)| {
+                Ok(PlanSummary {
+                    id: PlanId::parse(&id).map_err(corrupt)?,
+                    participant_id,
+                    status: if status == "active" {
+                        PlanStatus::Active
+                    } else {
+                        PlanStatus::Closed
+                    },
+                    revision: to_u64(revision),
+                    created_at,
+                    updated_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn plan_at(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+        revision: u64,
+    ) -> Result<Plan, PlansError> {
+        plan_row(&self.db, participant_id, plan_id).await?;
+        let row = plan_revision::Entity::find_by_id((plan_id.to_string(), to_i64(revision)))
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .ok_or(PlansError::RevisionNotFound)?;
+        decode(&row.body)
+    }
+
+    async fn revisions(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+        page: Page,
+    ) -> Result<Paged<RevisionSummary>, PlansError> {
+        plan_row(&self.db, participant_id, plan_id).await?;
+        let after = match &page.after {
+            None => 0,
+            Some(token) => token.parse::<i64>().map_err(|_| {
+                PlansError::Invalid(crate::domain::Violations(vec![(
+                    "page.page_token".into(),
+                    "not a token this server issued".into(),
+                )]))
+            })?,
+        };
+        let rows: Vec<(i64, String, DateTime<Utc>)> = plan_revision::Entity::find()
+            .select_only()
+            .column(plan_revision::Column::Revision)
+            .column(plan_revision::Column::Kind)
+            .column(plan_revision::Column::RecordedAt)
+            .filter(plan_revision::Column::PlanId.eq(plan_id.to_string()))
+            .filter(plan_revision::Column::Revision.gt(after))
+            .order_by_asc(plan_revision::Column::Revision)
+            .limit(page.fetch_limit())
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut revisions = rows
+            .into_iter()
+            .map(|(revision, kind, recorded_at)| {
+                Ok(RevisionSummary {
+                    revision: to_u64(revision),
+                    kind: RevisionKind::parse(&kind)
+                        .ok_or_else(|| corrupt(std::io::Error::other("unknown revision kind")))?,
+                    recorded_at,
+                })
+            })
+            .collect::<Result<Vec<_>, PlansError>>()?;
+        let next = page.finish(&mut revisions, |r| r.revision.to_string());
+        Ok((revisions, next))
+    }
+
+    async fn update<F>(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+        expected_revision: u64,
+        change: F,
+    ) -> Result<Plan, PlansError>
+    where
+        F: FnOnce(&mut Plan) -> Result<RevisionKind, PlansError> + Send,
+    {
+        let txn = self.write().await?;
+        let row = plan_row(&txn, participant_id, plan_id).await?;
+        let mut plan = decode(&row.body)?;
+        if plan.revision != expected_revision {
+            return Err(PlansError::StaleRevision {
+                current: plan.revision,
+            });
+        }
+        let kind = change(&mut plan)?;
+        plan.next_revision(Utc::now());
+        store_revision(&txn, &plan, kind, Some(expected_revision)).await?;
+        ChangeFeed::append(&txn, plan_change(&plan, kind.as_str()))
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        Ok(plan)
+    }
+
+    async fn push_decision(&self, decision: Decision) -> Result<DecisionReceipt, PlansError> {
+        match self.try_push_decision(&decision).await {
+            // Lost a race with a concurrent change of the plan or push of the same id: the
+            // second attempt reads what won and applies the decision to it, or replays.
+            Err(PlansError::StaleRevision { .. }) => self.try_push_decision(&decision).await,
+            other => other,
+        }
+    }
+
+    async fn due_follow_ups(
+        &self,
+        owner: FollowUpOwner,
+        until: Day,
+        page: Page,
+    ) -> Result<Paged<DueFollowUp>, PlansError> {
+        let mut query =
+            follow_up_index::Entity::find().filter(follow_up_index::Column::DueOn.lte(until.iso()));
+        query = match &owner {
+            FollowUpOwner::Organisation(org) => {
+                query.filter(follow_up_index::Column::OrganisationId.eq(org.to_string()))
+            }
+            FollowUpOwner::Team(team) => {
+                query.filter(follow_up_index::Column::TeamId.eq(team.to_string()))
+            }
+        };
+        if let Some(token) = &page.after {
+            // The token is the last row's (due_on, plan_id, follow_up_id).
+            let mut parts = token.splitn(3, '/');
+            let (Some(due), Some(plan_id), Some(follow_up_id)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(PlansError::Invalid(crate::domain::Violations(vec![(
+                    "page.page_token".into(),
+                    "not a token this server issued".into(),
+                )])));
+            };
+            use follow_up_index::Column as C;
+            query = query.filter(
+                Condition::any().add(C::DueOn.gt(due)).add(
+                    Condition::all().add(C::DueOn.eq(due)).add(
+                        Condition::any().add(C::PlanId.gt(plan_id)).add(
+                            Condition::all()
+                                .add(C::PlanId.eq(plan_id))
+                                .add(C::FollowUpId.gt(follow_up_id)),
+                        ),
+                    ),
+                ),
+            );
+        }
+        let rows = query
+            .order_by_asc(follow_up_index::Column::DueOn)
+            .order_by_asc(follow_up_index::Column::PlanId)
+            .order_by_asc(follow_up_index::Column::FollowUpId)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut due = rows
+            .into_iter()
+            .map(|row| {
+                Ok(DueFollowUp {
+                    participant_id: ParticipantId::parse(&row.participant_id).map_err(corrupt)?,
+                    plan_id: PlanId::parse(&row.plan_id).map_err(corrupt)?,
+                    follow_up: from_json(&row.body)?,
+                })
+            })
+            .collect::<Result<Vec<_>, PlansError>>()?;
+        let next = page.finish(&mut due, |d| {
+            format!(
+                "{}/{}/{}",
+                d.follow_up.due_on.iso(),
+                d.plan_id,
+                d.follow_up.id
+            )
+        });
+        Ok((due, next))
+    }
+
+    async fn catalogue(
+        &self,
+        principal: Option<Principal>,
+        include_retired: bool,
+    ) -> Result<Vec<CatalogueEntry>, PlansError> {
+        let mut query = catalogue_entry::Entity::find();
+        if let Some(principal) = principal {
+            query = query.filter(catalogue_entry::Column::Principal.eq(principal.as_str()));
+        }
+        if !include_retired {
+            query = query.filter(catalogue_entry::Column::Active.eq(true));
+        }
+        query
+            .order_by_asc(catalogue_entry::Column::Position)
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(catalogue_from)
+            .collect()
+    }
+
+    async fn unknown_codes(
+        &self,
+        codes: Vec<CatalogueCode>,
+    ) -> Result<Vec<CatalogueCode>, PlansError> {
+        if codes.is_empty() {
+            return Ok(codes);
+        }
+        let known: Vec<String> = catalogue_entry::Entity::find()
+            .select_only()
+            .column(catalogue_entry::Column::Code)
+            .filter(
+                catalogue_entry::Column::Code.is_in(codes.iter().map(|c| c.as_str().to_owned())),
+            )
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(codes
+            .into_iter()
+            .filter(|c| !known.iter().any(|k| k == c.as_str()))
+            .collect())
+    }
+
+    async fn upsert_catalogue_entry(
+        &self,
+        entry: CatalogueEntry,
+    ) -> Result<CatalogueEntry, PlansError> {
+        let txn = self.write().await?;
+        let existing = catalogue_entry::Entity::find_by_id(entry.code.as_str().to_owned())
+            .one(&txn)
+            .await
+            .map_err(storage)?;
+        let (change_kind, position) = match &existing {
+            Some(row) => ("updated", row.position),
+            None => {
+                let last: Option<Option<i32>> = catalogue_entry::Entity::find()
+                    .select_only()
+                    .expr(Func::max(Expr::col(catalogue_entry::Column::Position)))
+                    .into_tuple()
+                    .one(&txn)
+                    .await
+                    .map_err(storage)?;
+                ("created", last.flatten().map_or(0, |p| p + 1))
+            }
+        };
+        let model = catalogue_entry::ActiveModel {
+            code: Set(entry.code.as_str().to_owned()),
+            principal: Set(entry.principal.as_str().to_owned()),
+            name: Set(entry.name.as_str().to_owned()),
+            active: Set(entry.active),
+            position: Set(position),
+        };
+        if existing.is_some() {
+            model.update(&txn).await.map_err(storage)?;
+        } else {
+            model.insert(&txn).await.map_err(storage)?;
+        }
+        ChangeFeed::append(
+            &txn,
+            NewChange {
+                entity_kind: "catalogue_entry",
+                entity_id: entry.code.as_str().to_owned(),
+                change_kind,
+                participant_id: None,
+                payload: wire::catalogue_entry_to(&entry).encode_to_vec(),
+            },
+        )
+        .await
+        .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        Ok(entry)
     }
 }

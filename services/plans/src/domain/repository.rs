@@ -1,0 +1,156 @@
+//! What the plans service needs from storage, in domain terms.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use samsyn_kit::idempotency::IdempotencyKey;
+use samsyn_kit::paging::Page;
+
+use super::PlansError;
+use super::catalogue::{CatalogueEntry, Principal};
+use super::decision::{Decision, DecisionReceipt};
+use super::plan::{FollowUp, Plan, PlanStatus, RevisionKind};
+use super::values::{CatalogueCode, Day, OrganisationId, ParticipantId, PlanId, TeamId};
+
+/// A plan without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSummary {
+    /// Its id.
+    pub id: PlanId,
+    /// Whose plan.
+    pub participant_id: ParticipantId,
+    /// Active or closed.
+    pub status: PlanStatus,
+    /// Current revision.
+    pub revision: u64,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+    /// When last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One revision in a plan's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionSummary {
+    /// The revision.
+    pub revision: u64,
+    /// What made it.
+    pub kind: RevisionKind,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Whose follow-ups to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUpOwner {
+    /// One organisation's.
+    Organisation(OrganisationId),
+    /// One team's.
+    Team(TeamId),
+}
+
+/// An open follow-up of an active plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueFollowUp {
+    /// Whose plan.
+    pub participant_id: ParticipantId,
+    /// The plan.
+    pub plan_id: PlanId,
+    /// The follow-up.
+    pub follow_up: FollowUp,
+}
+
+/// A page of rows and the token of the next page (empty when none).
+pub type Paged<T> = (Vec<T>, String);
+
+/// Storage of plans, decisions and the catalogue. Every change is one transaction that
+/// also appends to the change feed.
+pub trait PlanRepository: Clone + Send + Sync + 'static {
+    /// Stores a new plan (closing the active one when `supersede_active`); with a request id,
+    /// a retry returns the plan stored first.
+    fn create_plan(
+        &self,
+        plan: Plan,
+        supersede_active: bool,
+        request_id: Option<IdempotencyKey>,
+    ) -> impl Future<Output = Result<Plan, PlansError>> + Send;
+
+    /// The plan as it is now, if it is this participant's.
+    fn plan(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+    ) -> impl Future<Output = Result<Plan, PlansError>> + Send;
+
+    /// The participant's active plan.
+    fn active_plan(
+        &self,
+        participant_id: ParticipantId,
+    ) -> impl Future<Output = Result<Plan, PlansError>> + Send;
+
+    /// Every plan of the participant, newest first.
+    fn plans_of(
+        &self,
+        participant_id: ParticipantId,
+    ) -> impl Future<Output = Result<Vec<PlanSummary>, PlansError>> + Send;
+
+    /// The plan exactly as it was at `revision`.
+    fn plan_at(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+        revision: u64,
+    ) -> impl Future<Output = Result<Plan, PlansError>> + Send;
+
+    /// The plan's revisions, oldest first.
+    fn revisions(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+        page: Page,
+    ) -> impl Future<Output = Result<Paged<RevisionSummary>, PlansError>> + Send;
+
+    /// Applies `change` to the plan at `expected_revision` and stores the next revision.
+    fn update<F>(
+        &self,
+        participant_id: ParticipantId,
+        plan_id: PlanId,
+        expected_revision: u64,
+        change: F,
+    ) -> impl Future<Output = Result<Plan, PlansError>> + Send
+    where
+        F: FnOnce(&mut Plan) -> Result<RevisionKind, PlansError> + Send;
+
+    /// Records a decision once per (organisation, external id) and updates its intervention.
+    fn push_decision(
+        &self,
+        decision: Decision,
+    ) -> impl Future<Output = Result<DecisionReceipt, PlansError>> + Send;
+
+    /// Open follow-ups of active plans due on or before `until`, earliest first.
+    fn due_follow_ups(
+        &self,
+        owner: FollowUpOwner,
+        until: Day,
+        page: Page,
+    ) -> impl Future<Output = Result<Paged<DueFollowUp>, PlansError>> + Send;
+
+    /// Catalogue entries, optionally of one principal, optionally with retired ones.
+    fn catalogue(
+        &self,
+        principal: Option<Principal>,
+        include_retired: bool,
+    ) -> impl Future<Output = Result<Vec<CatalogueEntry>, PlansError>> + Send;
+
+    /// Which of `codes` the catalogue does not hold (retired entries count as held).
+    fn unknown_codes(
+        &self,
+        codes: Vec<CatalogueCode>,
+    ) -> impl Future<Output = Result<Vec<CatalogueCode>, PlansError>> + Send;
+
+    /// Adds or changes a catalogue entry.
+    fn upsert_catalogue_entry(
+        &self,
+        entry: CatalogueEntry,
+    ) -> impl Future<Output = Result<CatalogueEntry, PlansError>> + Send;
+}
