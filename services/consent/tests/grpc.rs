@@ -519,3 +519,40 @@ async fn voided_and_expired_consents_stop_counting_and_unknown_records_are_not_f
     );
     assert_eq!(later.consent_ids, [one_day.id.as_str()]);
 }
+
+/// Racing revocations of one consent on SQLite: one wins, the others are told their
+/// revision is stale; none gets an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_revocations_on_sqlite_are_aborted_not_internal_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (served, _dir) = serve(fresh_sqlite_url(dir.path())).await;
+    let mut client = Client::new(served.channel.clone());
+    let consent = client
+        .record_consent(sharing_consent())
+        .await
+        .unwrap()
+        .into_inner();
+    let revoke = pb::RevokeConsentRequest {
+        participant_id: participant(),
+        consent_id: consent.id.clone(),
+        revision: consent.revision,
+        revoked_by: the_participant(),
+        reason: String::new(),
+    };
+    let mut racers = Vec::new();
+    for _ in 0..6 {
+        let mut client = client.clone();
+        let revoke = revoke.clone();
+        racers.push(tokio::spawn(
+            async move { client.revoke_consent(revoke).await },
+        ));
+    }
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(status) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+}

@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 /// The URL of an SQLite file, created if missing.
@@ -35,6 +38,20 @@ pub async fn connect<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, 
     let db = Database::connect(options).await?;
     M::up(&db, None).await?;
     Ok(db)
+}
+
+/// A transaction that reads and then writes.
+///
+/// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
+/// fails outright, without waiting, when another writer commits between its read and its
+/// write, and the caller would get an internal error instead of a stale revision. On
+/// PostgreSQL it is an ordinary transaction.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// What a storage error means to the domain.

@@ -13,7 +13,7 @@ use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotency
 use samsyn_kit::paging::Page;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait,
-    DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use serde::Serialize;
@@ -291,7 +291,7 @@ impl Store {
             return Ok(first);
         }
         let body = serde_json::to_string(&record).map_err(corrupt)?;
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         entity::record::ActiveModel {
             id: Set(record.id()),
             kind: Set(T::KIND.to_owned()),
@@ -335,7 +335,7 @@ impl Store {
         {
             return Ok(first);
         }
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         let Some(row) = entity::record::Entity::find_by_id(id.to_owned())
             .one(&txn)
             .await?

@@ -16,7 +16,6 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -121,18 +120,8 @@ impl ParticipantStore {
         &self.feed
     }
 
-    /// A transaction that reads and then writes. On SQLite it takes the write lock at once:
-    /// a deferred one would fail outright (not wait) when another writer committed between
-    /// its read and its write, and the caller would see an internal error, not a stale
-    /// revision.
     async fn begin_write(&self) -> Result<DatabaseTransaction, ParticipantsError> {
-        self.db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await
-            .map_err(db)
+        samsyn_kit::db::begin_write(&self.db).await.map_err(db)
     }
 
     /// Refers a person (new participant or new episode); a retry with `key` replays.

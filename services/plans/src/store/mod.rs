@@ -17,7 +17,7 @@ use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -275,17 +275,8 @@ fn catalogue_from(row: catalogue_entry::Model) -> Result<CatalogueEntry, PlansEr
 }
 
 impl SqlPlans {
-    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
-    /// a concurrent writer waits for it (busy timeout) and then reads the committed state,
-    /// instead of failing when it upgrades a read snapshot that went stale.
     async fn write(&self) -> Result<DatabaseTransaction, PlansError> {
-        self.db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await
-            .map_err(storage)
+        samsyn_kit::db::begin_write(&self.db).await.map_err(storage)
     }
 
     async fn try_push_decision(&self, decision: &Decision) -> Result<DecisionReceipt, PlansError> {
