@@ -1,10 +1,10 @@
-//! The FACT board: entries, status history and the morning meeting.
-//!
-//! The domain API arrives with the service's own issue; until then the service serves its
-//! change feed, health and reflection.
+//! The FACT board: teams, board entries with status over time and agreed actions, the
+//! morning meeting's agenda and minutes, and a live, resumable watch of a team's board.
 
 mod api;
+pub mod domain;
 pub mod store;
+mod wire;
 
 use samsyn_kit::feed::ChangeFeed;
 use samsyn_kit::serve::{Part, PartContext};
@@ -18,7 +18,8 @@ pub const NAME: &str = "board";
 /// Opens (and migrates) the database and builds the part's gRPC services.
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
-    let api = api::BoardApi::new(ChangeFeed::new(db));
+    let feed = ChangeFeed::new(db.clone());
+    let api = api::BoardApi::new(store::Store::new(db, feed));
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         BoardServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
