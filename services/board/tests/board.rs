@@ -729,7 +729,10 @@ async fn bad_input_is_refused_and_nothing_is_stored(postgres: bool) {
 
 async fn feed_len(client: &mut Client) -> usize {
     let mut stream = client
-        .watch_changes(WatchChangesRequest { after_sequence: 0 })
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -163,7 +163,10 @@ async fn record_decide_revoke(url: String) {
     let (served, _dir) = serve(url).await;
     let mut client = Client::new(served.channel.clone());
     let mut feed = client
-        .watch_changes(WatchChangesRequest { after_sequence: 0 })
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

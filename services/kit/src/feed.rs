@@ -190,21 +190,42 @@ impl ChangeFeed {
     /// receiver is dropped. A storage failure ends the stream with `UNAVAILABLE`; the
     /// consumer resumes from the last sequence it processed.
     pub fn watch(&self, after_sequence: u64) -> ChangeStream {
+        self.watch_with_heartbeat(after_sequence, None)
+    }
+
+    /// Like [`ChangeFeed::watch`], and while idle a heartbeat every `heartbeat` (see
+    /// `Change` in common.proto), so the consumer knows it is current.
+    pub fn watch_with_heartbeat(
+        &self,
+        after_sequence: u64,
+        heartbeat: Option<Duration>,
+    ) -> ChangeStream {
         let (tx, rx) = mpsc::channel(64);
         let feed = self.clone();
         let mut committed = self.committed.subscribe();
         tokio::spawn(async move {
             let mut cursor = after_sequence;
+            let mut last_sent = tokio::time::Instant::now();
             loop {
                 committed.borrow_and_update();
                 match feed.read_after(cursor, BATCH).await {
                     Ok(batch) => {
                         let full = batch.len() as u64 == BATCH;
+                        if batch.is_empty()
+                            && let Some(every) = heartbeat
+                            && last_sent.elapsed() >= every
+                        {
+                            if tx.send(Ok(heartbeat_change(cursor))).await.is_err() {
+                                return;
+                            }
+                            last_sent = tokio::time::Instant::now();
+                        }
                         for change in batch {
                             cursor = change.sequence;
                             if tx.send(Ok(change)).await.is_err() {
                                 return;
                             }
+                            last_sent = tokio::time::Instant::now();
                         }
                         if full {
                             continue;
@@ -218,14 +239,34 @@ impl ChangeFeed {
                         return;
                     }
                 }
+                let wait = heartbeat.map_or(feed.poll_interval, |every| {
+                    feed.poll_interval
+                        .min(every.saturating_sub(last_sent.elapsed()))
+                        .max(Duration::from_millis(1))
+                });
                 tokio::select! {
                     _ = committed.changed() => {}
-                    () = tokio::time::sleep(feed.poll_interval) => {}
+                    () = tokio::time::sleep(wait) => {}
                     () = tx.closed() => return,
                 }
             }
         });
         ReceiverStream::new(rx)
+    }
+}
+
+/// The change kind of a heartbeat.
+pub const HEARTBEAT: &str = "heartbeat";
+
+/// The longest heartbeat interval a consumer may ask for.
+const MAX_HEARTBEAT: Duration = Duration::from_secs(300);
+
+fn heartbeat_change(cursor: u64) -> Change {
+    Change {
+        sequence: cursor,
+        change_kind: HEARTBEAT.to_owned(),
+        recorded_at: Some(crate::time::to_timestamp(chrono::Utc::now())),
+        ..Change::default()
     }
 }
 
@@ -239,10 +280,7 @@ fn to_proto(row: entity::Model) -> Change {
         entity_id: row.entity_id,
         change_kind: row.change_kind,
         participant_id: row.participant_id.map(|value| ParticipantId { value }),
-        recorded_at: Some(prost_types::Timestamp {
-            seconds: row.recorded_at.timestamp(),
-            nanos: i32::try_from(row.recorded_at.timestamp_subsec_nanos()).unwrap_or_default(),
-        }),
+        recorded_at: Some(crate::time::to_timestamp(row.recorded_at)),
         payload: row.payload,
         traceparent: row.traceparent,
     }
@@ -254,6 +292,9 @@ impl ChangeFeed {
         &self,
         request: tonic::Request<samsyn_proto::common::v1::WatchChangesRequest>,
     ) -> tonic::Response<ChangeStream> {
-        tonic::Response::new(self.watch(request.into_inner().after_sequence))
+        let request = request.into_inner();
+        let heartbeat = (request.heartbeat_seconds > 0)
+            .then(|| Duration::from_secs(u64::from(request.heartbeat_seconds)).min(MAX_HEARTBEAT));
+        tonic::Response::new(self.watch_with_heartbeat(request.after_sequence, heartbeat))
     }
 }

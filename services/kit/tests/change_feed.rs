@@ -153,3 +153,30 @@ async fn sqlite_concurrent_writers_lose_nothing() {
 async fn postgres_concurrent_writers_lose_nothing() {
     concurrent_writers_lose_nothing(&testing::fresh_postgres_url().await.unwrap()).await;
 }
+
+#[tokio::test]
+async fn an_idle_feed_sends_heartbeats_only_to_those_who_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db::connect::<Migrator>(&testing::fresh_sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let feed = ChangeFeed::new(db.clone()).with_poll_interval(Duration::from_millis(10));
+    let sequence = commit(&db, &feed, 1).await;
+
+    let mut stream = feed.watch_with_heartbeat(0, Some(Duration::from_millis(50)));
+    assert_eq!(next(&mut stream).await.entity_id, "referral-1");
+    let heartbeat = next(&mut stream).await;
+    assert_eq!(heartbeat.change_kind, samsyn_kit::feed::HEARTBEAT);
+    assert_eq!(heartbeat.sequence, sequence, "caught up to the last change");
+    assert!(heartbeat.entity_id.is_empty() && heartbeat.payload.is_empty());
+    commit(&db, &feed, 2).await;
+    let change = next(&mut stream).await;
+    assert_eq!(
+        change.entity_id, "referral-2",
+        "changes still arrive in order"
+    );
+
+    let mut quiet = feed.watch(sequence + 1);
+    let nothing = tokio::time::timeout(Duration::from_millis(200), quiet.next()).await;
+    assert!(nothing.is_err(), "no heartbeat unless asked for");
+}

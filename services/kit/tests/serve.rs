@@ -85,7 +85,10 @@ async fn a_consumer_resumes_the_grpc_feed_after_the_server_restarts() {
     }
     let mut client = FeedProbeServiceClient::new(served.channel.clone());
     let mut stream = client
-        .watch_changes(WatchChangesRequest { after_sequence: 0 })
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -112,6 +115,7 @@ async fn a_consumer_resumes_the_grpc_feed_after_the_server_restarts() {
     let mut stream = FeedProbeServiceClient::new(served.channel.clone())
         .watch_changes(WatchChangesRequest {
             after_sequence: cursor,
+            ..Default::default()
         })
         .await
         .unwrap()

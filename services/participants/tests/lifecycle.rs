@@ -435,7 +435,10 @@ async fn life_cycle(url: String) {
     // The feed holds every change in order, care-team and status changes included, and no
     // identity number.
     let mut feed = client
-        .watch_changes(WatchChangesRequest { after_sequence: 0 })
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -419,7 +419,10 @@ async fn sip_flow(database_url: Option<String>) {
 
     // The change feed carries each step, the decision included, for the board and SIP tool.
     let mut feed = client
-        .watch_changes(WatchChangesRequest { after_sequence: 0 })
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
