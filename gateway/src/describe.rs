@@ -1,0 +1,323 @@
+//! Describing a call from the access annotations: what it touches, and which participant —
+//! read from the request message itself by the annotated field path.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
+use samsyn_proto::{AccessTable, AccessTableError, MethodAccess};
+
+/// A call the gateway cannot describe, and so refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    /// The method has no access annotation (or does not exist): refused, never forwarded.
+    #[error("unknown method")]
+    UnknownMethod,
+    /// The request or response bytes do not decode as the method's message.
+    #[error("message does not decode")]
+    Malformed,
+    /// The descriptor set is broken (a build problem, not a caller's).
+    #[error("descriptor set: {0}")]
+    Descriptors(String),
+}
+
+impl From<AccessTableError> for DescribeError {
+    fn from(error: AccessTableError) -> Self {
+        Self::Descriptors(error.to_string())
+    }
+}
+
+/// One described call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call<'a> {
+    /// The gRPC path.
+    pub path: &'a str,
+    /// Its access annotation.
+    pub access: &'a MethodAccess,
+    /// The participant the request names, when the annotation says where to look and the
+    /// request fills it in.
+    pub participant_id: Option<String>,
+}
+
+struct Method {
+    input: MessageDescriptor,
+    output: MessageDescriptor,
+}
+
+/// Describes calls and narrows responses using Samsyn's descriptor set.
+pub struct CallDescriber {
+    table: AccessTable,
+    methods: HashMap<String, Method>,
+}
+
+impl std::fmt::Debug for CallDescriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallDescriber")
+            .field("methods", &self.methods.len())
+            .finish()
+    }
+}
+
+impl CallDescriber {
+    /// The describer of Samsyn's own contract.
+    pub fn samsyn() -> Result<Self, DescribeError> {
+        Self::from_descriptor_set(samsyn_proto::FILE_DESCRIPTOR_SET)
+    }
+
+    /// A describer of any descriptor set whose RPCs carry access annotations.
+    pub fn from_descriptor_set(bytes: &[u8]) -> Result<Self, DescribeError> {
+        let table = AccessTable::from_descriptor_set(bytes)?;
+        let pool =
+            DescriptorPool::decode(bytes).map_err(|e| DescribeError::Descriptors(e.to_string()))?;
+        let mut methods = HashMap::new();
+        for service in pool.services() {
+            for method in service.methods() {
+                let path = format!("/{}/{}", service.full_name(), method.name());
+                if table.get(&path).is_some() {
+                    methods.insert(
+                        path,
+                        Method {
+                            input: method.input(),
+                            output: method.output(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(Self { table, methods })
+    }
+
+    /// Every annotated method path.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.methods.keys().map(String::as_str)
+    }
+
+    /// Describes a call from its path and the encoded request message.
+    pub fn describe<'a>(
+        &'a self,
+        path: &'a str,
+        request: &[u8],
+    ) -> Result<Call<'a>, DescribeError> {
+        let (access, method) = self.method(path)?;
+        let participant_id = if access.participant_field.is_empty() {
+            None
+        } else {
+            let message = DynamicMessage::decode(method.input.clone(), request)
+                .map_err(|_| DescribeError::Malformed)?;
+            participant_at(&message, &access.participant_field)
+        };
+        Ok(Call {
+            path,
+            access,
+            participant_id,
+        })
+    }
+
+    /// The participant of each row of a narrowed-list response, in order (`None` for a row
+    /// that names none).
+    pub fn row_participants(
+        &self,
+        path: &str,
+        response: &[u8],
+    ) -> Result<Vec<Option<String>>, DescribeError> {
+        let (access, method) = self.method(path)?;
+        if !access.narrowed_list {
+            return Ok(Vec::new());
+        }
+        let message = DynamicMessage::decode(method.output.clone(), response)
+            .map_err(|_| DescribeError::Malformed)?;
+        Ok(rows(&message, &access.rows_field)
+            .map(|rows| {
+                rows.iter()
+                    .map(|row| {
+                        row.as_message()
+                            .and_then(|row| participant_at(row, &access.row_participant_field))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Re-encodes a narrowed-list response keeping only the rows `keep` says yes to (rows
+    /// that name no participant are withheld: the safe side).
+    pub fn narrow(
+        &self,
+        path: &str,
+        response: &[u8],
+        mut keep: impl FnMut(&str) -> bool,
+    ) -> Result<Vec<u8>, DescribeError> {
+        let (access, method) = self.method(path)?;
+        if !access.narrowed_list {
+            return Ok(response.to_vec());
+        }
+        let mut message = DynamicMessage::decode(method.output.clone(), response)
+            .map_err(|_| DescribeError::Malformed)?;
+        if let Some(Value::List(rows)) = rows_mut(&mut message, &access.rows_field) {
+            rows.retain(|row| {
+                row.as_message()
+                    .and_then(|row| participant_at(row, &access.row_participant_field))
+                    .is_some_and(|id| keep(&id))
+            });
+        }
+        Ok(message.encode_to_vec())
+    }
+
+    fn method(&self, path: &str) -> Result<(&MethodAccess, &Method), DescribeError> {
+        match (self.table.get(path), self.methods.get(path)) {
+            (Some(access), Some(method)) => Ok((access, method)),
+            _ => Err(DescribeError::UnknownMethod),
+        }
+    }
+}
+
+/// The participant id at a dotted path: a string field or a `ParticipantId` message.
+fn participant_at(message: &DynamicMessage, dotted: &str) -> Option<String> {
+    let mut current = message.clone();
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = current.get_field_by_name(part)?.into_owned();
+        if parts.peek().is_none() {
+            let id = match value {
+                Value::String(id) => id,
+                Value::Message(id) => id.get_field_by_name("value")?.as_str()?.to_owned(),
+                _ => return None,
+            };
+            return (!id.is_empty()).then_some(id);
+        }
+        current = match value {
+            Value::Message(inner) => inner,
+            _ => return None,
+        };
+    }
+    None
+}
+
+fn rows(message: &DynamicMessage, dotted: &str) -> Option<Vec<Value>> {
+    let mut current = message.clone();
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = current.get_field_by_name(part)?.into_owned();
+        if parts.peek().is_none() {
+            return match value {
+                Value::List(rows) => Some(rows),
+                _ => None,
+            };
+        }
+        current = match value {
+            Value::Message(inner) => inner,
+            _ => return None,
+        };
+    }
+    None
+}
+
+fn rows_mut<'m>(message: &'m mut DynamicMessage, dotted: &str) -> Option<&'m mut Value> {
+    match dotted.split_once('.') {
+        None => message.get_field_by_name_mut(dotted),
+        Some((head, rest)) => match message.get_field_by_name_mut(head)? {
+            Value::Message(inner) => rows_mut(inner, rest),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use samsyn_proto::board::v1 as board;
+    use samsyn_proto::common::v1::ParticipantId;
+    use samsyn_proto::participants::v1 as participants;
+
+    const GET_PARTICIPANT: &str = "/samsyn.participants.v1.ParticipantsService/GetParticipant";
+    const GET_BOARD: &str = "/samsyn.board.v1.BoardService/GetBoard";
+
+    fn id(value: &str) -> Option<ParticipantId> {
+        Some(ParticipantId {
+            value: value.into(),
+        })
+    }
+
+    #[test]
+    fn the_participant_is_read_from_the_annotated_field() {
+        let describer = CallDescriber::samsyn().unwrap();
+        let request = participants::GetParticipantRequest {
+            participant_id: id("0198c0de-0000-7000-8000-000000000001"),
+        }
+        .encode_to_vec();
+        let call = describer.describe(GET_PARTICIPANT, &request).unwrap();
+        assert_eq!(
+            call.participant_id.as_deref(),
+            Some("0198c0de-0000-7000-8000-000000000001")
+        );
+        assert!(!call.access.narrowed_list);
+        let empty = describer.describe(GET_PARTICIPANT, &[]).unwrap();
+        assert_eq!(empty.participant_id, None, "an unset id names nobody");
+    }
+
+    #[test]
+    fn unannotated_paths_and_garbage_are_refused() {
+        let describer = CallDescriber::samsyn().unwrap();
+        assert!(matches!(
+            describer.describe("/grpc.health.v1.Health/Check", &[]),
+            Err(DescribeError::UnknownMethod)
+        ));
+        assert!(matches!(
+            describer.describe(GET_PARTICIPANT, &[0xff, 0xff, 0xff]),
+            Err(DescribeError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn every_annotated_rpc_can_be_described() {
+        let describer = CallDescriber::samsyn().unwrap();
+        let paths: Vec<_> = describer.paths().map(str::to_owned).collect();
+        assert!(paths.len() > 40, "all services' RPCs: {}", paths.len());
+        for path in &paths {
+            describer.describe(path, &[]).unwrap();
+        }
+    }
+
+    fn entry(participant: &str, reason: &str) -> board::BoardEntry {
+        board::BoardEntry {
+            participant_id: id(participant),
+            reason: reason.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn narrowing_withholds_rows_and_keeps_everything_else() {
+        let describer = CallDescriber::samsyn().unwrap();
+        let response = board::GetBoardResponse {
+            team_id: "fact-nw".into(),
+            entries: vec![
+                entry("p-1", "Återfall i missbruk"),
+                entry("p-2", "Kris efter flytt"),
+                entry("", "no participant named"),
+                entry("p-3", "Utskriven från slutenvård"),
+            ],
+            cursor: 42,
+        }
+        .encode_to_vec();
+        assert_eq!(
+            describer.row_participants(GET_BOARD, &response).unwrap(),
+            [
+                Some("p-1".into()),
+                Some("p-2".into()),
+                None,
+                Some("p-3".into())
+            ]
+        );
+        let narrowed = describer
+            .narrow(GET_BOARD, &response, |participant| participant != "p-2")
+            .unwrap();
+        let narrowed = board::GetBoardResponse::decode(narrowed.as_slice()).unwrap();
+        assert_eq!(narrowed.team_id, "fact-nw");
+        assert_eq!(narrowed.cursor, 42);
+        let reasons: Vec<_> = narrowed.entries.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            ["Återfall i missbruk", "Utskriven från slutenvård"]
+        );
+    }
+}
