@@ -37,6 +37,8 @@ pub struct SamsynConfig {
     pub plans: PartConfig,
     /// The board service.
     pub board: PartConfig,
+    /// The programme: review rule, programme municipalities, yearly target, criteria.
+    pub programme: samsyn_participants::ParticipantsSettings,
     /// Production certificates for `samsyn serve`; absent means the development PKI.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
@@ -55,6 +57,7 @@ impl Default for SamsynConfig {
             consent: PartConfig::local(7402),
             plans: PartConfig::local(7403),
             board: PartConfig::local(7404),
+            programme: samsyn_participants::ParticipantsSettings::default(),
             tls: None,
             limits: Limits::default(),
             telemetry: TelemetryConfig::default(),
@@ -80,6 +83,13 @@ impl Validate for SamsynConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate()?;
         self.telemetry.validate()?;
+        if self.programme.programme_municipalities.is_empty() {
+            // Every referral would be refused as living outside the programme area.
+            return Err(ConfigError::Invalid {
+                field: "programme.programme_municipalities".into(),
+                reason: "name at least one municipality".into(),
+            });
+        }
         let mut ports = HashSet::new();
         for name in PARTS {
             let Some(part) = self.part(name) else {
@@ -151,6 +161,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn the_programme_comes_from_the_file_and_must_name_a_municipality() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("samsyn.toml");
+        std::fs::write(
+            &file,
+            "[programme]\nreview_rule = \"both_must_agree\"\nprogramme_municipalities = [\"1280\", \"1283\"]\nyearly_target = 45\n",
+        )
+        .unwrap();
+        let config: SamsynConfig = samsyn_kit::config::load(Some(&file), pairs(&[])).unwrap();
+        assert_eq!(
+            config.programme.review_rule,
+            samsyn_participants::ReviewRule::BothMustAgree
+        );
+        assert_eq!(config.programme.yearly_target, 45);
+        assert_eq!(config.programme.programme_municipalities.len(), 2);
+        assert!(config.programme.diagnosis_criteria_required, "default kept");
+
+        std::fs::write(&file, "[programme]\nprogramme_municipalities = []\n").unwrap();
+        let err = samsyn_kit::config::load::<SamsynConfig>(Some(&file), pairs(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("programme.programme_municipalities"),
+            "{err}"
+        );
+        std::fs::write(&file, "[programme]\nprogramme_municipalities = [\"12\"]\n").unwrap();
+        assert!(samsyn_kit::config::load::<SamsynConfig>(Some(&file), pairs(&[])).is_err());
     }
 
     #[test]

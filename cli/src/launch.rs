@@ -11,9 +11,15 @@ use tokio::task::JoinSet;
 use crate::config::SamsynConfig;
 
 /// Builds the named part, opening and migrating its database.
-async fn build_part(name: &str, context: &PartContext) -> anyhow::Result<Part> {
+async fn build_part(
+    name: &str,
+    context: &PartContext,
+    config: &SamsynConfig,
+) -> anyhow::Result<Part> {
     Ok(match name {
-        "participants" => samsyn_participants::part(context).await?,
+        "participants" => {
+            samsyn_participants::part_with_settings(context, config.programme.clone()).await?
+        }
         "consent" => samsyn_consent::part(context).await?,
         "plans" => samsyn_plans::part(context).await?,
         "board" => samsyn_board::part(context).await?,
@@ -69,7 +75,7 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
             data_dir: config.data_dir.clone(),
             limits: config.limits.clone(),
         };
-        let part = build_part(name, &context)
+        let part = build_part(name, &context, &config)
             .await
             .with_context(|| format!("{name} does not start"))?;
         let tls = server_tls(&config, name)?;

@@ -1,11 +1,11 @@
 //! The service's settings: the review rule, the programme area and the yearly target.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::types::MunicipalityCode;
 
 /// How the joint referral review reaches its outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewRule {
     /// Accepted when both principals accept; declined as soon as either declines.
@@ -15,7 +15,7 @@ pub enum ReviewRule {
 }
 
 /// Settings of the participants service.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParticipantsSettings {
     /// How the joint review decides.

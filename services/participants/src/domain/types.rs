@@ -151,9 +151,17 @@ impl std::fmt::Debug for FreeText {
 }
 
 /// A Swedish municipality code: four digits (1283 is Helsingborg).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(try_from = "String")]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct MunicipalityCode(String);
+
+impl From<MunicipalityCode> for String {
+    fn from(code: MunicipalityCode) -> Self {
+        code.0
+    }
+}
 
 impl MunicipalityCode {
     /// Parses four ASCII digits.
