@@ -88,6 +88,9 @@ pub enum AuthError {
     /// Issued by someone else or for another audience.
     #[error("token not issued for samsyn")]
     WrongIssuerOrAudience,
+    /// Both a client certificate and a bearer token: a system speaking for a person.
+    #[error("certificate and token together")]
+    Ambiguous,
     /// A client certificate the handshake accepted but no link pins.
     #[error("client certificate not mapped to a link")]
     UnknownCertificate,

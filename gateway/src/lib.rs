@@ -3,6 +3,7 @@
 //! TLS with optional client certificates.
 
 pub mod auth;
+pub mod authenticate;
 pub mod describe;
 pub mod links;
 
