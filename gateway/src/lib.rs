@@ -2,6 +2,7 @@
 //! and forwarding arrive with the gateway issue; today it serves health and reflection over
 //! TLS with optional client certificates.
 
+pub mod access_view;
 pub mod auth;
 pub mod authenticate;
 pub mod describe;
