@@ -20,5 +20,6 @@ pub fn part() -> Part {
         name: NAME,
         routes: RoutesBuilder::default(),
         services: Vec::new(),
+        feeds: Vec::new(),
     }
 }

@@ -19,7 +19,7 @@ pub const NAME: &str = "board";
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
-    let api = api::BoardApi::new(store::Store::new(db, feed));
+    let api = api::BoardApi::new(store::Store::new(db, feed.clone()));
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         BoardServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
@@ -28,5 +28,6 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         name: NAME,
         routes,
         services: vec![<BoardServiceServer<api::BoardApi> as NamedService>::NAME],
+        feeds: vec![feed],
     })
 }

@@ -18,6 +18,7 @@ pub const NAME: &str = "consent";
 /// Opens (and migrates) the database and builds the part's gRPC services.
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let store = store::Store::open(&context.database_url).await?;
+    let feed = store.feed().clone();
     let api = api::ConsentApi::new(store);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
@@ -27,5 +28,6 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         name: NAME,
         routes,
         services: vec![<ConsentServiceServer<api::ConsentApi> as NamedService>::NAME],
+        feeds: vec![feed],
     })
 }

@@ -125,6 +125,7 @@ const APPEND_LOCK_KEY: i64 = 0x5341_4D53_594E;
 pub struct ChangeFeed {
     db: DatabaseConnection,
     committed: watch::Sender<()>,
+    closing: watch::Sender<bool>,
     poll_interval: Duration,
 }
 
@@ -134,6 +135,7 @@ impl ChangeFeed {
         Self {
             db,
             committed: watch::Sender::new(()),
+            closing: watch::Sender::new(false),
             poll_interval: DEFAULT_POLL_INTERVAL,
         }
     }
@@ -167,6 +169,12 @@ impl ChangeFeed {
         .insert(txn)
         .await?;
         Ok(u64::try_from(row.sequence).unwrap_or_default())
+    }
+
+    /// Ends every watch stream of this feed (and refuses new ones): the part is shutting
+    /// down, and a graceful shutdown waits for open streams, which never end on their own.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Wakes this process's watchers; call it after the transaction that appended commits.
@@ -203,10 +211,14 @@ impl ChangeFeed {
         let (tx, rx) = mpsc::channel(64);
         let feed = self.clone();
         let mut committed = self.committed.subscribe();
+        let mut closing = self.closing.subscribe();
         tokio::spawn(async move {
             let mut cursor = after_sequence;
             let mut last_sent = tokio::time::Instant::now();
             loop {
+                if *closing.borrow_and_update() {
+                    return;
+                }
                 committed.borrow_and_update();
                 match feed.read_after(cursor, BATCH).await {
                     Ok(batch) => {
@@ -246,6 +258,7 @@ impl ChangeFeed {
                 });
                 tokio::select! {
                     _ = committed.changed() => {}
+                    _ = closing.changed() => {}
                     () = tokio::time::sleep(wait) => {}
                     () = tx.closed() => return,
                 }

@@ -37,6 +37,8 @@ pub struct Part {
     pub routes: RoutesBuilder,
     /// Full names of its gRPC services, reported as serving by health.
     pub services: Vec<&'static str>,
+    /// Its change feeds, closed at shutdown so their open watch streams end.
+    pub feeds: Vec<crate::feed::ChangeFeed>,
 }
 
 /// Binds the listener before serving, so callers know the address (port 0 works).
@@ -63,6 +65,13 @@ pub async fn serve(
         .build_v1()?;
     let mut routes = part.routes;
     routes.add_service(health).add_service(reflection);
+    let feeds = part.feeds;
+    let shutdown = async move {
+        shutdown.await;
+        for feed in &feeds {
+            feed.close();
+        }
+    };
     let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout());
     Server::builder()
         // `timeout` also honours a shorter `grpc-timeout` sent by the caller.

@@ -43,6 +43,7 @@ impl FeedProbeService for FeedOnly {
 }
 
 fn part(service: FeedOnly, limits: &Limits) -> Part {
+    let feeds = vec![service.feed.clone()];
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         FeedProbeServiceServer::new(service).max_decoding_message_size(limits.max_request_bytes),
@@ -51,6 +52,7 @@ fn part(service: FeedOnly, limits: &Limits) -> Part {
         name: "test",
         routes,
         services: vec![],
+        feeds,
     }
 }
 
@@ -168,4 +170,37 @@ async fn requests_over_the_size_limit_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_feed_streams_instead_of_waiting_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = samsyn_kit::db::connect::<Migrator>(&testing::fresh_sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let feed = ChangeFeed::new(db.clone());
+    let served = ServedPart::start(part(FeedOnly { feed: feed.clone() }, &Limits::default())).await;
+    commit(&feed, &db, 1).await;
+    let mut stream = FeedProbeServiceClient::new(served.channel.clone())
+        .watch_changes(WatchChangesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap().entity_id,
+        "referral-1"
+    );
+
+    let started = std::time::Instant::now();
+    served.stop().await;
+    let stopped_in = started.elapsed();
+    assert!(
+        stopped_in < Duration::from_secs(2),
+        "shutdown waited {stopped_in:?} for a stream that never ends on its own"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(2), stream.next()).await;
+    assert!(
+        matches!(end, Ok(None | Some(Err(_)))),
+        "the consumer sees its stream end and can reconnect elsewhere"
+    );
 }

@@ -31,8 +31,8 @@ pub async fn part_with_settings(
     settings: ParticipantsSettings,
 ) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
-    let store =
-        store::ParticipantStore::new(db.clone(), ChangeFeed::new(db), Arc::new(api::ProtoEncoder));
+    let feed = ChangeFeed::new(db.clone());
+    let store = store::ParticipantStore::new(db, feed.clone(), Arc::new(api::ProtoEncoder));
     let api = api::ParticipantsApi::new(store, settings);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
@@ -43,5 +43,6 @@ pub async fn part_with_settings(
         name: NAME,
         routes,
         services: vec![<ParticipantsServiceServer<api::ParticipantsApi> as NamedService>::NAME],
+        feeds: vec![feed],
     })
 }

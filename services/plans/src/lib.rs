@@ -30,7 +30,7 @@ type Api = api::PlansApi<store::SqlPlans>;
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
-    let api = Api::new(store::SqlPlans::new(db, feed.clone()), feed);
+    let api = Api::new(store::SqlPlans::new(db, feed.clone()), feed.clone());
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         PlansServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
@@ -39,5 +39,6 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         name: NAME,
         routes,
         services: vec![<PlansServiceServer<Api> as NamedService>::NAME],
+        feeds: vec![feed],
     })
 }
