@@ -7,6 +7,7 @@ pub mod auth;
 pub mod authenticate;
 pub mod describe;
 pub mod links;
+pub mod policy;
 
 use samsyn_kit::serve::Part;
 use tonic::service::RoutesBuilder;
