@@ -20,6 +20,7 @@
 
 mod convert;
 mod follow;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
