@@ -13,12 +13,10 @@ use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotency
 use samsyn_kit::paging::Page;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use std::sync::Arc;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::domain::{
     self, Action, ActionId, BoardError, BoardEvent, ConfigChange, Coordinator, Decision,
@@ -104,29 +102,12 @@ mod scope {
 pub struct Store {
     db: DatabaseConnection,
     feed: ChangeFeed,
-    /// SQLite has one writer; two deferred transactions that both read and then write can
-    /// fail with "database is locked" instead of waiting, so writes queue here first.
-    sqlite_writer: Option<Arc<Mutex<()>>>,
 }
 
 impl Store {
     /// A store over a migrated database and its feed.
     pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
-        let sqlite_writer =
-            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Self {
-            db,
-            feed,
-            sqlite_writer,
-        }
-    }
-
-    /// Waits for this process's turn to write (SQLite only; PostgreSQL needs no queue).
-    async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
-        match &self.sqlite_writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        }
+        Self { db, feed }
     }
 
     /// The change feed (for watchers).
@@ -163,7 +144,7 @@ impl Store {
         scope: &str,
         key: Option<&IdempotencyKey>,
     ) -> Result<Result<DatabaseTransaction, Vec<u8>>, BoardError> {
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         if let Some(key) = key
             && let Some(bytes) = idempotency::replay(&txn, scope, key).await?
         {
@@ -186,7 +167,6 @@ impl Store {
         key: Option<IdempotencyKey>,
         spec: TeamSpec,
     ) -> Result<Outcome<Team>, BoardError> {
-        let _turn = self.write_turn().await;
         let txn = match self
             .begin_idempotent(scope::CREATE_TEAM, key.as_ref())
             .await?
@@ -266,8 +246,7 @@ impl Store {
         coordinators: Vec<Coordinator>,
         change: ConfigChange,
     ) -> Result<Team, BoardError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         let mut team = load_team(&txn, id).await?;
         if team.revision != expected_revision {
             return Err(BoardError::Stale {
@@ -311,7 +290,6 @@ impl Store {
         key: Option<IdempotencyKey>,
         new: NewEntry,
     ) -> Result<Outcome<Entry>, BoardError> {
-        let _turn = self.write_turn().await;
         let txn = match self
             .begin_idempotent(scope::PUT_ON_BOARD, key.as_ref())
             .await?
@@ -432,8 +410,7 @@ impl Store {
         participant_id: ParticipantId,
         update: EntryUpdate,
     ) -> Result<Entry, BoardError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         let entry = load_entry(&txn, id, participant_id).await?;
         entry.check_writable(Some(update.expected_revision))?;
         let team = load_team(&txn, entry.team_id).await?;
@@ -503,7 +480,6 @@ impl Store {
         action: NewAction,
         by: Staff,
     ) -> Result<Outcome<Entry>, BoardError> {
-        let _turn = self.write_turn().await;
         let txn = match self
             .begin_idempotent(scope::ADD_ACTION, key.as_ref())
             .await?
@@ -562,8 +538,7 @@ impl Store {
         action_id: ActionId,
         by: Staff,
     ) -> Result<Entry, BoardError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         let entry = load_entry(&txn, id, participant_id).await?;
         let Some(action) = entry.actions.iter().find(|a| a.id == action_id) else {
             return Err(BoardError::ActionNotFound);
@@ -616,8 +591,7 @@ impl Store {
         reason: Reason,
         by: Staff,
     ) -> Result<Entry, BoardError> {
-        let _turn = self.write_turn().await;
-        let txn = self.db.begin().await?;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
         let entry = load_entry(&txn, id, participant_id).await?;
         entry.check_writable(Some(expected_revision))?;
         let now = now();
@@ -717,7 +691,6 @@ impl Store {
         key: Option<IdempotencyKey>,
         new: NewMeeting,
     ) -> Result<Outcome<Meeting>, BoardError> {
-        let _turn = self.write_turn().await;
         let txn = match self
             .begin_idempotent(scope::START_MEETING, key.as_ref())
             .await?
@@ -780,7 +753,6 @@ impl Store {
         key: Option<IdempotencyKey>,
         new: NewDiscussion,
     ) -> Result<Outcome<Discussion>, BoardError> {
-        let _turn = self.write_turn().await;
         let txn = match self
             .begin_idempotent(scope::RECORD_DISCUSSION, key.as_ref())
             .await?
