@@ -12,6 +12,36 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+/// The response header that names the last feed sequence a write appended: the gateway waits
+/// for its access view to apply it, so a change made through the gateway (a revoked consent)
+/// is in force for the caller's very next call.
+pub const WRITTEN_SEQUENCE_HEADER: &str = "samsyn-feed-sequence";
+
+/// The highest sequence appended while serving one request (see [`WRITTEN_SEQUENCE_HEADER`]).
+pub(crate) mod written {
+    use std::cell::Cell;
+
+    tokio::task_local! {
+        static WRITTEN: Cell<u64>;
+    }
+
+    /// Notes a sequence appended by the request being served, if one is being served.
+    pub(crate) fn record(sequence: u64) {
+        let _ = WRITTEN.try_with(|w| w.set(w.get().max(sequence)));
+    }
+
+    /// Runs `future` (one request) and returns its output with the highest sequence it
+    /// appended (0 for none).
+    pub(crate) async fn scope<F: std::future::Future>(future: F) -> (F::Output, u64) {
+        WRITTEN
+            .scope(Cell::new(0), async move {
+                let output = future.await;
+                (output, WRITTEN.with(Cell::get))
+            })
+            .await
+    }
+}
+
 /// The change-feed table, owned by every service.
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -168,7 +198,9 @@ impl ChangeFeed {
         }
         .insert(txn)
         .await?;
-        Ok(u64::try_from(row.sequence).unwrap_or_default())
+        let sequence = u64::try_from(row.sequence).unwrap_or_default();
+        written::record(sequence);
+        Ok(sequence)
     }
 
     /// Ends every watch stream of this feed (and refuses new ones): the part is shutting

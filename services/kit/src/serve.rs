@@ -74,6 +74,7 @@ pub async fn serve(
     };
     let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout());
     Server::builder()
+        .layer(tower::layer::layer_fn(|inner| WrittenSequence { inner }))
         // `timeout` also honours a shorter `grpc-timeout` sent by the caller.
         .timeout(limits.default_deadline())
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
@@ -83,6 +84,47 @@ pub async fn serve(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+/// Adds [`crate::feed::WRITTEN_SEQUENCE_HEADER`] to the response of a call that appended to
+/// a change feed.
+#[derive(Debug, Clone)]
+struct WrittenSequence<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for WrittenSequence<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let (result, sequence) = crate::feed::written::scope(call).await;
+            let mut response = result?;
+            if sequence > 0 {
+                response.headers_mut().insert(
+                    crate::feed::WRITTEN_SEQUENCE_HEADER,
+                    http::HeaderValue::from(sequence),
+                );
+            }
+            Ok(response)
+        })
+    }
 }
 
 /// A part that could not be served.
