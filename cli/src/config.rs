@@ -39,6 +39,8 @@ pub struct SamsynConfig {
     pub board: PartConfig,
     /// The programme: review rule, programme municipalities, yearly target, criteria.
     pub programme: samsyn_participants::ParticipantsSettings,
+    /// The gateway's access control: data owners, tokens, policies, external links.
+    pub access: samsyn_gateway::settings::AccessSettings,
     /// Production certificates for `samsyn serve`; absent means the development PKI.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
@@ -58,6 +60,7 @@ impl Default for SamsynConfig {
             plans: PartConfig::local(7403),
             board: PartConfig::local(7404),
             programme: samsyn_participants::ParticipantsSettings::default(),
+            access: samsyn_gateway::settings::AccessSettings::default(),
             tls: None,
             limits: Limits::default(),
             telemetry: TelemetryConfig::default(),
@@ -83,6 +86,9 @@ impl Validate for SamsynConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate()?;
         self.telemetry.validate()?;
+        self.access
+            .check()
+            .map_err(|(field, reason)| ConfigError::Invalid { field, reason })?;
         if self.programme.programme_municipalities.is_empty() {
             // Every referral would be refused as living outside the programme area.
             return Err(ConfigError::Invalid {

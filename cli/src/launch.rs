@@ -1,5 +1,7 @@
 //! Starting parts: certificates, databases, listeners, and shutdown.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,11 +12,13 @@ use tokio::task::JoinSet;
 
 use crate::config::SamsynConfig;
 
-/// Builds the named part, opening and migrating its database.
+/// Builds the named part, opening and migrating its database. `bound` holds the addresses
+/// of the parts this process already serves (they may have picked free ports).
 async fn build_part(
     name: &str,
     context: &PartContext,
     config: &SamsynConfig,
+    bound: &HashMap<&'static str, SocketAddr>,
 ) -> anyhow::Result<Part> {
     Ok(match name {
         "participants" => {
@@ -23,8 +27,85 @@ async fn build_part(
         "consent" => samsyn_consent::part(context).await?,
         "plans" => samsyn_plans::part(context).await?,
         "board" => samsyn_board::part(context).await?,
-        "gateway" => samsyn_gateway::part(),
+        "gateway" => samsyn_gateway::part(build_gateway(config, bound)?),
         other => anyhow::bail!("unknown part {other}"),
+    })
+}
+
+/// The gateway, with channels to the services and the in-memory audit trail.
+fn build_gateway(
+    config: &SamsynConfig,
+    bound: &HashMap<&'static str, SocketAddr>,
+) -> anyhow::Result<Arc<samsyn_gateway::proxy::Gateway>> {
+    let (identity, roots) = identity_and_roots(config, samsyn_gateway::NAME)?;
+    let client = tls::client_config(roots, Some(&identity))?;
+    let channel = |part: &str| -> anyhow::Result<tonic::transport::Channel> {
+        let listen = bound
+            .get(part)
+            .copied()
+            .or_else(|| config.part(part).map(|p| p.listen))
+            .with_context(|| format!("unknown part {part}"))?;
+        Ok(tls::channel(
+            reachable(listen),
+            SERVICE_SERVER_NAME,
+            client.clone(),
+        )?)
+    };
+    let upstreams = samsyn_gateway::proxy::Upstreams {
+        participants: channel("participants")?,
+        consent: channel("consent")?,
+        plans: channel("plans")?,
+        board: channel("board")?,
+    };
+    let audit = Arc::new(samsyn_gateway::audit::MemoryTrail::with_capacity(
+        MEMORY_AUDIT_EVENTS,
+    ));
+    Ok(samsyn_gateway::build(
+        config.access.clone(),
+        &config.data_dir.join("certs"),
+        upstreams,
+        audit,
+        &config.limits,
+    )?)
+}
+
+/// The name services' certificates are verified against (the development PKI's leaves carry
+/// it; production certificates must too).
+const SERVICE_SERVER_NAME: &str = "localhost";
+
+/// Events the in-memory audit trail keeps until the durable trail replaces it.
+const MEMORY_AUDIT_EVENTS: usize = 100_000;
+
+/// Where to reach a part listening on `listen`: an unspecified address means this host.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if listen.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(loopback, listen.port())
+    } else {
+        listen
+    }
+}
+
+/// A part's certificate and the CA it trusts: production files when configured, else the
+/// development PKI under the data directory.
+fn identity_and_roots(
+    config: &SamsynConfig,
+    name: &str,
+) -> anyhow::Result<(tls::Identity, Arc<rustls::RootCertStore>)> {
+    Ok(match &config.tls {
+        Some(files) => (
+            tls::Identity::from_pem_files(&files.cert, &files.key)?,
+            tls::trust_anchors(&files.ca_cert)?,
+        ),
+        None => {
+            let pki = DevPki::at(config.data_dir.join("certs"));
+            pki.ensure(&[name])?;
+            (pki.identity(name)?, pki.trust_anchors()?)
+        }
     })
 }
 
@@ -38,17 +119,7 @@ fn server_tls(config: &SamsynConfig, name: &str) -> anyhow::Result<Arc<rustls::S
     } else {
         ClientAuth::Required
     };
-    let (identity, roots) = match &config.tls {
-        Some(files) => (
-            tls::Identity::from_pem_files(&files.cert, &files.key)?,
-            tls::trust_anchors(&files.ca_cert)?,
-        ),
-        None => {
-            let pki = DevPki::at(config.data_dir.join("certs"));
-            pki.ensure(&[name])?;
-            (pki.identity(name)?, pki.trust_anchors()?)
-        }
-    };
+    let (identity, roots) = identity_and_roots(config, name)?;
     Ok(tls::server_config(&identity, roots, client_auth)?)
 }
 
@@ -66,6 +137,7 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let (stop, stopped) = watch::channel(false);
     let mut running = JoinSet::new();
+    let mut bound = HashMap::new();
     for name in names {
         let part_config = config
             .part(name)
@@ -75,7 +147,7 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
             data_dir: config.data_dir.clone(),
             limits: config.limits.clone(),
         };
-        let part = build_part(name, &context, &config)
+        let part = build_part(name, &context, &config, &bound)
             .await
             .with_context(|| format!("{name} does not start"))?;
         let tls = server_tls(&config, name)?;
@@ -89,6 +161,7 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
         let name = part.name;
+        bound.insert(name, addr);
         running.spawn(async move {
             let result = samsyn_kit::serve::serve(part, listener, tls, &limits, shutdown).await;
             (name, result)

@@ -19,11 +19,11 @@ impl Authenticator {
         Self { tokens, links }
     }
 
-    /// The caller of a request with these headers over a connection whose client presented
+    /// The caller of a request with this metadata over a connection whose client presented
     /// `peer_certs` (leaf first), if any.
     pub fn authenticate(
         &self,
-        headers: &http::HeaderMap,
+        headers: &tonic::metadata::MetadataMap,
         peer_certs: Option<&[CertificateDer<'_>]>,
     ) -> Result<Principal, AuthError> {
         let token = bearer_token(headers)?;
@@ -39,8 +39,8 @@ impl Authenticator {
 }
 
 /// The token of an `authorization: Bearer <token>` header, if there is one.
-fn bearer_token(headers: &http::HeaderMap) -> Result<Option<&str>, AuthError> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+fn bearer_token(headers: &tonic::metadata::MetadataMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all("authorization").iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
@@ -110,12 +110,12 @@ mod tests {
         }
     }
 
-    fn headers(authorization: &[&str]) -> http::HeaderMap {
+    fn headers(authorization: &[&str]) -> tonic::metadata::MetadataMap {
         let mut headers = http::HeaderMap::new();
         for value in authorization {
             headers.append(http::header::AUTHORIZATION, value.parse().unwrap());
         }
-        headers
+        tonic::metadata::MetadataMap::from_headers(headers)
     }
 
     #[test]
@@ -147,7 +147,7 @@ mod tests {
 
         let cases: Vec<(
             &str,
-            http::HeaderMap,
+            tonic::metadata::MetadataMap,
             Option<Vec<CertificateDer<'static>>>,
             AuthError,
         )> = vec![

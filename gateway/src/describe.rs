@@ -42,6 +42,7 @@ pub struct Call<'a> {
 struct Method {
     input: MessageDescriptor,
     output: MessageDescriptor,
+    server_streaming: bool,
 }
 
 /// Describes calls and narrows responses using Samsyn's descriptor set.
@@ -79,6 +80,7 @@ impl CallDescriber {
                         Method {
                             input: method.input(),
                             output: method.output(),
+                            server_streaming: method.is_server_streaming(),
                         },
                     );
                 }
@@ -90,6 +92,13 @@ impl CallDescriber {
     /// Every annotated method path.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.methods.keys().map(String::as_str)
+    }
+
+    /// The access annotation of an annotated method, and whether it streams its response.
+    pub fn method_access(&self, path: &str) -> Option<(&MethodAccess, bool)> {
+        self.method(path)
+            .ok()
+            .map(|(access, method)| (access, method.server_streaming))
     }
 
     /// Describes a call from its path and the encoded request message.

@@ -1,25 +1,160 @@
-//! The gateway: the only door into Samsyn. Authentication, policy decisions, narrowing, audit
-//! and forwarding arrive with the gateway issue; today it serves health and reflection over
-//! TLS with optional client certificates.
+//! The gateway: the only door into Samsyn. It authenticates every call, describes it from the
+//! access annotations, decides it with Cedar policies over the access view, hands the
+//! decision to the audit trail, forwards it to the owning service over internal mutual TLS,
+//! and narrows what comes back row by row.
 
 pub mod access_view;
+pub mod audit;
 pub mod auth;
 pub mod authenticate;
 pub mod describe;
+pub mod gate;
 pub mod links;
+pub mod page_token;
 pub mod policy;
+pub mod proxy;
+pub mod settings;
 
+use std::path::Path;
+use std::sync::Arc;
+
+use samsyn_kit::config::Limits;
 use samsyn_kit::serve::Part;
 use tonic::service::RoutesBuilder;
+
+use crate::access_view::{AccessView, FollowSettings};
+use crate::audit::AuditTrail;
+use crate::auth::{DevIssuer, TokenVerifier};
+use crate::authenticate::Authenticator;
+use crate::describe::CallDescriber;
+use crate::gate::Gate;
+use crate::links::Links;
+use crate::page_token::PageTokens;
+use crate::policy::PolicyEngine;
+use crate::proxy::{Gateway, Proxy, Upstreams};
+use crate::settings::AccessSettings;
 
 /// The part's name: its certificate and log target.
 pub const NAME: &str = "gateway";
 
-/// The gateway's gRPC services.
-pub fn part() -> Part {
+/// The policies shipped with Samsyn (`deploy/policies/`), used when no directory is set.
+const SHIPPED_POLICIES: [(&str, &str); 4] = [
+    (
+        "guards.cedar",
+        include_str!("../../deploy/policies/guards.cedar"),
+    ),
+    (
+        "participants.cedar",
+        include_str!("../../deploy/policies/participants.cedar"),
+    ),
+    (
+        "staff.cedar",
+        include_str!("../../deploy/policies/staff.cedar"),
+    ),
+    (
+        "systems.cedar",
+        include_str!("../../deploy/policies/systems.cedar"),
+    ),
+];
+const SHIPPED_SCHEMA: &str = include_str!("../../deploy/policies/samsyn.cedarschema");
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A setting cannot work.
+    #[error("{0}: {1}")]
+    Setting(String, String),
+    /// The policies do not load or validate.
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    /// The token keys cannot be read.
+    #[error(transparent)]
+    Keys(#[from] auth::KeyError),
+    /// A link is misconfigured.
+    #[error(transparent)]
+    Link(#[from] links::LinkError),
+    /// The descriptor set is broken.
+    #[error(transparent)]
+    Describe(#[from] describe::DescribeError),
+    /// Page tokens cannot be set up.
+    #[error(transparent)]
+    Pages(#[from] page_token::PageTokenError),
+}
+
+/// The policy engine of `settings`: its directory, or the shipped policies.
+pub fn policy_engine(settings: &AccessSettings) -> Result<PolicyEngine, policy::PolicyError> {
+    match &settings.policy_dir {
+        Some(dir) => PolicyEngine::load(dir),
+        None => {
+            let files: Vec<(String, String)> = SHIPPED_POLICIES
+                .iter()
+                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+                .collect();
+            PolicyEngine::from_sources(SHIPPED_SCHEMA, &files)
+        }
+    }
+}
+
+/// The token verifier of `settings`: the configured issuer, or the development issuer
+/// whose key lives in `certs_dir`.
+pub fn token_verifier(
+    settings: &AccessSettings,
+    certs_dir: &Path,
+) -> Result<TokenVerifier, auth::KeyError> {
+    match &settings.tokens {
+        Some(tokens) => {
+            TokenVerifier::from_jwks_file(&tokens.issuer, &tokens.audience, &tokens.jwks_file)
+        }
+        None => {
+            let issuer = DevIssuer::at(certs_dir);
+            issuer.ensure()?;
+            issuer.verifier()
+        }
+    }
+}
+
+/// Builds the gateway: it follows the participants and consent feeds from `upstreams`,
+/// and hands every decision to `audit`.
+pub fn build(
+    settings: AccessSettings,
+    certs_dir: &Path,
+    upstreams: Upstreams,
+    audit: Arc<dyn AuditTrail>,
+    limits: &Limits,
+) -> Result<Arc<Gateway>, GatewayError> {
+    settings
+        .check()
+        .map_err(|(field, reason)| GatewayError::Setting(field, reason))?;
+    let engine = policy_engine(&settings)?;
+    let links = Links::new(settings.links.clone())?;
+    let authenticator = Authenticator::new(token_verifier(&settings, certs_dir)?, links.clone());
+    let view = Arc::new(AccessView::new(settings.max_view_lag()));
+    let follower = access_view::follow(
+        Arc::clone(&view),
+        upstreams.participants.clone(),
+        upstreams.consent.clone(),
+        FollowSettings::default(),
+    );
+    let gate = Gate::new(engine, view, links, settings);
+    Ok(Arc::new(Gateway::new(
+        CallDescriber::samsyn()?,
+        authenticator,
+        gate,
+        upstreams,
+        audit,
+        PageTokens::new()?,
+        limits,
+        Some(follower),
+    )))
+}
+
+/// The gateway's part: every Samsyn RPC goes to the proxy; health and reflection are added
+/// when serving.
+pub fn part(gateway: Arc<Gateway>) -> Part {
+    let router = axum::Router::new().fallback_service(Proxy::new(gateway));
     Part {
         name: NAME,
-        routes: RoutesBuilder::default(),
+        routes: RoutesBuilder::from(router),
         services: Vec::new(),
         feeds: Vec::new(),
     }

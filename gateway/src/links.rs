@@ -69,12 +69,14 @@ pub enum LinkError {
 #[derive(Debug, Clone, Default)]
 pub struct Links {
     by_fingerprint: HashMap<[u8; 32], LinkConfig>,
+    allowed: HashMap<String, std::collections::HashSet<String>>,
 }
 
 impl Links {
     /// Indexes the links; refuses duplicates and malformed fingerprints.
     pub fn new(links: Vec<LinkConfig>) -> Result<Self, LinkError> {
         let mut by_fingerprint = HashMap::new();
+        let mut allowed = HashMap::new();
         let mut ids = std::collections::HashSet::new();
         for link in links {
             if link.certificate_sha256.is_empty() || link.allowed_rpcs.is_empty() {
@@ -83,6 +85,13 @@ impl Links {
             if !ids.insert(link.id.clone()) {
                 return Err(LinkError::Duplicate(link.id));
             }
+            allowed.insert(
+                link.id.clone(),
+                link.allowed_rpcs
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::HashSet<_>>(),
+            );
             for hex in &link.certificate_sha256 {
                 let fingerprint = parse_fingerprint(hex)
                     .ok_or_else(|| LinkError::Fingerprint(link.id.clone()))?;
@@ -91,7 +100,29 @@ impl Links {
                 }
             }
         }
-        Ok(Self { by_fingerprint })
+        Ok(Self {
+            by_fingerprint,
+            allowed,
+        })
+    }
+
+    /// Whether the link with this id may call `rpc`.
+    pub fn allows(&self, link_id: &str, rpc: &str) -> bool {
+        self.allowed
+            .get(link_id)
+            .is_some_and(|rpcs| rpcs.contains(rpc))
+    }
+
+    /// The CA certificate files of every link, for the gateway's client trust.
+    pub fn ca_certs(&self) -> Vec<PathBuf> {
+        let mut cas: Vec<PathBuf> = self
+            .by_fingerprint
+            .values()
+            .map(|link| link.ca_cert.clone())
+            .collect();
+        cas.sort();
+        cas.dedup();
+        cas
     }
 
     /// The link that presented `leaf`; an unmapped certificate is `UNAUTHENTICATED`, even

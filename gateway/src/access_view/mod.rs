@@ -477,6 +477,22 @@ impl AccessView {
         Ok(entry.known.then(|| Arc::clone(&entry.facts)))
     }
 
+    /// Whether both feeds are current as of `now` (a list about nobody in particular is still
+    /// narrowed by the view's facts).
+    pub fn ensure_current(&self, now: Instant) -> Result<(), ViewError> {
+        let inner = self.inner.read().map_err(|_| ViewError::Broken)?;
+        match inner.behind(now, self.max_lag) {
+            Some(feed) => Err(ViewError::Behind { feed }),
+            None => Ok(()),
+        }
+    }
+
+    /// A receiver that changes whenever `feed` applies a change: streams re-check what they
+    /// have shown.
+    pub fn applied(&self, feed: FeedName) -> watch::Receiver<u64> {
+        self.applied[feed.index()].subscribe()
+    }
+
     /// Applies one change (or heartbeat) of `feed`. A change at or below the applied cursor
     /// is ignored, so replays are harmless; changes must come in feed order.
     pub fn apply(&self, feed: FeedName, change: &Change) -> Result<(), ViewError> {

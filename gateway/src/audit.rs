@@ -1,0 +1,124 @@
+//! The audit hook: every decision, allowed or denied, is handed to the audit trail before the
+//! response leaves the gateway. A trail that cannot take an event fails the call closed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use samsyn_proto::common::v1::DataCategory;
+
+use crate::auth::Principal;
+use crate::policy::Action;
+
+/// What the gateway did with a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Refused before forwarding (no credentials, a denial, a malformed request, the view
+    /// behind).
+    Refused,
+    /// Forwarded to the owning service; the status says how it ended.
+    Forwarded,
+}
+
+/// One audited call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When the decision was made.
+    pub at: DateTime<Utc>,
+    /// Who called; `None` when the caller could not be authenticated.
+    pub principal: Option<Principal>,
+    /// The gRPC path.
+    pub rpc: String,
+    /// Read or write; `None` for a method without an access annotation.
+    pub action: Option<Action>,
+    /// The category of data.
+    pub category: DataCategory,
+    /// The participant the call names (internal id).
+    pub participant_id: Option<String>,
+    /// The organisation that owns the data, when one does.
+    pub owner_organisation: Option<String>,
+    /// Whether the call was allowed.
+    pub allowed: bool,
+    /// The policies that decided (or a reason code for refusals made before the policies).
+    pub policies: Vec<String>,
+    /// A read across organisations by consent.
+    pub disclosure: bool,
+    /// Allowed only by emergency access; awaits follow-up.
+    pub emergency: bool,
+    /// The emergency reason given with the call.
+    pub emergency_reason: Option<String>,
+    /// Participants whose rows a list or stream showed, and which of them were disclosed to
+    /// another organisation.
+    pub rows: Vec<RowAccess>,
+    /// Refused or forwarded.
+    pub outcome: Outcome,
+    /// The gRPC status code returned to the caller.
+    pub status: tonic::Code,
+    /// The W3C trace id, for finding the call among traces.
+    pub trace_id: Option<String>,
+}
+
+/// One row of a list or stream that was shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowAccess {
+    /// The row's participant.
+    pub participant_id: String,
+    /// Shown across organisations by consent.
+    pub disclosure: bool,
+}
+
+/// The trail could not take an event; the call fails closed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("audit trail unavailable: {0}")]
+pub struct AuditError(pub String);
+
+/// A boxed future returned by [`AuditTrail::record`].
+pub type RecordFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send + 'a>>;
+
+/// Where audit events go. `record` resolves once the event is as durable as the trail makes
+/// it; the gateway answers only after that.
+pub trait AuditTrail: Send + Sync + std::fmt::Debug {
+    /// Takes one event.
+    fn record(&self, event: AuditEvent) -> RecordFuture<'_>;
+}
+
+/// A trail in memory: for tests, and for `samsyn up` until the durable trail lands.
+#[derive(Debug, Default)]
+pub struct MemoryTrail {
+    events: Mutex<Vec<AuditEvent>>,
+    capacity: usize,
+}
+
+impl MemoryTrail {
+    /// A trail keeping at most the newest `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            events: Mutex::new(Vec::new()),
+            capacity,
+        }
+    }
+
+    /// The events kept, oldest first.
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AuditEvent>> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl AuditTrail for MemoryTrail {
+    fn record(&self, event: AuditEvent) -> RecordFuture<'_> {
+        let mut events = self.lock();
+        if self.capacity > 0 && events.len() >= self.capacity {
+            let excess = events.len() + 1 - self.capacity;
+            events.drain(..excess);
+        }
+        events.push(event);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

@@ -1,0 +1,977 @@
+//! Forwarding: every Samsyn RPC arrives here, is authenticated, described, decided, audited,
+//! forwarded to its owning service over internal mutual TLS, and narrowed on the way back.
+//!
+//! Messages pass through as bytes; only what a decision needs is decoded (the participant id
+//! of the request, the rows of a list), by the access annotations in the descriptor set.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes};
+use chrono::Utc;
+use prost::Message;
+use samsyn_proto::MethodAccess;
+use samsyn_proto::board::v1::{BoardEntry, BoardUpdate, BoardUpdateKind};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming};
+use tonic::metadata::MetadataMap;
+use tonic::transport::Channel;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::{Code, Request, Response, Status};
+
+use crate::access_view::{FeedName, Follower};
+use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
+use crate::auth::{AuthError, Principal};
+use crate::authenticate::Authenticator;
+use crate::describe::{CallDescriber, DescribeError};
+use crate::gate::{Gate, GateError, Verdict};
+use crate::page_token::PageTokens;
+
+/// Metadata key of an emergency reason in UTF-8 (binary metadata, so Swedish text fits).
+pub const EMERGENCY_REASON_BIN: &str = "samsyn-emergency-reason-bin";
+/// Metadata key of an emergency reason in plain ASCII.
+pub const EMERGENCY_REASON: &str = "samsyn-emergency-reason";
+/// Longest emergency reason accepted, in bytes.
+const MAX_EMERGENCY_REASON_BYTES: usize = 500;
+/// How often a live board stream re-checks what it shows when nothing else happens: a
+/// consent can expire without any change on a feed.
+const STREAM_RECHECK: Duration = Duration::from_secs(5);
+/// Path of the board stream, whose rows are re-checked whenever access may have changed.
+const WATCH_BOARD: &str = "/samsyn.board.v1.BoardService/WatchBoard";
+
+/// The internal channels to the services the gateway forwards to.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    /// The participants service.
+    pub participants: Channel,
+    /// The consent service.
+    pub consent: Channel,
+    /// The plans service.
+    pub plans: Channel,
+    /// The board service.
+    pub board: Channel,
+}
+
+impl Upstreams {
+    /// The channel of the service that owns `path`, and the feed the access view follows
+    /// from it, if any.
+    fn route(&self, path: &str) -> Option<(&Channel, Option<FeedName>)> {
+        let package = path.strip_prefix("/samsyn.")?.split('.').next()?;
+        Some(match package {
+            "participants" => (&self.participants, Some(FeedName::Participants)),
+            "consent" => (&self.consent, Some(FeedName::Consent)),
+            "plans" => (&self.plans, None),
+            "board" => (&self.board, None),
+            _ => return None,
+        })
+    }
+}
+
+/// Everything a forwarded call needs, shared by all calls.
+#[derive(Debug)]
+pub struct Gateway {
+    describer: CallDescriber,
+    authenticator: Authenticator,
+    gate: Gate,
+    upstreams: Upstreams,
+    audit: Arc<dyn AuditTrail>,
+    pages: PageTokens,
+    max_request_bytes: usize,
+    default_deadline: Duration,
+    /// Keeps the access view following the feeds for as long as the gateway lives.
+    _follower: Option<Follower>,
+}
+
+impl Gateway {
+    /// Assembles the gateway.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        describer: CallDescriber,
+        authenticator: Authenticator,
+        gate: Gate,
+        upstreams: Upstreams,
+        audit: Arc<dyn AuditTrail>,
+        pages: PageTokens,
+        limits: &samsyn_kit::config::Limits,
+        follower: Option<Follower>,
+    ) -> Self {
+        Self {
+            describer,
+            authenticator,
+            gate,
+            upstreams,
+            audit,
+            pages,
+            max_request_bytes: limits.max_request_bytes,
+            default_deadline: limits.default_deadline(),
+            _follower: follower,
+        }
+    }
+
+    /// The decision maker.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+/// The catch-all gRPC service of the gateway.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    gateway: Arc<Gateway>,
+}
+
+impl Proxy {
+    /// A proxy for `gateway`.
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self { gateway }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<B> tower::Service<http::Request<B>> for Proxy
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let gateway = Arc::clone(&self.gateway);
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            let Some((_, streaming)) = gateway.describer.method_access(&path) else {
+                return Ok(Status::unimplemented("unknown method").into_http());
+            };
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .apply_max_message_size_config(Some(gateway.max_request_bytes), None);
+            let call = Call { gateway, path };
+            Ok(if streaming {
+                grpc.server_streaming(call, request).await
+            } else {
+                grpc.unary(call, request).await
+            })
+        })
+    }
+}
+
+/// One call on its way through.
+struct Call {
+    gateway: Arc<Gateway>,
+    path: String,
+}
+
+/// A call that may be forwarded.
+struct Admitted {
+    principal: Principal,
+    verdict: Verdict,
+    participant_id: Option<String>,
+    emergency_reason: Option<String>,
+    message: Bytes,
+    timeout: Option<Duration>,
+}
+
+/// What the audit event of a refused call knows.
+struct Refused {
+    principal: Option<Principal>,
+    participant_id: Option<String>,
+    verdict: Option<Verdict>,
+    emergency_reason: Option<String>,
+    status: Status,
+}
+
+impl Refused {
+    fn new(status: Status) -> Self {
+        Self {
+            principal: None,
+            participant_id: None,
+            verdict: None,
+            emergency_reason: None,
+            status,
+        }
+    }
+}
+
+impl Call {
+    fn access(&self) -> Result<&MethodAccess, Status> {
+        self.gateway
+            .describer
+            .method_access(&self.path)
+            .map(|(access, _)| access)
+            .ok_or_else(|| Status::unimplemented("unknown method"))
+    }
+
+    /// Authenticates, describes and decides; every refusal is audited here.
+    async fn admit(&self, request: Request<Bytes>) -> Result<Admitted, Status> {
+        match self.try_admit(request) {
+            Ok(admitted) => Ok(admitted),
+            Err(refused) => {
+                let status = refused.status.clone();
+                self.audit_refusal(*refused).await?;
+                Err(status)
+            }
+        }
+    }
+
+    fn try_admit(&self, request: Request<Bytes>) -> Result<Admitted, Box<Refused>> {
+        let gateway = &self.gateway;
+        let access = self
+            .access()
+            .map_err(|status| Box::new(Refused::new(status)))?;
+        let peer_certs = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(TlsConnectInfo::peer_certs);
+        let principal = gateway
+            .authenticator
+            .authenticate(
+                request.metadata(),
+                peer_certs.as_ref().map(|c| c.as_slice()),
+            )
+            .map_err(|error| Box::new(Refused::new(unauthenticated(&error))))?;
+        let refuse = |status: Status| Refused {
+            principal: Some(principal.clone()),
+            ..Refused::new(status)
+        };
+        let timeout = grpc_timeout(request.metadata());
+        let emergency_reason =
+            emergency_reason(request.metadata()).map_err(|status| Box::new(refuse(status)))?;
+        let message = request.into_inner();
+        let call = gateway
+            .describer
+            .describe(&self.path, &message)
+            .map_err(|error| {
+                Box::new(refuse(match error {
+                    DescribeError::Malformed => samsyn_kit::error::ApiError::invalid(
+                        "request",
+                        "does not decode as the method's request message",
+                    )
+                    .into(),
+                    DescribeError::UnknownMethod => Status::unimplemented("unknown method"),
+                    DescribeError::Descriptors(_) => Status::internal("internal error"),
+                }))
+            })?;
+        let participant_id = call.participant_id;
+        let with_participant = |status: Status| Refused {
+            participant_id: participant_id.clone(),
+            emergency_reason: emergency_reason.clone(),
+            ..refuse(status)
+        };
+        let verdict = gateway
+            .gate
+            .decide_call(
+                &principal,
+                access,
+                participant_id.as_deref(),
+                emergency_reason.is_some(),
+            )
+            .map_err(|error| Box::new(with_participant(view_unavailable(&error))))?;
+        if !verdict.decision.allowed {
+            return Err(Box::new(Refused {
+                verdict: Some(verdict),
+                ..with_participant(permission_denied())
+            }));
+        }
+        let message = match gateway
+            .pages
+            .open_request(&self.path, &principal.id, &message)
+        {
+            Ok(Some(opened)) => Bytes::from(opened),
+            Ok(None) => message,
+            Err(_) => {
+                return Err(Box::new(Refused {
+                    verdict: Some(verdict),
+                    ..with_participant(
+                        samsyn_kit::error::ApiError::invalid(
+                            "page.page_token",
+                            "not a page token this caller was given for this call",
+                        )
+                        .into(),
+                    )
+                }));
+            }
+        };
+        Ok(Admitted {
+            principal,
+            verdict,
+            participant_id,
+            emergency_reason,
+            message,
+            timeout,
+        })
+    }
+
+    async fn audit_refusal(&self, refused: Refused) -> Result<(), Status> {
+        let access = self.access().ok();
+        let verdict = refused.verdict.unwrap_or_else(|| Verdict {
+            decision: crate::policy::Decision::default(),
+            owner: None,
+        });
+        let event = AuditEvent {
+            at: Utc::now(),
+            principal: refused.principal,
+            rpc: self.path.clone(),
+            action: access.map(action),
+            category: access.map_or(Default::default(), MethodAccess::category),
+            participant_id: refused.participant_id,
+            owner_organisation: verdict.owner,
+            allowed: false,
+            policies: verdict.decision.policies,
+            disclosure: false,
+            emergency: false,
+            emergency_reason: refused.emergency_reason,
+            rows: Vec::new(),
+            outcome: Outcome::Refused,
+            status: refused.status.code(),
+            trace_id: trace_id(),
+        };
+        self.record(event).await
+    }
+
+    async fn audit_forwarded(
+        &self,
+        admitted: Admitted,
+        rows: Vec<RowAccess>,
+        status: Code,
+    ) -> Result<(), Status> {
+        let access = self.access()?;
+        let Admitted {
+            principal,
+            verdict,
+            participant_id,
+            emergency_reason,
+            ..
+        } = admitted;
+        let event = AuditEvent {
+            at: Utc::now(),
+            principal: Some(principal),
+            rpc: self.path.clone(),
+            action: Some(action(access)),
+            category: access.category(),
+            participant_id,
+            owner_organisation: verdict.owner,
+            allowed: true,
+            policies: verdict.decision.policies,
+            disclosure: verdict.decision.disclosure,
+            emergency: verdict.decision.emergency,
+            emergency_reason,
+            rows,
+            outcome: Outcome::Forwarded,
+            status,
+            trace_id: trace_id(),
+        };
+        self.record(event).await
+    }
+
+    async fn record(&self, event: AuditEvent) -> Result<(), Status> {
+        self.gateway.audit.record(event).await.map_err(|error| {
+            tracing::error!(%error, rpc = %self.path, "audit trail refused an event; call failed");
+            Status::unavailable("audit trail unavailable")
+        })
+    }
+
+    fn upstream(&self) -> Result<(tonic::client::Grpc<Channel>, Option<FeedName>), Status> {
+        let (channel, feed) = self
+            .gateway
+            .upstreams
+            .route(&self.path)
+            .ok_or_else(|| Status::unimplemented("unknown method"))?;
+        Ok((tonic::client::Grpc::new(channel.clone()), feed))
+    }
+
+    fn outgoing(&self, admitted: &Admitted, deadline: Option<Duration>) -> Request<Bytes> {
+        let mut request = Request::new(admitted.message.clone());
+        if let Some(deadline) = deadline {
+            request.set_timeout(deadline);
+        }
+        samsyn_kit::telemetry::inject_current(request.metadata_mut());
+        request
+    }
+
+    async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
+        let admitted = self.admit(request).await?;
+        let access = self.access()?.clone();
+        let deadline = Some(admitted.timeout.map_or(self.gateway.default_deadline, |t| {
+            t.min(self.gateway.default_deadline)
+        }));
+        let outgoing = self.outgoing(&admitted, deadline);
+        let (mut grpc, feed) = self.upstream()?;
+        let path = http::uri::PathAndQuery::from_str(&self.path)
+            .map_err(|_| Status::unimplemented("unknown method"))?;
+        let result = match grpc.ready().await {
+            Ok(()) => grpc.unary(outgoing, path, RawCodec).await,
+            Err(_) => Err(Status::unavailable("service unavailable")),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(status) => {
+                let status = scrub(&status);
+                self.audit_forwarded(admitted, Vec::new(), status.code())
+                    .await?;
+                return Err(status);
+            }
+        };
+        if let (Some(feed), Some(sequence)) = (feed, written_sequence(response.metadata())) {
+            self.settle(feed, sequence).await;
+        }
+        let body = response.into_inner();
+        let (body, rows) = match self.narrow(&admitted.principal, &access, body) {
+            Ok(narrowed) => narrowed,
+            Err(status) => {
+                self.audit_forwarded(admitted, Vec::new(), status.code())
+                    .await?;
+                return Err(status);
+            }
+        };
+        let body = match self
+            .gateway
+            .pages
+            .seal_response(&self.path, &admitted.principal.id, &body)
+        {
+            Ok(Some(sealed)) => Bytes::from(sealed),
+            Ok(None) => body,
+            Err(_) => {
+                let status = Status::internal("internal error");
+                self.audit_forwarded(admitted, rows, status.code()).await?;
+                return Err(status);
+            }
+        };
+        self.audit_forwarded(admitted, rows, Code::Ok).await?;
+        Ok(Response::new(body))
+    }
+
+    /// Waits until the access view has applied a change this call wrote, so the caller's
+    /// next call is decided with it (a revoked consent is in force at once).
+    async fn settle(&self, feed: FeedName, sequence: u64) {
+        let gate = &self.gateway.gate;
+        if let Err(error) = gate
+            .view()
+            .wait_for(feed, sequence, gate.settings().write_settle_timeout())
+            .await
+        {
+            tracing::warn!(%error, feed = feed.as_str(), sequence, "access view did not settle");
+        }
+    }
+
+    /// Withholds the rows of a list response that the caller may not see.
+    fn narrow(
+        &self,
+        principal: &Principal,
+        access: &MethodAccess,
+        body: Bytes,
+    ) -> Result<(Bytes, Vec<RowAccess>), Status> {
+        if !access.narrowed_list {
+            return Ok((body, Vec::new()));
+        }
+        let describer = &self.gateway.describer;
+        let participants = describer
+            .row_participants(&self.path, &body)
+            .map_err(|_| Status::internal("internal error"))?;
+        // Per participant: `Some(disclosure)` when shown, `None` when withheld.
+        let mut decided: HashMap<String, Option<bool>> = HashMap::new();
+        for participant in participants.into_iter().flatten() {
+            if decided.contains_key(&participant) {
+                continue;
+            }
+            let verdict = self
+                .gateway
+                .gate
+                .decide_row(principal, access, &participant)
+                .map_err(|e| view_unavailable(&e))?;
+            let shown = verdict
+                .decision
+                .allowed
+                .then_some(verdict.decision.disclosure);
+            decided.insert(participant, shown);
+        }
+        let narrowed = describer
+            .narrow(&self.path, &body, |participant| {
+                decided.get(participant).is_some_and(Option::is_some)
+            })
+            .map_err(|_| Status::internal("internal error"))?;
+        let mut rows: Vec<RowAccess> = decided
+            .into_iter()
+            .filter_map(|(participant_id, shown)| {
+                shown.map(|disclosure| RowAccess {
+                    participant_id,
+                    disclosure,
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| a.participant_id.cmp(&b.participant_id));
+        Ok((Bytes::from(narrowed), rows))
+    }
+
+    async fn server_streaming(
+        &self,
+        request: Request<Bytes>,
+    ) -> Result<Response<ReceiverStream<Result<Bytes, Status>>>, Status> {
+        let admitted = self.admit(request).await?;
+        let access = self.access()?.clone();
+        let outgoing = self.outgoing(&admitted, admitted.timeout);
+        let (mut grpc, _) = self.upstream()?;
+        let path = http::uri::PathAndQuery::from_str(&self.path)
+            .map_err(|_| Status::unimplemented("unknown method"))?;
+        let result = match grpc.ready().await {
+            Ok(()) => grpc.server_streaming(outgoing, path, RawCodec).await,
+            Err(_) => Err(Status::unavailable("service unavailable")),
+        };
+        let upstream = match result {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                let status = scrub(&status);
+                self.audit_forwarded(admitted, Vec::new(), status.code())
+                    .await?;
+                return Err(status);
+            }
+        };
+        let principal = admitted.principal.clone();
+        // One event per call: the stream was opened. Rows it shows later are decided one by
+        // one as they pass; the trail records the opening.
+        self.audit_forwarded(admitted, Vec::new(), Code::Ok).await?;
+        let (sender, receiver) = mpsc::channel(16);
+        let stream = Stream {
+            gateway: Arc::clone(&self.gateway),
+            path: self.path.clone(),
+            access,
+            principal,
+            sender,
+        };
+        tokio::spawn(stream.run(upstream));
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+/// A live response stream, re-checked on every message (and, for the board, whenever access
+/// may have changed).
+struct Stream {
+    gateway: Arc<Gateway>,
+    path: String,
+    access: MethodAccess,
+    principal: Principal,
+    sender: mpsc::Sender<Result<Bytes, Status>>,
+}
+
+impl Stream {
+    async fn run(self, upstream: Streaming<Bytes>) {
+        if self.path == WATCH_BOARD {
+            self.run_board(upstream).await;
+        } else {
+            self.run_plain(upstream).await;
+        }
+    }
+
+    async fn send(&self, item: Result<Bytes, Status>) -> bool {
+        self.sender.send(item).await.is_ok()
+    }
+
+    /// Any stream: each message is narrowed (a list) or the call re-decided (one named
+    /// participant) before it passes.
+    async fn run_plain(self, mut upstream: Streaming<Bytes>) {
+        loop {
+            let message = tokio::select! {
+                message = upstream.message() => message,
+                () = self.sender.closed() => return,
+            };
+            match message {
+                Ok(Some(bytes)) => {
+                    let call = Call {
+                        gateway: Arc::clone(&self.gateway),
+                        path: self.path.clone(),
+                    };
+                    let item = call
+                        .narrow(&self.principal, &self.access, bytes)
+                        .map(|(bytes, _)| bytes);
+                    let failed = item.is_err();
+                    if !self.send(item).await || failed {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(status) => {
+                    let _ = self.send(Err(scrub(&status))).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The board stream keeps the whole board as the service sent it, and shows the caller
+    /// only the entries they may see now: when access changes (a consent revoked, a care
+    /// team changed, a consent expired), it sends a fresh snapshot without the withheld rows.
+    async fn run_board(self, mut upstream: Streaming<Bytes>) {
+        let view = Arc::clone(self.gateway.gate.view());
+        let mut participants_applied = view.applied(FeedName::Participants);
+        let mut consent_applied = view.applied(FeedName::Consent);
+        let mut recheck = tokio::time::interval(STREAM_RECHECK);
+        recheck.tick().await;
+        let mut board = Board::default();
+        loop {
+            let result = tokio::select! {
+                message = upstream.message() => match message {
+                    Ok(Some(bytes)) => self.board_message(&mut board, &bytes),
+                    Ok(None) => return,
+                    Err(status) => Err(scrub(&status)),
+                },
+                changed = participants_applied.changed() => match changed {
+                    Ok(()) => self.board_recheck(&mut board),
+                    Err(_) => return,
+                },
+                changed = consent_applied.changed() => match changed {
+                    Ok(()) => self.board_recheck(&mut board),
+                    Err(_) => return,
+                },
+                _ = recheck.tick() => self.board_recheck(&mut board),
+                () = self.sender.closed() => return,
+            };
+            match result {
+                Ok(Some(update)) => {
+                    if !self.send(Ok(Bytes::from(update.encode_to_vec()))).await {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(status) => {
+                    let _ = self.send(Err(status)).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn visible(&self, entry: &BoardEntry) -> Result<bool, Status> {
+        let Some(participant) = entry.participant_id.as_ref().map(|p| p.value.as_str()) else {
+            return Ok(false);
+        };
+        if participant.is_empty() {
+            return Ok(false);
+        }
+        self.gateway
+            .gate
+            .decide_row(&self.principal, &self.access, participant)
+            .map(|verdict| verdict.decision.allowed)
+            .map_err(|e| view_unavailable(&e))
+    }
+
+    fn board_message(
+        &self,
+        board: &mut Board,
+        bytes: &[u8],
+    ) -> Result<Option<BoardUpdate>, Status> {
+        let update = BoardUpdate::decode(bytes).map_err(|_| Status::internal("internal error"))?;
+        board.cursor = update.cursor;
+        match update.kind() {
+            BoardUpdateKind::Snapshot => {
+                board.entries = update
+                    .entries
+                    .into_iter()
+                    .filter(|e| e.taken_off_at.is_none())
+                    .map(|e| (e.entry_id.clone(), e))
+                    .collect();
+                self.board_snapshot(board).map(Some)
+            }
+            BoardUpdateKind::EntryChanged | BoardUpdateKind::Unspecified => {
+                let mut shown = Vec::new();
+                for entry in update.entries {
+                    let id = entry.entry_id.clone();
+                    let visible = self.visible(&entry)?;
+                    if entry.taken_off_at.is_some() {
+                        board.entries.remove(&id);
+                        if board.shown.remove(&id) {
+                            shown.push(entry);
+                        }
+                    } else {
+                        board.entries.insert(id.clone(), entry.clone());
+                        if visible {
+                            board.shown.insert(id);
+                            shown.push(entry);
+                        } else if board.shown.remove(&id) {
+                            // It was shown and may no longer be: a snapshot replaces the view.
+                            return self.board_snapshot(board).map(Some);
+                        }
+                    }
+                }
+                if shown.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(BoardUpdate {
+                    cursor: board.cursor,
+                    kind: BoardUpdateKind::EntryChanged as i32,
+                    entries: shown,
+                }))
+            }
+        }
+    }
+
+    fn board_snapshot(&self, board: &mut Board) -> Result<BoardUpdate, Status> {
+        let mut entries = Vec::new();
+        let mut shown = BTreeSet::new();
+        for entry in board.entries.values() {
+            if self.visible(entry)? {
+                shown.insert(entry.entry_id.clone());
+                entries.push(entry.clone());
+            }
+        }
+        board.shown = shown;
+        board.snapshot_sent = true;
+        Ok(BoardUpdate {
+            cursor: board.cursor,
+            kind: BoardUpdateKind::Snapshot as i32,
+            entries,
+        })
+    }
+
+    fn board_recheck(&self, board: &mut Board) -> Result<Option<BoardUpdate>, Status> {
+        if !board.snapshot_sent {
+            return Ok(None);
+        }
+        let mut visible = BTreeSet::new();
+        for entry in board.entries.values() {
+            if self.visible(entry)? {
+                visible.insert(entry.entry_id.clone());
+            }
+        }
+        if visible == board.shown {
+            return Ok(None);
+        }
+        self.board_snapshot(board).map(Some)
+    }
+}
+
+/// A board as the service sent it, and which entries the caller has been shown.
+#[derive(Default)]
+struct Board {
+    cursor: u64,
+    entries: BTreeMap<String, BoardEntry>,
+    shown: BTreeSet<String>,
+    snapshot_sent: bool,
+}
+
+impl tonic::server::UnaryService<Bytes> for Call {
+    type Response = Bytes;
+    type Future = BoxFuture<Result<Response<Bytes>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let call = Call {
+            gateway: Arc::clone(&self.gateway),
+            path: self.path.clone(),
+        };
+        Box::pin(async move { call.unary(request).await })
+    }
+}
+
+impl tonic::server::ServerStreamingService<Bytes> for Call {
+    type Response = Bytes;
+    type ResponseStream = ReceiverStream<Result<Bytes, Status>>;
+    type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let call = Call {
+            gateway: Arc::clone(&self.gateway),
+            path: self.path.clone(),
+        };
+        Box::pin(async move { call.server_streaming(request).await })
+    }
+}
+
+fn action(access: &MethodAccess) -> crate::policy::Action {
+    match access.action() {
+        samsyn_proto::common::v1::Action::Write => crate::policy::Action::Write,
+        _ => crate::policy::Action::Read,
+    }
+}
+
+/// The one refusal message: it never says whether the record exists.
+fn permission_denied() -> Status {
+    Status::permission_denied("not permitted")
+}
+
+fn unauthenticated(error: &AuthError) -> Status {
+    tracing::debug!(%error, "unauthenticated call");
+    Status::unauthenticated("valid credentials required")
+}
+
+fn view_unavailable(error: &GateError) -> Status {
+    tracing::warn!(%error, "decision refused: access view cannot vouch for its facts");
+    Status::unavailable("access decisions temporarily unavailable")
+}
+
+/// A service's status as the caller may see it: code, message and details, without the
+/// service's metadata.
+fn scrub(status: &Status) -> Status {
+    if status.code() == Code::Unavailable || status.code() == Code::Unknown {
+        // Transport errors name internal addresses.
+        return Status::unavailable("service unavailable");
+    }
+    Status::with_details(
+        status.code(),
+        status.message(),
+        status.details().to_vec().into(),
+    )
+}
+
+fn trace_id() -> Option<String> {
+    samsyn_kit::telemetry::current_traceparent()
+        .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+}
+
+fn written_sequence(metadata: &MetadataMap) -> Option<u64> {
+    metadata
+        .get(samsyn_kit::feed::WRITTEN_SEQUENCE_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The caller's `grpc-timeout`, if it sent a valid one.
+fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// The emergency reason of a call, if one was given; too long, not UTF-8 or blank is
+/// refused rather than ignored, so a caller never believes an emergency was declared.
+fn emergency_reason(metadata: &MetadataMap) -> Result<Option<String>, Status> {
+    let invalid = |description: &str| -> Status {
+        samsyn_kit::error::ApiError::invalid(EMERGENCY_REASON_BIN, description).into()
+    };
+    let bytes = if let Some(value) = metadata.get_bin(EMERGENCY_REASON_BIN) {
+        value
+            .to_bytes()
+            .map_err(|_| invalid("not valid base64"))?
+            .to_vec()
+    } else if let Some(value) = metadata.get(EMERGENCY_REASON) {
+        value.as_encoded_bytes().to_vec()
+    } else {
+        return Ok(None);
+    };
+    if bytes.len() > MAX_EMERGENCY_REASON_BYTES {
+        return Err(invalid("at most 500 bytes"));
+    }
+    let reason = String::from_utf8(bytes).map_err(|_| invalid("must be UTF-8 text"))?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(invalid("must not be blank"));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+/// Passes messages through as the bytes they are.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_as_the_protocol_says() {
+        let mut metadata = MetadataMap::new();
+        for (value, expected) in [
+            ("250m", Some(Duration::from_millis(250))),
+            ("3S", Some(Duration::from_secs(3))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("m", None),
+            ("12x", None),
+            ("1234567890S", None),
+        ] {
+            metadata.insert("grpc-timeout", value.parse().unwrap());
+            assert_eq!(grpc_timeout(&metadata), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn emergency_reasons_are_checked() {
+        let mut metadata = MetadataMap::new();
+        assert_eq!(emergency_reason(&metadata).unwrap(), None);
+        metadata.insert_bin(
+            EMERGENCY_REASON_BIN,
+            tonic::metadata::MetadataValue::from_bytes(
+                "Akut suicidrisk, jourläkare på väg".as_bytes(),
+            ),
+        );
+        assert_eq!(
+            emergency_reason(&metadata).unwrap().as_deref(),
+            Some("Akut suicidrisk, jourläkare på väg")
+        );
+        metadata.insert_bin(
+            EMERGENCY_REASON_BIN,
+            tonic::metadata::MetadataValue::from_bytes(&[b'x'; 501]),
+        );
+        assert_eq!(
+            emergency_reason(&metadata).unwrap_err().code(),
+            Code::InvalidArgument
+        );
+        metadata.insert_bin(
+            EMERGENCY_REASON_BIN,
+            tonic::metadata::MetadataValue::from_bytes(b"   "),
+        );
+        assert_eq!(
+            emergency_reason(&metadata).unwrap_err().code(),
+            Code::InvalidArgument
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The gateway's configuration (`[access]` in `samsyn.toml`): whose data is whose, where
+//! tokens and policies come from, the external links, and how stale the access view may be.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use samsyn_proto::common::v1::DataCategory;
+use serde::{Deserialize, Serialize};
+
+use crate::links::LinkConfig;
+
+/// Who owns one category of a participant's data, and so whose consent opens it to others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// Kept by both principals together (the joint plan, the care team): the care team reads
+    /// it without a consent between the organisations.
+    Joint,
+    /// The region's psychiatry (the FACT team's records).
+    Region,
+    /// The participant's home municipality (social services' decisions).
+    HomeMunicipality,
+}
+
+/// The owner of each data category that names a participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataOwners {
+    /// Identity, referral, review, enrolment, discharge.
+    pub enrolment: Owner,
+    /// Coordinators and care team.
+    pub care_team: Owner,
+    /// Consents and restrictions.
+    pub consent: Owner,
+    /// The coordinated individual plan (SIP): by law a plan both principals draw up together.
+    pub plan: Owner,
+    /// Municipal decisions on applications (biståndsbeslut).
+    pub decision: Owner,
+    /// The FACT board: the region-run team's working record.
+    pub board: Owner,
+}
+
+impl Default for DataOwners {
+    fn default() -> Self {
+        Self {
+            enrolment: Owner::Joint,
+            care_team: Owner::Joint,
+            consent: Owner::Joint,
+            plan: Owner::Joint,
+            decision: Owner::HomeMunicipality,
+            board: Owner::Region,
+        }
+    }
+}
+
+impl DataOwners {
+    /// The owner of `category`; categories that never name a participant are joint.
+    pub fn of(&self, category: DataCategory) -> Owner {
+        match category {
+            DataCategory::Enrolment => self.enrolment,
+            DataCategory::CareTeam => self.care_team,
+            DataCategory::Consent => self.consent,
+            DataCategory::Plan => self.plan,
+            DataCategory::Decision => self.decision,
+            DataCategory::Board => self.board,
+            DataCategory::Unspecified
+            | DataCategory::Audit
+            | DataCategory::Admin
+            | DataCategory::ChangeFeed => Owner::Joint,
+        }
+    }
+}
+
+/// Where staff tokens come from in production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// The `aud` tokens must carry.
+    pub audience: String,
+    /// The issuer's public keys (a JWKS file).
+    pub jwks_file: PathBuf,
+}
+
+/// The gateway's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// The region organisation whose FACT team the programme runs (HSA-style id).
+    pub region_organisation: String,
+    /// Who owns each category of data.
+    pub owners: DataOwners,
+    /// A directory of Cedar policies and their schema; absent means the policies shipped
+    /// in the binary (`deploy/policies/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_dir: Option<PathBuf>,
+    /// The production token issuer; absent means the development issuer whose key lives in
+    /// the data directory (`samsyn token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSettings>,
+    /// External systems and what each may call.
+    pub links: Vec<LinkConfig>,
+    /// How long a change feed may go unconfirmed before decisions fail closed, in seconds.
+    pub max_view_lag_seconds: u64,
+    /// How long a write through the gateway waits for the access view to apply it, in ms.
+    pub write_settle_timeout_ms: u64,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            // Region Skåne, whose North-West FACT team the seeds describe.
+            region_organisation: "SE2321000255".into(),
+            owners: DataOwners::default(),
+            policy_dir: None,
+            tokens: None,
+            links: Vec::new(),
+            max_view_lag_seconds: 10,
+            write_settle_timeout_ms: 2000,
+        }
+    }
+}
+
+impl AccessSettings {
+    /// The access view's staleness bound.
+    pub fn max_view_lag(&self) -> Duration {
+        Duration::from_secs(self.max_view_lag_seconds)
+    }
+
+    /// How long a write waits for the view.
+    pub fn write_settle_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_settle_timeout_ms)
+    }
+
+    /// The first setting that cannot work, as `(field, reason)`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let invalid = |field: &str, reason: &str| Err((format!("access.{field}"), reason.into()));
+        if self.region_organisation.trim().is_empty() {
+            return invalid("region_organisation", "must name the region organisation");
+        }
+        if !(3..=300).contains(&self.max_view_lag_seconds) {
+            // The feeds send a heartbeat every two seconds; a bound under that reads as behind.
+            return invalid("max_view_lag_seconds", "must be between 3 and 300");
+        }
+        if self.write_settle_timeout_ms == 0 || self.write_settle_timeout_ms > 60_000 {
+            return invalid("write_settle_timeout_ms", "must be between 1 and 60000");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! The gateway over real gRPC and TLS in front of the real services: who gets in, what they
+//! see of a list, paging, emergency access, revocation in force at once, a service down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use samsyn_gateway::audit::Outcome;
+use samsyn_proto::common::v1::{DataCategory, PageRequest};
+use samsyn_proto::consent::v1 as consent_pb;
+use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
+use samsyn_proto::participants::v1 as participants_pb;
+use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
+use support::*;
+use tonic::Code;
+
+const CASE_MANAGER: &str = "SE2321000255-cm01";
+const OTHER_CASE_MANAGER: &str = "SE2321000255-cm02";
+const COORDINATOR: &str = "hbg-soc-7";
+
+fn participants_as(
+    stack: &Stack,
+    credentials: Credentials,
+) -> ParticipantsServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Credentials>,
+> {
+    ParticipantsServiceClient::with_interceptor(stack.channel(), credentials)
+}
+
+fn get(id: &str) -> participants_pb::GetParticipantRequest {
+    participants_pb::GetParticipantRequest {
+        participant_id: pid(id),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_on_the_care_team_get_in_others_are_refused_alike() {
+    let stack = Stack::start().await;
+    let ours = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[COORDINATOR],
+        },
+    )
+    .await;
+    let theirs = enrolled(
+        &stack,
+        &pin("19850704", "316"),
+        "Märta Ödmark",
+        Team {
+            region: &[OTHER_CASE_MANAGER],
+            municipal: &[],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+
+    // No credentials, and a forged token: unauthenticated, whatever the participant.
+    let anonymous = participants_as(&stack, Credentials::none())
+        .get_participant(get(&ours))
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    let forged = format!("{}x", &case_manager[..case_manager.len() - 1]);
+    let forged = participants_as(&stack, Credentials::bearer(&forged))
+        .get_participant(get(&ours))
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::Unauthenticated);
+
+    // On the care team: the whole record, Swedish name intact.
+    let mut client = participants_as(&stack, Credentials::bearer(&case_manager));
+    let participant = client
+        .get_participant(get(&ours))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(participant.name, "Örjan Åkesson");
+
+    // Someone else's participant and one who does not exist: the same refusal.
+    let not_mine = client.get_participant(get(&theirs)).await.unwrap_err();
+    let nobody = client
+        .get_participant(get("0198c0de-0000-7000-8000-00000000dead"))
+        .await
+        .unwrap_err();
+    assert_eq!(not_mine.code(), Code::PermissionDenied);
+    assert_eq!(nobody.code(), Code::PermissionDenied);
+    assert_eq!(not_mine.message(), nobody.message());
+    assert_eq!(not_mine.details(), nobody.details());
+
+    // The list shows only what the caller may see, one page at a time, and its page tokens
+    // say nothing about the rows withheld.
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_participants(participants_pb::ListParticipantsRequest {
+                page: Some(PageRequest {
+                    page_size: 1,
+                    page_token: token.clone(),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(
+            page.participants
+                .iter()
+                .map(|p| p.participant_id.clone().unwrap().value),
+        );
+        token = page.page.unwrap_or_default().next_page_token;
+        assert!(!token.contains(&theirs) && !token.contains(&ours));
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, std::slice::from_ref(&ours));
+
+    // A page token is the caller's own: another member of staff cannot use it.
+    let first = client
+        .list_participants(participants_pb::ListParticipantsRequest {
+            page: Some(PageRequest {
+                page_size: 1,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .page
+        .unwrap()
+        .next_page_token;
+    let other = stack.token(&staff(OTHER_CASE_MANAGER, REGION, &["case_manager"]));
+    let stolen = participants_as(&stack, Credentials::bearer(&other))
+        .list_participants(participants_pb::ListParticipantsRequest {
+            page: Some(PageRequest {
+                page_size: 1,
+                page_token: first,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stolen.code(), Code::InvalidArgument);
+
+    // Every call above is in the trail exactly once, refusals included.
+    let events = stack.trail.events();
+    let refused = events
+        .iter()
+        .filter(|e| e.outcome == Outcome::Refused)
+        .count();
+    assert_eq!(refused, 5, "{events:#?}");
+    let nobody_event = events
+        .iter()
+        .find(|e| e.participant_id.as_deref() == Some("0198c0de-0000-7000-8000-00000000dead"))
+        .unwrap();
+    assert!(!nobody_event.allowed);
+    assert_eq!(nobody_event.status, Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_the_gateway_is_in_force_for_the_next_call() {
+    let stack = Stack::start().await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[COORDINATOR],
+        },
+    )
+    .await;
+    let sharing = share_with_helsingborg(&stack, &id, &[DataCategory::Board], None).await;
+    stack.settle().await;
+
+    // The participant ends their own consent through the gateway...
+    let participant = stack.token(&person(&id));
+    let mut own =
+        ConsentServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&participant));
+    let listed = own
+        .list_consents(consent_pb::ListConsentsRequest {
+            participant_id: pid(&id),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.consents.len(), 2);
+    own.revoke_consent(consent_pb::RevokeConsentRequest {
+        participant_id: pid(&id),
+        consent_id: sharing.id.clone(),
+        revision: sharing.revision,
+        revoked_by: Some(consent_pb::Actor {
+            kind: consent_pb::ActorKind::Participant as i32,
+            staff: None,
+        }),
+        reason: "Vill inte längre att kommunen ser tavlan".to_owned(),
+    })
+    .await
+    .unwrap();
+    // ...and the gateway's view has it before the revoke returned.
+    let facts = stack
+        .gateway
+        .gate()
+        .view()
+        .facts(&id, std::time::Instant::now())
+        .unwrap()
+        .unwrap();
+    let revoked = facts
+        .consents
+        .iter()
+        .find(|c| c.id == sharing.id)
+        .expect("the consent");
+    assert!(
+        revoked.revoked_at.is_some(),
+        "revocation applied: {revoked:?}"
+    );
+
+    // A participant cannot read someone else's consents.
+    let stranger = stack.token(&person("0198c0de-0000-7000-8000-0000000000aa"));
+    let refused =
+        ConsentServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&stranger))
+            .list_consents(consent_pb::ListConsentsRequest {
+                participant_id: pid(&id),
+                page: None,
+            })
+            .await
+            .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_is_down_fails_only_its_own_calls() {
+    let stack = Stack::start().await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let token = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    let mut stack = stack;
+    stack.stop_plans().await;
+    let down = samsyn_proto::plans::v1::plans_service_client::PlansServiceClient::with_interceptor(
+        stack.channel(),
+        Credentials::bearer(&token),
+    )
+    .list_plans(samsyn_proto::plans::v1::ListPlansRequest {
+        participant_id: pid(&id),
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(down.code(), Code::Unavailable);
+    let up = participants_as(&stack, Credentials::bearer(&token))
+        .get_participant(get(&id))
+        .await
+        .unwrap();
+    assert_eq!(up.into_inner().name, "Örjan Åkesson");
+}
