@@ -268,3 +268,100 @@ async fn a_service_that_is_down_fails_only_its_own_calls() {
         .unwrap();
     assert_eq!(up.into_inner().name, "Örjan Åkesson");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_consent_cuts_the_row_from_a_live_board_stream() {
+    use samsyn_proto::board::v1 as board_pb;
+    use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
+    let stack = Stack::start().await;
+    let team_id = board_team(&stack).await;
+    let shared = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[COORDINATOR],
+        },
+    )
+    .await;
+    let region_only = enrolled(
+        &stack,
+        &pin("19850704", "316"),
+        "Märta Ödmark",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[],
+        },
+    )
+    .await;
+    let consent = share_with_helsingborg(&stack, &shared, &[DataCategory::Board], None).await;
+    let entry_id = put_on_board(&stack, &team_id, &shared).await;
+    put_on_board(&stack, &team_id, &region_only).await;
+    stack.settle().await;
+
+    let mut coordinator = staff(COORDINATOR, HELSINGBORG, &["coordinator"]);
+    coordinator.unit = Some("hbg-ifo-1".into());
+    let mut board = BoardServiceClient::with_interceptor(
+        stack.channel(),
+        Credentials::bearer(&stack.token(&coordinator)),
+    );
+    let mut stream = board
+        .watch_board(board_pb::WatchBoardRequest {
+            team_id: team_id.clone(),
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let next = async |stream: &mut tonic::Streaming<board_pb::BoardUpdate>| {
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.message())
+            .await
+            .expect("an update within 5 s")
+            .unwrap()
+            .unwrap()
+    };
+    let shown = |update: &board_pb::BoardUpdate| -> Vec<String> {
+        update
+            .entries
+            .iter()
+            .map(|e| e.participant_id.clone().unwrap().value)
+            .collect()
+    };
+    // The coordinator sees only the participant who consented to sharing the board.
+    let first = next(&mut stream).await;
+    assert_eq!(first.kind(), board_pb::BoardUpdateKind::Snapshot);
+    assert_eq!(shown(&first), std::slice::from_ref(&shared));
+
+    // The participant withdraws the consent through the gateway.
+    ConsentServiceClient::with_interceptor(
+        stack.channel(),
+        Credentials::bearer(&stack.token(&person(&shared))),
+    )
+    .revoke_consent(consent_pb::RevokeConsentRequest {
+        participant_id: pid(&shared),
+        consent_id: consent.id.clone(),
+        revision: consent.revision,
+        revoked_by: Some(consent_pb::Actor {
+            kind: consent_pb::ActorKind::Participant as i32,
+            staff: None,
+        }),
+        reason: "Återkallar delningen av tavlan".to_owned(),
+    })
+    .await
+    .unwrap();
+    // The very next read is refused...
+    let refused = board
+        .get_entry(board_pb::GetEntryRequest {
+            entry_id,
+            participant_id: pid(&shared),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // ...and the live stream replaces the board with one that lacks the row.
+    let after = next(&mut stream).await;
+    assert_eq!(after.kind(), board_pb::BoardUpdateKind::Snapshot);
+    assert!(shown(&after).is_empty(), "{after:?}");
+    assert_eq!(after.cursor, first.cursor);
+}

@@ -555,3 +555,53 @@ pub async fn share_with_helsingborg(
         .unwrap()
         .into_inner()
 }
+
+/// Creates the region's FACT team board; returns its id.
+pub async fn board_team(stack: &Stack) -> String {
+    use samsyn_proto::board::v1 as board_pb;
+    samsyn_proto::board::v1::board_service_client::BoardServiceClient::new(
+        stack.board.channel.clone(),
+    )
+    .create_team(board_pb::CreateTeamRequest {
+        request_id: "team-nordvast".into(),
+        name: "FACT-team Nordväst – Helsingborg".into(),
+        owner_organisation_id: org(REGION),
+        coordinators: vec![],
+        criteria: vec![],
+        status_levels: vec![],
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .team_id
+}
+
+/// The reason every seeded board entry gives.
+pub const BOARD_REASON: &str = "Försämring efter utskrivning; ångest och sömnlöshet";
+
+/// Puts a participant on the board; returns the entry id.
+pub async fn put_on_board(stack: &Stack, team_id: &str, participant: &str) -> String {
+    use samsyn_proto::board::v1 as board_pb;
+    samsyn_proto::board::v1::board_service_client::BoardServiceClient::new(
+        stack.board.channel.clone(),
+    )
+    .put_on_board(board_pb::PutOnBoardRequest {
+        request_id: format!("put-on-{participant}"),
+        team_id: team_id.to_owned(),
+        participant_id: pid(participant),
+        reason: BOARD_REASON.into(),
+        criteria: vec!["crisis".into()],
+        status: Some(board_pb::StatusAssessment {
+            level: 1,
+            trend: board_pb::Trend::Worsening.into(),
+            note: "Röd: dagliga hembesök".into(),
+        }),
+        next_review_on: Some(today()),
+        actions: vec![],
+        recorded_by: staff_ref("SE2321000255-D01", REGION),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .entry_id
+}
