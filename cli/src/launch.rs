@@ -119,7 +119,17 @@ fn server_tls(config: &SamsynConfig, name: &str) -> anyhow::Result<Arc<rustls::S
     } else {
         ClientAuth::Required
     };
-    let (identity, roots) = identity_and_roots(config, name)?;
+    let (identity, mut roots) = identity_and_roots(config, name)?;
+    if name == samsyn_gateway::NAME {
+        // Each external system's certificate is issued by its own organisation's CA.
+        let mut store = (*roots).clone();
+        for link in &config.access.links {
+            let link_roots = tls::trust_anchors(&link.ca_cert)
+                .with_context(|| format!("link {}: cannot read its ca_cert", link.id))?;
+            store.roots.extend(link_roots.roots.iter().cloned());
+        }
+        roots = Arc::new(store);
+    }
     Ok(tls::server_config(&identity, roots, client_auth)?)
 }
 
