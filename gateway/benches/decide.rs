@@ -1,5 +1,6 @@
 //! Decision latency: the shipped policies over a mix of calls (care team, disclosure by
-//! consent, emergency, system, participant, denials), p50/p99 per decision.
+//! consent, emergency, system, participant, denials), p50/p99 per decision; then the same
+//! mix about participants never seen before, which nothing the engine keeps can help.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use samsyn_proto::common::v1::DataCategory;
 const REGION: &str = "SE2321000016-F00D";
 const MUNICIPALITY: &str = "1283";
 const DECISIONS: usize = 200_000;
+const COLD_DECISIONS: usize = 20_000;
 
 fn staff(id: &str, organisation: &str, roles: &[&str]) -> Principal {
     Principal {
@@ -263,6 +265,27 @@ fn main() {
     for ((name, _), samples) in inputs.iter().zip(per_kind.iter_mut()) {
         println!("{name:<22} {}", summary(samples));
     }
+
+    // The same mix about participants the engine has never seen (a new one each call), so
+    // that nothing it keeps between calls helps: the cost of a first call about someone.
+    let fresh: Vec<ParticipantFacts> = (0..COLD_DECISIONS)
+        .map(|i| ParticipantFacts {
+            participant_id: format!("00000000-0000-4000-8000-{i:012}"),
+            ..participant()
+        })
+        .collect();
+    let mut cold = Vec::with_capacity(COLD_DECISIONS);
+    for (i, facts) in fresh.iter().enumerate() {
+        let mut input = inputs[i % inputs.len()].1;
+        if input.resource.participant.is_some() {
+            input.resource.participant = Some(facts);
+        }
+        let t = Instant::now();
+        let decision = engine.decide(std::hint::black_box(&input));
+        cold.push(t.elapsed());
+        std::hint::black_box(decision);
+    }
+    println!("new facts  {}", summary(&mut cold));
 }
 
 fn summary(samples: &mut [Duration]) -> String {

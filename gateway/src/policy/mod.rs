@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
@@ -179,11 +180,20 @@ struct Types {
 pub struct PolicyEngine {
     schema: Schema,
     policies: PolicySet,
-    /// The policies whose scope can match, per principal kind and action (see `slot`).
-    /// Cedar rebuilds each policy's expression on every evaluation, so leaving out those
-    /// that cannot apply is most of what a decision costs; the answer is the same.
+    /// The policies that can apply, one set per distinct outcome of `prune`. Cedar rebuilds
+    /// each policy's expression on every evaluation, so leaving out those that cannot apply
+    /// is much of what a decision costs; the answer is the same.
     scoped: Vec<PolicySet>,
+    /// For each `Features::index`, the index in `scoped` of the set to evaluate.
+    slots: Vec<u16>,
     flags: HashMap<PolicyId, Flag>,
+    /// Entities built before, by an exact key of the facts they were built from.
+    entities: Memo<Entity>,
+    /// Contexts built before, likewise.
+    contexts: Memo<Context>,
+    /// The principal's uid and the whole entity store of a request, likewise: building the
+    /// store computes the transitive closure of its hierarchy, the largest cost left.
+    stores: Memo<(EntityUid, Arc<Entities>)>,
     authorizer: Authorizer,
     types: Types,
     read: EntityUid,
@@ -301,40 +311,20 @@ impl PolicyEngine {
         };
         let read = uid(&action, "read");
         let write = uid(&action, "write");
-        let mut scoped = Vec::with_capacity(6);
-        for kind in [
-            PrincipalKind::Staff,
-            PrincipalKind::System,
-            PrincipalKind::Participant,
-        ] {
-            let principal_type = match kind {
-                PrincipalKind::Staff => &types.staff,
-                PrincipalKind::System => &types.system,
-                PrincipalKind::Participant => &types.participant,
-            };
-            for action in [&read, &write] {
-                let mut set = PolicySet::new();
-                for policy in policies.policies() {
-                    if scope_may_match(policy, principal_type, action) {
-                        set.add(policy.clone())
-                            .map_err(|e| PolicyError::Annotation {
-                                file: String::new(),
-                                message: e.to_string(),
-                            })?;
-                    }
-                }
-                scoped.push(set);
-            }
-        }
+        let (scoped, slots) = prune(&policies, &types, &read, &write)?;
         Ok(Self {
             read,
             write,
             data: uid(&types.data, "call"),
             scoped,
+            slots,
             types,
             schema,
             policies,
             flags,
+            entities: Memo::default(),
+            contexts: Memo::default(),
+            stores: Memo::default(),
             authorizer: Authorizer::new(),
         })
     }
@@ -355,8 +345,9 @@ impl PolicyEngine {
         }
     }
 
-    /// As [`PolicyEngine::decide`], with the request and entities checked against the schema
-    /// and every policy evaluated, whatever its scope (slower; for tests).
+    /// As [`PolicyEngine::decide`], with the request and entities checked against the schema,
+    /// built anew rather than kept from earlier calls, and every policy evaluated, whatever
+    /// its scope (slower; for tests).
     pub fn decide_checked(&self, input: &DecisionInput<'_>) -> Result<Decision, String> {
         self.evaluate(input, Some(&self.schema))
     }
@@ -366,39 +357,19 @@ impl PolicyEngine {
         input: &DecisionInput<'_>,
         schema: Option<&Schema>,
     ) -> Result<Decision, String> {
-        let mut entities = Vec::with_capacity(3);
-        let principal = self.principal_entity(input.principal, &input.resource, &mut entities)?;
-        let participant = match input.resource.participant {
-            Some(facts) => {
-                // A participant acting for themself has no entity of its own (see
-                // `principal_entity`), so this is the only entity with this uid.
-                let uid = self.uid(&self.types.participant, &facts.participant_id);
-                entities.push(self.participant_entity(uid.clone(), facts)?);
-                Some(uid)
-            }
-            None => None,
-        };
-        let mut data = HashMap::with_capacity(3);
-        data.insert(
-            "category".to_owned(),
-            RestrictedExpression::new_string(category_code(input.call.category).to_owned()),
-        );
-        if let Some(owner) = input.resource.owner_organisation {
-            data.insert(
-                "owner".to_owned(),
-                RestrictedExpression::new_string(owner.to_owned()),
-            );
-        }
-        if let Some(uid) = participant {
-            data.insert(
-                "participant".to_owned(),
-                RestrictedExpression::new_entity_uid(uid),
-            );
-        }
-        entities.push(Entity::new(self.data.clone(), data, HashSet::new()).map_err(err)?);
-        let entities = Entities::from_entities(entities, schema).map_err(err)?;
+        // The checked path builds everything anew, so that tests compare the memos with it.
+        let memo = schema.is_none();
+        let (principal, entities) = self.stores.get_or_build(
+            memo,
+            || store_key(input),
+            || self.store(input, memo, schema),
+        )?;
 
-        let context = Context::from_pairs(self.context(input)).map_err(err)?;
+        let context = self.contexts.get_or_build(
+            memo,
+            || context_key(input),
+            || Context::from_pairs(self.context(input)).map_err(err),
+        )?;
         let action = match input.call.action {
             Action::Read => self.read.clone(),
             Action::Write => self.write.clone(),
@@ -410,7 +381,13 @@ impl PolicyEngine {
         // decide as the whole set does.
         let policies = match schema {
             Some(_) => &self.policies,
-            None => &self.scoped[slot(input.principal.kind, input.call.action)],
+            None => {
+                let slot = self.slots.get(Features::of(input).index());
+                match slot.and_then(|s| self.scoped.get(usize::from(*s))) {
+                    Some(set) => set,
+                    None => &self.policies,
+                }
+            }
         };
         let response = self.authorizer.is_authorized(&request, policies, &entities);
         let diagnostics = response.diagnostics();
@@ -451,6 +428,56 @@ impl PolicyEngine {
         })
     }
 
+    /// The principal's uid and the entities of one request.
+    fn store(
+        &self,
+        input: &DecisionInput<'_>,
+        memo: bool,
+        schema: Option<&Schema>,
+    ) -> Result<(EntityUid, Arc<Entities>), String> {
+        let mut entities = Vec::with_capacity(3);
+        let principal =
+            self.principal_entity(input.principal, &input.resource, memo, &mut entities)?;
+        let participant = match input.resource.participant {
+            Some(facts) => {
+                // A participant acting for themself has no entity of its own (see
+                // `principal_entity`), so this is the only entity with this uid.
+                entities.push(self.entities.get_or_build(
+                    memo,
+                    || participant_key(facts),
+                    || self.participant_entity(facts),
+                )?);
+                Some(facts.participant_id.as_str())
+            }
+            None => None,
+        };
+        let category = category_code(input.call.category);
+        let owner = input.resource.owner_organisation;
+        let key = || data_key(category, owner, participant);
+        entities.push(self.entities.get_or_build(memo, key, || {
+            let mut data = HashMap::with_capacity(3);
+            data.insert(
+                "category".to_owned(),
+                RestrictedExpression::new_string(category.to_owned()),
+            );
+            if let Some(owner) = owner {
+                data.insert(
+                    "owner".to_owned(),
+                    RestrictedExpression::new_string(owner.to_owned()),
+                );
+            }
+            if let Some(id) = participant {
+                data.insert(
+                    "participant".to_owned(),
+                    RestrictedExpression::new_entity_uid(self.uid(&self.types.participant, id)),
+                );
+            }
+            Entity::new(self.data.clone(), data, HashSet::new()).map_err(err)
+        })?);
+        let entities = Entities::from_entities(entities, schema).map_err(err)?;
+        Ok((principal, Arc::new(entities)))
+    }
+
     fn uid(&self, t: &EntityTypeName, id: &str) -> EntityUid {
         EntityUid::from_type_name_and_id(t.clone(), EntityId::new(id))
     }
@@ -459,8 +486,11 @@ impl PolicyEngine {
         &self,
         principal: &Principal,
         resource: &Resource<'_>,
+        memo: bool,
         entities: &mut Vec<Entity>,
     ) -> Result<EntityUid, String> {
+        let member_of = member_of(principal, resource);
+        let key = || principal_key(principal, member_of);
         let strings = |v: &[String]| {
             RestrictedExpression::new_set(
                 v.iter()
@@ -476,49 +506,48 @@ impl PolicyEngine {
         match principal.kind {
             PrincipalKind::Staff => {
                 let uid = self.uid(&self.types.staff, &principal.id);
-                let mut attrs = HashMap::with_capacity(5);
-                attrs.insert(
-                    "organisation".to_owned(),
-                    RestrictedExpression::new_string(organisation()?),
-                );
-                attrs.insert("roles".to_owned(), strings(&principal.roles));
-                attrs.insert("teams".to_owned(), strings(&principal.teams));
-                if let Some(unit) = &principal.unit {
+                let build = || {
+                    let mut attrs = HashMap::with_capacity(5);
                     attrs.insert(
-                        "unit".to_owned(),
-                        RestrictedExpression::new_string(unit.clone()),
+                        "organisation".to_owned(),
+                        RestrictedExpression::new_string(organisation()?),
                     );
-                }
-                if let Some(purpose) = &principal.purpose {
-                    attrs.insert(
-                        "purpose".to_owned(),
-                        RestrictedExpression::new_string(purpose.clone()),
-                    );
-                }
-                // On the care team: listed with the organisation they act for now. Staff who
-                // moved to another organisation do not carry their old team along.
-                let mut parents = HashSet::new();
-                if let Some(facts) = resource.participant
-                    && facts.care_team.iter().any(|m| {
-                        m.staff_id == principal.id
-                            && principal.organisation.as_deref() == Some(m.organisation_id.as_str())
-                    })
-                {
-                    parents.insert(self.uid(&self.types.care_team, &facts.participant_id));
-                }
-                entities.push(Entity::new(uid.clone(), attrs, parents).map_err(err)?);
+                    attrs.insert("roles".to_owned(), strings(&principal.roles));
+                    attrs.insert("teams".to_owned(), strings(&principal.teams));
+                    if let Some(unit) = &principal.unit {
+                        attrs.insert(
+                            "unit".to_owned(),
+                            RestrictedExpression::new_string(unit.clone()),
+                        );
+                    }
+                    if let Some(purpose) = &principal.purpose {
+                        attrs.insert(
+                            "purpose".to_owned(),
+                            RestrictedExpression::new_string(purpose.clone()),
+                        );
+                    }
+                    let mut parents = HashSet::new();
+                    if let Some(facts) = member_of {
+                        parents.insert(self.uid(&self.types.care_team, &facts.participant_id));
+                    }
+                    Entity::new(uid.clone(), attrs, parents).map_err(err)
+                };
+                entities.push(self.entities.get_or_build(memo, key, build)?);
                 Ok(uid)
             }
             PrincipalKind::System => {
                 let uid = self.uid(&self.types.system, &principal.id);
-                let attrs = HashMap::from([
-                    (
-                        "organisation".to_owned(),
-                        RestrictedExpression::new_string(organisation()?),
-                    ),
-                    ("roles".to_owned(), strings(&principal.roles)),
-                ]);
-                entities.push(Entity::new(uid.clone(), attrs, HashSet::new()).map_err(err)?);
+                let build = || {
+                    let attrs = HashMap::from([
+                        (
+                            "organisation".to_owned(),
+                            RestrictedExpression::new_string(organisation()?),
+                        ),
+                        ("roles".to_owned(), strings(&principal.roles)),
+                    ]);
+                    Entity::new(uid.clone(), attrs, HashSet::new()).map_err(err)
+                };
+                entities.push(self.entities.get_or_build(memo, key, build)?);
                 Ok(uid)
             }
             // A participant principal is only ever compared with the data's participant, so
@@ -527,11 +556,8 @@ impl PolicyEngine {
         }
     }
 
-    fn participant_entity(
-        &self,
-        uid: EntityUid,
-        facts: &ParticipantFacts,
-    ) -> Result<Entity, String> {
+    fn participant_entity(&self, facts: &ParticipantFacts) -> Result<Entity, String> {
+        let uid = self.uid(&self.types.participant, &facts.participant_id);
         let mut attrs = HashMap::with_capacity(4);
         attrs.insert(
             "care_team".to_owned(),
@@ -580,10 +606,7 @@ impl PolicyEngine {
                 ),
             ),
         ];
-        let age = input
-            .emergency
-            .declared_at
-            .map_or(0, |declared| (input.at - declared).num_seconds());
+        let age = emergency_age(input);
         let emergency = [
             (
                 "reason_given".to_owned(),
@@ -609,9 +632,7 @@ impl PolicyEngine {
             ),
             (
                 "link_allows".to_owned(),
-                RestrictedExpression::new_bool(
-                    input.principal.kind == PrincipalKind::System && call.link_allows,
-                ),
+                RestrictedExpression::new_bool(link_allows(input)),
             ),
             (
                 "consent".to_owned(),
@@ -627,14 +648,428 @@ impl PolicyEngine {
     }
 }
 
-/// The index in `PolicyEngine::scoped` of a principal kind and action.
-fn slot(kind: PrincipalKind, action: Action) -> usize {
-    let kind = match kind {
-        PrincipalKind::Staff => 0,
-        PrincipalKind::System => 1,
-        PrincipalKind::Participant => 2,
+/// How many values a `Memo` keeps before it starts over.
+const MEMO_CAPACITY: usize = 4096;
+
+/// Values built from request facts, kept by an exact encoding of the facts they were built
+/// from (see `Key`), so that facts that change make a new key rather than a stale hit.
+/// Shared by the clones of an engine; bounded by `MEMO_CAPACITY`.
+#[derive(Clone)]
+struct Memo<V> {
+    map: Arc<Mutex<HashMap<Key, V>>>,
+}
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Self {
+            map: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Memo<V> {
+    // The keys hold ids of staff and participants: only the count is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.map.lock().map_or(0, |m| m.len());
+        f.debug_struct("Memo").field("len", &len).finish()
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    /// The value kept for `key`, or `build`'s, kept. With `use_memo` false, always `build`'s,
+    /// not kept.
+    fn get_or_build(
+        &self,
+        use_memo: bool,
+        key: impl FnOnce() -> Key,
+        build: impl FnOnce() -> Result<V, String>,
+    ) -> Result<V, String> {
+        if !use_memo {
+            return build();
+        }
+        let key = key();
+        if let Ok(map) = self.map.lock()
+            && let Some(value) = map.get(&key)
+        {
+            return Ok(value.clone());
+        }
+        let value = build()?;
+        if let Ok(mut map) = self.map.lock() {
+            // Full: one entry goes, whichever the table yields first (the hasher's keys are
+            // random, so in effect a random one). Emptying the whole table instead would
+            // make one unlucky call pay for dropping thousands of entries.
+            if map.len() >= MEMO_CAPACITY
+                && let Some(old) = map.keys().next().cloned()
+            {
+                map.remove(&old);
+            }
+            map.insert(key, value.clone());
+        }
+        Ok(value)
+    }
+}
+
+/// An unambiguous encoding of the facts a value is built from: a tag for the kind of value,
+/// then each field with its length.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key(Vec<u8>);
+
+impl Key {
+    fn new(tag: u8) -> Self {
+        let mut bytes = Vec::with_capacity(128);
+        bytes.push(tag);
+        Self(bytes)
+    }
+
+    fn byte(mut self, b: u8) -> Self {
+        self.0.push(b);
+        self
+    }
+
+    fn str(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(&s.len().to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    fn opt(self, s: Option<&str>) -> Self {
+        match s {
+            Some(s) => self.byte(1).str(s),
+            None => self.byte(0),
+        }
+    }
+
+    fn strs(mut self, v: &[String]) -> Self {
+        self.0.extend_from_slice(&v.len().to_le_bytes());
+        let mut key = self;
+        for s in v {
+            key = key.str(s);
+        }
+        key
+    }
+
+    fn key(mut self, other: &Key) -> Self {
+        self.0.extend_from_slice(&other.0.len().to_le_bytes());
+        self.0.extend_from_slice(&other.0);
+        self
+    }
+
+    fn long(mut self, n: i64) -> Self {
+        self.0.extend_from_slice(&n.to_le_bytes());
+        self
+    }
+}
+
+/// On the participant's care team: listed with the organisation they act for now. Staff who
+/// moved to another organisation do not carry their old team along.
+fn member_of<'a>(principal: &Principal, resource: &Resource<'a>) -> Option<&'a ParticipantFacts> {
+    resource.participant.filter(|facts| {
+        principal.kind == PrincipalKind::Staff
+            && facts.care_team.iter().any(|m| {
+                m.staff_id == principal.id
+                    && principal.organisation.as_deref() == Some(m.organisation_id.as_str())
+            })
+    })
+}
+
+/// Everything the principal's entity is built from.
+fn principal_key(principal: &Principal, member_of: Option<&ParticipantFacts>) -> Key {
+    let kind = match principal.kind {
+        PrincipalKind::Staff => b's',
+        PrincipalKind::System => b'y',
+        PrincipalKind::Participant => b'a',
     };
-    kind * 2 + usize::from(action == Action::Write)
+    Key::new(kind)
+        .str(&principal.id)
+        .opt(principal.organisation.as_deref())
+        .opt(principal.unit.as_deref())
+        .opt(principal.purpose.as_deref())
+        .strs(&principal.roles)
+        .strs(&principal.teams)
+        .opt(member_of.map(|f| f.participant_id.as_str()))
+}
+
+/// Everything the participant's entity is built from.
+fn participant_key(facts: &ParticipantFacts) -> Key {
+    Key::new(b'p')
+        .str(&facts.participant_id)
+        .str(facts.status.code())
+        .str(&facts.home_municipality)
+        .strs(&facts.fact_teams)
+}
+
+/// Everything the data's entity is built from.
+fn data_key(category: &str, owner: Option<&str>, participant: Option<&str>) -> Key {
+    Key::new(b'd').str(category).opt(owner).opt(participant)
+}
+
+/// Everything `PolicyEngine::store` reads.
+fn store_key(input: &DecisionInput<'_>) -> Key {
+    let resource = &input.resource;
+    let participant = resource.participant;
+    let mut key = Key::new(b'e')
+        .key(&principal_key(
+            input.principal,
+            member_of(input.principal, resource),
+        ))
+        .key(&data_key(
+            category_code(input.call.category),
+            resource.owner_organisation,
+            participant.map(|f| f.participant_id.as_str()),
+        ));
+    if let Some(facts) = participant {
+        key = key.key(&participant_key(facts));
+    }
+    key
+}
+
+/// Everything `PolicyEngine::context` reads.
+fn context_key(input: &DecisionInput<'_>) -> Key {
+    let consent = input.consent;
+    let flags = [
+        input.call.internal_only,
+        input.call.narrowed_list,
+        link_allows(input),
+        consent.is_some(),
+        consent.is_some_and(|c| c.is_permit()),
+        input.emergency.reason_given,
+    ]
+    .iter()
+    .enumerate()
+    .fold(0u8, |bits, (i, set)| bits | u8::from(*set) << i);
+    Key::new(b'c')
+        .str(&input.call.rpc)
+        .byte(flags)
+        .str(consent.map_or("none", |c| c.reason.code()))
+        .long(emergency_age(input))
+}
+
+/// `context.emergency.age_seconds`.
+fn emergency_age(input: &DecisionInput<'_>) -> i64 {
+    input
+        .emergency
+        .declared_at
+        .map_or(0, |declared| (input.at - declared).num_seconds())
+}
+
+/// What `context.link_allows` says: only a system has a link.
+fn link_allows(input: &DecisionInput<'_>) -> bool {
+    input.principal.kind == PrincipalKind::System && input.call.link_allows
+}
+
+const KINDS: [PrincipalKind; 3] = [
+    PrincipalKind::Staff,
+    PrincipalKind::System,
+    PrincipalKind::Participant,
+];
+
+const ACTIONS: [Action; 2] = [Action::Read, Action::Write];
+
+const CATEGORIES: [DataCategory; 10] = [
+    DataCategory::Unspecified,
+    DataCategory::Enrolment,
+    DataCategory::CareTeam,
+    DataCategory::Consent,
+    DataCategory::Plan,
+    DataCategory::Decision,
+    DataCategory::Board,
+    DataCategory::Audit,
+    DataCategory::Admin,
+    DataCategory::ChangeFeed,
+];
+
+/// A boolean of the request that policies test directly; the discriminant is its bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bit {
+    HasParticipant,
+    HasOwner,
+    InternalOnly,
+    NarrowedList,
+    LinkAllows,
+    ConsentDecided,
+    ConsentPermit,
+    EmergencyReason,
+    /// `principal has purpose`: only staff have the attribute.
+    HasPurpose,
+}
+
+/// How many `Bit`s there are.
+const BITS: usize = 9;
+
+/// What a request is, as far as policies are pruned by it: the caller's kind, the action,
+/// the data category and the `Bit`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Features {
+    kind: PrincipalKind,
+    action: Action,
+    category: DataCategory,
+    bits: usize,
+}
+
+impl Features {
+    fn of(input: &DecisionInput<'_>) -> Self {
+        let consent = input.consent;
+        let bits = [
+            (Bit::HasParticipant, input.resource.participant.is_some()),
+            (Bit::HasOwner, input.resource.owner_organisation.is_some()),
+            (Bit::InternalOnly, input.call.internal_only),
+            (Bit::NarrowedList, input.call.narrowed_list),
+            (Bit::LinkAllows, link_allows(input)),
+            (Bit::ConsentDecided, consent.is_some()),
+            (Bit::ConsentPermit, consent.is_some_and(|c| c.is_permit())),
+            (Bit::EmergencyReason, input.emergency.reason_given),
+            (
+                Bit::HasPurpose,
+                input.principal.kind == PrincipalKind::Staff && input.principal.purpose.is_some(),
+            ),
+        ]
+        .iter()
+        .fold(0, |bits, (bit, set)| {
+            bits | usize::from(*set) << *bit as usize
+        });
+        Self {
+            kind: input.principal.kind,
+            action: input.call.action,
+            category: input.call.category,
+            bits,
+        }
+    }
+
+    fn has(&self, bit: Bit) -> bool {
+        self.bits & (1 << bit as usize) != 0
+    }
+
+    /// A dense index: every request maps to one below `Features::COUNT`.
+    fn index(&self) -> usize {
+        let kind = match self.kind {
+            PrincipalKind::Staff => 0,
+            PrincipalKind::System => 1,
+            PrincipalKind::Participant => 2,
+        };
+        let action = usize::from(self.action == Action::Write);
+        let category = match self.category {
+            DataCategory::Unspecified => 0,
+            DataCategory::Enrolment => 1,
+            DataCategory::CareTeam => 2,
+            DataCategory::Consent => 3,
+            DataCategory::Plan => 4,
+            DataCategory::Decision => 5,
+            DataCategory::Board => 6,
+            DataCategory::Audit => 7,
+            DataCategory::Admin => 8,
+            DataCategory::ChangeFeed => 9,
+        };
+        (((kind * ACTIONS.len() + action) * CATEGORIES.len() + category) << BITS) | self.bits
+    }
+
+    const COUNT: usize = (KINDS.len() * ACTIONS.len() * CATEGORIES.len()) << BITS;
+}
+
+/// A condition a policy requires, read from its `when` and `unless` clauses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    /// The bit is set (`true`) or clear (`false`).
+    Bit(Bit, bool),
+    /// The category is one of these codes (`true`) or none of them (`false`).
+    Category(Vec<String>, bool),
+}
+
+impl Condition {
+    fn negate(self) -> Self {
+        match self {
+            Self::Bit(bit, set) => Self::Bit(bit, !set),
+            Self::Category(codes, member) => Self::Category(codes, !member),
+        }
+    }
+
+    fn holds(&self, features: &Features) -> bool {
+        match self {
+            Self::Bit(bit, set) => features.has(*bit) == *set,
+            Self::Category(codes, member) => {
+                codes.iter().any(|c| c == category_code(features.category)) == *member
+            }
+        }
+    }
+}
+
+/// The policies that can apply, per distinct set of them, and for each `Features::index`
+/// the set's index.
+///
+/// A policy is left out of a set when its scope cannot match the principal's kind and the
+/// action, or when one of the conjuncts of its condition (see `conditions`) is false for
+/// every request with those features. A conjunct before the false one could only have made
+/// the policy fail with an error instead, which a validated policy over entities built
+/// here does not do; `decide_checked` evaluates every policy, and the table tests compare.
+fn prune(
+    policies: &PolicySet,
+    types: &Types,
+    read: &EntityUid,
+    write: &EntityUid,
+) -> Result<(Vec<PolicySet>, Vec<u16>), PolicyError> {
+    let analysed: Vec<(&cedar_policy::Policy, Vec<Condition>)> =
+        policies.policies().map(|p| (p, conditions(p))).collect();
+    let mut sets = Vec::new();
+    let mut known: HashMap<Vec<bool>, u16> = HashMap::new();
+    let mut slots = vec![0; Features::COUNT];
+    let failed = |message: String| PolicyError::Annotation {
+        file: String::new(),
+        message,
+    };
+    for kind in KINDS {
+        let principal_type = match kind {
+            PrincipalKind::Staff => &types.staff,
+            PrincipalKind::System => &types.system,
+            PrincipalKind::Participant => &types.participant,
+        };
+        for action in ACTIONS {
+            let action_uid = match action {
+                Action::Read => read,
+                Action::Write => write,
+            };
+            let in_scope: Vec<bool> = analysed
+                .iter()
+                .map(|(p, _)| scope_may_match(p, principal_type, action_uid))
+                .collect();
+            for category in CATEGORIES {
+                for bits in 0..1 << BITS {
+                    let features = Features {
+                        kind,
+                        action,
+                        category,
+                        bits,
+                    };
+                    let applies: Vec<bool> = analysed
+                        .iter()
+                        .zip(&in_scope)
+                        .map(|((_, conditions), scope)| {
+                            *scope && conditions.iter().all(|c| c.holds(&features))
+                        })
+                        .collect();
+                    let slot = match known.get(&applies) {
+                        Some(slot) => *slot,
+                        None => {
+                            let slot = u16::try_from(sets.len())
+                                .map_err(|_| failed("too many distinct policy sets".into()))?;
+                            let mut set = PolicySet::new();
+                            for ((policy, _), applies) in analysed.iter().zip(&applies) {
+                                if *applies {
+                                    set.add((*policy).clone())
+                                        .map_err(|e| failed(e.to_string()))?;
+                                }
+                            }
+                            sets.push(set);
+                            known.insert(applies, slot);
+                            slot
+                        }
+                    };
+                    if let Some(entry) = slots.get_mut(features.index()) {
+                        *entry = slot;
+                    }
+                }
+            }
+        }
+    }
+    Ok((sets, slots))
 }
 
 /// Whether a policy's scope can match a request from a principal of `principal_type` for
@@ -656,6 +1091,123 @@ fn scope_may_match(
         ActionConstraint::In(_) | ActionConstraint::Any => true,
     };
     principal && action
+}
+
+/// The conditions a policy requires, as far as they are recognised: each conjunct of a
+/// `when` clause, and an `unless` clause that is a single test. Conservative: what this
+/// does not recognise requires nothing.
+fn conditions(policy: &cedar_policy::Policy) -> Vec<Condition> {
+    let mut found = Vec::new();
+    let Ok(json) = policy.to_json() else {
+        return found;
+    };
+    let clauses = json.get("conditions").and_then(|c| c.as_array());
+    for clause in clauses.into_iter().flatten() {
+        let Some(body) = clause.get("body") else {
+            continue;
+        };
+        match clause.get("kind").and_then(|k| k.as_str()) {
+            Some("when") => conjuncts(body, &mut found),
+            Some("unless") => found.extend(condition(body).map(Condition::negate)),
+            _ => {}
+        }
+    }
+    found
+}
+
+fn conjuncts(expr: &serde_json::Value, found: &mut Vec<Condition>) {
+    match expr.get("&&") {
+        Some(and) => {
+            if let (Some(left), Some(right)) = (and.get("left"), and.get("right")) {
+                conjuncts(left, found);
+                conjuncts(right, found);
+            }
+        }
+        None => found.extend(condition(expr)),
+    }
+}
+
+/// One test of a policy's JSON form, when it is one `Condition` speaks of.
+fn condition(expr: &serde_json::Value) -> Option<Condition> {
+    let operands = |op: &str| {
+        let e = expr.get(op)?;
+        Some((e.get("left")?, e.get("right")?))
+    };
+    if let Some(not) = expr.get("!") {
+        return condition(not.get("arg")?).map(Condition::negate);
+    }
+    if let Some(has) = expr.get("has") {
+        let bit = match (
+            attribute_path(has.get("left")?)?.as_slice(),
+            has.get("attr")?.as_str()?,
+        ) {
+            (["resource"], "participant") => Bit::HasParticipant,
+            (["resource"], "owner") => Bit::HasOwner,
+            (["principal"], "purpose") => Bit::HasPurpose,
+            _ => return None,
+        };
+        return Some(Condition::Bit(bit, true));
+    }
+    if let Some(path) = attribute_path(expr) {
+        let bit = match path.as_slice() {
+            ["context", "internal_only"] => Bit::InternalOnly,
+            ["context", "narrowed_list"] => Bit::NarrowedList,
+            ["context", "link_allows"] => Bit::LinkAllows,
+            ["context", "consent", "decided"] => Bit::ConsentDecided,
+            ["context", "consent", "permit"] => Bit::ConsentPermit,
+            ["context", "emergency", "reason_given"] => Bit::EmergencyReason,
+            _ => return None,
+        };
+        return Some(Condition::Bit(bit, true));
+    }
+    for (op, member) in [("==", true), ("!=", false)] {
+        if let Some((left, right)) = operands(op) {
+            let code = match (is_category(left), is_category(right)) {
+                (true, false) => string(right)?,
+                (false, true) => string(left)?,
+                _ => return None,
+            };
+            return Some(Condition::Category(vec![code], member));
+        }
+    }
+    if let Some((set, element)) = operands("contains") {
+        if !is_category(element) {
+            return None;
+        }
+        let codes = set.get("Set")?.as_array()?;
+        let codes = codes.iter().map(string).collect::<Option<Vec<_>>>()?;
+        return Some(Condition::Category(codes, true));
+    }
+    if let Some((left, right)) = operands("||") {
+        return match (condition(left)?, condition(right)?) {
+            (Condition::Category(mut a, true), Condition::Category(b, true)) => {
+                a.extend(b);
+                Some(Condition::Category(a, true))
+            }
+            _ => None,
+        };
+    }
+    None
+}
+
+/// `["resource", "participant"]` for `resource.participant`; `None` for anything but a
+/// variable and attribute accesses.
+fn attribute_path(expr: &serde_json::Value) -> Option<Vec<&str>> {
+    if let Some(var) = expr.get("Var") {
+        return Some(vec![var.as_str()?]);
+    }
+    let access = expr.get(".")?;
+    let mut path = attribute_path(access.get("left")?)?;
+    path.push(access.get("attr")?.as_str()?);
+    Some(path)
+}
+
+fn is_category(expr: &serde_json::Value) -> bool {
+    attribute_path(expr).is_some_and(|p| p == ["resource", "category"])
+}
+
+fn string(expr: &serde_json::Value) -> Option<String> {
+    expr.get("Value")?.as_str().map(str::to_owned)
 }
 
 /// The code policies use for a data category.

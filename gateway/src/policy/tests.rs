@@ -869,3 +869,161 @@ fn loading_a_directory_without_a_schema_names_the_missing_file() {
     let error = PolicyEngine::load(dir.path()).unwrap_err();
     assert!(matches!(error, PolicyError::NoPolicies(_)), "{error}");
 }
+
+fn input<'a>(
+    principal: &'a Principal,
+    call: &'a Call,
+    resource: Resource<'a>,
+    consent: Option<&'a rule::Decision>,
+    emergency: Emergency,
+) -> DecisionInput<'a> {
+    DecisionInput {
+        principal,
+        call,
+        resource,
+        consent,
+        emergency,
+        at: now(),
+    }
+}
+
+#[test]
+fn the_fast_path_decides_as_the_checked_path_over_a_grid_of_requests() {
+    let engine = engine();
+    let principals = [
+        staff(CASE_MANAGER, REGION, &["case_manager"]),
+        without_purpose(staff(HOUSING_WORKER, REGION, &["housing_support_worker"])),
+        in_team(
+            staff(MUNI_COORDINATOR, MUNICIPALITY, &["coordinator"]),
+            FACT_TEAM,
+        ),
+        staff("SE2321000016-akut", REGION, &["physician", "auditor"]),
+        system("kommun-1283-system", MUNICIPALITY, "municipal_case_system"),
+        person(PARTICIPANT),
+    ];
+    let resources = [
+        owned_by(REGION),
+        owned_by(MUNICIPALITY),
+        joint(),
+        unnamed(),
+        referred_joint(),
+    ];
+    let permit = consent(
+        &[sharing(&[rule::Category::Plan], None)],
+        &[],
+        MUNICIPALITY,
+        REGION,
+        rule::Category::Plan,
+    );
+    let refused = consent(&[], &[], MUNICIPALITY, REGION, rule::Category::Plan);
+    let restricted = consent(
+        &[sharing(&[rule::Category::Plan], None)],
+        &[restriction()],
+        MUNICIPALITY,
+        REGION,
+        rule::Category::Plan,
+    );
+    let consents = [None, permit, refused, restricted];
+    let emergencies = [Emergency::default(), emergency(1), emergency(5)];
+    let shapes: [fn(Call) -> Call; 4] = [|c| c, internal, list, linked];
+    let mut calls = Vec::new();
+    for action in [Action::Read, Action::Write] {
+        for category in CATEGORIES {
+            let rpc = if category == DataCategory::Consent {
+                REVOKE_CONSENT
+            } else {
+                GET_PLAN
+            };
+            for shape in shapes {
+                calls.push(shape(call(rpc, action, category)));
+            }
+        }
+    }
+    let (mut decided, mut allowed, mut failures) = (0, 0, Vec::new());
+    for principal in &principals {
+        for call in &calls {
+            for data in &resources {
+                for consent in &consents {
+                    for emergency in emergencies {
+                        let input = input(
+                            principal,
+                            call,
+                            data.resource(),
+                            consent.as_ref(),
+                            emergency,
+                        );
+                        let checked = engine.decide_checked(&input);
+                        let fast = engine.decide(&input);
+                        decided += 1;
+                        allowed += usize::from(fast.allowed);
+                        if checked.as_ref() != Ok(&fast) {
+                            failures.push(format!("{input:?}:\n  {checked:?}\n  {fast:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The grid reaches both answers, so agreement says something.
+    assert!(allowed > 0 && allowed < decided, "{allowed} of {decided}");
+}
+
+#[test]
+fn kept_entities_follow_facts_that_change_without_a_new_revision() {
+    let engine = engine();
+    let member = staff(CASE_MANAGER, REGION, &["case_manager"]);
+    let get_plan = read(GET_PLAN, DataCategory::Plan);
+    let decide = |facts: &ParticipantFacts, principal: &Principal| {
+        let resource = Resource {
+            owner_organisation: Some(REGION),
+            participant: Some(facts),
+        };
+        let input = input(principal, &get_plan, resource, None, Emergency::default());
+        let fast = engine.decide(&input);
+        assert_eq!(engine.decide_checked(&input), Ok(fast.clone()));
+        fast.allowed
+    };
+    let facts = participant(PARTICIPANT);
+    assert!(decide(&facts, &member));
+
+    // Off the care team, same participant and revision: the kept store must not answer.
+    let mut removed = participant(PARTICIPANT);
+    removed.care_team.retain(|m| m.staff_id != CASE_MANAGER);
+    assert_eq!(removed.revision, facts.revision);
+    assert!(!decide(&removed, &member));
+
+    // Back on it: allowed again.
+    assert!(decide(&facts, &member));
+
+    // The same member of staff acting for another organisation is not on the team.
+    let moved = staff(CASE_MANAGER, MUNICIPALITY, &["case_manager"]);
+    assert!(!decide(&facts, &moved));
+
+    // A token without a purpose is refused, whatever was kept for the one with it.
+    assert!(!decide(&facts, &without_purpose(member.clone())));
+    assert!(decide(&facts, &member));
+}
+
+#[test]
+fn a_care_team_read_evaluates_only_the_policies_that_can_apply() {
+    let engine = engine();
+    let member = staff(CASE_MANAGER, REGION, &["case_manager"]);
+    let get_plan = read(GET_PLAN, DataCategory::Plan);
+    let data = owned_by(REGION);
+    let input = input(
+        &member,
+        &get_plan,
+        data.resource(),
+        None,
+        Emergency::default(),
+    );
+    let slot = engine.slots[Features::of(&input).index()];
+    let mut ids: Vec<&str> = engine.scoped[usize::from(slot)]
+        .policies()
+        .map(|p| p.id().as_ref())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["care-team-read"]);
+    assert_eq!(engine.decide(&input).policies, ["care-team-read"]);
+}
