@@ -108,12 +108,22 @@ const MAX_CLAIM_CHARS: usize = 128;
 /// Most roles or teams in one token.
 const MAX_CLAIM_LIST: usize = 32;
 
+/// Most verified tokens remembered at once.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// Verified tokens by their SHA-256: the principal and the expiry (seconds since the epoch).
+type Verified = HashMap<[u8; 32], (Principal, u64)>;
+
 /// Checks tokens against trusted keys, issuer and audience.
 #[derive(Clone)]
 pub struct TokenVerifier {
     /// Keys by key id; a token without `kid` may use the only key when there is one.
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    /// Tokens already verified, by their SHA-256, with their principal and expiry: checking
+    /// an ES256 signature costs more than the rest of a call through the gateway, and a
+    /// client sends the same token with every call until it expires.
+    verified: std::sync::Arc<std::sync::Mutex<Verified>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -150,7 +160,11 @@ impl TokenVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        Self { keys, validation }
+        Self {
+            keys,
+            validation,
+            verified: std::sync::Arc::default(),
+        }
     }
 
     /// Loads the public keys of a JWKS file (each key with its `kid`).
@@ -197,6 +211,40 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid);
         }
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Some((principal, exp)) = self.remembered().get(&key)
+            && now < *exp
+        {
+            return Ok(principal.clone());
+        }
+        let (principal, exp) = self.verify_signed(token)?;
+        let mut verified = self.remembered();
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, (_, exp)| now < *exp);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        // Remembered only until the expiry itself: the leeway is for clocks, not for reuse.
+        if now < exp {
+            verified.insert(key, (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Verifies the signature and claims; the principal and the expiry.
+    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         if header.alg != Algorithm::ES256 {
             return Err(AuthError::Invalid);
@@ -217,7 +265,8 @@ impl TokenVerifier {
                 _ => AuthError::Invalid,
             }
         })?;
-        principal_of(data.claims)
+        let exp = data.claims.exp;
+        Ok((principal_of(data.claims)?, exp))
     }
 }
 

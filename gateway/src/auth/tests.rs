@@ -211,3 +211,28 @@ fn keys_load_from_a_jwks_file() {
         .unwrap();
     assert_eq!(verifier.verify(&token), Ok(case_manager()));
 }
+
+#[test]
+fn a_remembered_token_speaks_only_for_itself_and_only_until_it_expires() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let token = issuer
+        .issue(&case_manager(), Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(verifier.verify(&token), Ok(case_manager()));
+    assert_eq!(verifier.verify(&token), Ok(case_manager()), "remembered");
+    // A token with the remembered one's signature and other claims is checked afresh.
+    let mut forged_claims = claims(&case_manager());
+    forged_claims.roles = vec!["physician".into()];
+    let forged_body = b64(&serde_json::to_vec(&forged_claims).unwrap());
+    let mut parts: Vec<&str> = token.split('.').collect();
+    parts[1] = &forged_body;
+    assert_eq!(verifier.verify(&parts.join(".")), Err(AuthError::Invalid));
+    // Within the leeway an expired token still verifies, but is never remembered: the next
+    // call checks it again and, once past the leeway, refuses it.
+    let mut ending = claims(&case_manager());
+    ending.exp = now() - 1;
+    let ending = signed(&issuer, &ending);
+    assert_eq!(verifier.verify(&ending), Ok(case_manager()));
+    assert!(!verifier.remembered().values().any(|(_, exp)| *exp < now()));
+}
