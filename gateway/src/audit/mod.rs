@@ -11,6 +11,8 @@ use samsyn_proto::common::v1::DataCategory;
 use crate::auth::Principal;
 use crate::policy::Action;
 
+pub mod store;
+
 /// What the gateway did with a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
