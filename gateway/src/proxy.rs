@@ -37,6 +37,13 @@ use crate::page_token::PageTokens;
 pub const EMERGENCY_REASON_BIN: &str = "samsyn-emergency-reason-bin";
 /// Metadata key of an emergency reason in plain ASCII.
 pub const EMERGENCY_REASON: &str = "samsyn-emergency-reason";
+/// Metadata the gateway adds to a forwarded call: who the caller is (services behind the
+/// gateway trust it, since only Samsyn's own components reach them).
+pub const PRINCIPAL_ID: &str = "samsyn-principal-id";
+/// The caller's kind: `staff`, `system` or `participant`.
+pub const PRINCIPAL_KIND: &str = "samsyn-principal-kind";
+/// The caller's organisation, when it has one.
+pub const PRINCIPAL_ORGANISATION: &str = "samsyn-principal-organisation";
 /// Longest emergency reason accepted, in bytes.
 const MAX_EMERGENCY_REASON_BYTES: usize = 500;
 /// How often a live board stream re-checks what it shows when nothing else happens: a
@@ -400,6 +407,22 @@ impl Call {
             request.set_timeout(deadline);
         }
         samsyn_kit::telemetry::inject_current(request.metadata_mut());
+        let principal = &admitted.principal;
+        let kind = match principal.kind {
+            crate::auth::PrincipalKind::Staff => "staff",
+            crate::auth::PrincipalKind::System => "system",
+            crate::auth::PrincipalKind::Participant => "participant",
+        };
+        let metadata = request.metadata_mut();
+        for (key, value) in [
+            (PRINCIPAL_ID, Some(principal.id.as_str())),
+            (PRINCIPAL_KIND, Some(kind)),
+            (PRINCIPAL_ORGANISATION, principal.organisation.as_deref()),
+        ] {
+            if let Some(value) = value.and_then(|v| v.parse().ok()) {
+                metadata.insert(key, value);
+            }
+        }
         request
     }
 
