@@ -27,13 +27,14 @@ async fn build_part(
         "consent" => samsyn_consent::part(context).await?,
         "plans" => samsyn_plans::part(context).await?,
         "board" => samsyn_board::part(context).await?,
-        "gateway" => samsyn_gateway::part(build_gateway(config, bound)?),
+        "gateway" => samsyn_gateway::part(build_gateway(context, config, bound).await?),
         other => anyhow::bail!("unknown part {other}"),
     })
 }
 
-/// The gateway, with channels to the services and the in-memory audit trail.
-fn build_gateway(
+/// The gateway, with channels to the services and its durable audit trail.
+async fn build_gateway(
+    context: &PartContext,
     config: &SamsynConfig,
     bound: &HashMap<&'static str, SocketAddr>,
 ) -> anyhow::Result<Arc<samsyn_gateway::proxy::Gateway>> {
@@ -57,9 +58,13 @@ fn build_gateway(
         plans: channel("plans")?,
         board: channel("board")?,
     };
-    let audit = Arc::new(samsyn_gateway::audit::MemoryTrail::with_capacity(
-        MEMORY_AUDIT_EVENTS,
-    ));
+    let audit = Arc::new(
+        samsyn_gateway::audit::store::AuditStore::open(
+            &context.database_url,
+            &config.data_dir.join("certs").join(AUDIT_SIGNING_KEY),
+        )
+        .await?,
+    );
     Ok(samsyn_gateway::build(
         config.access.clone(),
         &config.data_dir.join("certs"),
@@ -73,8 +78,8 @@ fn build_gateway(
 /// it; production certificates must too).
 const SERVICE_SERVER_NAME: &str = "localhost";
 
-/// Events the in-memory audit trail keeps until the durable trail replaces it.
-const MEMORY_AUDIT_EVENTS: usize = 100_000;
+/// The file of the key that signs the audit trail's checkpoints, under the certificates.
+const AUDIT_SIGNING_KEY: &str = "audit-signing-key";
 
 /// Where to reach a part listening on `listen`: an unspecified address means this host.
 fn reachable(listen: SocketAddr) -> SocketAddr {
