@@ -34,6 +34,8 @@ use crate::policy::{Action, category_code};
 pub const CHECKPOINT_EVERY: u64 = 1000;
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 1024;
+/// Times the writer yields for more events before committing a batch.
+const LINGER_YIELDS: usize = 4;
 /// Events waiting for the writer before callers are held back.
 const QUEUE: usize = 8192;
 /// Events read per query while verifying.
@@ -403,6 +405,8 @@ pub struct Filter {
     pub organisation: Option<String>,
     /// Touching data this organisation owns.
     pub owner_organisation: Option<String>,
+    /// By callers of this organisation or touching data it owns (an auditor's scope).
+    pub any_organisation: Option<String>,
     /// With this decision (`allowed`, `disclosure`, `emergency`, `denied`).
     pub decision: Option<String>,
     /// Emergency accesses not yet reviewed.
@@ -574,6 +578,13 @@ impl AuditStore {
             if let Some(value) = value {
                 condition = condition.add(column.eq(value.clone()));
             }
+        }
+        if let Some(organisation) = &filter.any_organisation {
+            condition = condition.add(
+                Condition::any()
+                    .add(Column::Organisation.eq(organisation.clone()))
+                    .add(Column::OwnerOrganisation.eq(organisation.clone())),
+            );
         }
         if filter.unreviewed_emergencies {
             let reviewed: Vec<i64> = entity::review::Entity::find()
@@ -835,9 +846,16 @@ async fn write_loop(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = pending.recv().await {
         batch.push(first);
+        // Callers whose calls are in flight are about to hand in their events too: yield a
+        // few times to let them, so one commit carries more events.
+        let mut lingered = 0;
         while batch.len() < MAX_BATCH {
             match pending.try_recv() {
                 Ok(next) => batch.push(next),
+                Err(_) if lingered < LINGER_YIELDS => {
+                    lingered += 1;
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => break,
             }
         }
