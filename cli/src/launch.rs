@@ -52,12 +52,6 @@ async fn build_gateway(
             client.clone(),
         )?)
     };
-    let upstreams = samsyn_gateway::proxy::Upstreams {
-        participants: channel("participants")?,
-        consent: channel("consent")?,
-        plans: channel("plans")?,
-        board: channel("board")?,
-    };
     let audit = Arc::new(
         samsyn_gateway::audit::store::AuditStore::open(
             &context.database_url,
@@ -65,6 +59,15 @@ async fn build_gateway(
         )
         .await?,
     );
+    let upstreams = samsyn_gateway::proxy::Upstreams {
+        participants: channel("participants")?,
+        consent: channel("consent")?,
+        plans: channel("plans")?,
+        board: channel("board")?,
+        audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
+            &audit,
+        ))),
+    };
     Ok(samsyn_gateway::build(
         config.access.clone(),
         &config.data_dir.join("certs"),

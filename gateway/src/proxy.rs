@@ -63,6 +63,8 @@ pub struct Upstreams {
     pub plans: Channel,
     /// The board service.
     pub board: Channel,
+    /// The audit follow-up service the gateway serves from its own trail, when it has one.
+    pub audit: Option<Channel>,
 }
 
 impl Upstreams {
@@ -75,6 +77,7 @@ impl Upstreams {
             "consent" => (&self.consent, Some(FeedName::Consent)),
             "plans" => (&self.plans, None),
             "board" => (&self.board, None),
+            "audit" => (self.audit.as_ref()?, None),
             _ => return None,
         })
     }

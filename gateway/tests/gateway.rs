@@ -365,3 +365,103 @@ async fn a_revoked_consent_cuts_the_row_from_a_live_board_stream() {
     assert!(shown(&after).is_empty(), "{after:?}");
     assert_eq!(after.cursor, first.cursor);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditors_and_the_participant_follow_up_through_the_gateway() {
+    use samsyn_proto::audit::v1 as audit_pb;
+    use samsyn_proto::audit::v1::audit_service_client::AuditServiceClient;
+    let stack = Stack::start().await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    participants_as(&stack, Credentials::bearer(&case_manager))
+        .get_participant(get(&id))
+        .await
+        .unwrap();
+    let stranger = stack.token(&staff("SE0180-sos-1", "0180", &["case_manager"]));
+    participants_as(&stack, Credentials::bearer(&stranger))
+        .get_participant(get(&id))
+        .await
+        .unwrap_err();
+
+    // The region's auditor sees both calls about the participant: the read and the refusal.
+    let auditor = stack.token(&staff("SE2321000255-rev1", REGION, &["auditor"]));
+    let mut audit =
+        AuditServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&auditor));
+    let events = audit
+        .list_events(audit_pb::ListEventsRequest {
+            participant_id: pid(&id),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let decisions: Vec<_> = events.iter().map(|e| e.decision()).collect();
+    assert!(
+        decisions.contains(&audit_pb::Decision::Allowed),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.principal.as_ref().is_some_and(|p| p.id == CASE_MANAGER))
+    );
+    let verified = audit
+        .verify_audit(audit_pb::VerifyAuditRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(verified.first_broken_position, 0, "{verified:?}");
+    assert!(verified.events_checked >= 3);
+
+    // Staff without the auditor role may not read the trail.
+    let refused =
+        AuditServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&case_manager))
+            .list_events(audit_pb::ListEventsRequest {
+                participant_id: pid(&id),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // The participant sees which organisation read their data, never who.
+    let own = stack.token(&person(&id));
+    let mut mine = AuditServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&own));
+    let log = mine
+        .get_my_access_log(audit_pb::GetMyAccessLogRequest {
+            participant_id: pid(&id),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(log.entries.iter().any(|e| {
+        e.organisation_id
+            .as_ref()
+            .is_some_and(|o| o.value == REGION)
+    }));
+    let bytes = prost::Message::encode_to_vec(&log);
+    assert!(!String::from_utf8_lossy(&bytes).contains(CASE_MANAGER));
+    // ...and only their own.
+    let other = stack.token(&person("0198c0de-0000-7000-8000-0000000000aa"));
+    let refused =
+        AuditServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&other))
+            .get_my_access_log(audit_pb::GetMyAccessLogRequest {
+                participant_id: pid(&id),
+                page: None,
+            })
+            .await
+            .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}

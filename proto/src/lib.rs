@@ -33,9 +33,14 @@ mod generated {
             tonic::include_proto!("samsyn.kit.v1");
         }
     }
+    pub mod audit {
+        pub mod v1 {
+            tonic::include_proto!("samsyn.audit.v1");
+        }
+    }
 }
 
-pub use generated::{board, common, consent, kit, participants, plans};
+pub use generated::{audit, board, common, consent, kit, participants, plans};
 
 mod access_check;
 

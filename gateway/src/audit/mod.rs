@@ -11,6 +11,7 @@ use samsyn_proto::common::v1::DataCategory;
 use crate::auth::Principal;
 use crate::policy::Action;
 
+pub mod service;
 pub mod store;
 
 /// What the gateway did with a call.
@@ -110,6 +111,27 @@ impl MemoryTrail {
         self.events
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<T: AuditTrail + ?Sized> AuditTrail for std::sync::Arc<T> {
+    fn record(&self, event: AuditEvent) -> RecordFuture<'_> {
+        (**self).record(event)
+    }
+}
+
+/// Hands every event to two trails (tests keep events in memory beside the durable store).
+#[derive(Debug)]
+pub struct TeeTrail<A, B>(pub A, pub B);
+
+impl<A: AuditTrail, B: AuditTrail> AuditTrail for TeeTrail<A, B> {
+    fn record(&self, event: AuditEvent) -> RecordFuture<'_> {
+        let first = self.0.record(event.clone());
+        let second = self.1.record(event);
+        Box::pin(async move {
+            first.await?;
+            second.await
+        })
     }
 }
 

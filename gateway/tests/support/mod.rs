@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use samsyn_gateway::audit::MemoryTrail;
+use samsyn_gateway::audit::store::AuditStore;
+use samsyn_gateway::audit::{MemoryTrail, TeeTrail};
 use samsyn_gateway::auth::{DevIssuer, Principal, PrincipalKind};
 use samsyn_gateway::links::{LinkConfig, SystemKind, fingerprint_hex};
 use samsyn_gateway::proxy::{Gateway, Upstreams};
@@ -58,7 +59,10 @@ pub struct Stack {
     pub plans: ServedPart,
     pub board: ServedPart,
     pub gateway: Arc<Gateway>,
+    /// Every audit event, in memory, for tests to inspect.
     pub trail: Arc<MemoryTrail>,
+    /// The same events in the durable store the audit API serves.
+    pub store: Arc<AuditStore>,
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -111,17 +115,28 @@ impl Stack {
             },
         ]);
         let trail = Arc::new(MemoryTrail::default());
+        let store = Arc::new(
+            AuditStore::open(
+                &fresh_sqlite_url(dir.path()),
+                &dir.path().join("audit-signing-key"),
+            )
+            .await
+            .unwrap(),
+        );
         let upstreams = Upstreams {
             participants: participants.channel.clone(),
             consent: consent.channel.clone(),
             plans: plans.channel.clone(),
             board: board.channel.clone(),
+            audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
+                &store,
+            ))),
         };
         let gateway = samsyn_gateway::build(
             settings,
             &certs,
             upstreams,
-            trail.clone(),
+            Arc::new(TeeTrail(Arc::clone(&trail), Arc::clone(&store))),
             &Limits::default(),
         )
         .unwrap();
@@ -151,6 +166,7 @@ impl Stack {
             board,
             gateway,
             trail,
+            store,
             addr,
             stop: Some(stop),
         };
