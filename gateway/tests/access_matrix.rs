@@ -428,9 +428,24 @@ async fn every_caller_gets_exactly_what_the_matrix_says() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 
-    // One audit event per call, refusals included.
+    // One audit event per call, refusals included; the durable trail holds the same, chained.
     let events = &stack.trail.events()[before..];
     assert_eq!(events.len(), calls);
+    let durable = stack
+        .store
+        .query(&samsyn_gateway::audit::store::Filter::default(), 0, 100_000)
+        .await
+        .unwrap();
+    assert_eq!(durable.len(), stack.trail.events().len());
+    let denied = durable
+        .iter()
+        .filter(|e| e.record.decision == "denied")
+        .count();
+    assert_eq!(
+        denied,
+        stack.trail.events().iter().filter(|e| !e.allowed).count()
+    );
+    assert_eq!(stack.store.verify().await.unwrap().first_broken, None);
     // The municipal coordinator's board read is a disclosure; the physician's an emergency.
     let disclosed = events
         .iter()
