@@ -35,7 +35,7 @@ pub const CHECKPOINT_EVERY: u64 = 1000;
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 1024;
 /// Times the writer yields for more events before committing a batch.
-const LINGER_YIELDS: usize = 4;
+const LINGER_YIELDS: usize = 8;
 /// Events waiting for the writer before callers are held back.
 const QUEUE: usize = 8192;
 /// Events read per query while verifying.
