@@ -195,7 +195,8 @@ async fn tamper_cases(url_for: impl AsyncFn() -> String) {
     let store = filled(&url, &key).await;
     sql(
         &store,
-        "UPDATE audit_checkpoint SET hash = replace(hash, substr(hash, 1, 1), 'f') WHERE position = 1001",
+        "UPDATE audit_checkpoint SET hash = CASE WHEN substr(hash, 1, 1) = '0' THEN '1' ELSE '0' END \
+         || substr(hash, 2) WHERE position = 1001",
     )
     .await;
     let verification = store.verify().await.unwrap();
