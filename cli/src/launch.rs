@@ -85,7 +85,7 @@ const SERVICE_SERVER_NAME: &str = "localhost";
 const AUDIT_SIGNING_KEY: &str = "audit-signing-key";
 
 /// Where to reach a part listening on `listen`: an unspecified address means this host.
-fn reachable(listen: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(listen: SocketAddr) -> SocketAddr {
     if listen.ip().is_unspecified() {
         let loopback: std::net::IpAddr = if listen.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -144,7 +144,7 @@ fn server_tls(config: &SamsynConfig, name: &str) -> anyhow::Result<Arc<rustls::S
 /// Starts `names` in this process and serves until Ctrl-C or SIGTERM.
 ///
 /// Prints `<part> listening on https://<addr>` for each once its port accepts connections.
-pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
+pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     if config.tls.is_none() {
@@ -187,6 +187,22 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
         tracing::info!(part = name, %addr, "listening");
         println!("{name} listening on https://{addr}");
     }
+    let roster = config.data_dir.join(crate::client::ROSTER_FILE);
+    if demo && !roster.exists() {
+        let started = std::time::Instant::now();
+        let seeded = seed_demo(&config, &bound)
+            .await
+            .context("demo seeding failed")?;
+        std::fs::write(&roster, serde_json::to_string_pretty(&seeded)?)
+            .with_context(|| format!("cannot write {}", roster.display()))?;
+        println!(
+            "demo programme seeded in {} ms: {} people to act as (samsyn as <who> people)",
+            started.elapsed().as_millis(),
+            seeded.people.len()
+        );
+    } else if demo {
+        println!("demo programme already seeded ({})", roster.display());
+    }
     tokio::select! {
         () = shutdown => tracing::info!("shutting down"),
         Some(finished) = running.join_next() => {
@@ -218,6 +234,35 @@ pub async fn run(config: SamsynConfig, names: &[&str]) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Seeds the demo programme into the services this process serves.
+async fn seed_demo(
+    config: &SamsynConfig,
+    bound: &HashMap<&'static str, SocketAddr>,
+) -> anyhow::Result<crate::demo::Roster> {
+    const SEEDER: &str = "samsyn-demo";
+    let pki = DevPki::at(config.data_dir.join("certs"));
+    pki.ensure(&[SEEDER])?;
+    let client = tls::client_config(pki.trust_anchors()?, Some(&pki.identity(SEEDER)?))?;
+    let channel = |part: &str| -> anyhow::Result<tonic::transport::Channel> {
+        let addr = bound
+            .get(part)
+            .copied()
+            .with_context(|| format!("{part} is not served here"))?;
+        Ok(tls::channel(
+            reachable(addr),
+            SERVICE_SERVER_NAME,
+            client.clone(),
+        )?)
+    };
+    let channels = crate::demo::DemoChannels {
+        participants: channel("participants")?,
+        consent: channel("consent")?,
+        plans: channel("plans")?,
+        board: channel("board")?,
+    };
+    crate::demo::seed(&channels).await
 }
 
 /// How long shutdown waits for open calls and connections.

@@ -1,7 +1,9 @@
 //! `samsyn`: start every part in one process (`up`), one part alone (`serve`), check them
 //! (`status`), or make development certificates (`certs`) and tokens (`token`).
 
+mod client;
 mod config;
+mod demo;
 mod launch;
 mod status;
 
@@ -32,7 +34,21 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start every part in this process, each on its own port with its own database.
-    Up,
+    Up {
+        /// On a fresh data directory, seed the synthetic demo programme (see `samsyn as`).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Act as one of the demo programme's people, through the gateway like any client.
+    As {
+        /// Who (see `samsyn as anyone people`).
+        who: String,
+        /// Print the gateway's answer as JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        action: client::Action,
+    },
     /// Start one part alone, as it runs in production.
     Serve {
         /// participants, consent, plans, board or gateway.
@@ -94,10 +110,14 @@ async fn main() -> anyhow::Result<()> {
     // One crypto provider for the process; Samsyn's own configs name ring explicitly too.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
-        Command::Up => {
+        Command::Up { demo } => {
             let config = load_config(&cli, Vec::new())?;
             let _telemetry = samsyn_kit::telemetry::init("samsyn", &config.telemetry)?;
-            launch::run(config, &PARTS).await
+            launch::run(config, &PARTS, *demo).await
+        }
+        Command::As { who, json, action } => {
+            let config = load_config(&cli, Vec::new())?;
+            client::run(&config, who, action.clone(), *json).await
         }
         Command::Serve { part } => {
             // The standard variable names a single part's database in production.
@@ -108,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
             let config = load_config(&cli, extra)?;
             let _telemetry =
                 samsyn_kit::telemetry::init(&format!("samsyn-{part}"), &config.telemetry)?;
-            launch::run(config, &[part.as_str()]).await
+            launch::run(config, &[part.as_str()], false).await
         }
         Command::Token(args) => {
             let config = load_config(&cli, Vec::new())?;

@@ -1,0 +1,203 @@
+//! The README's tour, run as a newcomer would: `samsyn up --demo`, then the board as the
+//! region's case manager and as a municipal coordinator (only consented rows), a revocation
+//! and its effect, and the participant's own access log — all through the gateway.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
+
+struct Up {
+    child: Child,
+    gateway: SocketAddr,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// `samsyn up --demo` on free ports; returns once the demo is seeded.
+fn up(data_dir: &Path) -> (Up, Vec<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
+    command
+        .args(["up", "--demo", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for part in PARTS {
+        command.env(
+            format!("SAMSYN_{}__LISTEN", part.to_uppercase()),
+            "127.0.0.1:0",
+        );
+    }
+    let mut child = command.spawn().expect("samsyn starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut gateway = None;
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("samsyn up --demo announces itself");
+        if let Some(url) = line.strip_prefix("gateway listening on https://") {
+            gateway = Some(url.parse().unwrap());
+        }
+        let done = line.starts_with("demo programme");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let up = Up {
+        child,
+        gateway: gateway.expect("the gateway listens"),
+    };
+    (up, lines)
+}
+
+/// Runs `samsyn <args>` against the running demo; its standard output.
+fn samsyn(data_dir: &Path, up: &Up, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_samsyn"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("SAMSYN_GATEWAY__LISTEN", up.gateway.to_string())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "samsyn {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn json(data_dir: &Path, up: &Up, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    serde_json::from_str(&samsyn(data_dir, up, &args)).unwrap()
+}
+
+/// The participant ids on a board as JSON.
+fn board_participants(board: &Value) -> Vec<String> {
+    board["entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| e["participantId"]["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_readme_tour_shows_what_samsyn_is_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, announced) = up(dir.path());
+    assert!(
+        announced
+            .iter()
+            .any(|l| l.starts_with("demo programme seeded")),
+        "{announced:?}"
+    );
+    let roster: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
+            .unwrap();
+    let orjan = roster["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == "orjan")
+        .expect("orjan in the roster")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 1. The board as the region's case manager: every row, as a readable table.
+    let table = samsyn(dir.path(), &up, &["as", "anna", "board"]);
+    assert!(table.contains("on the board"), "{table}");
+    let region = board_participants(&json(dir.path(), &up, &["as", "anna", "board"]));
+    // 2. The same board as Helsingborg's coordinator: only the rows a consent opens.
+    let municipal = board_participants(&json(dir.path(), &up, &["as", "lisa", "board"]));
+    assert!(region.len() >= 6, "{region:?}");
+    assert!(!municipal.is_empty() && municipal.len() < region.len());
+    assert!(municipal.iter().all(|p| region.contains(p)));
+    assert!(
+        municipal.contains(&orjan),
+        "Örjan consented to sharing the board"
+    );
+
+    // 3. Örjan revokes the consent that shares the board with the municipality...
+    let consents = json(dir.path(), &up, &["as", "orjan", "consents", "orjan"]);
+    let sharing = consents["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["kind"] == "CONSENT_KIND_INFORMATION_SHARING"
+                && c["revocation"].is_null()
+                && c["sharing"]["categories"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c == "DATA_CATEGORY_BOARD"))
+        })
+        .expect("a consent sharing the board")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = samsyn(
+        dir.path(),
+        &up,
+        &["as", "orjan", "revoke-consent", "orjan", &sharing],
+    );
+    assert!(revoked.contains("revoked"), "{revoked}");
+    // 4. ...and his row is gone from the municipal view at once, not from the region's.
+    let after = board_participants(&json(dir.path(), &up, &["as", "lisa", "board"]));
+    assert!(!after.contains(&orjan));
+    assert_eq!(after.len(), municipal.len() - 1);
+    let region_after = board_participants(&json(dir.path(), &up, &["as", "anna", "board"]));
+    assert_eq!(region_after.len(), region.len());
+
+    // 5. Lisa and Anna open Örjan's plan; Örjan's own access log then shows which
+    // organisations read his data, never who.
+    let plan = samsyn(dir.path(), &up, &["as", "lisa", "plan", "orjan"]);
+    assert!(plan.contains("goal"), "{plan}");
+    let plan = samsyn(dir.path(), &up, &["as", "anna", "plan", "orjan"]);
+    assert!(plan.contains("follow-up"), "{plan}");
+    let log = samsyn(dir.path(), &up, &["as", "orjan", "audit-log"]);
+    assert!(log.contains("SE2321000255"), "the region read it: {log}");
+    assert!(log.contains("1283"), "Helsingborg read it: {log}");
+    let staff_ids: Vec<String> = roster["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "staff")
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        staff_ids.iter().all(|id| !log.contains(id.as_str())),
+        "{log}"
+    );
+}
