@@ -113,6 +113,18 @@ fn board_participants(board: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn person_id(roster: &Value, key: &str) -> String {
+    roster["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == key)
+        .unwrap_or_else(|| panic!("{key} in the roster"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn the_readme_tour_shows_what_samsyn_is_for() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,15 +138,7 @@ fn the_readme_tour_shows_what_samsyn_is_for() {
     let roster: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
             .unwrap();
-    let orjan = roster["people"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["key"] == "orjan")
-        .expect("orjan in the roster")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let orjan = person_id(&roster, "orjan");
 
     // 1. The board as the region's case manager: every row, as a readable table.
     let table = samsyn(dir.path(), &up, &["as", "anna", "board"]);
@@ -179,6 +183,37 @@ fn the_readme_tour_shows_what_samsyn_is_for() {
     assert_eq!(after.len(), municipal.len() - 1);
     let region_after = board_participants(&json(dir.path(), &up, &["as", "anna", "board"]));
     assert_eq!(region_after.len(), region.len());
+    // Gösta shared nothing; once Anna records his consent, Lisa sees his row too.
+    let gosta = person_id(&roster, "gosta");
+    assert!(!after.contains(&gosta));
+    let recorded = samsyn(
+        dir.path(),
+        &up,
+        &[
+            "as",
+            "anna",
+            "record-consent",
+            "gosta",
+            "--to",
+            "1283",
+            "--category",
+            "board",
+        ],
+    );
+    assert!(recorded.contains("recorded consent"), "{recorded}");
+    let opened = board_participants(&json(dir.path(), &up, &["as", "lisa", "board"]));
+    assert!(opened.contains(&gosta));
+    assert_eq!(opened.len(), after.len() + 1);
+    // A refusal reads as the gateway's answer.
+    let refused = Command::new(env!("CARGO_BIN_EXE_samsyn"))
+        .args(["as", "omar", "plan", "orjan", "--data-dir"])
+        .arg(dir.path())
+        .env("SAMSYN_GATEWAY__LISTEN", up.gateway.to_string())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("PermissionDenied: not permitted"));
 
     // 5. Lisa and Anna open Örjan's plan; Örjan's own access log then shows which
     // organisations read his data, never who.

@@ -24,6 +24,9 @@ use tonic::transport::Channel;
 use crate::config::SamsynConfig;
 use crate::demo::{DemoPerson, Roster};
 
+/// The region of the demo programme (the gateway's default region organisation).
+const REGION: &str = "SE2321000255";
+
 /// The file `samsyn up --demo` writes the demo roster to, in the data directory.
 pub const ROSTER_FILE: &str = "demo.json";
 
@@ -54,6 +57,31 @@ pub enum Action {
         #[arg(long, default_value = "Återkallat på deltagarens begäran")]
         reason: String,
     },
+    /// Record a participant's consent to share the region's information with a municipality.
+    RecordConsent {
+        /// A participant's key from the roster, or their id.
+        participant: String,
+        /// The municipality (organisation) that may read.
+        #[arg(long)]
+        to: String,
+        /// A data category it covers (repeatable): board, plan, care_team, enrolment, ...
+        #[arg(long = "category", required = true)]
+        categories: Vec<String>,
+    },
+    /// Push a municipal decision on an intervention in the participant's active plan.
+    PushDecision {
+        /// A participant's key from the roster, or their id.
+        participant: String,
+        /// The deciding system's own decision id.
+        #[arg(long)]
+        decision_id: String,
+        /// The intervention's catalogue code (e.g. municipality.housing_support).
+        #[arg(long)]
+        catalogue_code: String,
+        /// granted, denied or partly_granted.
+        #[arg(long, default_value = "granted")]
+        outcome: String,
+    },
     /// The audit log: a participant's own access log, or an auditor's view of one participant.
     AuditLog {
         /// For an auditor: the participant (key or id).
@@ -81,13 +109,23 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-/// Runs one client command as `who`.
+/// Runs one client command as `who`; a refusal reads as the gateway's status, not a trace.
 pub async fn run(
     config: &SamsynConfig,
     who: &str,
     action: Action,
     json: bool,
 ) -> anyhow::Result<()> {
+    match act(config, who, action, json).await {
+        Err(error) => match error.downcast_ref::<tonic::Status>() {
+            Some(status) => anyhow::bail!("{:?}: {}", status.code(), status.message()),
+            None => Err(error),
+        },
+        ok => ok,
+    }
+}
+
+async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> anyhow::Result<()> {
     let roster_path = config.data_dir.join(ROSTER_FILE);
     let roster: Roster =
         serde_json::from_str(&std::fs::read_to_string(&roster_path).with_context(|| {
@@ -330,17 +368,7 @@ pub async fn run(
                     kind: consent_pb::ActorKind::Participant as i32,
                     staff: None,
                 },
-                _ => consent_pb::Actor {
-                    kind: consent_pb::ActorKind::Staff as i32,
-                    staff: Some(samsyn_proto::common::v1::StaffRef {
-                        staff_id: person.id.clone(),
-                        organisation_id: person
-                            .organisation
-                            .clone()
-                            .map(|value| samsyn_proto::common::v1::OrganisationId { value }),
-                        unit_id: person.unit.clone().unwrap_or_default(),
-                    }),
-                },
+                _ => staff_actor(person),
             };
             let revoked = consent
                 .revoke_consent(consent_pb::RevokeConsentRequest {
@@ -356,6 +384,102 @@ pub async fn run(
                 return print_json(&mut out, &revoked, "samsyn.consent.v1.Consent");
             }
             writeln!(out, "revoked consent {}", revoked.id)?;
+        }
+        Action::RecordConsent {
+            participant: key,
+            to,
+            categories,
+        } => {
+            let mut codes = Vec::new();
+            for category in &categories {
+                let name = format!("DATA_CATEGORY_{}", category.to_uppercase());
+                let code = samsyn_proto::common::v1::DataCategory::from_str_name(&name)
+                    .with_context(|| format!("no data category {category}"))?;
+                codes.push(code as i32);
+            }
+            let org = |value: &str| {
+                Some(samsyn_proto::common::v1::OrganisationId {
+                    value: value.to_owned(),
+                })
+            };
+            let recorded = ConsentServiceClient::with_interceptor(channel.clone(), bearer.clone())
+                .record_consent(consent_pb::RecordConsentRequest {
+                    participant_id: participant(&key),
+                    kind: consent_pb::ConsentKind::InformationSharing as i32,
+                    sharing: Some(consent_pb::Sharing {
+                        from_organisation_id: org(REGION),
+                        to_organisation_id: org(&to),
+                        categories: codes,
+                        unit_id: String::new(),
+                        staff_id: String::new(),
+                    }),
+                    valid_from: None,
+                    valid_until: None,
+                    form: consent_pb::ConsentForm::Verbal as i32,
+                    requested_by: Some(consent_pb::Actor {
+                        kind: consent_pb::ActorKind::Participant as i32,
+                        staff: None,
+                    }),
+                    recorded_by: Some(staff_actor(person)),
+                    on_behalf_of: None,
+                    note: String::new(),
+                    idempotency_key: String::new(),
+                })
+                .await?
+                .into_inner();
+            if json {
+                return print_json(&mut out, &recorded, "samsyn.consent.v1.Consent");
+            }
+            writeln!(out, "recorded consent {}", recorded.id)?;
+        }
+        Action::PushDecision {
+            participant: key,
+            decision_id,
+            catalogue_code,
+            outcome,
+        } => {
+            let name = format!("DECISION_OUTCOME_{}", outcome.to_uppercase());
+            let outcome = plans_pb::DecisionOutcome::from_str_name(&name)
+                .with_context(|| format!("no decision outcome {outcome}"))?;
+            let today = chrono::Utc::now().date_naive();
+            let pushed = PlansServiceClient::with_interceptor(channel.clone(), bearer.clone())
+                .push_decision(plans_pb::PushDecisionRequest {
+                    decision: Some(plans_pb::Decision {
+                        external_decision_id: decision_id,
+                        organisation_id: person
+                            .organisation
+                            .clone()
+                            .map(|value| samsyn_proto::common::v1::OrganisationId { value }),
+                        participant_id: participant(&key),
+                        subject: Some(plans_pb::decision::Subject::CatalogueCode(catalogue_code)),
+                        outcome: outcome as i32,
+                        valid_from: Some(samsyn_proto::common::v1::CalendarDate {
+                            year: chrono::Datelike::year(&today),
+                            month: chrono::Datelike::month(&today),
+                            day: chrono::Datelike::day(&today),
+                        }),
+                        valid_until: None,
+                        decided_by: staff_actor(person).staff,
+                        decided_at: Some(samsyn_kit::time::to_timestamp(chrono::Utc::now())),
+                    }),
+                })
+                .await?
+                .into_inner();
+            if json {
+                return print_json(&mut out, &pushed, "samsyn.plans.v1.PushDecisionResponse");
+            }
+            writeln!(
+                out,
+                "decision recorded in plan {} revision {} (intervention {}){}",
+                pushed.plan_id,
+                pushed.plan_revision.map_or(0, |r| r.value),
+                pushed.intervention_id,
+                if pushed.replayed {
+                    ", a replay: nothing changed"
+                } else {
+                    ""
+                }
+            )?;
         }
         Action::AuditLog { participant: key } => {
             let mut audit = AuditServiceClient::with_interceptor(channel.clone(), bearer.clone());
@@ -493,6 +617,21 @@ fn principal(person: &DemoPerson) -> Principal {
         roles: person.roles.clone(),
         teams: person.teams.clone(),
         purpose: (person.kind != "participant").then(|| "care".to_owned()),
+    }
+}
+
+/// The person as a member of staff acting in a consent record.
+fn staff_actor(person: &DemoPerson) -> consent_pb::Actor {
+    consent_pb::Actor {
+        kind: consent_pb::ActorKind::Staff as i32,
+        staff: Some(samsyn_proto::common::v1::StaffRef {
+            staff_id: person.id.clone(),
+            organisation_id: person
+                .organisation
+                .clone()
+                .map(|value| samsyn_proto::common::v1::OrganisationId { value }),
+            unit_id: person.unit.clone().unwrap_or_default(),
+        }),
     }
 }
 
