@@ -911,9 +911,9 @@ fn emergency_reason(metadata: &MetadataMap) -> Result<Option<String>, Status> {
     Ok(Some(reason.to_owned()))
 }
 
-/// Passes messages through as the bytes they are.
+/// Passes messages through as the bytes they are (also for clients that call any RPC).
 #[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Bytes;

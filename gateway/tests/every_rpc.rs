@@ -10,18 +10,18 @@ mod support;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use prost::Message;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, Value,
 };
 use samsyn_gateway::auth::{Claims, DevIssuer, Principal};
 use samsyn_gateway::describe::CallDescriber;
+use samsyn_gateway::proxy::RawCodec;
 use samsyn_proto::MethodAccess;
 use samsyn_proto::common::v1::Action;
 use support::*;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::service::interceptor::InterceptedService;
 
 const CASE_MANAGER: &str = "SE2321000255-cm01";
@@ -32,44 +32,6 @@ const STRANGER: &str = "0180-cm99";
 const NAME: &str = "Örjan Åkesson";
 /// Longest wait for a call (or a stream's first message).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Passes messages through as the bytes they are.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
 
 /// What came back from one call.
 #[derive(Debug)]
