@@ -3,14 +3,13 @@
 //! its event in the trail, which still verifies and continues after a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod common;
+
+use common::Up;
 use samsyn_gateway::audit::store::{AuditStore, Filter};
 use samsyn_gateway::auth::{DevIssuer, Principal, PrincipalKind};
 use samsyn_kit::tls;
@@ -18,43 +17,7 @@ use samsyn_proto::common::v1::{OrganisationId, OrganisationKind, StaffRef};
 use samsyn_proto::participants::v1 as pb;
 use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
 
-const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
 const CREATE_REFERRAL: &str = "/samsyn.participants.v1.ParticipantsService/CreateReferral";
-
-/// Starts `samsyn up` on free ports; the gateway's address.
-fn up(data_dir: &Path) -> (Child, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
-    command
-        .arg("up")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for part in PARTS {
-        command.env(
-            format!("SAMSYN_{}__LISTEN", part.to_uppercase()),
-            "127.0.0.1:0",
-        );
-    }
-    let mut child = command.spawn().expect("samsyn starts");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut gateway = None;
-    let mut seen = 0;
-    for line in lines {
-        let line = line.unwrap();
-        if let Some((part, url)) = line.split_once(" listening on https://") {
-            seen += 1;
-            if part == "gateway" {
-                gateway = Some(url.parse().unwrap());
-            }
-        }
-        if seen == PARTS.len() {
-            break;
-        }
-    }
-    (child, gateway.expect("the gateway announces itself"))
-}
 
 /// A synthetic, valid personnummer for the n-th referral (never a real person's).
 fn pin(n: u64) -> String {
@@ -91,7 +54,8 @@ fn referral(n: u64) -> pb::CreateReferralRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, gateway) = up(dir.path());
+    let up = Up::start(dir.path());
+    let gateway = up.addr("gateway");
     let certs = dir.path().join("certs");
     let token = DevIssuer::at(&certs)
         .issue(
@@ -154,8 +118,7 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
     while answered.load(Ordering::Relaxed) < 200 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    up.kill();
     while let Some(done) = writers.join_next().await {
         done.unwrap();
     }
@@ -186,12 +149,7 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
     drop(store);
 
     // After a restart the trail continues the same chain.
-    let (mut child, _) = up(dir.path());
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    child.wait().unwrap();
+    drop(Up::start(dir.path()));
     let store = AuditStore::open(&url, &key).await.unwrap();
     assert_eq!(store.verify().await.unwrap().first_broken, None);
 }

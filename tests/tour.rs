@@ -3,78 +3,13 @@
 //! and its effect, and the participant's own access log — all through the gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
+mod common;
+
+use common::Up;
 use serde_json::Value;
-
-const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
-
-struct Up {
-    child: Child,
-    gateway: SocketAddr,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// `samsyn up --demo` on free ports; returns once the demo is seeded.
-fn up(data_dir: &Path) -> (Up, Vec<String>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
-    command
-        .args(["up", "--demo", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for part in PARTS {
-        command.env(
-            format!("SAMSYN_{}__LISTEN", part.to_uppercase()),
-            "127.0.0.1:0",
-        );
-    }
-    let mut child = command.spawn().expect("samsyn starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut gateway = None;
-    let mut lines = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("samsyn up --demo announces itself");
-        if let Some(url) = line.strip_prefix("gateway listening on https://") {
-            gateway = Some(url.parse().unwrap());
-        }
-        let done = line.starts_with("demo programme");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    let up = Up {
-        child,
-        gateway: gateway.expect("the gateway listens"),
-    };
-    (up, lines)
-}
 
 /// Runs `samsyn <args>` against the running demo; its standard output.
 fn samsyn(data_dir: &Path, up: &Up, args: &[&str]) -> String {
@@ -82,7 +17,7 @@ fn samsyn(data_dir: &Path, up: &Up, args: &[&str]) -> String {
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
-        .env("SAMSYN_GATEWAY__LISTEN", up.gateway.to_string())
+        .env("SAMSYN_GATEWAY__LISTEN", up.addr("gateway").to_string())
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -128,12 +63,13 @@ fn person_id(roster: &Value, key: &str) -> String {
 #[test]
 fn the_readme_tour_shows_what_samsyn_is_for() {
     let dir = tempfile::tempdir().unwrap();
-    let (up, announced) = up(dir.path());
+    let up = Up::start_with(dir.path(), &["--demo"], Some("demo programme"));
     assert!(
-        announced
+        up.announced
             .iter()
             .any(|l| l.starts_with("demo programme seeded")),
-        "{announced:?}"
+        "{:?}",
+        up.announced
     );
     let roster: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).unwrap())
@@ -208,7 +144,7 @@ fn the_readme_tour_shows_what_samsyn_is_for() {
     let refused = Command::new(env!("CARGO_BIN_EXE_samsyn"))
         .args(["as", "omar", "plan", "orjan", "--data-dir"])
         .arg(dir.path())
-        .env("SAMSYN_GATEWAY__LISTEN", up.gateway.to_string())
+        .env("SAMSYN_GATEWAY__LISTEN", up.addr("gateway").to_string())
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();

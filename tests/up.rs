@@ -1,90 +1,17 @@
 //! `samsyn up` end to end: the real binary, real sockets, real mutual TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+mod common;
+
+use common::{PARTS, Up};
 use samsyn_kit::tls::{self, DevPki};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-
-const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
-
-/// The running launcher; stopped with SIGTERM (and checked to exit cleanly) on drop.
-struct Up {
-    child: Child,
-    addrs: Vec<(String, SocketAddr)>,
-}
-
-impl Up {
-    fn start(data_dir: &Path) -> Self {
-        let started = Instant::now();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
-        command
-            .arg("up")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for part in PARTS {
-            command.env(
-                format!("SAMSYN_{}__LISTEN", part.to_uppercase()),
-                "127.0.0.1:0",
-            );
-        }
-        let mut child = command.spawn().expect("samsyn starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut addrs = Vec::new();
-        while addrs.len() < PARTS.len() {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("every part announces itself");
-            let (part, url) = line
-                .split_once(" listening on https://")
-                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-            addrs.push((part.to_owned(), url.parse().unwrap()));
-        }
-        eprintln!(
-            "samsyn up: every part listening after {:?}",
-            started.elapsed()
-        );
-        Self { child, addrs }
-    }
-
-    fn addr(&self, part: &str) -> SocketAddr {
-        self.addrs.iter().find(|(p, _)| p == part).unwrap().1
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let status = self.child.wait().expect("samsyn exits");
-        if !std::thread::panicking() {
-            assert!(
-                status.success(),
-                "samsyn up stops cleanly on SIGTERM: {status}"
-            );
-        }
-    }
-}
 
 /// Health of `service` ("" for the server as a whole) as seen by a client with `identity`.
 async fn health(

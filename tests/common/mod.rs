@@ -1,0 +1,113 @@
+//! The real `samsyn up` for end-to-end tests: started on free ports, stopped with SIGTERM
+//! (and checked to exit cleanly) when dropped.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every part `samsyn up` announces, in order.
+pub const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
+
+/// The running launcher.
+pub struct Up {
+    child: Child,
+    /// Killed already: nothing to stop or check on drop.
+    killed: bool,
+    /// Each part and its address, in the order announced.
+    pub addrs: Vec<(String, SocketAddr)>,
+    /// Every line printed up to the last one waited for.
+    pub announced: Vec<String>,
+}
+
+impl Up {
+    /// `samsyn up` on free ports in `data_dir`; returns once every part listens.
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[], None)
+    }
+
+    /// `samsyn up <args>`; returns once every part listens and, with `until`, a line starting
+    /// with it has been printed.
+    pub fn start_with(data_dir: &Path, args: &[&str], until: Option<&str>) -> Self {
+        let started = Instant::now();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
+        command
+            .arg("up")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for part in PARTS {
+            command.env(
+                format!("SAMSYN_{}__LISTEN", part.to_uppercase()),
+                "127.0.0.1:0",
+            );
+        }
+        let mut child = command.spawn().expect("samsyn starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut addrs = Vec::new();
+        let mut announced = Vec::new();
+        let mut waited_for = until.is_none();
+        while addrs.len() < PARTS.len() || !waited_for {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("samsyn up announces itself");
+            if let Some((part, url)) = line.split_once(" listening on https://") {
+                addrs.push((part.to_owned(), url.parse().unwrap()));
+            }
+            waited_for |= until.is_some_and(|u| line.starts_with(u));
+            announced.push(line);
+        }
+        eprintln!("samsyn up: ready after {:?}", started.elapsed());
+        Self {
+            child,
+            killed: false,
+            addrs,
+            announced,
+        }
+    }
+
+    /// The address of `part`.
+    pub fn addr(&self, part: &str) -> SocketAddr {
+        self.addrs.iter().find(|(p, _)| p == part).unwrap().1
+    }
+
+    /// Kills the process without warning (SIGKILL) and waits for it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.killed = true;
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if self.killed {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let status = self.child.wait().expect("samsyn exits");
+        if !std::thread::panicking() {
+            assert!(
+                status.success(),
+                "samsyn up stops cleanly on SIGTERM: {status}"
+            );
+        }
+    }
+}
