@@ -24,6 +24,7 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
 
 use crate::access_view::{FeedName, Follower};
 use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
@@ -247,12 +248,13 @@ impl Call {
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
-        let principal = gateway
-            .authenticator
-            .authenticate(
-                request.metadata(),
-                peer_certs.as_ref().map(|c| c.as_slice()),
-            )
+        let principal = tracing::info_span!("gateway.authenticate")
+            .in_scope(|| {
+                gateway.authenticator.authenticate(
+                    request.metadata(),
+                    peer_certs.as_ref().map(|c| c.as_slice()),
+                )
+            })
             .map_err(|error| Box::new(Refused::new(unauthenticated(&error))))?;
         let refuse = |status: Status| Refused {
             principal: Some(principal.clone()),
@@ -282,15 +284,26 @@ impl Call {
             emergency_reason: emergency_reason.clone(),
             ..refuse(status)
         };
-        let verdict = gateway
-            .gate
-            .decide_call(
-                &principal,
-                access,
-                participant_id.as_deref(),
-                emergency_reason.is_some(),
-            )
+        // Only outcomes go on the span: never who or about whom.
+        let decide = tracing::info_span!(
+            "gateway.decide",
+            decision.allowed = tracing::field::Empty,
+            decision.disclosure = tracing::field::Empty,
+            decision.emergency = tracing::field::Empty,
+        );
+        let verdict = decide
+            .in_scope(|| {
+                gateway.gate.decide_call(
+                    &principal,
+                    access,
+                    participant_id.as_deref(),
+                    emergency_reason.is_some(),
+                )
+            })
             .map_err(|error| Box::new(with_participant(view_unavailable(&error))))?;
+        decide.record("decision.allowed", verdict.decision.allowed);
+        decide.record("decision.disclosure", verdict.decision.disclosure);
+        decide.record("decision.emergency", verdict.decision.emergency);
         if !verdict.decision.allowed {
             return Err(Box::new(Refused {
                 verdict: Some(verdict),
@@ -389,7 +402,9 @@ impl Call {
     }
 
     async fn record(&self, event: AuditEvent) -> Result<(), Status> {
-        self.gateway.audit.record(event).await.map_err(|error| {
+        let commit = tracing::info_span!("gateway.audit.commit");
+        let recorded = self.gateway.audit.record(event).instrument(commit).await;
+        recorded.map_err(|error| {
             tracing::error!(%error, rpc = %self.path, "audit trail refused an event; call failed");
             Status::unavailable("audit trail unavailable")
         })
@@ -435,14 +450,20 @@ impl Call {
         let deadline = Some(admitted.timeout.map_or(self.gateway.default_deadline, |t| {
             t.min(self.gateway.default_deadline)
         }));
-        let outgoing = self.outgoing(&admitted, deadline);
+        let forward = forward_span(&self.path);
+        let outgoing = forward.in_scope(|| self.outgoing(&admitted, deadline));
         let (mut grpc, feed) = self.upstream()?;
         let path = http::uri::PathAndQuery::from_str(&self.path)
             .map_err(|_| Status::unimplemented("unknown method"))?;
-        let result = match grpc.ready().await {
-            Ok(()) => grpc.unary(outgoing, path, RawCodec).await,
-            Err(_) => Err(Status::unavailable("service unavailable")),
-        };
+        let result = async {
+            match grpc.ready().await {
+                Ok(()) => grpc.unary(outgoing, path, RawCodec).await,
+                Err(_) => Err(Status::unavailable("service unavailable")),
+            }
+        }
+        .instrument(forward.clone())
+        .await;
+        record_status(&forward, result.as_ref().err());
         let response = match result {
             Ok(response) => response,
             Err(status) => {
@@ -549,14 +570,20 @@ impl Call {
     ) -> Result<Response<ReceiverStream<Result<Bytes, Status>>>, Status> {
         let admitted = self.admit(request).await?;
         let access = self.access()?.clone();
-        let outgoing = self.outgoing(&admitted, admitted.timeout);
+        let forward = forward_span(&self.path);
+        let outgoing = forward.in_scope(|| self.outgoing(&admitted, admitted.timeout));
         let (mut grpc, _) = self.upstream()?;
         let path = http::uri::PathAndQuery::from_str(&self.path)
             .map_err(|_| Status::unimplemented("unknown method"))?;
-        let result = match grpc.ready().await {
-            Ok(()) => grpc.server_streaming(outgoing, path, RawCodec).await,
-            Err(_) => Err(Status::unavailable("service unavailable")),
-        };
+        let result = async {
+            match grpc.ready().await {
+                Ok(()) => grpc.server_streaming(outgoing, path, RawCodec).await,
+                Err(_) => Err(Status::unavailable("service unavailable")),
+            }
+        }
+        .instrument(forward.clone())
+        .await;
+        record_status(&forward, result.as_ref().err());
         let upstream = match result {
             Ok(response) => response.into_inner(),
             Err(status) => {
@@ -812,6 +839,28 @@ impl tonic::server::ServerStreamingService<Bytes> for Call {
             path: self.path.clone(),
         };
         Box::pin(async move { call.server_streaming(request).await })
+    }
+}
+
+/// The client span of forwarding one call to its service; the service's server span is its
+/// child (the trace context goes along in the call's metadata).
+fn forward_span(path: &str) -> tracing::Span {
+    tracing::info_span!(
+        "gateway.forward",
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.method = %path,
+        rpc.grpc.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
+/// Records how a forwarded call ended on its span.
+fn record_status(span: &tracing::Span, error: Option<&Status>) {
+    let code = error.map_or(Code::Ok, Status::code);
+    span.record("rpc.grpc.status_code", code as i32);
+    if error.is_some() {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

@@ -22,6 +22,9 @@ pub enum TelemetryError {
     /// The OTLP exporter could not be built.
     #[error("otlp exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// `OTEL_TRACES_SAMPLER` or its argument is not one the OpenTelemetry spec defines.
+    #[error("{0}")]
+    Sampler(String),
     /// A global subscriber is already installed.
     #[error("telemetry already initialised: {0}")]
     AlreadyInitialised(#[from] tracing_subscriber::util::TryInitError),
@@ -92,9 +95,11 @@ pub fn init(
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                    .with_sampler(sampler(
+                        std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
+                        std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
                         config.sample_ratio,
-                    ))))
+                    )?)
                     .with_resource(
                         opentelemetry_sdk::Resource::builder()
                             .with_service_name(name)
@@ -115,6 +120,38 @@ pub fn init(
         .try_init()?;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(TelemetryGuard { provider })
+}
+
+/// The sampler named by the standard `OTEL_TRACES_SAMPLER` (and `_ARG`) variables, else a
+/// parent-based ratio sampler at the configured ratio.
+fn sampler(name: Option<&str>, arg: Option<&str>, ratio: f64) -> Result<Sampler, TelemetryError> {
+    let ratio = match arg.filter(|a| !a.is_empty()) {
+        None => ratio,
+        Some(arg) => match arg.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => r,
+            _ => {
+                return Err(TelemetryError::Sampler(
+                    "OTEL_TRACES_SAMPLER_ARG must be a number between 0 and 1".into(),
+                ));
+            }
+        },
+    };
+    let parent = |root: Sampler| Sampler::ParentBased(Box::new(root));
+    Ok(match name.filter(|n| !n.is_empty()) {
+        None | Some("parentbased_traceidratio") => parent(Sampler::TraceIdRatioBased(ratio)),
+        Some("always_on") => Sampler::AlwaysOn,
+        Some("always_off") => Sampler::AlwaysOff,
+        Some("traceidratio") => Sampler::TraceIdRatioBased(ratio),
+        Some("parentbased_always_on") => parent(Sampler::AlwaysOn),
+        Some("parentbased_always_off") => parent(Sampler::AlwaysOff),
+        Some(other) => {
+            return Err(TelemetryError::Sampler(format!(
+                "OTEL_TRACES_SAMPLER {other:?} is not supported (always_on, always_off, \
+                 traceidratio, parentbased_always_on, parentbased_always_off, \
+                 parentbased_traceidratio)"
+            )));
+        }
+    })
 }
 
 struct MetadataInjector<'a>(&'a mut http::HeaderMap);
@@ -203,6 +240,23 @@ mod tests {
     use opentelemetry::trace::TraceContextExt;
 
     const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn the_standard_sampler_variables_choose_the_sampler() {
+        let debug = |name, arg| format!("{:?}", sampler(name, arg, 0.25).unwrap());
+        assert_eq!(
+            debug(None, None),
+            debug(Some("parentbased_traceidratio"), Some("0.25"))
+        );
+        assert!(debug(None, None).contains("0.25"));
+        assert_eq!(debug(Some("always_on"), None), "AlwaysOn");
+        assert_eq!(debug(Some("always_off"), None), "AlwaysOff");
+        assert!(debug(Some("traceidratio"), Some("0.01")).contains("0.01"));
+        assert!(debug(Some("parentbased_always_on"), None).starts_with("ParentBased(AlwaysOn"));
+        for (name, arg) in [(Some("sometimes"), None), (Some("traceidratio"), Some("2"))] {
+            assert!(sampler(name, arg, 1.0).is_err(), "{name:?} {arg:?}");
+        }
+    }
 
     fn with_otel<T>(f: impl FnOnce() -> T) -> T {
         let provider = SdkTracerProvider::builder().build();
