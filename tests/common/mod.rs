@@ -31,6 +31,16 @@ impl Up {
     /// `samsyn up <args>`; returns once every part listens and, with `until`, a line starting
     /// with it has been printed.
     pub fn start_with(data_dir: &Path, args: &[&str], until: Option<&str>) -> Self {
+        Self::start_configured(data_dir, args, until, &[])
+    }
+
+    /// As [`Up::start_with`], with extra environment variables.
+    pub fn start_configured(
+        data_dir: &Path,
+        args: &[&str],
+        until: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let started = Instant::now();
         let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
         command
@@ -47,6 +57,7 @@ impl Up {
                 "127.0.0.1:0",
             );
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("samsyn starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
