@@ -119,7 +119,7 @@ async fn a_call_through_the_gateway_is_one_trace_without_personal_data() {
             ("OTEL_TRACES_SAMPLER", "always_on"),
             (
                 "RUST_LOG",
-                "warn,samsyn_kit::telemetry=info,samsyn_gateway::proxy=info",
+                "warn,samsyn_kit::telemetry=info,samsyn_gateway::proxy=info,sea_orm=info",
             ),
         ],
     );
@@ -218,6 +218,28 @@ async fn a_call_through_the_gateway_is_one_trace_without_personal_data() {
             parent.parent_span_id.is_empty(),
             "the gateway's span is the root"
         );
+        // The service's database work shows as client spans below its server span, with the
+        // operation but never the statement (it may hold personal data).
+        let database: Vec<&&Span> = in_trace
+            .iter()
+            .filter(|s| attribute(s, "db.system").as_deref() == Some("sqlite"))
+            .collect();
+        assert!(!database.is_empty(), "database spans in the trace");
+        for span in &database {
+            assert!(attribute(span, "db.operation").is_some());
+            assert!(attribute(span, "db.statement").is_none_or(|s| s.is_empty()));
+            let mut ancestor = by_id.get(&span.parent_span_id);
+            while let Some(a) = ancestor
+                && a.span_id != service.span_id
+            {
+                ancestor = by_id.get(&a.parent_span_id);
+            }
+            assert!(
+                ancestor.is_some(),
+                "{} is not under the service's span",
+                span.name
+            );
+        }
         let decide = in_trace
             .iter()
             .find(|s| s.name == "gateway.decide")
