@@ -226,10 +226,18 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
         otel.kind = "server",
         rpc.system = "grpc",
         rpc.method = %request.uri().path(),
+        trace_id = tracing::field::Empty,
     );
     let parent = extract(request.headers());
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
+    }
+    // On the span as a field too, so every log line of the call (JSON logs carry the current
+    // span's fields) names the trace an operator can look up.
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", tracing::field::display(span_context.trace_id()));
     }
     span
 }
@@ -292,6 +300,52 @@ mod tests {
             assert_ne!(sent, CALLER, "a child span of ours, not the caller's span");
             assert_eq!(current_traceparent().as_deref(), Some(sent));
         });
+    }
+
+    /// Collects formatted log output.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_log_lines_of_a_call_name_its_trace() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(move || writer.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let request = http::Request::builder()
+                .uri("/samsyn.board.v1.BoardService/GetBoard")
+                .header("traceparent", CALLER)
+                .body(())
+                .unwrap();
+            let span = server_span(&request);
+            let _entered = span.enter();
+            tracing::info!("board read");
+        });
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(logged.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+            "{logged}"
+        );
     }
 
     #[test]
