@@ -95,11 +95,11 @@ pub fn init(
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_sampler(sampler(
+                    .with_sampler(QuietRootQueries(sampler(
                         std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
                         std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
                         config.sample_ratio,
-                    )?)
+                    )?))
                     .with_resource(
                         opentelemetry_sdk::Resource::builder()
                             .with_service_name(name)
@@ -152,6 +152,34 @@ fn sampler(name: Option<&str>, arg: Option<&str>, ratio: f64) -> Result<Sampler,
             )));
         }
     })
+}
+
+/// Drops database spans that belong to no call (the feeds' poll fallback, the audit writer's
+/// batches): each would be a trace of its own, burying the calls operators look for.
+#[derive(Debug, Clone)]
+struct QuietRootQueries(Sampler);
+
+impl opentelemetry_sdk::trace::ShouldSample for QuietRootQueries {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        let in_a_call = parent_context.is_some_and(|c| c.span().span_context().is_valid());
+        if !in_a_call && name.starts_with("sea_orm.") {
+            return opentelemetry_sdk::trace::SamplingResult {
+                decision: opentelemetry_sdk::trace::SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            };
+        }
+        self.0
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
 }
 
 struct MetadataInjector<'a>(&'a mut http::HeaderMap);
@@ -264,6 +292,38 @@ mod tests {
         for (name, arg) in [(Some("sometimes"), None), (Some("traceidratio"), Some("2"))] {
             assert!(sampler(name, arg, 1.0).is_err(), "{name:?} {arg:?}");
         }
+    }
+
+    #[test]
+    fn database_spans_outside_any_call_are_not_sampled() {
+        use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceFlags, TraceId};
+        use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
+        let sampler = QuietRootQueries(Sampler::AlwaysOn);
+        let decide = |parent: Option<&opentelemetry::Context>, name: &str| {
+            sampler
+                .should_sample(parent, TraceId::from(7), name, &SpanKind::Client, &[], &[])
+                .decision
+        };
+        let call = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(9),
+            TraceFlags::SAMPLED,
+            true,
+            Default::default(),
+        ));
+        assert_eq!(decide(None, "sea_orm.query_all"), SamplingDecision::Drop);
+        assert_eq!(
+            decide(Some(&opentelemetry::Context::new()), "sea_orm.execute"),
+            SamplingDecision::Drop
+        );
+        assert_eq!(
+            decide(Some(&call), "sea_orm.query_all"),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide(None, "grpc.server"),
+            SamplingDecision::RecordAndSample
+        );
     }
 
     fn with_otel<T>(f: impl FnOnce() -> T) -> T {
