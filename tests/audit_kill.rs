@@ -78,6 +78,7 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
 
     // Eight writers call until the process dies; each counts the answers it received.
     let answered = Arc::new(AtomicU64::new(0));
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
     let mut writers = tokio::task::JoinSet::new();
     for _ in 0..8 {
@@ -92,6 +93,7 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
             },
         );
         let answered = Arc::clone(&answered);
+        let killed = Arc::clone(&killed);
         let next = Arc::clone(&next);
         writers.spawn(async move {
             loop {
@@ -100,15 +102,8 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
                     Ok(_) => {
                         answered.fetch_add(1, Ordering::Relaxed);
                     }
-                    // Once killed, calls fail (refused or reset): the writer is done.
-                    Err(status)
-                        if matches!(
-                            status.code(),
-                            tonic::Code::Unavailable | tonic::Code::Unknown
-                        ) =>
-                    {
-                        return;
-                    }
+                    // Once killed, calls fail however the connection broke: the writer is done.
+                    Err(_) if killed.load(Ordering::SeqCst) => return,
                     Err(status) => panic!("unexpected {status:?}"),
                 }
             }
@@ -118,6 +113,7 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
     while answered.load(Ordering::Relaxed) < 200 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    killed.store(true, Ordering::SeqCst);
     up.kill();
     while let Some(done) = writers.join_next().await {
         done.unwrap();
