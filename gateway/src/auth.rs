@@ -21,6 +21,17 @@ pub enum PrincipalKind {
     Participant,
 }
 
+impl PrincipalKind {
+    /// The kind's name in tokens, metadata and the audit trail (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Staff => "staff",
+            Self::System => "system",
+            Self::Participant => "participant",
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -180,7 +180,7 @@ impl Gate {
         let owner = facts.and_then(|facts| self.owner(category, facts));
         let consent = match (facts, &owner, action, principal.kind) {
             (Some(facts), Some(owner), Action::Read, PrincipalKind::Staff) => {
-                rule_category(category).map(|category| {
+                crate::access_view::rule_category(category as i32).map(|category| {
                     facts.decide(&rule::Request {
                         reader_organisation: principal.organisation.clone().unwrap_or_default(),
                         reader_unit: principal.unit.clone(),
@@ -245,22 +245,6 @@ impl Gate {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// The consent rule's category for a data category that consents can cover.
-fn rule_category(category: DataCategory) -> Option<rule::Category> {
-    Some(match category {
-        DataCategory::Enrolment => rule::Category::Enrolment,
-        DataCategory::CareTeam => rule::Category::CareTeam,
-        DataCategory::Consent => rule::Category::Consent,
-        DataCategory::Plan => rule::Category::Plan,
-        DataCategory::Decision => rule::Category::Decision,
-        DataCategory::Board => rule::Category::Board,
-        DataCategory::Audit => rule::Category::Audit,
-        DataCategory::Unspecified | DataCategory::Admin | DataCategory::ChangeFeed => {
-            return None;
-        }
-    })
 }
 
 /// The consent rule's purpose for an assignment purpose; research is the only one that needs

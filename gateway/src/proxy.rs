@@ -426,15 +426,10 @@ impl Call {
         }
         samsyn_kit::telemetry::inject_current(request.metadata_mut());
         let principal = &admitted.principal;
-        let kind = match principal.kind {
-            crate::auth::PrincipalKind::Staff => "staff",
-            crate::auth::PrincipalKind::System => "system",
-            crate::auth::PrincipalKind::Participant => "participant",
-        };
         let metadata = request.metadata_mut();
         for (key, value) in [
             (PRINCIPAL_ID, Some(principal.id.as_str())),
-            (PRINCIPAL_KIND, Some(kind)),
+            (PRINCIPAL_KIND, Some(principal.kind.as_str())),
             (PRINCIPAL_ORGANISATION, principal.organisation.as_deref()),
         ] {
             if let Some(value) = value.and_then(|v| v.parse().ok()) {

@@ -86,7 +86,7 @@ fn time(value: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
 }
 
 /// The rule's category of a wire one; `None` for those no consent or restriction can name.
-pub(super) fn category(value: i32) -> Option<Category> {
+pub(crate) fn category(value: i32) -> Option<Category> {
     match common::DataCategory::try_from(value).ok()? {
         common::DataCategory::Enrolment => Some(Category::Enrolment),
         common::DataCategory::CareTeam => Some(Category::CareTeam),

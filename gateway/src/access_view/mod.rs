@@ -33,6 +33,7 @@ use samsyn_consent_rule as rule;
 use samsyn_proto::common::v1::Change;
 use tokio::sync::watch;
 
+pub(crate) use convert::category as rule_category;
 pub use follow::{FollowSettings, Follower, follow};
 
 /// A change feed the view follows.

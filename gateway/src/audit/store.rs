@@ -309,14 +309,7 @@ impl Record {
                 .at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             principal_id: principal.map(|p| p.id.clone()),
-            principal_kind: principal.map(|p| {
-                match p.kind {
-                    crate::auth::PrincipalKind::Staff => "staff",
-                    crate::auth::PrincipalKind::System => "system",
-                    crate::auth::PrincipalKind::Participant => "participant",
-                }
-                .to_owned()
-            }),
+            principal_kind: principal.map(|p| p.kind.as_str().to_owned()),
             organisation: principal.and_then(|p| p.organisation.clone()),
             unit: principal.and_then(|p| p.unit.clone()),
             roles: principal.map(|p| p.roles.clone()).unwrap_or_default(),
