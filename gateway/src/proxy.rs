@@ -439,26 +439,45 @@ impl Call {
         request
     }
 
+    /// Sends an admitted call to its service, under a client span; the service's answer and
+    /// the feed its writes land on. `Err` only when the call has nowhere to go.
+    async fn forward<T, Fut>(
+        &self,
+        admitted: &Admitted,
+        deadline: Option<Duration>,
+        call: impl FnOnce(tonic::client::Grpc<Channel>, Request<Bytes>, http::uri::PathAndQuery) -> Fut,
+    ) -> Result<(Result<T, Status>, Option<FeedName>), Status>
+    where
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let span = forward_span(&self.path);
+        let outgoing = span.in_scope(|| self.outgoing(admitted, deadline));
+        let (mut grpc, feed) = self.upstream()?;
+        let path = http::uri::PathAndQuery::from_str(&self.path)
+            .map_err(|_| Status::unimplemented("unknown method"))?;
+        let result = async {
+            match grpc.ready().await {
+                Ok(()) => call(grpc, outgoing, path).await,
+                Err(_) => Err(Status::unavailable("service unavailable")),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        record_status(&span, result.as_ref().err());
+        Ok((result, feed))
+    }
+
     async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
         let admitted = self.admit(request).await?;
         let access = self.access()?.clone();
         let deadline = Some(admitted.timeout.map_or(self.gateway.default_deadline, |t| {
             t.min(self.gateway.default_deadline)
         }));
-        let forward = forward_span(&self.path);
-        let outgoing = forward.in_scope(|| self.outgoing(&admitted, deadline));
-        let (mut grpc, feed) = self.upstream()?;
-        let path = http::uri::PathAndQuery::from_str(&self.path)
-            .map_err(|_| Status::unimplemented("unknown method"))?;
-        let result = async {
-            match grpc.ready().await {
-                Ok(()) => grpc.unary(outgoing, path, RawCodec).await,
-                Err(_) => Err(Status::unavailable("service unavailable")),
-            }
-        }
-        .instrument(forward.clone())
-        .await;
-        record_status(&forward, result.as_ref().err());
+        let (result, feed) = self
+            .forward(&admitted, deadline, |mut grpc, outgoing, path| async move {
+                grpc.unary(outgoing, path, RawCodec).await
+            })
+            .await?;
         let response = match result {
             Ok(response) => response,
             Err(status) => {
@@ -565,20 +584,15 @@ impl Call {
     ) -> Result<Response<ReceiverStream<Result<Bytes, Status>>>, Status> {
         let admitted = self.admit(request).await?;
         let access = self.access()?.clone();
-        let forward = forward_span(&self.path);
-        let outgoing = forward.in_scope(|| self.outgoing(&admitted, admitted.timeout));
-        let (mut grpc, _) = self.upstream()?;
-        let path = http::uri::PathAndQuery::from_str(&self.path)
-            .map_err(|_| Status::unimplemented("unknown method"))?;
-        let result = async {
-            match grpc.ready().await {
-                Ok(()) => grpc.server_streaming(outgoing, path, RawCodec).await,
-                Err(_) => Err(Status::unavailable("service unavailable")),
-            }
-        }
-        .instrument(forward.clone())
-        .await;
-        record_status(&forward, result.as_ref().err());
+        let (result, _) = self
+            .forward(
+                &admitted,
+                admitted.timeout,
+                |mut grpc, outgoing, path| async move {
+                    grpc.server_streaming(outgoing, path, RawCodec).await
+                },
+            )
+            .await?;
         let upstream = match result {
             Ok(response) => response.into_inner(),
             Err(status) => {
