@@ -10,6 +10,7 @@ pub mod authenticate;
 pub mod describe;
 pub mod gate;
 pub mod links;
+mod metrics;
 pub mod page_token;
 pub mod policy;
 pub mod proxy;

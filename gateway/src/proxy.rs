@@ -233,6 +233,7 @@ impl Call {
             Ok(admitted) => Ok(admitted),
             Err(refused) => {
                 let status = refused.status.clone();
+                crate::metrics::refusal(status.code());
                 self.audit_refusal(*refused).await?;
                 Err(status)
             }
@@ -304,6 +305,10 @@ impl Call {
         decide.record("decision.allowed", verdict.decision.allowed);
         decide.record("decision.disclosure", verdict.decision.disclosure);
         decide.record("decision.emergency", verdict.decision.emergency);
+        crate::metrics::decision(verdict.decision.allowed, action(access), access.category());
+        if verdict.decision.allowed && verdict.decision.emergency {
+            crate::metrics::emergency_access(access.category());
+        }
         if !verdict.decision.allowed {
             return Err(Box::new(Refused {
                 verdict: Some(verdict),
@@ -403,7 +408,9 @@ impl Call {
 
     async fn record(&self, event: AuditEvent) -> Result<(), Status> {
         let commit = tracing::info_span!("gateway.audit.commit");
+        let started = std::time::Instant::now();
         let recorded = self.gateway.audit.record(event).instrument(commit).await;
+        crate::metrics::audit_commit(started.elapsed(), recorded.is_ok());
         recorded.map_err(|error| {
             tracing::error!(%error, rpc = %self.path, "audit trail refused an event; call failed");
             Status::unavailable("audit trail unavailable")

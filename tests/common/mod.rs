@@ -41,16 +41,37 @@ impl Up {
         until: Option<&str>,
         env: &[(&str, &str)],
     ) -> Self {
-        let started = Instant::now();
         let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
+        command.arg("up").args(args);
+        Self::launch(command, data_dir, PARTS.len(), until, env, None)
+    }
+
+    /// `samsyn serve <part>`: one part alone in its own process, its log lines written to
+    /// `log`. `env` must name where the other parts listen.
+    pub fn serve(data_dir: &Path, part: &str, env: &[(&str, &str)], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn"));
+        command.arg("serve").arg(part);
+        Self::launch(command, data_dir, 1, None, env, Some(log))
+    }
+
+    fn launch(
+        mut command: Command,
+        data_dir: &Path,
+        parts: usize,
+        until: Option<&str>,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Self {
+        let started = Instant::now();
         command
-            .arg("up")
-            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::inherit(),
+            });
         for part in PARTS {
             command.env(
                 format!("SAMSYN_{}__LISTEN", part.to_uppercase()),
@@ -72,17 +93,17 @@ impl Up {
         let mut addrs = Vec::new();
         let mut announced = Vec::new();
         let mut waited_for = until.is_none();
-        while addrs.len() < PARTS.len() || !waited_for {
+        while addrs.len() < parts || !waited_for {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
-                .expect("samsyn up announces itself");
+                .expect("samsyn announces itself");
             if let Some((part, url)) = line.split_once(" listening on https://") {
                 addrs.push((part.to_owned(), url.parse().unwrap()));
             }
             waited_for |= until.is_some_and(|u| line.starts_with(u));
             announced.push(line);
         }
-        eprintln!("samsyn up: ready after {:?}", started.elapsed());
+        eprintln!("samsyn: ready after {:?}", started.elapsed());
         Self {
             child,
             killed: false,

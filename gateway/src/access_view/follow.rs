@@ -113,6 +113,36 @@ async fn open(
     Ok(response.into_inner())
 }
 
+/// The span of applying one change: a trace of its own, linked to the call that made the
+/// change, so an operator can go from "the board did not update" to the consumer's work.
+fn apply_span(feed: FeedName, change: &Change) -> tracing::Span {
+    if change.change_kind == samsyn_kit::feed::HEARTBEAT {
+        return tracing::Span::none();
+    }
+    if let Some(recorded) = change
+        .recorded_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+    {
+        let lag = (chrono::Utc::now() - recorded).to_std().unwrap_or_default();
+        crate::metrics::feed_lag(CONSUMER, feed.as_str(), lag);
+    }
+    let span = tracing::info_span!(
+        parent: None,
+        "feed.apply",
+        samsyn.feed.consumer = CONSUMER,
+        samsyn.feed = feed.as_str(),
+        samsyn.feed.sequence = change.sequence,
+        samsyn.feed.entity_kind = change.entity_kind.as_str(),
+        samsyn.feed.change_kind = change.change_kind.as_str(),
+    );
+    samsyn_kit::telemetry::link_to(&span, &change.traceparent);
+    span
+}
+
+/// The consumer's name in spans and metrics.
+const CONSUMER: &str = "gateway.access_view";
+
 async fn run(view: Arc<AccessView>, feed: FeedName, channel: Channel, settings: FollowSettings) {
     let mut backoff = settings.initial_backoff;
     loop {
@@ -130,7 +160,8 @@ async fn run(view: Arc<AccessView>, feed: FeedName, channel: Channel, settings: 
                             backoff = settings.initial_backoff;
                             // An unreadable change is logged by the view and withholds its
                             // participant; the feed goes on.
-                            let _ = view.apply(feed, &change);
+                            let _ =
+                                apply_span(feed, &change).in_scope(|| view.apply(feed, &change));
                         }
                         Ok(Ok(None)) => {
                             tracing::info!(feed = feed.as_str(), "change feed ended");

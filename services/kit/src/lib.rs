@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod feed;
 pub mod idempotency;
+pub mod metrics;
 pub mod paging;
 pub mod serve;
 pub mod telemetry;

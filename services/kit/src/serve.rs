@@ -63,6 +63,7 @@ pub async fn serve(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(samsyn_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let name = part.name;
     let mut routes = part.routes;
     routes.add_service(health).add_service(reflection);
     let feeds = part.feeds;
@@ -74,6 +75,7 @@ pub async fn serve(
     };
     let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout());
     Server::builder()
+        .layer(crate::metrics::RpcMetricsLayer::new(name))
         .layer(tower::layer::layer_fn(|inner| WrittenSequence { inner }))
         // `timeout` also honours a shorter `grpc-timeout` sent by the caller.
         .timeout(limits.default_deadline())

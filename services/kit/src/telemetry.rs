@@ -4,6 +4,7 @@
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -30,10 +31,11 @@ pub enum TelemetryError {
     AlreadyInitialised(#[from] tracing_subscriber::util::TryInitError),
 }
 
-/// Flushes and stops the exporter when dropped; keep it alive for the life of the process.
+/// Flushes and stops the exporters when dropped; keep it alive for the life of the process.
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl TelemetryGuard {
@@ -50,6 +52,11 @@ impl Drop for TelemetryGuard {
         {
             eprintln!("telemetry shutdown: {error}");
         }
+        if let Some(meters) = self.meters.take()
+            && let Err(error) = meters.shutdown()
+        {
+            eprintln!("metrics shutdown: {error}");
+        }
     }
 }
 
@@ -63,9 +70,11 @@ pub fn otlp_endpoint(config: &TelemetryConfig) -> Option<String> {
     })
 }
 
-/// Installs the global subscriber: logs to stderr, and spans to OTLP when an endpoint is set.
+/// Installs the global subscriber: logs to stderr, and spans and metrics to OTLP when an
+/// endpoint is set.
 ///
-/// `OTEL_SERVICE_NAME` overrides `service_name`; `RUST_LOG` overrides the configured filter.
+/// `OTEL_SERVICE_NAME` overrides `service_name`; `RUST_LOG` overrides the configured filter;
+/// `OTEL_METRIC_EXPORT_INTERVAL` (ms) sets how often metrics are sent.
 pub fn init(
     service_name: &str,
     config: &TelemetryConfig,
@@ -85,13 +94,22 @@ pub fn init(
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let provider = match otlp_endpoint(config) {
+    let endpoint = otlp_endpoint(config);
+    let name = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| service_name.into());
+    let resource = || {
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(name.clone())
+            .build()
+    };
+    let provider = match &endpoint {
         Some(endpoint) => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()?;
-            let name = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service_name.into());
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
@@ -100,13 +118,24 @@ pub fn init(
                         std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
                         config.sample_ratio,
                     )?))
-                    .with_resource(
-                        opentelemetry_sdk::Resource::builder()
-                            .with_service_name(name)
-                            .build(),
-                    )
+                    .with_resource(resource())
                     .build(),
             )
+        }
+        None => None,
+    };
+    let meters = match &endpoint {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(metrics_endpoint().unwrap_or_else(|| endpoint.clone()))
+                .build()?;
+            let meters = SdkMeterProvider::builder()
+                .with_reader(PeriodicReader::builder(exporter).build())
+                .with_resource(resource())
+                .build();
+            opentelemetry::global::set_meter_provider(meters.clone());
+            Some(meters)
         }
         None => None,
     };
@@ -119,7 +148,14 @@ pub fn init(
         .with(otel)
         .try_init()?;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, meters })
+}
+
+/// The standard metrics-only endpoint variable, which wins over the shared one.
+fn metrics_endpoint() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
 }
 
 /// The sampler named by the standard `OTEL_TRACES_SAMPLER` (and `_ARG`) variables, else a
@@ -237,6 +273,24 @@ pub fn current_traceparent() -> Option<String> {
     })
 }
 
+/// Links `span` to the span a W3C `traceparent` names (the call that made a change), when
+/// it names one.
+pub fn link_to(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let mut headers = http::HeaderMap::new();
+    let Ok(value) = http::HeaderValue::from_str(traceparent) else {
+        return;
+    };
+    headers.insert("traceparent", value);
+    let context = extract(&headers);
+    let linked = context.span().span_context().clone();
+    if linked.is_valid() {
+        span.add_link(linked);
+    }
+}
+
 /// A client interceptor that propagates the current trace to the called service.
 pub fn propagate_trace(
     mut request: tonic::Request<()>,
@@ -247,14 +301,16 @@ pub fn propagate_trace(
 
 /// The server span of one incoming gRPC request, continuing the caller's trace.
 ///
-/// Only the method path is recorded: never metadata, which may carry tokens.
+/// Only the method path is recorded, and only when it is one of Samsyn's methods: never
+/// metadata, which may carry tokens.
 pub fn server_span(request: &http::Request<()>) -> tracing::Span {
     let span = tracing::info_span!(
         "grpc.server",
         otel.kind = "server",
         rpc.system = "grpc",
-        rpc.method = %request.uri().path(),
+        rpc.method = crate::metrics::method_label(request.uri().path()),
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     let parent = extract(request.headers());
     if parent.span().span_context().is_valid() {
@@ -266,6 +322,7 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
     let span_context = context.span().span_context().clone();
     if span_context.is_valid() {
         span.record("trace_id", tracing::field::display(span_context.trace_id()));
+        span.record("span_id", tracing::field::display(span_context.span_id()));
     }
     span
 }
