@@ -68,13 +68,87 @@ async fn build_gateway(
             &audit,
         ))),
     };
-    Ok(samsyn_gateway::build(
+    let gateway = samsyn_gateway::build(
         config.access.clone(),
         &config.data_dir.join("certs"),
         upstreams,
         audit,
         &config.limits,
-    )?)
+    )?;
+    start_pushes(context, config, &gateway).await?;
+    Ok(gateway)
+}
+
+/// Starts pushing to the configured links (SIP tools), through the outbox in the gateway's
+/// own database. The pushes run for the life of the process; whatever is queued when it
+/// stops is sent after the next start.
+async fn start_pushes(
+    context: &PartContext,
+    config: &SamsynConfig,
+    gateway: &Arc<samsyn_gateway::proxy::Gateway>,
+) -> anyhow::Result<()> {
+    let pushes = &config.access.pushes;
+    if pushes.is_empty() {
+        return Ok(());
+    }
+    let mut targets = Vec::new();
+    for push in pushes {
+        let link = config
+            .access
+            .links
+            .iter()
+            .find(|link| link.id == push.link)
+            .with_context(|| format!("push to unknown link {}", push.link))?;
+        targets.push(samsyn_gateway::outbound::PushTarget {
+            link: link.clone(),
+            endpoint: push.endpoint.parse()?,
+            server_ca: push.server_ca.clone(),
+        });
+    }
+    let identity = match &config.tls {
+        Some(files) => samsyn_gateway::outbound::ClientIdentity {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        },
+        None => {
+            let pki = DevPki::at(config.data_dir.join("certs"));
+            samsyn_gateway::outbound::ClientIdentity {
+                cert: pki.cert(samsyn_gateway::NAME),
+                key: pki.key(samsyn_gateway::NAME),
+            }
+        }
+    };
+    let db = samsyn_kit::db::connect::<samsyn_outbox::Migrator>(&context.database_url).await?;
+    let outbox = samsyn_outbox::Outbox::open(db).await?;
+    let running = samsyn_gateway::outbound::start(
+        Arc::clone(gateway),
+        outbox,
+        targets,
+        &identity,
+        samsyn_outbox::DeliveryConfig::default(),
+    )?;
+    PUSHES
+        .lock()
+        .map_err(|_| anyhow::anyhow!("pushes poisoned"))?
+        .push(running);
+    Ok(())
+}
+
+/// The pushes this process runs, stopped gracefully at shutdown. A stop mid-send (or a
+/// crash) is safe: the message goes again after a restart and the far side drops the
+/// repeat by its id.
+static PUSHES: std::sync::Mutex<Vec<samsyn_gateway::outbound::Pushes>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Stops the pushes, letting sends in flight finish.
+async fn stop_pushes() {
+    let running = PUSHES
+        .lock()
+        .map(|mut pushes| std::mem::take(&mut *pushes))
+        .unwrap_or_default();
+    for pushes in running {
+        pushes.stop().await;
+    }
 }
 
 /// The name services' certificates are verified against (the development PKI's leaves carry
@@ -213,6 +287,7 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
         }
     }
     let _ = stop.send(true);
+    stop_pushes().await;
     // In-flight calls get a grace period; a client that keeps its connection open (an idle
     // channel, a change-feed watcher) must not hold the process up beyond it.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {

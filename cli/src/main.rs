@@ -59,10 +59,29 @@ enum Command {
     Status,
     /// Issue a development access token (signed by the dev key in <data-dir>/certs).
     Token(TokenArgs),
+    /// The gateway's outbox of pushes to external systems: what waits, what was given up.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Create the development CA and certificates (for the parts and any extra NAMEs).
     Certs {
         /// Extra certificate names, e.g. a test client or an external system.
         names: Vec<String>,
+    },
+}
+
+/// What to do with the outbox.
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// Per link: messages pending, delivered and dead, and each dead letter.
+    Status,
+    /// Queue dead letters of LINK again (all of them, or the given message ids).
+    Retry {
+        /// The link's id.
+        link: String,
+        /// Message ids; none means every dead letter of the link.
+        ids: Vec<String>,
     },
 }
 
@@ -155,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status => status::run(&load_config(&cli, Vec::new())?).await,
+        Command::Outbox { action } => outbox(&load_config(&cli, Vec::new())?, action).await,
         Command::Certs { names } => {
             let config = load_config(&cli, Vec::new())?;
             let pki = DevPki::at(config.data_dir.join("certs"));
@@ -174,4 +194,50 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Lists or retries the gateway's outbox, in the gateway's database.
+async fn outbox(config: &SamsynConfig, action: &OutboxAction) -> anyhow::Result<()> {
+    let part = config.part("gateway").context("no gateway part")?;
+    let url = part.database_url_in(&config.data_dir, "gateway");
+    let db = samsyn_kit::db::connect::<samsyn_outbox::Migrator>(&url).await?;
+    let outbox = samsyn_outbox::Outbox::open(db).await?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        OutboxAction::Status => {
+            for stats in outbox.stats().await? {
+                writeln!(
+                    out,
+                    "{}: {} pending, {} delivered, {} dead",
+                    stats.link, stats.pending, stats.delivered, stats.dead
+                )?;
+                for dead in outbox.dead_letters(&stats.link).await? {
+                    writeln!(
+                        out,
+                        "  dead {} {} attempts {} last {}",
+                        dead.id,
+                        dead.path,
+                        dead.attempts,
+                        dead.last_error.as_deref().unwrap_or("-")
+                    )?;
+                }
+            }
+        }
+        OutboxAction::Retry { link, ids } => {
+            let link: samsyn_outbox::LinkId = link.parse()?;
+            let selection = if ids.is_empty() {
+                samsyn_outbox::RetrySelection::All
+            } else {
+                samsyn_outbox::RetrySelection::Ids(
+                    ids.iter()
+                        .map(|id| id.parse())
+                        .collect::<Result<Vec<uuid::Uuid>, _>>()
+                        .context("message ids are UUIDs")?,
+                )
+            };
+            let retried = outbox.retry_dead(&link, selection).await?;
+            writeln!(out, "{retried} dead letters queued again")?;
+        }
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod describe;
 pub mod gate;
 pub mod links;
 mod metrics;
+pub mod outbound;
 pub mod page_token;
 pub mod policy;
 pub mod proxy;

@@ -129,6 +129,21 @@ impl Gateway {
     pub fn gate(&self) -> &Gate {
         &self.gate
     }
+
+    /// What each method reads or writes.
+    pub fn describer(&self) -> &CallDescriber {
+        &self.describer
+    }
+
+    /// The channels to the services.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &Arc<dyn AuditTrail> {
+        &self.audit
+    }
 }
 
 /// The catch-all gRPC service of the gateway.

@@ -83,6 +83,20 @@ pub struct TokenSettings {
     pub jwks_file: PathBuf,
 }
 
+/// Where and how Samsyn pushes changes to one link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSettings {
+    /// The link (its id in `links`): its organisation and allowed reads decide what it
+    /// receives.
+    pub link: String,
+    /// The system's FHIR base URL (`https://sip-tool.example/fhir`).
+    pub endpoint: String,
+    /// The CA its server certificate must chain to; Samsyn sends nothing to a server it
+    /// cannot verify against it.
+    pub server_ca: PathBuf,
+}
+
 /// The gateway's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -101,6 +115,8 @@ pub struct AccessSettings {
     pub tokens: Option<TokenSettings>,
     /// External systems and what each may call.
     pub links: Vec<LinkConfig>,
+    /// Links Samsyn pushes changes to (SIP planning tools), each through the outbox.
+    pub pushes: Vec<PushSettings>,
     /// How long a change feed may go unconfirmed before decisions fail closed, in seconds.
     pub max_view_lag_seconds: u64,
     /// How long a write through the gateway waits for the access view to apply it, in ms.
@@ -116,6 +132,7 @@ impl Default for AccessSettings {
             policy_dir: None,
             tokens: None,
             links: Vec::new(),
+            pushes: Vec::new(),
             max_view_lag_seconds: 10,
             write_settle_timeout_ms: 2000,
         }
@@ -145,6 +162,19 @@ impl AccessSettings {
         }
         if self.write_settle_timeout_ms == 0 || self.write_settle_timeout_ms > 60_000 {
             return invalid("write_settle_timeout_ms", "must be between 1 and 60000");
+        }
+        let mut pushed = std::collections::HashSet::new();
+        for push in &self.pushes {
+            if !self.links.iter().any(|link| link.id == push.link) {
+                return invalid("pushes.link", "must name a configured link");
+            }
+            if !pushed.insert(&push.link) {
+                return invalid("pushes.link", "one push per link");
+            }
+            match push.endpoint.parse::<http::Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("https") && uri.host().is_some() => {}
+                _ => return invalid("pushes.endpoint", "must be an https:// URL"),
+            }
         }
         Ok(())
     }

@@ -84,6 +84,26 @@ pub mod entity {
 
         impl ActiveModelBehavior for ActiveModel {}
     }
+
+    /// How far each feed consumer has enqueued.
+    pub mod cursor {
+        use sea_orm::entity::prelude::*;
+
+        /// The last change a consumer turned into messages.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "outbox_cursors")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub consumer: String,
+            pub sequence: i64,
+        }
+
+        /// Relates to nothing.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
 }
 
 use entity::message::{self, Column};
@@ -123,6 +143,44 @@ mod migration {
         LastError,
         CreatedAt,
         DeliveredAt,
+    }
+
+    /// Creates the table of feed consumers' cursors.
+    pub struct CreateOutboxCursors;
+
+    impl MigrationName for CreateOutboxCursors {
+        fn name(&self) -> &str {
+            "m20261130_000200_create_outbox_cursors"
+        }
+    }
+
+    #[derive(DeriveIden)]
+    enum OutboxCursors {
+        Table,
+        Consumer,
+        Sequence,
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for CreateOutboxCursors {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(OutboxCursors::Table)
+                        .if_not_exists()
+                        .col(string(OutboxCursors::Consumer).primary_key())
+                        .col(big_integer(OutboxCursors::Sequence))
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(Table::drop().table(OutboxCursors::Table).to_owned())
+                .await
+        }
     }
 
     #[derive(DeriveIden)]
@@ -228,14 +286,22 @@ mod migration {
     }
 }
 
-/// The outbox's migrations; their table names start with `outbox_`, so they can share a
-/// database with other migration sets (their migration records share one table).
+/// The outbox's migrations; their tables (and their own record of applied migrations)
+/// start with `outbox_`, so they can share a database with another migration set, such as
+/// the gateway's audit trail.
 #[derive(Debug)]
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
+    fn migration_table_name() -> sea_orm::DynIden {
+        sea_orm::sea_query::IntoIden::into_iden(sea_orm::sea_query::Alias::new("outbox_migrations"))
+    }
+
     fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
-        vec![Box::new(migration::CreateOutboxTables)]
+        vec![
+            Box::new(migration::CreateOutboxTables),
+            Box::new(migration::CreateOutboxCursors),
+        ]
     }
 }
 
@@ -337,6 +403,37 @@ impl Outbox {
     /// Stores `messages` in one transaction: all of them or none. Ids already stored are
     /// skipped (the first enqueue wins). Returns how many were new.
     pub async fn enqueue(&self, messages: Vec<OutboundMessage>) -> Result<u64, OutboxError> {
+        self.enqueue_inner(messages, None).await
+    }
+
+    /// Stores `messages` and moves `consumer`'s cursor to `sequence` in one transaction: a
+    /// feed consumer that restarts from [`Outbox::cursor`] neither loses nor repeats a change.
+    /// `messages` may be empty (a change that sends nothing still moves the cursor).
+    pub async fn enqueue_from(
+        &self,
+        messages: Vec<OutboundMessage>,
+        consumer: &str,
+        sequence: u64,
+    ) -> Result<u64, OutboxError> {
+        let sequence =
+            i64::try_from(sequence).map_err(|_| OutboxError::Invalid("cursor sequence"))?;
+        self.enqueue_inner(messages, Some((consumer, sequence)))
+            .await
+    }
+
+    /// The last change `consumer` enqueued from (0: none yet).
+    pub async fn cursor(&self, consumer: &str) -> Result<u64, OutboxError> {
+        let row = entity::cursor::Entity::find_by_id(consumer.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map_or(0, |r| u64::try_from(r.sequence).unwrap_or(0)))
+    }
+
+    async fn enqueue_inner(
+        &self,
+        messages: Vec<OutboundMessage>,
+        cursor: Option<(&str, i64)>,
+    ) -> Result<u64, OutboxError> {
         let mut seen = HashSet::with_capacity(messages.len());
         let mut unique = Vec::with_capacity(messages.len());
         for message in messages {
@@ -345,7 +442,7 @@ impl Outbox {
                 unique.push(message);
             }
         }
-        if unique.is_empty() {
+        if unique.is_empty() && cursor.is_none() {
             return Ok(0);
         }
         let count = i64::try_from(unique.len()).map_err(|_| OutboxError::Invalid("batch size"))?;
@@ -404,6 +501,19 @@ impl Outbox {
                 .exec_without_returning(&txn)
                 .await?;
             inserted += result;
+        }
+        if let Some((consumer, sequence)) = cursor {
+            entity::cursor::Entity::insert(entity::cursor::ActiveModel {
+                consumer: Set(consumer.to_owned()),
+                sequence: Set(sequence),
+            })
+            .on_conflict(
+                OnConflict::column(entity::cursor::Column::Consumer)
+                    .update_column(entity::cursor::Column::Sequence)
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
         }
         txn.commit().await?;
         if inserted > 0 {

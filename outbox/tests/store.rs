@@ -140,3 +140,41 @@ async fn concurrent_enqueues_keep_order_on_postgres() {
     let fx = Fixture::new();
     concurrent_case(&fx, open_url(&postgres_url().await).await).await;
 }
+
+#[tokio::test]
+async fn a_consumer_cursor_moves_with_its_messages_and_survives_a_reopen() {
+    let fx = Fixture::new();
+    cursor_case(&fx, open_outbox(&fx.db_path()).await, Some(&fx)).await;
+}
+
+#[tokio::test]
+async fn a_consumer_cursor_moves_with_its_messages_on_postgres() {
+    let fx = Fixture::new();
+    cursor_case(&fx, open_url(&postgres_url().await).await, None).await;
+}
+
+async fn cursor_case(fx: &Fixture, outbox: Outbox, reopen: Option<&Fixture>) {
+    assert_eq!(outbox.cursor("plans").await.unwrap(), 0);
+    outbox
+        .enqueue_from(vec![fx.message("p1", 0)], "plans", 7)
+        .await
+        .unwrap();
+    // A change that sends nothing still moves the cursor.
+    outbox.enqueue_from(Vec::new(), "plans", 9).await.unwrap();
+    assert_eq!(outbox.cursor("plans").await.unwrap(), 9);
+    assert_eq!(outbox.cursor("participants").await.unwrap(), 0);
+    // A batch that fails moves neither.
+    let mut bad = fx.message("p1", 1);
+    bad.path = "no-leading-slash".to_owned();
+    assert!(matches!(
+        outbox.enqueue_from(vec![bad], "plans", 12).await,
+        Err(OutboxError::Invalid(_))
+    ));
+    assert_eq!(outbox.cursor("plans").await.unwrap(), 9);
+    assert_eq!(outbox.pending_count(&fx.link_id).await.unwrap(), 1);
+    if let Some(fx) = reopen {
+        drop(outbox);
+        let again = open_outbox(&fx.db_path()).await;
+        assert_eq!(again.cursor("plans").await.unwrap(), 9);
+    }
+}

@@ -1,0 +1,463 @@
+//! Pushing changes to SIP planning tools (seed 004: participation and the named coordinators
+//! registered in the SIP tool, not typed twice). The participants and plans feeds become
+//! FHIR R4 resources in the durable outbox; every message is decided by the policies and
+//! audited as a read by the link before it is queued, so only what the link may read leaves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use prost::Message;
+use ring::digest::{SHA256, digest};
+use samsyn_outbox::{
+    Deliverer, DelivererHandle, DeliveryConfig, Link, LinkId, OutboundMessage, Outbox, OutboxError,
+};
+use samsyn_proto::common::v1::{Change, OrganisationId, ParticipantId, WatchChangesRequest};
+use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
+use samsyn_proto::participants::v1::{GetCareTeamRequest, GetParticipantRequest};
+use samsyn_proto::plans::v1::plans_service_client::PlansServiceClient;
+use samsyn_proto::plans::v1::{GetActivePlanRequest, GetPlanRequest, Plan};
+use tokio::task::JoinHandle;
+use tonic::codec::Streaming;
+use tonic::transport::Channel;
+
+use crate::access_view::FeedName;
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::Principal;
+use crate::links::{LinkConfig, Links};
+use crate::policy::Action;
+use crate::proxy::Gateway;
+
+/// The read a pushed participant record stands for.
+const GET_PARTICIPANT: &str = "/samsyn.participants.v1.ParticipantsService/GetParticipant";
+/// The read a pushed care team stands for.
+const GET_CARE_TEAM: &str = "/samsyn.participants.v1.ParticipantsService/GetCareTeam";
+/// The read a pushed plan stands for.
+const GET_PLAN: &str = "/samsyn.plans.v1.PlansService/GetPlan";
+/// How long to wait for the access view to apply a participants change before retrying.
+const VIEW_WAIT: Duration = Duration::from_secs(5);
+/// The wait before retrying a change that could not be queued.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// One link Samsyn pushes to.
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    /// The link: its organisation and allowed reads decide what it receives.
+    pub link: LinkConfig,
+    /// Its FHIR base URL.
+    pub endpoint: http::Uri,
+    /// The CA its server certificate must chain to.
+    pub server_ca: PathBuf,
+}
+
+/// The certificate Samsyn presents to pushed-to systems.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// The feeds pushes are made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PushFeed {
+    Participants,
+    Plans,
+}
+
+impl PushFeed {
+    /// The outbox cursor's name.
+    fn consumer(self) -> &'static str {
+        match self {
+            Self::Participants => "push.participants",
+            Self::Plans => "push.plans",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Participants => "participants",
+            Self::Plans => "plans",
+        }
+    }
+}
+
+/// Pushing, running: one consumer per feed and one deliverer per link.
+#[derive(Debug)]
+pub struct Pushes {
+    consumers: Vec<JoinHandle<()>>,
+    deliverers: Vec<DelivererHandle>,
+}
+
+impl Pushes {
+    /// Stops consuming and lets sends in flight finish; what is queued stays queued.
+    pub async fn stop(self) {
+        for consumer in &self.consumers {
+            consumer.abort();
+        }
+        for deliverer in self.deliverers {
+            deliverer.stop().await;
+        }
+    }
+}
+
+/// Starts pushing to `targets` through `outbox`.
+pub fn start(
+    gateway: Arc<Gateway>,
+    outbox: Outbox,
+    targets: Vec<PushTarget>,
+    identity: &ClientIdentity,
+    delivery: DeliveryConfig,
+) -> Result<Pushes, OutboxError> {
+    let mut deliverers = Vec::new();
+    for target in &targets {
+        let link = Link {
+            id: target.link.id.parse::<LinkId>()?,
+            endpoint: target.endpoint.clone(),
+            server_ca: target.server_ca.clone(),
+            client_cert: identity.cert.clone(),
+            client_key: identity.key.clone(),
+        };
+        deliverers.push(Deliverer::spawn(&outbox, link, delivery.clone(), None)?);
+    }
+    let context = Arc::new(Pusher {
+        gateway,
+        outbox,
+        targets,
+        reading: tokio::sync::Mutex::new(()),
+    });
+    let consumers = [PushFeed::Participants, PushFeed::Plans]
+        .into_iter()
+        .map(|feed| tokio::spawn(consume(Arc::clone(&context), feed)))
+        .collect();
+    Ok(Pushes {
+        consumers,
+        deliverers,
+    })
+}
+
+struct Pusher {
+    gateway: Arc<Gateway>,
+    outbox: Outbox,
+    targets: Vec<PushTarget>,
+    /// Held from reading the current records to queueing them: both feeds' consumers push
+    /// a participant's plan, and a version read later must not be queued before one read
+    /// earlier.
+    reading: tokio::sync::Mutex<()>,
+}
+
+/// Resources a change pushes that one read stands for: decided together.
+struct Pushed {
+    rpc: &'static str,
+    resources: Vec<serde_json::Value>,
+}
+
+/// Reasons a change could not be queued yet; each is retried.
+#[derive(Debug, thiserror::Error)]
+enum PushError {
+    #[error("access view not current: {0}")]
+    View(String),
+    #[error("audit trail: {0}")]
+    Audit(String),
+    #[error("outbox: {0}")]
+    Outbox(#[from] OutboxError),
+    #[error("service: {0}")]
+    Service(tonic::Code),
+}
+
+async fn open(
+    feed: PushFeed,
+    channel: Channel,
+    after: u64,
+) -> Result<Streaming<Change>, tonic::Status> {
+    let request = WatchChangesRequest {
+        after_sequence: after,
+        heartbeat_seconds: 5,
+    };
+    Ok(match feed {
+        PushFeed::Participants => {
+            ParticipantsServiceClient::new(channel)
+                .watch_changes(request)
+                .await?
+        }
+        PushFeed::Plans => {
+            PlansServiceClient::new(channel)
+                .watch_changes(request)
+                .await?
+        }
+    }
+    .into_inner())
+}
+
+/// Follows `feed` from the outbox's cursor, queueing each change before moving on.
+async fn consume(pusher: Arc<Pusher>, feed: PushFeed) {
+    let channel = match feed {
+        PushFeed::Participants => pusher.gateway.upstreams().participants.clone(),
+        PushFeed::Plans => pusher.gateway.upstreams().plans.clone(),
+    };
+    let mut backoff = RETRY;
+    loop {
+        let after = match pusher.outbox.cursor(feed.consumer()).await {
+            Ok(after) => after,
+            Err(error) => {
+                tracing::warn!(%error, feed = feed.as_str(), "push cursor unreadable");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        match open(feed, channel.clone(), after).await {
+            Ok(mut stream) => {
+                tracing::info!(feed = feed.as_str(), after, "pushing from change feed");
+                backoff = RETRY;
+                while let Ok(Some(change)) = stream.message().await {
+                    if change.change_kind == samsyn_kit::feed::HEARTBEAT {
+                        continue;
+                    }
+                    while let Err(error) = pusher.queue(feed, &change).await {
+                        tracing::warn!(
+                            %error,
+                            feed = feed.as_str(),
+                            sequence = change.sequence,
+                            "change not queued for push yet; retrying"
+                        );
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
+            }
+            Err(status) => {
+                tracing::warn!(feed = feed.as_str(), code = ?status.code(), "cannot open change feed for push");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2).min(Duration::from_secs(30));
+    }
+}
+
+impl Pusher {
+    /// Decides, audits and queues what `change` pushes to each link, and moves the cursor.
+    async fn queue(&self, feed: PushFeed, change: &Change) -> Result<(), PushError> {
+        let span = tracing::info_span!(
+            parent: None,
+            "push.queue",
+            samsyn.feed = feed.as_str(),
+            samsyn.feed.sequence = change.sequence,
+            samsyn.feed.entity_kind = change.entity_kind.as_str(),
+        );
+        samsyn_kit::telemetry::link_to(&span, &change.traceparent);
+        let _entered = span.enter();
+        let Some(participant_id) = change.participant_id.as_ref().map(|p| p.value.clone()) else {
+            return self.skip(feed, change).await;
+        };
+        let gate = self.gateway.gate();
+        if feed == PushFeed::Participants {
+            // Decide with the facts this change brings (a new care team member, a move).
+            gate.view()
+                .wait_for(FeedName::Participants, change.sequence, VIEW_WAIT)
+                .await
+                .map_err(|e| PushError::View(e.to_string()))?;
+        }
+        let _reading = self.reading.lock().await;
+        let pushes = self.resources(feed, change, &participant_id).await?;
+        let mut messages = Vec::new();
+        for target in &self.targets {
+            let principal = Links::principal(&target.link);
+            let link = target.link.id.parse::<LinkId>()?;
+            for pushed in &pushes {
+                let access = self
+                    .gateway
+                    .describer()
+                    .method_access(pushed.rpc)
+                    .map(|(access, _)| access)
+                    .ok_or_else(|| PushError::View("unknown read".into()))?;
+                let verdict = gate
+                    .decide_call(&principal, access, Some(&participant_id), false)
+                    .map_err(|e| PushError::View(e.to_string()))?;
+                if !verdict.decision.allowed {
+                    continue;
+                }
+                for resource in &pushed.resources {
+                    let kind = resource["resourceType"].as_str().unwrap_or_default();
+                    let id = resource["id"].as_str().unwrap_or_default();
+                    messages.push(OutboundMessage::fhir_json(
+                        message_id(&target.link.id, feed, change.sequence, kind),
+                        link.clone(),
+                        participant_id.clone(),
+                        http::Method::PUT,
+                        format!("/{kind}/{id}"),
+                        resource.to_string(),
+                    ));
+                }
+                self.audit(&principal, access, pushed, &participant_id, &verdict)
+                    .await?;
+            }
+        }
+        self.outbox
+            .enqueue_from(messages, feed.consumer(), change.sequence)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves past a change that pushes nothing.
+    async fn skip(&self, feed: PushFeed, change: &Change) -> Result<(), PushError> {
+        self.outbox
+            .enqueue_from(Vec::new(), feed.consumer(), change.sequence)
+            .await?;
+        Ok(())
+    }
+
+    /// The disclosure, in the trail before the message can leave.
+    async fn audit(
+        &self,
+        principal: &Principal,
+        access: &samsyn_proto::MethodAccess,
+        pushed: &Pushed,
+        participant_id: &str,
+        verdict: &crate::gate::Verdict,
+    ) -> Result<(), PushError> {
+        let event = AuditEvent {
+            at: Utc::now(),
+            principal: Some(principal.clone()),
+            rpc: pushed.rpc.to_owned(),
+            action: Some(Action::Read),
+            category: access.category(),
+            participant_id: Some(participant_id.to_owned()),
+            owner_organisation: verdict.owner.clone(),
+            allowed: true,
+            policies: verdict.decision.policies.clone(),
+            disclosure: verdict.decision.disclosure,
+            emergency: false,
+            emergency_reason: None,
+            rows: Vec::new(),
+            outcome: Outcome::Forwarded,
+            status: tonic::Code::Ok,
+            trace_id: samsyn_kit::telemetry::current_traceparent()
+                .and_then(|t| t.split('-').nth(1).map(str::to_owned)),
+        };
+        self.gateway
+            .audit()
+            .record(event)
+            .await
+            .map_err(|e| PushError::Audit(e.to_string()))
+    }
+
+    /// The FHIR resources a change becomes. A change to a participation or care team
+    /// pushes the participant's current picture (participation, care team, active plan): a
+    /// link that has just been given access, by an assignment on the care team, then holds
+    /// all of it, not only what changed afterwards.
+    async fn resources(
+        &self,
+        feed: PushFeed,
+        change: &Change,
+        participant_id: &str,
+    ) -> Result<Vec<Pushed>, PushError> {
+        let id = || {
+            Some(ParticipantId {
+                value: participant_id.to_owned(),
+            })
+        };
+        let upstreams = self.gateway.upstreams();
+        let unreadable = |_| PushError::Service(tonic::Code::DataLoss);
+        match (feed, change.entity_kind.as_str()) {
+            (PushFeed::Participants, "participant" | "care_team") => {
+                let mut participants =
+                    ParticipantsServiceClient::new(upstreams.participants.clone());
+                let participant = participants
+                    .get_participant(GetParticipantRequest {
+                        participant_id: id(),
+                    })
+                    .await
+                    .map_err(|s| PushError::Service(s.code()))?
+                    .into_inner();
+                let team = participants
+                    .get_care_team(GetCareTeamRequest {
+                        participant_id: id(),
+                        include_history: false,
+                    })
+                    .await
+                    .map_err(|s| PushError::Service(s.code()))?
+                    .into_inner();
+                let plan = match PlansServiceClient::new(upstreams.plans.clone())
+                    .get_active_plan(GetActivePlanRequest {
+                        participant_id: id(),
+                    })
+                    .await
+                {
+                    Ok(plan) => Some(plan.into_inner()),
+                    Err(status) if status.code() == tonic::Code::NotFound => None,
+                    Err(status) => return Err(PushError::Service(status.code())),
+                };
+                let region = OrganisationId {
+                    value: self.gateway.gate().settings().region_organisation.clone(),
+                };
+                let mut pushes = vec![
+                    Pushed {
+                        rpc: GET_PARTICIPANT,
+                        resources: vec![
+                            samsyn_fhir::patient(&participant, true),
+                            samsyn_fhir::episode_of_care(&participant, &region),
+                        ],
+                    },
+                    Pushed {
+                        rpc: GET_CARE_TEAM,
+                        resources: vec![samsyn_fhir::care_team(&team)],
+                    },
+                ];
+                if let Some(plan) = plan {
+                    pushes.push(Pushed {
+                        rpc: GET_PLAN,
+                        resources: vec![samsyn_fhir::care_plan(&plan)],
+                    });
+                }
+                Ok(pushes)
+            }
+            (PushFeed::Plans, "plan") => {
+                let changed = Plan::decode(change.payload.as_slice()).map_err(unreadable)?;
+                // The plan as it is now: never older than what the other feed queued.
+                let plan = PlansServiceClient::new(upstreams.plans.clone())
+                    .get_plan(GetPlanRequest {
+                        participant_id: id(),
+                        plan_id: changed.id,
+                    })
+                    .await
+                    .map_err(|s| PushError::Service(s.code()))?
+                    .into_inner();
+                Ok(vec![Pushed {
+                    rpc: GET_PLAN,
+                    resources: vec![samsyn_fhir::care_plan(&plan)],
+                }])
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// A message id that is the same every time the same change is queued for the same link,
+/// so a change consumed again after a crash is not sent twice.
+fn message_id(link: &str, feed: PushFeed, sequence: u64, resource_type: &str) -> uuid::Uuid {
+    let key = format!("{link}\n{}\n{sequence}\n{resource_type}", feed.as_str());
+    let hash = digest(&SHA256, key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.as_ref()[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_stable_and_distinct() {
+        let a = message_id("sip", PushFeed::Plans, 7, "CarePlan");
+        assert_eq!(a, message_id("sip", PushFeed::Plans, 7, "CarePlan"));
+        for other in [
+            message_id("sip2", PushFeed::Plans, 7, "CarePlan"),
+            message_id("sip", PushFeed::Participants, 7, "CarePlan"),
+            message_id("sip", PushFeed::Plans, 8, "CarePlan"),
+            message_id("sip", PushFeed::Plans, 7, "Patient"),
+        ] {
+            assert_ne!(a, other);
+        }
+    }
+}
