@@ -51,11 +51,16 @@ static METHODS: LazyLock<HashSet<String>> = LazyLock::new(|| {
     methods
 });
 
-/// `path` when it names one of Samsyn's gRPC methods, else [`UNKNOWN_METHOD`]: safe to
-/// record as a span attribute or metric label.
+/// The method label of every request to the gateway's FHIR view (its paths name records).
+pub const FHIR_METHOD: &str = "fhir";
+
+/// `path` when it names one of Samsyn's gRPC methods, [`FHIR_METHOD`] for the FHIR view,
+/// else [`UNKNOWN_METHOD`]: safe to record as a span attribute or metric label.
 pub fn method_label(path: &str) -> &str {
     if METHODS.contains(path) {
         path
+    } else if path == "/fhir" || path.starts_with("/fhir/") {
+        FHIR_METHOD
     } else {
         UNKNOWN_METHOD
     }
@@ -138,6 +143,7 @@ where
             ],
             started: Instant::now(),
             status: None,
+            http_status: None,
             finished: false,
         };
         RPC.open.add(1, &call.attributes);
@@ -147,6 +153,13 @@ where
                 Ok(response) => {
                     // A trailers-only response (most errors) has its status in the headers.
                     call.status = grpc_status(response.headers());
+                    let grpc = response
+                        .headers()
+                        .get(http::header::CONTENT_TYPE)
+                        .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc"));
+                    if !grpc {
+                        call.http_status = Some(response.status().as_u16());
+                    }
                     Ok(response.map(|inner| MeasuredBody { inner, call }))
                 }
                 Err(error) => {
@@ -172,6 +185,8 @@ struct Measured {
     attributes: Vec<KeyValue>,
     started: Instant,
     status: Option<i32>,
+    /// The HTTP status of a plain HTTP request (the FHIR view), which has no gRPC status.
+    http_status: Option<u16>,
     finished: bool,
 }
 
@@ -181,10 +196,15 @@ impl Measured {
             return;
         }
         RPC.open.add(-1, &self.attributes);
-        // A response dropped before its status was sent: the client went away.
-        let status = self.status.unwrap_or(tonic::Code::Cancelled as i32);
         let mut attributes = self.attributes.clone();
-        attributes.push(KeyValue::new("rpc.grpc.status_code", i64::from(status)));
+        attributes.push(match self.http_status {
+            Some(status) => KeyValue::new("http.response.status_code", i64::from(status)),
+            // A response dropped before its status was sent: the client went away.
+            None => KeyValue::new(
+                "rpc.grpc.status_code",
+                i64::from(self.status.unwrap_or(tonic::Code::Cancelled as i32)),
+            ),
+        });
         RPC.duration
             .record(self.started.elapsed().as_secs_f64() * 1000.0, &attributes);
     }
@@ -262,5 +282,7 @@ mod tests {
             UNKNOWN_METHOD
         );
         assert_eq!(method_label(""), UNKNOWN_METHOD);
+        assert_eq!(method_label("/fhir/Patient/p-1"), FHIR_METHOD);
+        assert_eq!(method_label("/fhirish"), UNKNOWN_METHOD);
     }
 }
