@@ -178,21 +178,27 @@ impl Gate {
             ProtoAction::Read | ProtoAction::Unspecified => Action::Read,
         };
         let owner = facts.and_then(|facts| self.owner(category, facts));
+        // Systems are asked about as their organisation: no unit, no member of staff, so a
+        // consent limited to either does not cover them.
         let consent = match (facts, &owner, action, principal.kind) {
-            (Some(facts), Some(owner), Action::Read, PrincipalKind::Staff) => {
-                crate::access_view::rule_category(category as i32).map(|category| {
-                    facts.decide(&rule::Request {
-                        reader_organisation: principal.organisation.clone().unwrap_or_default(),
-                        reader_unit: principal.unit.clone(),
-                        reader_staff: Some(principal.id.clone()),
-                        owner_organisation: owner.clone(),
-                        category,
-                        purpose: purpose(principal.purpose.as_deref()),
-                        at,
-                        emergency: false,
-                    })
+            (
+                Some(facts),
+                Some(owner),
+                Action::Read,
+                PrincipalKind::Staff | PrincipalKind::System,
+            ) => crate::access_view::rule_category(category as i32).map(|category| {
+                facts.decide(&rule::Request {
+                    reader_organisation: principal.organisation.clone().unwrap_or_default(),
+                    reader_unit: principal.unit.clone(),
+                    reader_staff: (principal.kind == PrincipalKind::Staff)
+                        .then(|| principal.id.clone()),
+                    owner_organisation: owner.clone(),
+                    category,
+                    purpose: purpose(principal.purpose.as_deref()),
+                    at,
+                    emergency: false,
                 })
-            }
+            }),
             _ => None,
         };
         let call = policy::Call {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod authenticate;
 pub mod describe;
+pub mod fhir_view;
 pub mod gate;
 pub mod links;
 mod metrics;
@@ -152,12 +153,16 @@ pub fn build(
 
 /// The gateway's part: every Samsyn RPC goes to the proxy; health and reflection are added
 /// when serving.
+///
+/// The read-only FHIR view answers under `/fhir/` (over HTTP/1.1 too, for journal systems);
+/// it makes its calls through the same proxy, so it opens no second door.
 pub fn part(gateway: Arc<Gateway>) -> Part {
-    let router = axum::Router::new().fallback_service(Proxy::new(gateway));
+    let router = fhir_view::routes(Arc::clone(&gateway)).fallback_service(Proxy::new(gateway));
     Part {
         name: NAME,
         routes: RoutesBuilder::from(router),
         services: Vec::new(),
         feeds: Vec::new(),
+        http1: true,
     }
 }

@@ -513,6 +513,7 @@ mod tests {
                 value: "Socialtjänsten Älvsjö".into(),
             }),
             home_municipality_code: "0180".into(),
+            personal_identity_number: String::new(),
         }
     }
 

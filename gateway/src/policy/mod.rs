@@ -558,7 +558,7 @@ impl PolicyEngine {
 
     fn participant_entity(&self, facts: &ParticipantFacts) -> Result<Entity, String> {
         let uid = self.uid(&self.types.participant, &facts.participant_id);
-        let mut attrs = HashMap::with_capacity(4);
+        let mut attrs = HashMap::with_capacity(5);
         attrs.insert(
             "care_team".to_owned(),
             RestrictedExpression::new_entity_uid(
@@ -572,6 +572,14 @@ impl PolicyEngine {
                     .fact_teams
                     .iter()
                     .map(|t| RestrictedExpression::new_string(t.clone())),
+            ),
+        );
+        attrs.insert(
+            "care_organisations".to_owned(),
+            RestrictedExpression::new_set(
+                care_organisations(facts)
+                    .into_iter()
+                    .map(|o| RestrictedExpression::new_string(o.to_owned())),
             ),
         );
         if !facts.home_municipality.is_empty() {
@@ -791,11 +799,25 @@ fn principal_key(principal: &Principal, member_of: Option<&ParticipantFacts>) ->
 
 /// Everything the participant's entity is built from.
 fn participant_key(facts: &ParticipantFacts) -> Key {
+    let organisations: Vec<String> = care_organisations(facts)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     Key::new(b'p')
         .str(&facts.participant_id)
         .str(facts.status.code())
         .str(&facts.home_municipality)
         .strs(&facts.fact_teams)
+        .strs(&organisations)
+}
+
+/// The organisations with a current assignment on the participant's care team, sorted.
+fn care_organisations(facts: &ParticipantFacts) -> std::collections::BTreeSet<&str> {
+    facts
+        .care_team
+        .iter()
+        .map(|m| m.organisation_id.as_str())
+        .collect()
 }
 
 /// Everything the data's entity is built from.

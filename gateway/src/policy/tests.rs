@@ -32,6 +32,7 @@ const GET_BOARD: &str = "/samsyn.board.v1.BoardService/GetBoard";
 const RECORD_REVIEW: &str = "/samsyn.participants.v1.ParticipantsService/RecordReview";
 const WATCH_PLANS: &str = "/samsyn.plans.v1.PlansService/WatchChanges";
 const LIST_AUDIT: &str = "/samsyn.audit.v1.AuditService/ListEvents";
+const LIST_PARTICIPANTS: &str = "/samsyn.participants.v1.ParticipantsService/ListParticipants";
 
 fn policy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/policies")
@@ -238,6 +239,38 @@ fn sharing(categories: &[rule::Category], until_days: Option<i64>) -> rule::Cons
         valid_until: until_days.map(|d| now() + Duration::days(d)),
         revoked_at: None,
         voided: false,
+    }
+}
+
+/// The scope of a consent from the municipality to the region for `categories`.
+fn sharing_scope(categories: &[rule::Category]) -> rule::Sharing {
+    rule::Sharing {
+        from_organisation: MUNICIPALITY.into(),
+        to_organisation: REGION.into(),
+        categories: categories.iter().copied().collect(),
+        unit: None,
+        staff: None,
+    }
+}
+
+/// A consent from the municipality to the region for `categories`, from 30 days ago.
+fn sharing_to_region(categories: &[rule::Category]) -> rule::Consent {
+    rule::Consent {
+        id: "consent-to-region".into(),
+        sharing: Some(sharing_scope(categories)),
+        ..sharing(categories, None)
+    }
+}
+
+/// A participant only the municipality has assignments for, the data owned by `owner`.
+fn cared_for_by_municipality_only(owner: Option<&'static str>) -> Data {
+    let mut facts = participant(PARTICIPANT);
+    facts
+        .care_team
+        .retain(|m| m.organisation_id == MUNICIPALITY);
+    Data {
+        owner,
+        participant: Some(facts),
     }
 }
 
@@ -594,13 +627,120 @@ fn table() -> Vec<Row> {
         )
         .deny(&["system-outside-link"]),
         row(
-            "journal system reads consents its link allows",
+            "journal system reads consents its link allows, its region on the care team",
             journal_system(),
             linked(read(LIST_CONSENTS, D::Consent)),
             joint(),
             None,
         )
+        .allow(&["system-care-read"]),
+        row(
+            "journal system reads region-owned data of a participant the region cares for",
+            journal_system(),
+            linked(read(GET_ENTRY, D::Board)),
+            owned_by(REGION),
+            consent(&[], &[], REGION, REGION, C::Board),
+        )
+        .allow(&["system-care-read"]),
+        row(
+            "journal system reads joint data of a participant the region has no assignment for",
+            journal_system(),
+            linked(read(LIST_CONSENTS, D::Consent)),
+            cared_for_by_municipality_only(None),
+            None,
+        )
+        .deny(&[]),
+        row(
+            "journal system reads municipal decisions without a consent",
+            journal_system(),
+            linked(read(GET_PLAN, D::Decision)),
+            owned_by(MUNICIPALITY),
+            consent(&[], &[], REGION, MUNICIPALITY, C::Decision),
+        )
+        .deny(&[]),
+        row(
+            "journal system reads municipal decisions a consent to the region covers",
+            journal_system(),
+            linked(read(GET_PLAN, D::Decision)),
+            owned_by(MUNICIPALITY),
+            consent(
+                &[sharing_to_region(&[C::Decision])],
+                &[],
+                REGION,
+                MUNICIPALITY,
+                C::Decision,
+            ),
+        )
+        .allow(&["system-consent-disclosure-read"])
+        .disclosure(),
+        row(
+            "a consent does not open data of a participant the region has no assignment for",
+            journal_system(),
+            linked(read(GET_PLAN, D::Decision)),
+            cared_for_by_municipality_only(Some(MUNICIPALITY)),
+            consent(
+                &[sharing_to_region(&[C::Decision])],
+                &[],
+                REGION,
+                MUNICIPALITY,
+                C::Decision,
+            ),
+        )
+        .deny(&[]),
+        row(
+            "a consent limited to one member of staff does not cover a system",
+            journal_system(),
+            linked(read(GET_PLAN, D::Decision)),
+            owned_by(MUNICIPALITY),
+            consent(
+                &[rule::Consent {
+                    sharing: Some(rule::Sharing {
+                        staff: Some(CASE_MANAGER.into()),
+                        ..sharing_scope(&[C::Decision])
+                    }),
+                    ..sharing_to_region(&[C::Decision])
+                }],
+                &[],
+                REGION,
+                MUNICIPALITY,
+                C::Decision,
+            ),
+        )
+        .deny(&[]),
+        row(
+            "a restriction on the region stops a system too",
+            journal_system(),
+            linked(read(GET_PLAN, D::Decision)),
+            owned_by(MUNICIPALITY),
+            consent(
+                &[sharing_to_region(&[C::Decision])],
+                &[rule::Restriction {
+                    organisation: REGION.into(),
+                    categories: [C::Decision].into_iter().collect(),
+                    ..restriction()
+                }],
+                REGION,
+                MUNICIPALITY,
+                C::Decision,
+            ),
+        )
+        .deny(&["consent-rule-forbids"]),
+        row(
+            "journal system opens a list its link allows; rows are decided one by one",
+            journal_system(),
+            linked(list(read(LIST_PARTICIPANTS, D::Enrolment))),
+            unnamed(),
+            None,
+        )
         .allow(&["system-link"]),
+        row(
+            "journal system reads the audit trail of a participant it cares for",
+            journal_system(),
+            linked(read(LIST_AUDIT, D::Audit)),
+            joint(),
+            None,
+        )
+        .deny(&[]),
         row(
             "journal system may not write, whatever its role",
             journal_system(),

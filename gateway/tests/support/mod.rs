@@ -244,6 +244,7 @@ impl Stack {
             routes: tonic::service::RoutesBuilder::default(),
             services: Vec::new(),
             feeds: Vec::new(),
+            http1: false,
         })
         .await;
         std::mem::replace(&mut self.plans, placeholder).stop().await;

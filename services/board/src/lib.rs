@@ -29,5 +29,6 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         routes,
         services: vec![<BoardServiceServer<api::BoardApi> as NamedService>::NAME],
         feeds: vec![feed],
+        http1: false,
     })
 }

@@ -39,6 +39,9 @@ pub struct Part {
     pub services: Vec<&'static str>,
     /// Its change feeds, closed at shutdown so their open watch streams end.
     pub feeds: Vec<crate::feed::ChangeFeed>,
+    /// Also serve HTTP/1.1 (offered by ALPN next to `h2`): the gateway's FHIR view, for
+    /// journal systems that speak FHIR REST over HTTP/1.1. gRPC needs HTTP/2 either way.
+    pub http1: bool,
 }
 
 /// Binds the listener before serving, so callers know the address (port 0 works).
@@ -73,8 +76,15 @@ pub async fn serve(
             feed.close();
         }
     };
+    let http1 = part.http1;
+    let tls = if http1 {
+        crate::tls::with_http1(&tls)
+    } else {
+        tls
+    };
     let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout());
     Server::builder()
+        .accept_http1(http1)
         .layer(crate::metrics::RpcMetricsLayer::new(name))
         .layer(tower::layer::layer_fn(|inner| WrittenSequence { inner }))
         // `timeout` also honours a shorter `grpc-timeout` sent by the caller.

@@ -129,6 +129,19 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// ALPN protocol id of HTTP/2.
+const ALPN_H2: &[u8] = b"h2";
+/// ALPN protocol id of HTTP/1.1.
+const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// `config` offering HTTP/1.1 by ALPN as well as HTTP/2 (preferred), for a part that also
+/// serves plain HTTP requests.
+pub fn with_http1(config: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(config);
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+    Arc::new(config)
+}
+
 /// A client configuration trusting `roots`, presenting `identity` when given.
 pub fn client_config(
     roots: Arc<RootCertStore>,

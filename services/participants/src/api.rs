@@ -348,12 +348,21 @@ impl ParticipantsService for ParticipantsApi {
             &req.home_municipality_code,
             MunicipalityCode::parse,
         );
+        let personal_identity_number = if req.personal_identity_number.is_empty() {
+            None
+        } else {
+            v.check(
+                "personal_identity_number",
+                PersonalIdentityNumber::parse(&req.personal_identity_number, today()),
+            )
+        };
         v.finish()?;
         let filter = ListFilter {
             status: status_filter,
             staff_id,
             organisation_id,
             home_municipality: home,
+            personal_identity_number,
         };
         let mut rows = self
             .store

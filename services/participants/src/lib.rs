@@ -44,5 +44,6 @@ pub async fn part_with_settings(
         routes,
         services: vec![<ParticipantsServiceServer<api::ParticipantsApi> as NamedService>::NAME],
         feeds: vec![feed],
+        http1: false,
     })
 }

@@ -40,5 +40,6 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         routes,
         services: vec![<PlansServiceServer<Api> as NamedService>::NAME],
         feeds: vec![feed],
+        http1: false,
     })
 }

@@ -35,6 +35,8 @@ pub struct ListFilter {
     pub organisation_id: Option<ExternalId>,
     /// Only those living here.
     pub home_municipality: Option<MunicipalityCode>,
+    /// Only the person with this personal identity number.
+    pub personal_identity_number: Option<PersonalIdentityNumber>,
 }
 
 /// One row of a participant list.

@@ -343,6 +343,10 @@ impl ParticipantStore {
         if let Some(code) = &filter.home_municipality {
             query = query.filter(participant::Column::HomeMunicipalityCode.eq(code.as_str()));
         }
+        if let Some(pin) = &filter.personal_identity_number {
+            query =
+                query.filter(participant::Column::PersonalIdentityNumber.eq(pin.as_normalised()));
+        }
         if let Some(staff) = &filter.staff_id {
             query = query.filter(
                 participant::Column::Id.in_subquery(
