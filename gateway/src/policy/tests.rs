@@ -619,6 +619,14 @@ fn table() -> Vec<Row> {
         )
         .allow(&["system-link"]),
         row(
+            "municipal system pushes a decision for another municipality's participant",
+            municipal_system(),
+            linked(write(PUSH_DECISION, D::Decision)),
+            owned_by("1284"),
+            None,
+        )
+        .deny(&[]),
+        row(
             "municipal system calls something its link does not allow",
             municipal_system(),
             read(GET_PLAN, D::Plan),
