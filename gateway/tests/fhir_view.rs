@@ -55,9 +55,18 @@ struct FhirGateway {
 }
 
 async fn fhir_gateway(stack: &Stack) -> FhirGateway {
+    fhir_gateway_pinning(stack, Vec::new()).await
+}
+
+/// [`fhir_gateway`], the link also pinning the certificates `also_pinned`.
+async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGateway {
     let dir = tempfile::tempdir().unwrap();
     let pki = tls::DevPki::at(stack.certs());
     pki.ensure(&[FHIR_LINK]).unwrap();
+    let mut pinned = vec![fingerprint_hex(
+        pki.identity(FHIR_LINK).unwrap().leaf().unwrap(),
+    )];
+    pinned.extend(also_pinned);
     let settings = AccessSettings {
         owners: DataOwners {
             plan: Owner::HomeMunicipality,
@@ -68,9 +77,7 @@ async fn fhir_gateway(stack: &Stack) -> FhirGateway {
             kind: SystemKind::JournalSystem,
             organisation: REGION.into(),
             ca_cert: pki.ca_cert(),
-            certificate_sha256: vec![fingerprint_hex(
-                pki.identity(FHIR_LINK).unwrap().leaf().unwrap(),
-            )],
+            certificate_sha256: pinned,
             allowed_rpcs: FHIR_RPCS.iter().map(|s| (*s).to_owned()).collect(),
         }],
         ..AccessSettings::default()
@@ -599,4 +606,70 @@ async fn writes_and_unknown_endpoints_answer_operation_outcomes() {
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers().get(http::header::ALLOW).unwrap(), "GET");
     assert!(fhir.trail.events().is_empty(), "nothing was called");
+}
+
+/// One GET over a fresh TLS connection presenting `identity`: the HTTP status, or why the
+/// connection failed.
+async fn attempt(stack: &Stack, addr: SocketAddr, identity: &tls::Identity) -> Result<u16, String> {
+    let pki = tls::DevPki::at(stack.certs());
+    let config = tls::client_config(pki.trust_anchors().unwrap(), Some(identity)).unwrap();
+    let mut config = rustls::ClientConfig::clone(&config);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let request = http::Request::get("/fhir/Patient?_id=p-none")
+        .header(http::header::HOST, "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(response.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_certificate_from_another_ca_or_expired_is_refused_even_when_pinned() {
+    let stack = Stack::start().await;
+    let pki = tls::DevPki::at(stack.certs());
+    // An expired certificate from the link's own CA, and one from a CA nobody configured.
+    pki.issue_expired("journal-expired").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let stranger_pki = tls::DevPki::at(elsewhere.path());
+    stranger_pki.ensure(&[FHIR_LINK]).unwrap();
+    let expired = pki.identity("journal-expired").unwrap();
+    let stranger = stranger_pki.identity(FHIR_LINK).unwrap();
+    // Both are pinned, so only the certificate's validity and its CA can refuse them.
+    let fhir = fhir_gateway_pinning(
+        &stack,
+        vec![
+            fingerprint_hex(expired.leaf().unwrap()),
+            fingerprint_hex(stranger.leaf().unwrap()),
+        ],
+    )
+    .await;
+    fhir.settle(&stack).await;
+    let link = pki.identity(FHIR_LINK).unwrap();
+    assert_eq!(
+        attempt(&stack, fhir.addr, &link).await,
+        Ok(200),
+        "the link's own certificate is served"
+    );
+    for (what, identity) in [("expired", &expired), ("another CA's", &stranger)] {
+        let answer = attempt(&stack, fhir.addr, identity).await;
+        // The handshake itself refuses it: the gateway answers with a TLS alert, before
+        // any request reaches the FHIR view.
+        assert!(
+            answer.as_ref().is_err_and(|e| e.contains("AlertReceived")),
+            "an {what} certificate is refused: {answer:?}"
+        );
+    }
 }

@@ -300,23 +300,46 @@ impl DevPki {
                 continue;
             }
             let key = rcgen::KeyPair::generate()?;
-            let mut sans: Vec<String> = vec![(*name).to_owned()];
-            sans.extend(DEV_HOSTS.iter().map(|h| (*h).to_owned()));
-            let mut params = rcgen::CertificateParams::new(sans)?;
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, *name);
-            params.extended_key_usages = vec![
-                rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-                rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            ];
-            params.use_authority_key_identifier_extension = true;
+            let params = leaf_params(name)?;
             let cert = params.signed_by(&key, &issuer)?;
             write_private(&self.key(name), &key.serialize_pem())?;
             std::fs::write(self.cert(name), cert.pem())?;
         }
         Ok(())
     }
+
+    /// Issues `name` a certificate from this CA that expired in 2021, replacing any it had:
+    /// for tests that an expired identity is refused.
+    pub fn issue_expired(&self, name: &str) -> Result<(), TlsError> {
+        self.ensure(&[])?;
+        let ca_key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(self.ca_key())?)?;
+        let issuer = rcgen::Issuer::new(ca_params(), ca_key);
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = leaf_params(name)?;
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let cert = params.signed_by(&key, &issuer)?;
+        write_private(&self.key(name), &key.serialize_pem())?;
+        std::fs::write(self.cert(name), cert.pem())?;
+        Ok(())
+    }
+}
+
+/// A development leaf's parameters: server and client identity for `name`, `localhost` and
+/// the loopback addresses.
+fn leaf_params(name: &str) -> Result<rcgen::CertificateParams, TlsError> {
+    let mut sans: Vec<String> = vec![name.to_owned()];
+    sans.extend(DEV_HOSTS.iter().map(|h| (*h).to_owned()));
+    let mut params = rcgen::CertificateParams::new(sans)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
 }
 
 /// The development CA's parameters; rebuilt identically to sign with a stored CA key.
