@@ -126,12 +126,40 @@ impl Validate for SamsynConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_example_links_load() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/links/example.toml");
+        let config: SamsynConfig =
+            samsyn_kit::config::load(Some(Path::new(example)), pairs(&[])).unwrap();
+        let kinds: Vec<_> = config.access.links.iter().map(|l| l.kind.role()).collect();
+        assert_eq!(
+            kinds,
+            ["journal_system", "municipal_case_system", "sip_tool"]
+        );
+        assert_eq!(config.access.pushes[0].link, "sip-tool");
+    }
+
+    #[test]
+    fn a_push_to_no_configured_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("samsyn.toml");
+        std::fs::write(
+            &file,
+            "[[access.pushes]]\nlink = \"nowhere\"\nendpoint = \"https://x.example/fhir\"\n\
+             server_ca = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let err = samsyn_kit::config::load::<SamsynConfig>(Some(&file), pairs(&[])).unwrap_err();
+        assert!(err.to_string().contains("access.pushes.link"), "{err}");
     }
 
     #[test]
