@@ -227,9 +227,15 @@ fn outbox_status(dir: &Path, config: &Path) -> (u64, u64, u64) {
     (numbers[0], numbers[1], numbers[2])
 }
 
-/// Waits until the tool has had everything Samsyn queued: nothing pending, and no new
-/// arrival for a while (the feeds may still be turning changes into messages).
-async fn settled(tool: &SipTool, dir: &Path, config: &Path) -> Vec<Received> {
+/// Waits until the tool has what `awaited` looks for and everything Samsyn queued: nothing
+/// pending, and no new arrival for a while (the feeds may still be turning changes into
+/// messages).
+async fn settled(
+    tool: &SipTool,
+    dir: &Path,
+    config: &Path,
+    awaited: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = usize::MAX;
     let mut quiet_since = Instant::now();
@@ -239,7 +245,7 @@ async fn settled(tool: &SipTool, dir: &Path, config: &Path) -> Vec<Received> {
             last = count;
             quiet_since = Instant::now();
         }
-        if count > 0 && quiet_since.elapsed() > Duration::from_secs(3) {
+        if quiet_since.elapsed() > Duration::from_secs(3) && awaited(&tool.received()) {
             let (pending, delivered, dead) = outbox_status(dir, config);
             if pending == 0 {
                 assert_eq!(dead, 0, "no dead letters");
@@ -339,8 +345,8 @@ async fn change_coordinator_and_plan(
 }
 
 /// Per resource, versions arrived in the order Samsyn made them (`meta.versionId` is the
-/// record's revision), and some resource did change while being pushed.
-fn in_order(received: &[Received]) {
+/// record's revision). Returns whether some resource arrived in more than one version.
+fn in_order(received: &[Received]) -> bool {
     let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
     for r in received {
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
@@ -354,10 +360,7 @@ fn in_order(received: &[Received]) {
     for (path, seen) in &versions {
         assert!(seen.is_sorted(), "{path} arrived out of order: {seen:?}");
     }
-    assert!(
-        versions.values().any(|v| v.first() != v.last()),
-        "some resource was pushed in more than one version"
-    );
+    versions.values().any(|v| v.first() != v.last())
 }
 
 /// Every body through the independent FHIR validator.
@@ -395,9 +398,23 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
     let env = [("SAMSYN_CONFIG", config_env.as_str())];
     let up = Up::start_configured(dir.path(), &["--demo"], Some("demo programme seeded"), &env);
 
-    let before = settled(&tool, dir.path(), &config).await;
     let roster = roster(dir.path());
     let orjan = person(&roster, "orjan")["id"].as_str().unwrap().to_owned();
+    let orjans = |kind: &str, received: &[Received], text: &str| {
+        received
+            .iter()
+            .rev()
+            .find(|r| {
+                r.path.starts_with(&format!("/fhir/{kind}/"))
+                    && r.body.contains(&orjan)
+                    && r.body.contains(text)
+            })
+            .cloned()
+    };
+    let before = settled(&tool, dir.path(), &config, |received| {
+        orjans("CareTeam", received, "").is_some() && orjans("CarePlan", received, "").is_some()
+    })
+    .await;
     let kinds: HashSet<&str> = before
         .iter()
         .filter_map(|r| r.path.split('/').nth(2))
@@ -408,15 +425,9 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
     for r in &before {
         assert!(r.path.starts_with("/fhir/"), "{}", r.path);
     }
+    // A pusher that falls behind the demo's seeding reads each record once it is final, so
+    // only order, not change, is certain here.
     in_order(&before);
-    let team_of = |received: &[Received]| {
-        received
-            .iter()
-            .rev()
-            .find(|r| r.path.starts_with("/fhir/CareTeam/") && r.body.contains(&orjan))
-            .cloned()
-    };
-    assert!(team_of(&before).is_some(), "Örjan's care team pushed");
 
     // The tool goes down; a coordinator and the plan change; Samsyn is killed and restarted.
     tool.stop();
@@ -434,26 +445,32 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
     let up = Up::start_configured(dir.path(), &["--demo"], None, &env);
     tool.start().await;
 
-    let after = settled(&tool, dir.path(), &config).await;
+    let nils_id = nils["id"].as_str().unwrap();
+    let after = settled(&tool, dir.path(), &config, |received| {
+        orjans("CareTeam", received, nils_id).is_some()
+            && orjans("CarePlan", received, STRENGTHS).is_some()
+    })
+    .await;
     assert!(after.len() > before.len());
     assert_eq!(tool.duplicates(), 0, "no message arrived twice");
     let ids: HashSet<&str> = after.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), after.len(), "every message id once");
-    in_order(&after);
-    let team = team_of(&after).unwrap();
     assert!(
-        team.body.contains(nils["id"].as_str().unwrap()),
-        "the new coordinator reached the tool: {}",
+        in_order(&after),
+        "the changed plan arrived as a later version of the one pushed before"
+    );
+    // The last versions the tool holds are the changed ones, the Swedish text intact.
+    let team = orjans("CareTeam", &after, "").unwrap();
+    assert!(
+        team.body.contains(nils_id),
+        "the new coordinator: {}",
         team.body
     );
-    let plan = after
-        .iter()
-        .rev()
-        .find(|r| r.path.starts_with("/fhir/CarePlan/") && r.body.contains(&orjan))
-        .unwrap();
+    let plan = orjans("CarePlan", &after, "").unwrap();
     assert!(
         plan.body.contains(STRENGTHS),
-        "the changed plan, Swedish intact"
+        "the changed plan: {}",
+        plan.body
     );
     validate(&after);
     drop(up);

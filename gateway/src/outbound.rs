@@ -39,6 +39,8 @@ const GET_PLAN: &str = "/samsyn.plans.v1.PlansService/GetPlan";
 const VIEW_WAIT: Duration = Duration::from_secs(5);
 /// The wait before retrying a change that could not be queued.
 const RETRY: Duration = Duration::from_millis(250);
+/// Retries (about five seconds) after which a change that cannot be queued is logged.
+const STUCK_AFTER: u32 = 20;
 
 /// One link Samsyn pushes to.
 #[derive(Debug, Clone)]
@@ -215,13 +217,22 @@ async fn consume(pusher: Arc<Pusher>, feed: PushFeed) {
                     if change.change_kind == samsyn_kit::feed::HEARTBEAT {
                         continue;
                     }
+                    let mut attempts = 0u32;
                     while let Err(error) = pusher.queue(feed, &change).await {
-                        tracing::warn!(
-                            %error,
-                            feed = feed.as_str(),
-                            sequence = change.sequence,
-                            "change not queued for push yet; retrying"
-                        );
+                        attempts += 1;
+                        // At start the access view is briefly not current: only a change
+                        // that stays stuck is worth an operator's attention.
+                        if attempts >= STUCK_AFTER {
+                            tracing::warn!(
+                                %error,
+                                feed = feed.as_str(),
+                                sequence = change.sequence,
+                                attempts,
+                                "change not queued for push yet; retrying"
+                            );
+                        } else {
+                            tracing::debug!(%error, feed = feed.as_str(), "retrying push");
+                        }
                         tokio::time::sleep(RETRY).await;
                     }
                 }
