@@ -22,15 +22,13 @@ use samsyn_gateway::settings::{AccessSettings, DataOwners, Owner};
 use samsyn_kit::config::Limits;
 use samsyn_kit::testing::fresh_sqlite_url;
 use samsyn_kit::{serve, tls};
-use samsyn_proto::common::v1::{DataCategory, OrganisationId, WatchChangesRequest};
+use samsyn_proto::common::v1::{DataCategory, OrganisationId};
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
-use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
 use samsyn_proto::plans::v1 as plans_pb;
 use samsyn_proto::plans::v1::plans_service_client::PlansServiceClient;
 use serde_json::Value;
 use support::*;
-use tonic::transport::Channel;
 
 /// The journal system's FHIR link.
 const FHIR_LINK: &str = "journal-fhir";
@@ -151,32 +149,6 @@ impl FhirGateway {
     }
 }
 
-/// The sequence of the newest change on a service's feed (its first heartbeat says).
-async fn feed_head(feed: FeedName, channel: Channel) -> u64 {
-    let request = WatchChangesRequest {
-        after_sequence: 0,
-        heartbeat_seconds: 1,
-    };
-    let mut stream = match feed {
-        FeedName::Participants => ParticipantsServiceClient::new(channel)
-            .watch_changes(request)
-            .await
-            .unwrap()
-            .into_inner(),
-        FeedName::Consent => ConsentServiceClient::new(channel)
-            .watch_changes(request)
-            .await
-            .unwrap()
-            .into_inner(),
-    };
-    loop {
-        let change = stream.message().await.unwrap().unwrap();
-        if change.change_kind == samsyn_kit::feed::HEARTBEAT {
-            return change.sequence;
-        }
-    }
-}
-
 /// An HTTP/1.1 client on one TLS connection, presenting `identity`'s certificate if named.
 struct FhirClient {
     sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
@@ -195,15 +167,7 @@ impl FhirClient {
     async fn connect(stack: &Stack, addr: SocketAddr, identity: Option<&str>) -> Self {
         let pki = tls::DevPki::at(stack.certs());
         let identity = identity.map(|name| pki.identity(name).unwrap());
-        let config = tls::client_config(pki.trust_anchors().unwrap(), identity.as_ref()).unwrap();
-        let mut config = rustls::ClientConfig::clone(&config);
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let stream = connector
-            .connect("localhost".try_into().unwrap(), tcp)
-            .await
-            .unwrap();
+        let stream = connect_tls(stack, addr, identity.as_ref()).await.unwrap();
         assert_eq!(
             stream.get_ref().1.alpn_protocol(),
             Some(&b"http/1.1"[..]),
@@ -608,17 +572,27 @@ async fn writes_and_unknown_endpoints_answer_operation_outcomes() {
     assert!(fhir.trail.events().is_empty(), "nothing was called");
 }
 
-/// One GET over a fresh TLS connection presenting `identity`: the HTTP status, or why the
-/// connection failed.
-async fn attempt(stack: &Stack, addr: SocketAddr, identity: &tls::Identity) -> Result<u16, String> {
+/// A TLS connection to the gateway offering HTTP/1.1, presenting `identity` if given.
+async fn connect_tls(
+    stack: &Stack,
+    addr: SocketAddr,
+    identity: Option<&tls::Identity>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let pki = tls::DevPki::at(stack.certs());
-    let config = tls::client_config(pki.trust_anchors().unwrap(), Some(identity)).unwrap();
+    let config = tls::client_config(pki.trust_anchors().unwrap(), identity).unwrap();
     let mut config = rustls::ClientConfig::clone(&config);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let stream = connector
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    connector
         .connect("localhost".try_into().unwrap(), tcp)
+        .await
+}
+
+/// One GET over a fresh TLS connection presenting `identity`: the HTTP status, or why the
+/// connection failed.
+async fn attempt(stack: &Stack, addr: SocketAddr, identity: &tls::Identity) -> Result<u16, String> {
+    let stream = connect_tls(stack, addr, Some(identity))
         .await
         .map_err(|e| e.to_string())?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

@@ -259,7 +259,7 @@ impl Stack {
 }
 
 /// The sequence of the newest change on a service's feed.
-async fn feed_head(feed: samsyn_gateway::access_view::FeedName, channel: Channel) -> u64 {
+pub async fn feed_head(feed: samsyn_gateway::access_view::FeedName, channel: Channel) -> u64 {
     use samsyn_gateway::access_view::FeedName;
     use samsyn_proto::common::v1::WatchChangesRequest;
     let request = WatchChangesRequest {
