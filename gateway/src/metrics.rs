@@ -109,8 +109,24 @@ pub(crate) fn audit_commit(elapsed: Duration, committed: bool) {
     );
 }
 
+/// Records how long after it was recorded a consumer took up `change`.
+pub(crate) fn change_taken_up(
+    consumer: &'static str,
+    feed: &'static str,
+    change: &samsyn_proto::common::v1::Change,
+) {
+    let recorded = change
+        .recorded_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?));
+    if let Some(recorded) = recorded {
+        let lag = (chrono::Utc::now() - recorded).to_std().unwrap_or_default();
+        feed_lag(consumer, feed, lag);
+    }
+}
+
 /// Records how far behind its feed a consumer applied a change.
-pub(crate) fn feed_lag(consumer: &'static str, feed: &'static str, lag: Duration) {
+fn feed_lag(consumer: &'static str, feed: &'static str, lag: Duration) {
     INSTRUMENTS.feed_lag.record(
         lag.as_secs_f64(),
         &[

@@ -21,6 +21,7 @@ use samsyn_proto::plans::v1::{GetActivePlanRequest, GetPlanRequest, Plan};
 use tokio::task::JoinHandle;
 use tonic::codec::Streaming;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
 use crate::access_view::FeedName;
 use crate::audit::{AuditEvent, Outcome};
@@ -39,6 +40,8 @@ const GET_PLAN: &str = "/samsyn.plans.v1.PlansService/GetPlan";
 const VIEW_WAIT: Duration = Duration::from_secs(5);
 /// The wait before retrying a change that could not be queued.
 const RETRY: Duration = Duration::from_millis(250);
+/// The pushes' name as a feed consumer in metrics.
+const CONSUMER: &str = "gateway.push";
 /// Retries (about five seconds) after which a change that cannot be queued is logged.
 const STUCK_AFTER: u32 = 20;
 
@@ -257,7 +260,11 @@ impl Pusher {
             samsyn.feed.entity_kind = change.entity_kind.as_str(),
         );
         samsyn_kit::telemetry::link_to(&span, &change.traceparent);
-        let _entered = span.enter();
+        crate::metrics::change_taken_up(CONSUMER, feed.as_str(), change);
+        self.queue_change(feed, change).instrument(span).await
+    }
+
+    async fn queue_change(&self, feed: PushFeed, change: &Change) -> Result<(), PushError> {
         let Some(participant_id) = change.participant_id.as_ref().map(|p| p.value.clone()) else {
             return self.skip(feed, change).await;
         };

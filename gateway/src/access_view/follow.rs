@@ -119,14 +119,7 @@ fn apply_span(feed: FeedName, change: &Change) -> tracing::Span {
     if change.change_kind == samsyn_kit::feed::HEARTBEAT {
         return tracing::Span::none();
     }
-    if let Some(recorded) = change
-        .recorded_at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
-    {
-        let lag = (chrono::Utc::now() - recorded).to_std().unwrap_or_default();
-        crate::metrics::feed_lag(CONSUMER, feed.as_str(), lag);
-    }
+    crate::metrics::change_taken_up(CONSUMER, feed.as_str(), change);
     let span = tracing::info_span!(
         parent: None,
         "feed.apply",
