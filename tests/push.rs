@@ -52,6 +52,8 @@ struct SipTool {
     addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     seen: Arc<Mutex<Seen>>,
+    /// Answer every request 422 (a permanent refusal) while set.
+    refusing: Arc<std::sync::atomic::AtomicBool>,
     running: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -87,6 +89,7 @@ impl SipTool {
             addr,
             tls: Arc::new(config),
             seen: Arc::default(),
+            refusing: Arc::default(),
             running: None,
         };
         tool.start().await;
@@ -97,6 +100,7 @@ impl SipTool {
         let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
         let tls = tokio_rustls::TlsAcceptor::from(Arc::clone(&self.tls));
         let seen = Arc::clone(&self.seen);
+        let refusing = Arc::clone(&self.refusing);
         self.running = Some(tokio::spawn(async move {
             // Owned by this task, so stopping the tool closes its open connections too.
             let mut connections = tokio::task::JoinSet::new();
@@ -106,6 +110,7 @@ impl SipTool {
                 };
                 let tls = tls.clone();
                 let seen = Arc::clone(&seen);
+                let refusing = Arc::clone(&refusing);
                 connections.spawn(async move {
                     let Ok(stream) = tls.accept(tcp).await else {
                         return;
@@ -113,6 +118,7 @@ impl SipTool {
                     let service = hyper::service::service_fn(
                         move |request: http::Request<hyper::body::Incoming>| {
                             let seen = Arc::clone(&seen);
+                            let refusing = Arc::clone(&refusing);
                             async move {
                                 let id = request
                                     .headers()
@@ -129,6 +135,11 @@ impl SipTool {
                                         .status(400)
                                         .body(Full::new(Bytes::new()));
                                 };
+                                if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                                    return http::Response::builder()
+                                        .status(422)
+                                        .body(Full::new(Bytes::new()));
+                                }
                                 if !put || id.is_empty() {
                                     return http::Response::builder()
                                         .status(400)
@@ -206,17 +217,24 @@ server_ca = "{server_ca}"
     path
 }
 
-/// `samsyn outbox status` for the link: (pending, delivered, dead).
-fn outbox_status(dir: &Path, config: &Path) -> (u64, u64, u64) {
+/// `samsyn outbox <args>`: what it printed.
+fn outbox(dir: &Path, config: &Path, args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_samsyn"))
-        .args(["outbox", "status", "--data-dir"])
+        .arg("outbox")
+        .args(args)
+        .arg("--data-dir")
         .arg(dir)
         .arg("--config")
         .arg(config)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
-    let text = String::from_utf8(output.stdout).unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `samsyn outbox status` for the link: (pending, delivered, dead).
+fn outbox_status(dir: &Path, config: &Path) -> (u64, u64, u64) {
+    let text = outbox(dir, config, &["status"]);
     let Some(line) = text.lines().find(|l| l.starts_with(&format!("{LINK}: "))) else {
         return (0, 0, 0);
     };
@@ -505,5 +523,62 @@ async fn nothing_is_sent_to_a_tool_samsyn_cannot_verify() {
     assert!(pending > 0, "changes are queued");
     assert_eq!(delivered, 0);
     assert!(tool.received().is_empty(), "the tool received nothing");
+    drop(up);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_messages_become_dead_letters_that_an_operator_queues_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = tempfile::tempdir().unwrap();
+    DevPki::at(dir.path().join("certs"))
+        .ensure(&["gateway"])
+        .unwrap();
+    let tool = SipTool::new(tools.path(), &dir.path().join("certs/ca.pem")).await;
+    tool.refusing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let config = config(
+        dir.path(),
+        tool.addr,
+        &DevPki::at(tools.path()).ca_cert(),
+        tools.path(),
+    );
+    let config_env = config.display().to_string();
+    let up = Up::start_configured(
+        dir.path(),
+        &["--demo"],
+        Some("demo programme seeded"),
+        &[("SAMSYN_CONFIG", config_env.as_str())],
+    );
+    // Refused five times, each participant's first message is given up on; it holds back
+    // that participant's later messages rather than letting them overtake it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        let (pending, _, dead) = outbox_status(dir.path(), &config);
+        if dead > 0 && pending > 0 {
+            break dead;
+        }
+        assert!(Instant::now() < deadline, "no dead letters");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let listed = outbox(dir.path(), &config, &["status"]);
+    let dead_lines: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.trim_start().starts_with("dead "))
+        .collect();
+    assert!(dead_lines.len() as u64 >= dead, "{listed}");
+    assert!(
+        dead_lines.iter().all(|l| l.contains("permanent_status")),
+        "each dead letter says why, without the far side's words: {listed}"
+    );
+    assert!(tool.received().is_empty());
+
+    // The tool is fixed; an operator queues the dead letters again, from another process.
+    tool.refusing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let retried = outbox(dir.path(), &config, &["retry", LINK]);
+    assert!(retried.contains("dead letters queued again"), "{retried}");
+    let received = settled(&tool, dir.path(), &config, |received| !received.is_empty()).await;
+    assert_eq!(tool.duplicates(), 0);
+    in_order(&received);
     drop(up);
 }

@@ -190,6 +190,7 @@ impl Deliverer {
             changes,
             seen,
             needs_reload: true,
+            revivals: 0,
             last_poll: Instant::now(),
         };
         let task = tokio::spawn(worker.run(stop_rx));
@@ -271,6 +272,8 @@ struct Worker {
     changes: watch::Receiver<Changes>,
     seen: Changes,
     needs_reload: bool,
+    /// The revivals count last seen (see [`Outbox::retry_dead`]).
+    revivals: u64,
     last_poll: Instant,
 }
 
@@ -401,6 +404,13 @@ impl Worker {
     /// high-water mark.
     async fn pick_up_new(&mut self) -> Result<(), OutboxError> {
         self.last_poll = Instant::now();
+        let revivals = self.outbox.revivals(&self.link).await?;
+        if revivals != self.revivals {
+            // Dead letters were queued again (perhaps by another process): their keys are
+            // blocked here until the heads are read again.
+            self.revivals = revivals;
+            self.needs_reload = true;
+        }
         let max = self.outbox.max_sequence(&self.link).await?;
         if max <= self.high_water {
             return Ok(());

@@ -286,6 +286,11 @@ mod migration {
     }
 }
 
+/// The cursor row counting `link`'s revived dead letters.
+fn revivals_counter(link: &LinkId) -> String {
+    format!("revivals:{link}")
+}
+
 /// The outbox's migrations; their tables (and their own record of applied migrations)
 /// start with `outbox_`, so they can share a database with another migration set, such as
 /// the gateway's audit trail.
@@ -622,11 +627,38 @@ impl Outbox {
             }
             update = update.filter(Column::MessageId.is_in(ids));
         }
-        let n = update.exec(&self.db).await?.rows_affected;
+        let txn = self.db.begin().await?;
+        let n = update.exec(&txn).await?.rows_affected;
+        if n > 0 {
+            // Counted in the database too, so the sender of a running gateway notices a
+            // retry made by `samsyn outbox retry` in another process.
+            let counter = revivals_counter(link);
+            entity::cursor::Entity::insert(entity::cursor::ActiveModel {
+                consumer: Set(counter),
+                sequence: Set(1),
+            })
+            .on_conflict(
+                OnConflict::column(entity::cursor::Column::Consumer)
+                    .value(
+                        entity::cursor::Column::Sequence,
+                        Expr::col((entity::cursor::Entity, entity::cursor::Column::Sequence))
+                            .add(1),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
         if n > 0 {
             self.changes.send_modify(|c| c.reloads += 1);
         }
         Ok(n)
+    }
+
+    /// How many times dead letters of `link` were queued again, by any process.
+    pub(crate) async fn revivals(&self, link: &LinkId) -> Result<u64, OutboxError> {
+        self.cursor(&revivals_counter(link)).await
     }
 
     /// Deletes delivered messages of every link delivered before `before`. Returns how many.
