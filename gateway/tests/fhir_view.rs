@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use samsyn_gateway::access_view::FeedName;
 use samsyn_gateway::audit::store::AuditStore;
 use samsyn_gateway::audit::{MemoryTrail, Outcome, TeeTrail};
+use samsyn_gateway::auth::{Principal, PrincipalKind};
 use samsyn_gateway::links::{LinkConfig, SystemKind, fingerprint_hex};
 use samsyn_gateway::proxy::{Gateway, Upstreams};
 use samsyn_gateway::settings::{AccessSettings, DataOwners, Owner};
@@ -94,7 +95,9 @@ async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGa
         consent: stack.consent.channel.clone(),
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
-        audit: None,
+        audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
+            &store,
+        ))),
     };
     let gateway = samsyn_gateway::build(
         settings,
@@ -152,6 +155,8 @@ impl FhirGateway {
 /// An HTTP/1.1 client on one TLS connection, presenting `identity`'s certificate if named.
 struct FhirClient {
     sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    /// A bearer token sent with every request (staff), if any.
+    bearer: Option<String>,
     /// Every JSON body received, for the validator.
     bodies: Vec<Value>,
 }
@@ -179,16 +184,19 @@ impl FhirClient {
         tokio::spawn(connection);
         Self {
             sender,
+            bearer: None,
             bodies: Vec::new(),
         }
     }
 
     async fn get(&mut self, path_and_query: &str) -> Answer {
-        let request = http::Request::get(path_and_query)
+        let mut request = http::Request::get(path_and_query)
             .header(http::header::HOST, "localhost")
-            .header(http::header::ACCEPT, "application/fhir+json")
-            .body(Empty::<Bytes>::new())
-            .unwrap();
+            .header(http::header::ACCEPT, "application/fhir+json");
+        if let Some(token) = &self.bearer {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Empty::<Bytes>::new()).unwrap();
         self.sender.ready().await.unwrap();
         let response = self.sender.send_request(request).await.unwrap();
         let status = response.status().as_u16();
@@ -499,6 +507,37 @@ async fn a_journal_system_reads_fhir_through_the_gateways_own_decisions() {
     assert!(!by_link("/GetCareTeam").is_empty());
     assert!(!by_link("/ListConsents").is_empty());
 
+    // The trail through FHIR: a system never reads it; the region's auditor does, and sees
+    // the link's reads of Anna by the link's id, never a member of staff.
+    let trail_search = format!("/fhir/AuditEvent?patient={anna}");
+    let answer = journal.get(&trail_search).await;
+    assert_eq!(
+        (answer.status, answer.body["total"].as_u64()),
+        (200, Some(0))
+    );
+    let mut auditor = FhirClient::connect(&stack, fhir.addr, None).await;
+    auditor.bearer = Some(stack.token(&Principal {
+        id: "SE2321000255-granskare1".into(),
+        kind: PrincipalKind::Staff,
+        organisation: Some(REGION.into()),
+        unit: None,
+        roles: vec!["auditor".into()],
+        teams: vec![],
+        purpose: Some("audit".into()),
+    }));
+    let answer = auditor.get(&trail_search).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let events = entries(&answer.body);
+    assert!(
+        !events.is_empty(),
+        "the auditor sees the link's reads of Anna"
+    );
+    // Every access to Anna so far was the link's, and each event names it.
+    assert!(
+        events.iter().all(|e| e.to_string().contains(FHIR_LINK)),
+        "{events:?}"
+    );
+
     // 6. An unmapped client certificate, and no credentials at all, are refused.
     let mut unlinked = FhirClient::connect(&stack, fhir.addr, Some("unlinked-system")).await;
     let answer = unlinked.get(&patient_search(&anna_pin)).await;
@@ -530,7 +569,8 @@ async fn a_journal_system_reads_fhir_through_the_gateways_own_decisions() {
         .iter()
         .take(60)
         .chain(&unlinked.bodies)
-        .chain(&anonymous.bodies);
+        .chain(&anonymous.bodies)
+        .chain(&auditor.bodies);
     for (i, body) in bodies.enumerate() {
         std::fs::write(
             out.path().join(format!("{i:03}.json")),

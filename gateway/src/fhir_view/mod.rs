@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use samsyn_fhir::{IssueSeverity, IssueType};
+use samsyn_proto::audit::v1::ListEventsRequest;
+use samsyn_proto::audit::v1::audit_service_client::AuditServiceClient;
 use samsyn_proto::common::v1::{OrganisationId, PageRequest, ParticipantId};
 use samsyn_proto::consent::v1::ListConsentsRequest;
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
@@ -43,6 +45,8 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 const MAX_PLANS: usize = 50;
 /// Most consents of one participant put in one Bundle (one page of the consent service).
 const MAX_CONSENTS: u32 = 100;
+/// Most audit events of one participant put in one Bundle (one page of the trail).
+const MAX_AUDIT_EVENTS: u32 = 100;
 /// Most participants a personal identity number search lists (one, unless the data is odd).
 const MAX_PATIENT_MATCHES: u32 = 10;
 
@@ -390,6 +394,27 @@ async fn by_patient(
                 .consents
                 .iter()
                 .map(samsyn_fhir::consent)
+                .collect()
+        }),
+        // The trail of who read the participant's data: auditors only, as over gRPC.
+        "AuditEvent" => hidden_as_empty(
+            AuditServiceClient::new(caller.clone())
+                .list_events(ListEventsRequest {
+                    participant_id: participant_id(id),
+                    page: Some(PageRequest {
+                        page_size: MAX_AUDIT_EVENTS,
+                        page_token: String::new(),
+                    }),
+                    ..Default::default()
+                })
+                .await,
+        )?
+        .map(|listed| {
+            listed
+                .get_ref()
+                .events
+                .iter()
+                .map(samsyn_fhir::audit_event)
                 .collect()
         }),
         _ => return Err(Failure::NotFound("resource type not supported".into())),

@@ -17,15 +17,22 @@ pub const MAX_VALUE_BYTES: usize = 64;
 const MAX_ECHOED_NAME: usize = 40;
 
 /// The resource types searched by patient, with the one parameter they take.
-pub const BY_PATIENT: [&str; 4] = ["EpisodeOfCare", "CareTeam", "CarePlan", "Consent"];
+pub const BY_PATIENT: [&str; 5] = [
+    "EpisodeOfCare",
+    "CareTeam",
+    "CarePlan",
+    "Consent",
+    "AuditEvent",
+];
 
 /// The search parameters of each resource type, for the CapabilityStatement.
-pub const SUPPORTED: [(&str, &[&str]); 5] = [
+pub const SUPPORTED: [(&str, &[&str]); 6] = [
     ("Patient", &["_id", "identifier"]),
     ("EpisodeOfCare", &["patient"]),
     ("CareTeam", &["patient"]),
     ("CarePlan", &["patient"]),
     ("Consent", &["patient"]),
+    ("AuditEvent", &["patient"]),
 ];
 
 /// One request to the view.
