@@ -626,7 +626,16 @@ impl Worker {
             FailureKind::PermanentStatus => bump(&self.counters.permanent_failures),
             FailureKind::UntrustedPeer => {
                 bump(&self.counters.untrusted_peer);
-                tracing::warn!(link = %self.link, "outbox peer certificate not trusted");
+                // Every message to a misconfigured peer fails alike: warn at the 1st, 2nd,
+                // 4th, 8th ... so the log says it without drowning in it.
+                let refusals = self.counters.untrusted_peer.load(Ordering::Relaxed);
+                if refusals.is_power_of_two() {
+                    tracing::warn!(
+                        link = %self.link,
+                        refusals,
+                        "outbox peer certificate not trusted"
+                    );
+                }
             }
             _ => bump(&self.counters.transient_failures),
         }
