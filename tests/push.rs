@@ -397,26 +397,67 @@ fn validate(received: &[Received]) {
     assert!(status.success(), "pushed resources are valid FHIR R4");
 }
 
+/// A data directory, a SIP tool and a configuration pushing to it.
+struct Scene {
+    dir: tempfile::TempDir,
+    tool: SipTool,
+    config: PathBuf,
+    _tools: tempfile::TempDir,
+    _stranger: tempfile::TempDir,
+}
+
+impl Scene {
+    /// Samsyn told to trust the tool's own CA, or with `stranger`, a CA that did not issue
+    /// the tool's certificate.
+    async fn new(stranger: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        // Samsyn's CA first: the tool accepts only clients it issued.
+        DevPki::at(dir.path().join("certs"))
+            .ensure(&["gateway"])
+            .unwrap();
+        DevPki::at(other.path()).ensure(&[]).unwrap();
+        let tool = SipTool::new(tools.path(), &dir.path().join("certs/ca.pem")).await;
+        let trusted = if stranger { other.path() } else { tools.path() };
+        let config = config(
+            dir.path(),
+            tool.addr,
+            &DevPki::at(trusted).ca_cert(),
+            tools.path(),
+        );
+        Self {
+            dir,
+            tool,
+            config,
+            _tools: tools,
+            _stranger: other,
+        }
+    }
+
+    /// `samsyn up --demo` with the configuration; with `seeded`, once the demo is seeded.
+    fn up(&self, seeded: bool) -> Up {
+        let config = self.config.display().to_string();
+        Up::start_configured(
+            self.dir.path(),
+            &["--demo"],
+            seeded.then_some("demo programme seeded"),
+            &[("SAMSYN_CONFIG", config.as_str())],
+        )
+    }
+
+    fn status(&self) -> (u64, u64, u64) {
+        outbox_status(self.dir.path(), &self.config)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill() {
-    let dir = tempfile::tempdir().unwrap();
-    let tools = tempfile::tempdir().unwrap();
-    // Samsyn's CA first: the tool accepts only clients it issued.
-    DevPki::at(dir.path().join("certs"))
-        .ensure(&["gateway"])
-        .unwrap();
-    let mut tool = SipTool::new(tools.path(), &dir.path().join("certs/ca.pem")).await;
-    let config = config(
-        dir.path(),
-        tool.addr,
-        &DevPki::at(tools.path()).ca_cert(),
-        tools.path(),
-    );
-    let config_env = config.display().to_string();
-    let env = [("SAMSYN_CONFIG", config_env.as_str())];
-    let up = Up::start_configured(dir.path(), &["--demo"], Some("demo programme seeded"), &env);
+    let mut scene = Scene::new(false).await;
+    let up = scene.up(true);
+    let (dir, config) = (scene.dir.path().to_owned(), scene.config.clone());
 
-    let roster = roster(dir.path());
+    let roster = roster(&dir);
     let orjan = person(&roster, "orjan")["id"].as_str().unwrap().to_owned();
     let orjans = |kind: &str, received: &[Received], text: &str| {
         received
@@ -429,7 +470,7 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
             })
             .cloned()
     };
-    let before = settled(&tool, dir.path(), &config, |received| {
+    let before = settled(&scene.tool, &dir, &config, |received| {
         orjans("CareTeam", received, "").is_some() && orjans("CarePlan", received, "").is_some()
     })
     .await;
@@ -448,11 +489,11 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
     in_order(&before);
 
     // The tool goes down; a coordinator and the plan change; Samsyn is killed and restarted.
-    tool.stop();
+    scene.tool.stop();
     let nils = person(&roster, "nils").clone();
-    change_coordinator_and_plan(&up, dir.path(), &orjan, &nils).await;
+    change_coordinator_and_plan(&up, &dir, &orjan, &nils).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while outbox_status(dir.path(), &config).0 == 0 {
+    while outbox_status(&dir, &config).0 == 0 {
         assert!(
             Instant::now() < deadline,
             "the changes wait in the outbox while the tool is down"
@@ -460,17 +501,17 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     up.kill();
-    let up = Up::start_configured(dir.path(), &["--demo"], None, &env);
-    tool.start().await;
+    let up = scene.up(false);
+    scene.tool.start().await;
 
     let nils_id = nils["id"].as_str().unwrap();
-    let after = settled(&tool, dir.path(), &config, |received| {
+    let after = settled(&scene.tool, &dir, &config, |received| {
         orjans("CareTeam", received, nils_id).is_some()
             && orjans("CarePlan", received, STRENGTHS).is_some()
     })
     .await;
     assert!(after.len() > before.len());
-    assert_eq!(tool.duplicates(), 0, "no message arrived twice");
+    assert_eq!(scene.tool.duplicates(), 0, "no message arrived twice");
     let ids: HashSet<&str> = after.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), after.len(), "every message id once");
     assert!(
@@ -496,71 +537,41 @@ async fn every_change_reaches_the_sip_tool_once_in_order_across_outage_and_kill(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_sent_to_a_tool_samsyn_cannot_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let tools = tempfile::tempdir().unwrap();
-    let stranger = tempfile::tempdir().unwrap();
-    DevPki::at(dir.path().join("certs"))
-        .ensure(&["gateway"])
-        .unwrap();
-    DevPki::at(stranger.path()).ensure(&[]).unwrap();
-    let tool = SipTool::new(tools.path(), &dir.path().join("certs/ca.pem")).await;
     // Samsyn is told to trust another CA than the one that issued the tool's certificate.
-    let config = config(
-        dir.path(),
-        tool.addr,
-        &DevPki::at(stranger.path()).ca_cert(),
-        tools.path(),
-    );
-    let config_env = config.display().to_string();
-    let up = Up::start_configured(
-        dir.path(),
-        &["--demo"],
-        Some("demo programme seeded"),
-        &[("SAMSYN_CONFIG", config_env.as_str())],
-    );
+    let scene = Scene::new(true).await;
+    let up = scene.up(true);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let (pending, delivered, _) = outbox_status(dir.path(), &config);
+    let (pending, delivered, _) = scene.status();
     assert!(pending > 0, "changes are queued");
     assert_eq!(delivered, 0);
-    assert!(tool.received().is_empty(), "the tool received nothing");
+    assert!(
+        scene.tool.received().is_empty(),
+        "the tool received nothing"
+    );
     drop(up);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_messages_become_dead_letters_that_an_operator_queues_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let tools = tempfile::tempdir().unwrap();
-    DevPki::at(dir.path().join("certs"))
-        .ensure(&["gateway"])
-        .unwrap();
-    let tool = SipTool::new(tools.path(), &dir.path().join("certs/ca.pem")).await;
-    tool.refusing
+    let scene = Scene::new(false).await;
+    scene
+        .tool
+        .refusing
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let config = config(
-        dir.path(),
-        tool.addr,
-        &DevPki::at(tools.path()).ca_cert(),
-        tools.path(),
-    );
-    let config_env = config.display().to_string();
-    let up = Up::start_configured(
-        dir.path(),
-        &["--demo"],
-        Some("demo programme seeded"),
-        &[("SAMSYN_CONFIG", config_env.as_str())],
-    );
+    let up = scene.up(true);
+    let (dir, config, tool) = (scene.dir.path(), &scene.config, &scene.tool);
     // Refused five times, each participant's first message is given up on; it holds back
     // that participant's later messages rather than letting them overtake it.
     let deadline = Instant::now() + Duration::from_secs(60);
     let dead = loop {
-        let (pending, _, dead) = outbox_status(dir.path(), &config);
+        let (pending, _, dead) = outbox_status(dir, config);
         if dead > 0 && pending > 0 {
             break dead;
         }
         assert!(Instant::now() < deadline, "no dead letters");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let listed = outbox(dir.path(), &config, &["status"]);
+    let listed = outbox(dir, config, &["status"]);
     let dead_lines: Vec<&str> = listed
         .lines()
         .filter(|l| l.trim_start().starts_with("dead "))
@@ -575,9 +586,9 @@ async fn refused_messages_become_dead_letters_that_an_operator_queues_again() {
     // The tool is fixed; an operator queues the dead letters again, from another process.
     tool.refusing
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let retried = outbox(dir.path(), &config, &["retry", LINK]);
+    let retried = outbox(dir, config, &["retry", LINK]);
     assert!(retried.contains("dead letters queued again"), "{retried}");
-    let received = settled(&tool, dir.path(), &config, |received| !received.is_empty()).await;
+    let received = settled(tool, dir, config, |received| !received.is_empty()).await;
     assert_eq!(tool.duplicates(), 0);
     in_order(&received);
     drop(up);
