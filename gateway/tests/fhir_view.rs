@@ -14,15 +14,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use samsyn_gateway::access_view::FeedName;
-use samsyn_gateway::audit::store::AuditStore;
-use samsyn_gateway::audit::{MemoryTrail, Outcome, TeeTrail};
+use samsyn_gateway::audit::{MemoryTrail, Outcome};
 use samsyn_gateway::auth::{Principal, PrincipalKind};
 use samsyn_gateway::links::{LinkConfig, SystemKind, fingerprint_hex};
 use samsyn_gateway::proxy::{Gateway, Upstreams};
 use samsyn_gateway::settings::{AccessSettings, DataOwners, Owner};
-use samsyn_kit::config::Limits;
-use samsyn_kit::testing::fresh_sqlite_url;
-use samsyn_kit::{serve, tls};
+use samsyn_kit::tls;
 use samsyn_proto::common::v1::{DataCategory, OrganisationId};
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
@@ -50,6 +47,8 @@ struct FhirGateway {
     gateway: Arc<Gateway>,
     trail: Arc<MemoryTrail>,
     addr: SocketAddr,
+    /// Serving ends when this is dropped.
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -81,57 +80,19 @@ async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGa
         }],
         ..AccessSettings::default()
     };
-    let trail = Arc::new(MemoryTrail::default());
-    let store = Arc::new(
-        AuditStore::open(
-            &fresh_sqlite_url(dir.path()),
-            &dir.path().join("audit-signing-key"),
-        )
-        .await
-        .unwrap(),
-    );
     let upstreams = Upstreams {
         participants: stack.participants.channel.clone(),
         consent: stack.consent.channel.clone(),
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
-        audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
-            &store,
-        ))),
+        audit: None,
     };
-    let gateway = samsyn_gateway::build(
-        settings,
-        &stack.certs(),
-        upstreams,
-        Arc::new(TeeTrail(Arc::clone(&trail), store)),
-        &Limits::default(),
-    )
-    .unwrap();
-    let server = tls::server_config(
-        &pki.identity("gateway").unwrap(),
-        pki.trust_anchors().unwrap(),
-        tls::ClientAuth::Optional,
-    )
-    .unwrap();
-    let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let part = samsyn_gateway::part(Arc::clone(&gateway));
-    tokio::spawn(async move {
-        serve::serve(
-            part,
-            listener,
-            server,
-            &Limits::default(),
-            std::future::pending(),
-        )
-        .await
-    });
+    let served = serve_gateway(&stack.certs(), dir.path(), settings, upstreams).await;
     FhirGateway {
-        gateway,
-        trail,
-        addr,
+        gateway: served.gateway,
+        trail: served.trail,
+        addr: served.addr,
+        _stop: served.stop,
         _dir: dir,
     }
 }

@@ -114,50 +114,17 @@ impl Stack {
                 allowed_rpcs: MUNICIPAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
             },
         ]);
-        let trail = Arc::new(MemoryTrail::default());
-        let store = Arc::new(
-            AuditStore::open(
-                &fresh_sqlite_url(dir.path()),
-                &dir.path().join("audit-signing-key"),
-            )
-            .await
-            .unwrap(),
-        );
         let upstreams = Upstreams {
             participants: participants.channel.clone(),
             consent: consent.channel.clone(),
             plans: plans.channel.clone(),
             board: board.channel.clone(),
-            audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
-                &store,
-            ))),
+            audit: None,
         };
-        let gateway = samsyn_gateway::build(
-            settings,
-            &certs,
-            upstreams,
-            Arc::new(TeeTrail(Arc::clone(&trail), Arc::clone(&store))),
-            &Limits::default(),
-        )
-        .unwrap();
-        let server = tls::server_config(
-            &pki.identity("gateway").unwrap(),
-            pki.trust_anchors().unwrap(),
-            tls::ClientAuth::Optional,
-        )
-        .unwrap();
-        let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let part = samsyn_gateway::part(Arc::clone(&gateway));
-        tokio::spawn(async move {
-            serve::serve(part, listener, server, &Limits::default(), async {
-                let _ = stopped.await;
-            })
-            .await
-        });
+        let served = serve_gateway(&certs, dir.path(), settings, upstreams).await;
+        let (gateway, trail, store, addr) =
+            (served.gateway, served.trail, served.store, served.addr);
+        let stop = served.stop;
         let stack = Self {
             dir,
             participants,
@@ -168,7 +135,7 @@ impl Stack {
             trail,
             store,
             addr,
-            stop: Some(stop),
+            stop,
         };
         stack.wait_current().await;
         stack
@@ -621,4 +588,70 @@ pub async fn put_on_board(stack: &Stack, team_id: &str, participant: &str) -> St
     .unwrap()
     .into_inner()
     .entry_id
+}
+
+/// A gateway served over TLS in front of services, with an audit trail in memory and in a
+/// durable store (whose audit API it serves itself).
+pub struct ServedGateway {
+    pub gateway: Arc<Gateway>,
+    pub trail: Arc<MemoryTrail>,
+    pub store: Arc<AuditStore>,
+    pub addr: SocketAddr,
+    /// Stops serving when sent to or dropped.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Builds and serves a gateway with `settings` in front of `upstreams` (its `audit` is
+/// replaced by the gateway's own store, kept under `dir`), with the development PKI under
+/// `certs`.
+pub async fn serve_gateway(
+    certs: &std::path::Path,
+    dir: &std::path::Path,
+    settings: AccessSettings,
+    mut upstreams: Upstreams,
+) -> ServedGateway {
+    let pki = tls::DevPki::at(certs);
+    pki.ensure(&["gateway"]).unwrap();
+    let trail = Arc::new(MemoryTrail::default());
+    let store = Arc::new(
+        AuditStore::open(&fresh_sqlite_url(dir), &dir.join("audit-signing-key"))
+            .await
+            .unwrap(),
+    );
+    upstreams.audit = Some(samsyn_gateway::audit::service::in_process(Arc::clone(
+        &store,
+    )));
+    let gateway = samsyn_gateway::build(
+        settings,
+        certs,
+        upstreams,
+        Arc::new(TeeTrail(Arc::clone(&trail), Arc::clone(&store))),
+        &Limits::default(),
+    )
+    .unwrap();
+    let server = tls::server_config(
+        &pki.identity("gateway").unwrap(),
+        pki.trust_anchors().unwrap(),
+        tls::ClientAuth::Optional,
+    )
+    .unwrap();
+    let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let part = samsyn_gateway::part(Arc::clone(&gateway));
+    tokio::spawn(async move {
+        serve::serve(part, listener, server, &Limits::default(), async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    ServedGateway {
+        gateway,
+        trail,
+        store,
+        addr,
+        stop: Some(stop),
+    }
 }
