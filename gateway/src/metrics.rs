@@ -53,20 +53,13 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
     }
 });
 
-fn action_label(action: Action) -> &'static str {
-    match action {
-        Action::Read => "read",
-        Action::Write => "write",
-    }
-}
-
 /// Counts one policy decision.
 pub(crate) fn decision(allowed: bool, action: Action, category: DataCategory) {
     INSTRUMENTS.decisions.add(
         1,
         &[
             KeyValue::new("decision.outcome", if allowed { "allow" } else { "deny" }),
-            KeyValue::new("samsyn.action", action_label(action)),
+            KeyValue::new("samsyn.action", action.as_str()),
             KeyValue::new("samsyn.data_category", category_code(category)),
         ],
     );

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditError, AuditEvent, AuditTrail, Outcome, RecordFuture};
-use crate::policy::{Action, category_code};
+use crate::policy::category_code;
 
 /// Events between signed checkpoints.
 pub const CHECKPOINT_EVERY: u64 = 1000;
@@ -315,13 +315,7 @@ impl Record {
             roles: principal.map(|p| p.roles.clone()).unwrap_or_default(),
             purpose: principal.and_then(|p| p.purpose.clone()),
             rpc: event.rpc.clone(),
-            action: event.action.map(|a| {
-                match a {
-                    Action::Read => "read",
-                    Action::Write => "write",
-                }
-                .to_owned()
-            }),
+            action: event.action.map(|a| a.as_str().to_owned()),
             category: category_code(event.category).to_owned(),
             participant_id: event.participant_id.clone(),
             owner_organisation: event.owner_organisation.clone(),

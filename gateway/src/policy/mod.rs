@@ -42,6 +42,16 @@ pub enum Action {
     Write,
 }
 
+impl Action {
+    /// The action's name in policies, the audit trail and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
 /// What is being called, from the RPC's access annotation and the link configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -309,8 +319,8 @@ impl PolicyEngine {
         let uid = |t: &EntityTypeName, id: &str| {
             EntityUid::from_type_name_and_id(t.clone(), EntityId::new(id))
         };
-        let read = uid(&action, "read");
-        let write = uid(&action, "write");
+        let read = uid(&action, Action::Read.as_str());
+        let write = uid(&action, Action::Write.as_str());
         let (scoped, slots) = prune(&policies, &types, &read, &write)?;
         Ok(Self {
             read,
