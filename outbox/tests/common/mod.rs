@@ -1,4 +1,4 @@
-//! Test support: a generated PKI, a SQLite outbox in a temporary directory, and an HTTPS
+//! Test support: development PKIs for both sides, a SQLite outbox in a temporary directory, and an HTTPS
 //! test double of the far side (mutual TLS, dedup by message id).
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -14,9 +14,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::ServerConfig;
+use samsyn_kit::tls::{self, DevPki, Identity};
 use samsyn_outbox::{DeliveryConfig, Link, LinkId, MESSAGE_ID_HEADER, OutboundMessage, Outbox};
 use sea_orm::{ConnectOptions, Database};
 use tokio::net::TcpListener;
@@ -24,115 +23,36 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use uuid::Uuid;
 
-/// A certificate and its key, in memory.
-pub struct Issued {
-    pub cert: CertificateDer<'static>,
-    pub key: PrivateKeyDer<'static>,
-    pub cert_pem: String,
-    pub key_pem: String,
-}
-
-impl Clone for Issued {
-    fn clone(&self) -> Self {
-        Self {
-            cert: self.cert.clone(),
-            key: self.key.clone_key(),
-            cert_pem: self.cert_pem.clone(),
-            key_pem: self.key_pem.clone(),
-        }
-    }
-}
-
-/// A certificate authority for tests.
-pub struct Ca {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    pub cert: CertificateDer<'static>,
-    pub cert_pem: String,
-}
-
-fn ca_params(name: &str) -> rcgen::CertificateParams {
-    let mut params = rcgen::CertificateParams::default();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    params
-}
-
-impl Ca {
-    pub fn new(name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = ca_params(name).self_signed(&key).unwrap();
-        Self {
-            cert: cert.der().clone(),
-            cert_pem: cert.pem(),
-            issuer: rcgen::Issuer::new(ca_params(name), key),
-        }
-    }
-
-    /// A certificate for 127.0.0.1 and localhost; `expired` makes it valid in 2020 only.
-    pub fn issue(&self, name: &str, expired: bool) -> Issued {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.extended_key_usages = vec![
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 12, 31);
-        }
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Issued {
-            cert: cert.der().clone(),
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
-}
-
 /// Everything a test needs: our CA and client identity, the far side's CA and server
-/// identities (good, from another CA, expired), and a temporary directory.
+/// identities (good, from another CA, expired), each from the development PKI, and a
+/// temporary directory.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
-    pub our_ca: Ca,
-    pub far_ca: Ca,
-    pub server: Issued,
-    pub rogue_server: Issued,
-    pub expired_server: Issued,
+    ours: DevPki,
+    far: DevPki,
+    pub server: Identity,
+    pub rogue_server: Identity,
+    pub expired_server: Identity,
     pub link_id: LinkId,
 }
 
 impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let our_ca = Ca::new("Samsyn test CA");
-        let far_ca = Ca::new("SIP tool test CA");
-        let rogue_ca = Ca::new("Someone else's CA");
-        let client = our_ca.issue("samsyn-gateway", false);
-        let server = far_ca.issue("sip-tool", false);
-        let rogue_server = rogue_ca.issue("sip-tool", false);
-        let expired_server = far_ca.issue("sip-tool", true);
-        std::fs::write(dir.path().join("far-ca.pem"), &far_ca.cert_pem).unwrap();
-        std::fs::write(dir.path().join("client.pem"), &client.cert_pem).unwrap();
-        std::fs::write(dir.path().join("client-key.pem"), &client.key_pem).unwrap();
+        let ours = DevPki::at(dir.path().join("ours"));
+        ours.ensure(&["samsyn-gateway"]).unwrap();
+        let far = DevPki::at(dir.path().join("far"));
+        far.ensure(&["sip-tool"]).unwrap();
+        far.issue_expired("sip-tool-expired").unwrap();
+        let rogue = DevPki::at(dir.path().join("rogue"));
+        rogue.ensure(&["sip-tool"]).unwrap();
         Self {
+            server: far.identity("sip-tool").unwrap(),
+            expired_server: far.identity("sip-tool-expired").unwrap(),
+            rogue_server: rogue.identity("sip-tool").unwrap(),
             dir,
-            our_ca,
-            far_ca,
-            server,
-            rogue_server,
-            expired_server,
+            ours,
+            far,
             link_id: "sip-test".parse().unwrap(),
         }
     }
@@ -150,29 +70,22 @@ impl Fixture {
         Link {
             id: self.link_id.clone(),
             endpoint: format!("https://{addr}/fhir").parse().unwrap(),
-            server_ca: self.dir.path().join("far-ca.pem"),
-            client_cert: self.dir.path().join("client.pem"),
-            client_key: self.dir.path().join("client-key.pem"),
+            server_ca: self.far.ca_cert(),
+            client_cert: self.ours.cert("samsyn-gateway"),
+            client_key: self.ours.key("samsyn-gateway"),
         }
     }
 
-    /// The far side's TLS configuration with `identity`, requiring our client certificate.
-    pub fn server_config(&self, identity: &Issued) -> Arc<ServerConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        roots.add(self.our_ca.cert.clone()).unwrap();
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .unwrap();
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
-            .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
+    /// The far side's TLS configuration with `identity`, requiring our client certificate
+    /// and speaking HTTP/1.1.
+    pub fn server_config(&self, identity: &Identity) -> Arc<ServerConfig> {
+        let config = tls::server_config(
+            identity,
+            self.ours.trust_anchors().unwrap(),
+            tls::ClientAuth::Required,
+        )
+        .unwrap();
+        tls::with_http1(&config)
     }
 
     /// A message for `participant`, its `n`th change.
