@@ -18,8 +18,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::Up;
 use http_body_util::{BodyExt, Full};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use samsyn_kit::tls::{self, DevPki};
 use samsyn_proto::common::v1::ParticipantId;
 use samsyn_proto::participants::v1 as participants_pb;
@@ -62,32 +60,18 @@ impl SipTool {
     async fn new(identity_dir: &Path, client_ca: &Path) -> Self {
         let pki = DevPki::at(identity_dir);
         pki.ensure(&[LINK]).unwrap();
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.cert(LINK))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(pki.key(LINK)).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        let config = tls::server_config(
+            &pki.identity(LINK).unwrap(),
             tls::trust_anchors(client_ca).unwrap(),
-            Arc::new(rustls::crypto::ring::default_provider()),
+            tls::ClientAuth::Required,
         )
-        .build()
         .unwrap();
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let mut tool = Self {
             addr,
-            tls: Arc::new(config),
+            tls: tls::with_http1(&config),
             seen: Arc::default(),
             refusing: Arc::default(),
             running: None,
@@ -186,7 +170,7 @@ impl SipTool {
 /// A configuration pushing to the tool at `addr` and trusting `server_ca` for it.
 fn config(dir: &Path, addr: SocketAddr, server_ca: &Path, tool_dir: &Path) -> PathBuf {
     let tool = DevPki::at(tool_dir);
-    let cert = CertificateDer::from_pem_file(tool.cert(LINK)).unwrap();
+    let identity = tool.identity(LINK).unwrap();
     let config = format!(
         r#"
 [access]
@@ -208,7 +192,7 @@ endpoint = "https://127.0.0.1:{port}/fhir"
 server_ca = "{server_ca}"
 "#,
         ca = tool.ca_cert().display(),
-        fingerprint = samsyn_gateway::links::fingerprint_hex(&cert),
+        fingerprint = samsyn_gateway::links::fingerprint_hex(identity.leaf().unwrap()),
         port = addr.port(),
         server_ca = server_ca.display(),
     );
