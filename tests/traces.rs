@@ -263,12 +263,17 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
         ParticipantsServiceClient::with_interceptor(channel.clone(), authorise.clone());
     let mut board = BoardServiceClient::with_interceptor(channel, authorise);
     // One call that succeeds (its change the gateway's access view then applies), one the
-    // service refuses (the same person again), and one to a second service.
+    // service refuses (its idempotency key again, for another request), and one to a second
+    // service.
     let pin = pin();
+    let keyed = |name: &str| pb::CreateReferralRequest {
+        idempotency_key: "trace-referral-1".into(),
+        ..referral(&pin, name)
+    };
     // The gateway answers UNAVAILABLE until its access view has caught up with the feeds.
     let ready = Instant::now() + Duration::from_secs(20);
     loop {
-        match participants.create_referral(referral(&pin, NAME)).await {
+        match participants.create_referral(keyed(NAME)).await {
             Err(status) if status.code() == tonic::Code::Unavailable && Instant::now() < ready => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -276,7 +281,7 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
         }
     }
     let refused = participants
-        .create_referral(referral(&pin, NAME))
+        .create_referral(keyed("Annan Person"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::AlreadyExists);

@@ -16,6 +16,10 @@ pub enum DescribeError {
     /// The request or response bytes do not decode as the method's message.
     #[error("message does not decode")]
     Malformed,
+    /// The annotated participant field is empty or not a participant id: the call would be
+    /// decided as being about nobody, so it is refused before any decision.
+    #[error("participant field missing or malformed")]
+    NoParticipant(String),
     /// The descriptor set is broken (a build problem, not a caller's).
     #[error("descriptor set: {0}")]
     Descriptors(String),
@@ -108,12 +112,17 @@ impl CallDescriber {
         request: &[u8],
     ) -> Result<Call<'a>, DescribeError> {
         let (access, method) = self.method(path)?;
+        // Every request is decoded, named participant or not: bytes that are not the
+        // method's message never reach a service.
+        let message = DynamicMessage::decode(method.input.clone(), request)
+            .map_err(|_| DescribeError::Malformed)?;
         let participant_id = if access.participant_field.is_empty() {
             None
         } else {
-            let message = DynamicMessage::decode(method.input.clone(), request)
-                .map_err(|_| DescribeError::Malformed)?;
-            participant_at(&message, &access.participant_field)
+            let id = participant_at(&message, &access.participant_field)
+                .filter(|id| uuid::Uuid::try_parse(id).is_ok())
+                .ok_or_else(|| DescribeError::NoParticipant(access.participant_field.clone()))?;
+            Some(id)
         };
         Ok(Call {
             path,
@@ -147,6 +156,21 @@ impl CallDescriber {
             .unwrap_or_default())
     }
 
+    /// Every participant id a single-record response names, at any depth (fields called
+    /// `participant_id`), so the gateway can check the answer is about whom it decided for.
+    pub fn answer_participants(
+        &self,
+        path: &str,
+        response: &[u8],
+    ) -> Result<Vec<String>, DescribeError> {
+        let (_, method) = self.method(path)?;
+        let message = DynamicMessage::decode(method.output.clone(), response)
+            .map_err(|_| DescribeError::Malformed)?;
+        let mut found = Vec::new();
+        collect_participants(&message, &mut found, 0);
+        Ok(found)
+    }
+
     /// Re-encodes a narrowed-list response keeping only the rows `keep` says yes to (rows
     /// that name no participant are withheld: the safe side).
     pub fn narrow(
@@ -175,6 +199,34 @@ impl CallDescriber {
         match (self.table.get(path), self.methods.get(path)) {
             (Some(access), Some(method)) => Ok((access, method)),
             _ => Err(DescribeError::UnknownMethod),
+        }
+    }
+}
+
+/// Deepest nesting searched for participant ids; Samsyn's messages nest far less.
+const MAX_ANSWER_DEPTH: usize = 16;
+
+fn collect_participants(message: &DynamicMessage, found: &mut Vec<String>, depth: usize) {
+    if depth > MAX_ANSWER_DEPTH {
+        return;
+    }
+    for (field, value) in message.fields() {
+        if field.name() == "participant_id"
+            && let Some(id) = participant_at(message, "participant_id")
+        {
+            found.push(id);
+            continue;
+        }
+        match value {
+            Value::Message(inner) => collect_participants(inner, found, depth + 1),
+            Value::List(items) => {
+                for item in items {
+                    if let Value::Message(inner) = item {
+                        collect_participants(inner, found, depth + 1);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -259,8 +311,21 @@ mod tests {
             Some("0198c0de-0000-7000-8000-000000000001")
         );
         assert!(!call.access.narrowed_list);
-        let empty = describer.describe(GET_PARTICIPANT, &[]).unwrap();
-        assert_eq!(empty.participant_id, None, "an unset id names nobody");
+        for unnamed in [
+            Vec::new(),
+            participants::GetParticipantRequest {
+                participant_id: id("p-1"),
+            }
+            .encode_to_vec(),
+        ] {
+            assert!(
+                matches!(
+                    describer.describe(GET_PARTICIPANT, &unnamed),
+                    Err(DescribeError::NoParticipant(field)) if field == "participant_id"
+                ),
+                "a call about nobody is refused, never decided"
+            );
+        }
     }
 
     #[test]
@@ -282,7 +347,11 @@ mod tests {
         let paths: Vec<_> = describer.paths().map(str::to_owned).collect();
         assert!(paths.len() > 40, "all services' RPCs: {}", paths.len());
         for path in &paths {
-            describer.describe(path, &[]).unwrap();
+            match describer.describe(path, &[]) {
+                Ok(call) => assert!(call.access.participant_field.is_empty(), "{path}"),
+                Err(DescribeError::NoParticipant(_)) => {}
+                Err(error) => panic!("{path}: {error}"),
+            }
         }
     }
 

@@ -40,11 +40,9 @@ pub const EMERGENCY_REASON_BIN: &str = "samsyn-emergency-reason-bin";
 pub const EMERGENCY_REASON: &str = "samsyn-emergency-reason";
 /// Metadata the gateway adds to a forwarded call: who the caller is (services behind the
 /// gateway trust it, since only Samsyn's own components reach them).
-pub const PRINCIPAL_ID: &str = "samsyn-principal-id";
-/// The caller's kind: `staff`, `system` or `participant`.
-pub const PRINCIPAL_KIND: &str = "samsyn-principal-kind";
-/// The caller's organisation, when it has one.
-pub const PRINCIPAL_ORGANISATION: &str = "samsyn-principal-organisation";
+pub use samsyn_kit::caller::{
+    PRINCIPAL_ID, PRINCIPAL_KIND, PRINCIPAL_ORGANISATION, PRINCIPAL_UNIT,
+};
 /// Longest emergency reason accepted, in bytes.
 const MAX_EMERGENCY_REASON_BYTES: usize = 500;
 /// How often a live board stream re-checks what it shows when nothing else happens: a
@@ -290,6 +288,11 @@ impl Call {
                         "does not decode as the method's request message",
                     )
                     .into(),
+                    DescribeError::NoParticipant(field) => samsyn_kit::error::ApiError::invalid(
+                        field,
+                        "required: the id of the participant the call is about",
+                    )
+                    .into(),
                     DescribeError::UnknownMethod => Status::unimplemented("unknown method"),
                     DescribeError::Descriptors(_) => Status::internal("internal error"),
                 }))
@@ -441,24 +444,37 @@ impl Call {
         Ok((tonic::client::Grpc::new(channel.clone()), feed))
     }
 
-    fn outgoing(&self, admitted: &Admitted, deadline: Option<Duration>) -> Request<Bytes> {
+    /// The call as the service receives it: built afresh (nothing the caller sent in
+    /// metadata passes), with the principal the services bind every actor field to.
+    fn outgoing(
+        &self,
+        admitted: &Admitted,
+        deadline: Option<Duration>,
+    ) -> Result<Request<Bytes>, Status> {
         let mut request = Request::new(admitted.message.clone());
         if let Some(deadline) = deadline {
             request.set_timeout(deadline);
         }
         samsyn_kit::telemetry::inject_current(request.metadata_mut());
         let principal = &admitted.principal;
-        let metadata = request.metadata_mut();
-        for (key, value) in [
-            (PRINCIPAL_ID, Some(principal.id.as_str())),
-            (PRINCIPAL_KIND, Some(principal.kind.as_str())),
-            (PRINCIPAL_ORGANISATION, principal.organisation.as_deref()),
-        ] {
-            if let Some(value) = value.and_then(|v| v.parse().ok()) {
-                metadata.insert(key, value);
-            }
-        }
-        request
+        let caller = samsyn_kit::caller::Caller {
+            id: principal.id.clone(),
+            kind: match principal.kind {
+                crate::auth::PrincipalKind::Staff => samsyn_kit::caller::CallerKind::Staff,
+                crate::auth::PrincipalKind::System => samsyn_kit::caller::CallerKind::System,
+                crate::auth::PrincipalKind::Participant => {
+                    samsyn_kit::caller::CallerKind::Participant
+                }
+            },
+            organisation: principal.organisation.clone(),
+            unit: principal.unit.clone(),
+        };
+        // A principal that cannot travel is refused: a call without one would be taken for
+        // one of Samsyn's own components.
+        caller
+            .write_to(request.metadata_mut())
+            .map_err(|_| Status::unauthenticated("token claims cannot be forwarded"))?;
+        Ok(request)
     }
 
     /// Sends an admitted call to its service, under a client span; the service's answer and
@@ -473,7 +489,7 @@ impl Call {
         Fut: Future<Output = Result<T, Status>>,
     {
         let span = forward_span(&self.path);
-        let outgoing = span.in_scope(|| self.outgoing(admitted, deadline));
+        let outgoing = span.in_scope(|| self.outgoing(admitted, deadline))?;
         let (mut grpc, feed) = self.upstream()?;
         let path = http::uri::PathAndQuery::from_str(&self.path)
             .map_err(|_| Status::unimplemented("unknown method"))?;
@@ -513,6 +529,11 @@ impl Call {
             self.settle(feed, sequence).await;
         }
         let body = response.into_inner();
+        if let Err(status) = self.check_answer(&admitted, &access, &body) {
+            self.audit_forwarded(admitted, Vec::new(), status.code())
+                .await?;
+            return Err(status);
+        }
         let (body, rows) = match self.narrow(&admitted.principal, &access, body) {
             Ok(narrowed) => narrowed,
             Err(status) => {
@@ -549,6 +570,47 @@ impl Call {
         {
             tracing::warn!(%error, feed = feed.as_str(), sequence, "access view did not settle");
         }
+    }
+
+    /// Defence in depth: a single-record answer must be about the participant the call was
+    /// decided for; a create's answer only about participants the caller may now read.
+    /// Anything else is refused (`PERMISSION_DENIED`, audited), whatever the service said.
+    fn check_answer(
+        &self,
+        admitted: &Admitted,
+        access: &MethodAccess,
+        body: &[u8],
+    ) -> Result<(), Status> {
+        if access.narrowed_list {
+            return Ok(());
+        }
+        let named = self
+            .gateway
+            .describer
+            .answer_participants(&self.path, body)
+            .map_err(|_| Status::internal("internal error"))?;
+        let read = MethodAccess {
+            action: samsyn_proto::common::v1::Action::Read as i32,
+            ..access.clone()
+        };
+        for participant in named {
+            let fits = match &admitted.participant_id {
+                Some(decided) => *decided == participant,
+                None => {
+                    self.gateway
+                        .gate
+                        .decide_row(&admitted.principal, &read, &participant)
+                        .map_err(|e| view_unavailable(&e))?
+                        .decision
+                        .allowed
+                }
+            };
+            if !fits {
+                tracing::warn!(rpc = %self.path, "answer about another participant withheld");
+                return Err(permission_denied());
+            }
+        }
+        Ok(())
     }
 
     /// Withholds the rows of a list response that the caller may not see.

@@ -600,7 +600,7 @@ async fn attempt(stack: &Stack, addr: SocketAddr, identity: &tls::Identity) -> R
         .await
         .map_err(tls_error)?;
     stream
-        .write_all(b"GET /fhir/Patient?_id=p-none HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .write_all(b"GET /fhir/Patient?_id=00000000-0000-7000-8000-000000000000 HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .map_err(tls_error)?;
     let mut head = Vec::new();

@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use chrono::NaiveDate;
 use prost::Message;
+use samsyn_kit::caller::{Caller, bind_organisation, bind_staff};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
@@ -53,6 +54,7 @@ impl From<BoardError> for ApiError {
             }
             BoardError::LimitReached(what) => ApiError::FailedPrecondition(what.into()),
             BoardError::Stale { current } => ApiError::StaleRevision { current },
+            BoardError::KeyReused => ApiError::KeyReused("request_id".to_owned()),
             BoardError::Unavailable => ApiError::Unavailable,
             error @ BoardError::Storage(_) => ApiError::internal(error),
         }
@@ -332,9 +334,17 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::CreateTeamRequest>,
     ) -> Result<Response<pb::Team>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
-        let request_key = key(&mut v, "request_id", &r.request_id);
+        bind_organisation(
+            caller.as_ref(),
+            "owner_organisation_id",
+            &mut r.owner_organisation_id,
+            &mut v,
+        );
+        let request_key =
+            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
         let name = text(&mut v, "name", &r.name);
         let owner_value = r
             .owner_organisation_id
@@ -408,6 +418,7 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::UpdateTeamRequest>,
     ) -> Result<Response<pb::Team>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let mut v = FieldViolations::new();
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
@@ -425,6 +436,13 @@ impl BoardService for BoardApi {
         };
         let parsed = (|| Some((team_id?, expected?, name?)))();
         let (team_id, expected, name) = finish(v, parsed)?;
+        // Reference data is kept by the organisation that owns it.
+        if let Some(caller) = &caller {
+            let team = self.store.team(team_id).await.map_err(status)?;
+            if !caller.acts_for(team.spec.owner.as_str()) {
+                return Err(ApiError::PermissionDenied.into());
+            }
+        }
         let team = self
             .store
             .update_team(team_id, expected, name, coordinators, change)
@@ -437,9 +455,12 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::PutOnBoardRequest>,
     ) -> Result<Response<pb::BoardEntry>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
-        let request_key = key(&mut v, "request_id", &r.request_id);
+        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
+        let request_key =
+            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
         let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
         let reason = text(&mut v, "reason", &r.reason);
@@ -513,8 +534,10 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::UpdateEntryRequest>,
     ) -> Result<Response<pb::BoardEntry>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
         let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
         let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
         let expected = r.expected_revision.map(|r| r.value);
@@ -575,9 +598,12 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::AddActionRequest>,
     ) -> Result<Response<pb::BoardEntry>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
-        let request_key = key(&mut v, "request_id", &r.request_id);
+        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
+        let request_key =
+            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
         let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
         let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
         let action = new_action(&mut v, "action", r.action.as_ref());
@@ -598,8 +624,10 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::CompleteActionRequest>,
     ) -> Result<Response<pb::BoardEntry>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
         let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
         let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
         let action_id = id(&mut v, "action_id", &r.action_id, domain::ActionId::parse);
@@ -620,8 +648,10 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::TakeOffBoardRequest>,
     ) -> Result<Response<pb::BoardEntry>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
         let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
         let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
         let expected = r.expected_revision.map(|r| r.value);
@@ -711,9 +741,12 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::StartMeetingRequest>,
     ) -> Result<Response<pb::MeetingSummary>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
-        let request_key = key(&mut v, "request_id", &r.request_id);
+        bind_staff(caller.as_ref(), "chair", &mut r.chair, &mut v);
+        let request_key =
+            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
         let held_on = date(&mut v, "held_on", r.held_on.as_ref());
         let chair = staff(&mut v, "chair", r.chair.as_ref());
@@ -746,9 +779,12 @@ impl BoardService for BoardApi {
         &self,
         request: Request<pb::RecordDiscussionRequest>,
     ) -> Result<Response<pb::Discussion>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
         let mut v = FieldViolations::new();
-        let request_key = key(&mut v, "request_id", &r.request_id);
+        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
+        let request_key =
+            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
         let meeting_id = id(
             &mut v,
             "meeting_id",

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use samsyn_consent_rule as rule;
+use samsyn_kit::caller::{Caller, CallerKind, bind_staff};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
@@ -46,6 +47,8 @@ impl From<ConsentError> for ApiError {
             ConsentError::NotFound(what) => ApiError::NotFound(what),
             ConsentError::StaleRevision { current } => ApiError::StaleRevision { current },
             ConsentError::Ended(why) => ApiError::FailedPrecondition(why.to_owned()),
+            ConsentError::Forbidden => ApiError::PermissionDenied,
+            ConsentError::KeyReused => ApiError::KeyReused("idempotency_key".to_owned()),
             ConsentError::Unavailable => ApiError::Unavailable,
             ConsentError::Internal(source) => ApiError::Internal(source),
         }
@@ -62,8 +65,16 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::RecordConsentRequest>,
     ) -> Result<Response<pb::Consent>, Status> {
-        let request = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut request = request.into_inner();
+        bind_actors(
+            caller.as_ref(),
+            &mut request.requested_by,
+            &mut request.recorded_by,
+        )?;
         let (new, key) = parse_record_consent(&request)?;
+        let key = key.map(|k| k.bind(caller.as_ref(), &request));
+        discloser_records(caller.as_ref(), &new.kind)?;
         let consent = Consent::record(new, Utc::now());
         let consent = self
             .store
@@ -78,8 +89,16 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::RevokeConsentRequest>,
     ) -> Result<Response<pb::Consent>, Status> {
-        let request = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut request = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_actor(
+            caller.as_ref(),
+            "revoked_by",
+            &mut request.revoked_by,
+            false,
+            &mut v,
+        );
         let participant = participant_id(&mut v, "participant_id", &request.participant_id);
         let id = v.check("consent_id", domain::ConsentId::parse(&request.consent_id));
         let revision = revision(&mut v, &request.revision);
@@ -108,8 +127,16 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::VoidConsentRequest>,
     ) -> Result<Response<pb::Consent>, Status> {
-        let request = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut request = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_actor(
+            caller.as_ref(),
+            "voided_by",
+            &mut request.voided_by,
+            false,
+            &mut v,
+        );
         let participant = participant_id(&mut v, "participant_id", &request.participant_id);
         let id = v.check("consent_id", domain::ConsentId::parse(&request.consent_id));
         let revision = revision(&mut v, &request.revision);
@@ -157,8 +184,15 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::CreateRestrictionRequest>,
     ) -> Result<Response<pb::Restriction>, Status> {
-        let request = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut request = request.into_inner();
+        bind_actors(
+            caller.as_ref(),
+            &mut request.requested_by,
+            &mut request.recorded_by,
+        )?;
         let (new, key) = parse_create_restriction(&request)?;
+        let key = key.map(|k| k.bind(caller.as_ref(), &request));
         let restriction = Restriction::create(new, Utc::now());
         let restriction = self
             .store
@@ -173,8 +207,16 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::RevokeRestrictionRequest>,
     ) -> Result<Response<pb::Restriction>, Status> {
-        let request = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut request = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_actor(
+            caller.as_ref(),
+            "revoked_by",
+            &mut request.revoked_by,
+            false,
+            &mut v,
+        );
         let participant = participant_id(&mut v, "participant_id", &request.participant_id);
         let id = v.check(
             "restriction_id",
@@ -199,7 +241,10 @@ impl ConsentService for ConsentApi {
                 revision,
                 "revoked",
                 None,
-                |r| r.revoke(ending),
+                |r| {
+                    may_end_restriction(caller.as_ref(), r)?;
+                    r.revoke(ending)
+                },
             )
             .await
             .map_err(status)?;
@@ -211,8 +256,16 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<pb::LiftRestrictionRequest>,
     ) -> Result<Response<pb::Restriction>, Status> {
-        let request = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut request = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_actor(
+            caller.as_ref(),
+            "lifted_by",
+            &mut request.lifted_by,
+            false,
+            &mut v,
+        );
         let participant = participant_id(&mut v, "participant_id", &request.participant_id);
         let id = v.check(
             "restriction_id",
@@ -236,7 +289,7 @@ impl ConsentService for ConsentApi {
         let key = idempotency_key(&mut v, &request.idempotency_key);
         v.finish()?;
         let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
-        let key = parsed(key)?;
+        let key = parsed(key)?.map(|k| k.bind(caller.as_ref(), &request));
         let new = NewLift {
             reason: parsed(reason)?,
             unit: parsed(unit)?,
@@ -254,7 +307,10 @@ impl ConsentService for ConsentApi {
                 revision,
                 "lifted",
                 key.as_ref().map(|k| ("LiftRestriction", k)),
-                |r| r.lift(new, Utc::now()).map(|_| ()),
+                |r| {
+                    may_end_restriction(caller.as_ref(), r)?;
+                    r.lift(new, Utc::now()).map(|_| ())
+                },
             )
             .await
             .map_err(status)?;
@@ -325,6 +381,99 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
         Ok(self.store.feed().watch_response(request))
     }
+}
+
+/// Binds the requester and recorder of a new consent or restriction to the caller: the
+/// recorder is always the caller; the requester may be the participant or a representative
+/// whose wish staff record.
+fn bind_actors(
+    caller: Option<&Caller>,
+    requested_by: &mut Option<pb::Actor>,
+    recorded_by: &mut Option<pb::Actor>,
+) -> Result<(), ApiError> {
+    let mut v = FieldViolations::new();
+    bind_actor(caller, "requested_by", requested_by, true, &mut v);
+    bind_actor(caller, "recorded_by", recorded_by, false, &mut v);
+    v.finish()
+}
+
+/// Binds an actor field to the caller: staff act as themselves, a participant as the
+/// participant. With `on_behalf`, staff may name the participant or a representative as the
+/// one whose act they record (the record keeps the recorder too).
+fn bind_actor(
+    caller: Option<&Caller>,
+    field: &str,
+    value: &mut Option<pb::Actor>,
+    on_behalf: bool,
+    v: &mut FieldViolations,
+) {
+    let Some(caller) = caller else { return };
+    let kind = value.as_ref().map_or(pb::ActorKind::Unspecified, |a| {
+        pb::ActorKind::try_from(a.kind).unwrap_or(pb::ActorKind::Unspecified)
+    });
+    match (caller.kind, kind) {
+        (CallerKind::Participant, pb::ActorKind::Unspecified | pb::ActorKind::Participant) => {
+            *value = Some(pb::Actor {
+                kind: pb::ActorKind::Participant as i32,
+                staff: None,
+            });
+        }
+        (CallerKind::Participant, _) => {
+            v.add(
+                format!("{field}.kind"),
+                "must be the participant, who is calling",
+            );
+        }
+        (_, pb::ActorKind::Participant | pb::ActorKind::Representative) if on_behalf => {}
+        (_, pb::ActorKind::Unspecified | pb::ActorKind::Staff) => {
+            let mut staff = value.take().and_then(|a| a.staff);
+            bind_staff(Some(caller), &format!("{field}.staff"), &mut staff, v);
+            *value = Some(pb::Actor {
+                kind: pb::ActorKind::Staff as i32,
+                staff,
+            });
+        }
+        _ => v.add(
+            format!("{field}.kind"),
+            "must be staff: the caller is staff",
+        ),
+    }
+}
+
+/// A sharing consent from A to B is recorded by A's staff (or the participant): under OSL
+/// the disclosing authority judges a disclosure, so the receiving organisation never
+/// authorises itself.
+fn discloser_records(caller: Option<&Caller>, kind: &ConsentKind) -> Result<(), ApiError> {
+    let (Some(caller), ConsentKind::InformationSharing(scope)) = (caller, kind) else {
+        return Ok(());
+    };
+    if caller.kind == CallerKind::Participant || caller.acts_for(scope.from().as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::PermissionDenied)
+    }
+}
+
+/// A restriction (spärr) against B is lifted or revoked only by the participant or the
+/// organisation whose data it protects — never by B, whose only way past it is emergency
+/// access (OSL 25:1 and PDL 4:4: the participant's restriction binds the blocked party).
+fn may_end_restriction(
+    caller: Option<&Caller>,
+    restriction: &Restriction,
+) -> Result<(), ConsentError> {
+    let Some(caller) = caller else { return Ok(()) };
+    if caller.kind == CallerKind::Participant {
+        return Ok(());
+    }
+    let blocked = caller.acts_for(restriction.organisation.as_str());
+    let owner = restriction
+        .owner_organisation
+        .as_ref()
+        .is_none_or(|owner| caller.acts_for(owner.as_str()));
+    if blocked || !owner {
+        return Err(ConsentError::Forbidden);
+    }
+    Ok(())
 }
 
 /// A value parsed before `FieldViolations::finish` passed: present unless there is a bug.

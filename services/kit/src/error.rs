@@ -18,6 +18,9 @@ pub enum ApiError {
     /// A record with the same key exists already.
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
+    /// The caller sent this idempotency key (the named field) before, with another request.
+    #[error("{0} already used for a different request")]
+    KeyReused(String),
     /// The update named a revision that is no longer current.
     #[error("stale revision")]
     StaleRevision {
@@ -104,6 +107,15 @@ impl From<ApiError> for Status {
             ApiError::AlreadyExists(what) => {
                 Status::already_exists(format!("{what} already exists"))
             }
+            ApiError::KeyReused(field) => Status::with_error_details(
+                Code::AlreadyExists,
+                format!("{field} already used for a different request"),
+                ErrorDetails::with_error_info(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "samsyn",
+                    [("field".to_owned(), field)],
+                ),
+            ),
             ApiError::StaleRevision { current } => Status::with_error_details(
                 Code::Aborted,
                 format!("stale revision; the current revision is {current}"),

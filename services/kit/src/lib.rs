@@ -1,6 +1,7 @@
 //! The plumbing every Samsyn part reuses: configuration, database and migrations, the change
 //! feed, mutual TLS, error mapping, serving and telemetry. No domain rules live here.
 
+pub mod caller;
 pub mod config;
 pub mod db;
 pub mod error;

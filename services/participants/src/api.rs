@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use prost::Message;
+use samsyn_kit::caller::{Caller, bind_staff};
 use samsyn_kit::error::{ApiError, FieldViolations};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
@@ -22,7 +23,7 @@ use crate::domain::{
     self, AdmissionCriteria, Assessment, Assignment, AssignmentRole, CareRole, ChangeEncoder,
     ConsentReference, CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter,
     MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantsError,
-    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review, Staff,
+    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff,
     Status as Standing,
 };
 use crate::store::{Created, Effect, ParticipantStore};
@@ -58,6 +59,7 @@ impl From<ParticipantsError> for ApiError {
             ParticipantsError::FailedPrecondition(reason) => {
                 ApiError::FailedPrecondition(reason.to_owned())
             }
+            ParticipantsError::KeyReused => ApiError::KeyReused("idempotency_key".to_owned()),
             ParticipantsError::Unavailable => ApiError::Unavailable,
             ParticipantsError::Storage(source) => ApiError::Internal(source),
         }
@@ -88,15 +90,18 @@ impl ParticipantsService for ParticipantsApi {
         &self,
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let req = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut req = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_staff(caller.as_ref(), "referred_by", &mut req.referred_by, &mut v);
         let key = v
             .check(
                 "idempotency_key",
                 IdempotencyKey::parse("idempotency_key", &req.idempotency_key)
                     .map_err(|_| "1 to 128 printable ASCII characters"),
             )
-            .flatten();
+            .flatten()
+            .map(|key| key.bind(caller.as_ref(), &req));
         let pin = v.check(
             "personal_identity_number",
             PersonalIdentityNumber::parse(&req.personal_identity_number, today()),
@@ -108,6 +113,12 @@ impl ParticipantsService for ParticipantsApi {
         );
         let principal = v.check("referring_principal", principal(req.referring_principal));
         let referred_by = staff(&mut v, "referred_by", req.referred_by.as_ref());
+        side_of(
+            &mut v,
+            "referring_principal",
+            principal,
+            referred_by.as_ref(),
+        );
         let reason = v.check("reason", FreeText::parse_required(&req.reason));
         v.finish()?;
         let (Some(pin), Some(name), Some(home), Some(principal), Some(referred_by), Some(reason)) =
@@ -130,7 +141,7 @@ impl ParticipantsService for ParticipantsApi {
         };
         match self
             .store
-            .create_referral(new, key.as_ref(), &self.settings)
+            .create_referral(new, key.as_ref(), &self.settings, caller.is_some())
             .await
             .map_err(status)?
         {
@@ -138,9 +149,11 @@ impl ParticipantsService for ParticipantsApi {
                 tracing::info!(participant_id = %p.id, "participant referred");
                 Ok(Response::new(participant_to_proto(&p)))
             }
-            Created::Replayed(bytes) => pb::Participant::decode(bytes.as_slice())
-                .map(Response::new)
-                .map_err(|e| ApiError::internal(e).into()),
+            Created::Replayed(bytes) | Created::Receipt(bytes) => {
+                pb::Participant::decode(bytes.as_slice())
+                    .map(Response::new)
+                    .map_err(|e| ApiError::internal(e).into())
+            }
         }
     }
 
@@ -148,8 +161,10 @@ impl ParticipantsService for ParticipantsApi {
         &self,
         request: Request<pb::RecordReviewRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
-        let req = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut req = request.into_inner();
         let mut v = FieldViolations::new();
+        bind_staff(caller.as_ref(), "reviewed_by", &mut req.reviewed_by, &mut v);
         let id = v.check(
             "participant_id",
             participant_id(req.participant_id.as_ref()),
@@ -157,6 +172,7 @@ impl ParticipantsService for ParticipantsApi {
         let revision = v.check("revision", revision(req.revision.as_ref()));
         let principal = v.check("principal", principal(req.principal));
         let reviewed_by = staff(&mut v, "reviewed_by", req.reviewed_by.as_ref());
+        side_of(&mut v, "principal", principal, reviewed_by.as_ref());
         let assessment = v.check("assessment", assessment(req.assessment));
         let reason = v.check("reason", FreeText::parse(&req.reason));
         v.finish()?;
@@ -438,6 +454,7 @@ impl ParticipantsService for ParticipantsApi {
         &self,
         request: Request<pb::AssignCoordinatorRequest>,
     ) -> Result<Response<pb::CareTeam>, Status> {
+        let caller = Caller::of(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let id = v.check(
@@ -448,6 +465,17 @@ impl ParticipantsService for ParticipantsApi {
         let principal = v.check("principal", principal(req.principal));
         let rank = v.check("rank", rank(req.rank));
         let staff = staff(&mut v, "staff", req.staff.as_ref());
+        side_of(&mut v, "principal", principal, staff.as_ref());
+        // Each principal appoints its own coordinators (SoL 2:7 and HSL 16:4: the SIP names
+        // who in each principal has the overall responsibility).
+        if let (Some(caller), Some(staff)) = (&caller, &staff)
+            && !caller.acts_for(staff.organisation_id.as_str())
+        {
+            v.add(
+                "staff.organisation_id.value",
+                "a coordinator is appointed by their own organisation",
+            );
+        }
         v.finish()?;
         let (Some(id), Some(revision), Some(principal), Some(rank), Some(staff)) =
             (id, revision, principal, rank, staff)
@@ -584,6 +612,34 @@ fn principal(kind: i32) -> Result<Principal, &'static str> {
         Ok(OrganisationKind::Region) => Ok(Principal::Region),
         Ok(OrganisationKind::Municipality) => Ok(Principal::Municipality),
         _ => Err("region or municipality"),
+    }
+}
+
+/// Which principal an organisation is: a municipality by its four-digit municipality code,
+/// otherwise the region.
+fn principal_of(organisation: &str) -> Principal {
+    if MunicipalityCode::parse(organisation).is_ok() {
+        Principal::Municipality
+    } else {
+        Principal::Region
+    }
+}
+
+/// An act on one principal's behalf (a referral, a review, a coordinator) is by staff of
+/// that principal: a region employee never speaks for the municipality, nor the reverse.
+fn side_of(
+    v: &mut FieldViolations,
+    field: &str,
+    claimed: Option<Principal>,
+    staff: Option<&Staff>,
+) {
+    if let (Some(claimed), Some(staff)) = (claimed, staff)
+        && claimed != principal_of(staff.organisation_id.as_str())
+    {
+        v.add(
+            field,
+            "must be the principal of the staff member's organisation",
+        );
     }
 }
 
@@ -733,6 +789,20 @@ fn staff_to_proto(staff: &Staff) -> StaffRef {
     }
 }
 
+fn referral_to_proto(r: &Referral) -> pb::Referral {
+    pb::Referral {
+        referral_id: r.id.to_string(),
+        referring_principal: kind_to_proto(r.principal) as i32,
+        referred_by: Some(staff_to_proto(&r.referred_by)),
+        reason: r.reason.as_str().to_owned(),
+        criteria: Some(pb::AdmissionCriteria {
+            long_term_needs_from_both_principals: r.criteria.long_term_needs_from_both_principals,
+            diagnosis_criteria_met: r.criteria.diagnosis_criteria_met,
+        }),
+        referred_at: Some(to_timestamp(r.referred_at)),
+    }
+}
+
 fn participant_to_proto(p: &Participant) -> pb::Participant {
     pb::Participant {
         participant_id: Some(proto_id(p.id)),
@@ -740,20 +810,7 @@ fn participant_to_proto(p: &Participant) -> pb::Participant {
         name: p.name.as_str().to_owned(),
         home_municipality_code: p.home_municipality.as_str().to_owned(),
         status: status_to_proto(p.status) as i32,
-        referral: Some(pb::Referral {
-            referral_id: p.referral.id.to_string(),
-            referring_principal: kind_to_proto(p.referral.principal) as i32,
-            referred_by: Some(staff_to_proto(&p.referral.referred_by)),
-            reason: p.referral.reason.as_str().to_owned(),
-            criteria: Some(pb::AdmissionCriteria {
-                long_term_needs_from_both_principals: p
-                    .referral
-                    .criteria
-                    .long_term_needs_from_both_principals,
-                diagnosis_criteria_met: p.referral.criteria.diagnosis_criteria_met,
-            }),
-            referred_at: Some(to_timestamp(p.referral.referred_at)),
-        }),
+        referral: Some(referral_to_proto(&p.referral)),
         reviews: p
             .reviews
             .iter()
@@ -851,6 +908,15 @@ pub struct ProtoEncoder;
 impl ChangeEncoder for ProtoEncoder {
     fn participant(&self, participant: &Participant) -> Vec<u8> {
         participant_to_proto(participant).encode_to_vec()
+    }
+
+    fn receipt(&self, referral: &Referral) -> Vec<u8> {
+        pb::Participant {
+            status: pb::ParticipantStatus::Referred as i32,
+            referral: Some(referral_to_proto(referral)),
+            ..Default::default()
+        }
+        .encode_to_vec()
     }
 
     fn participant_change(&self, p: &Participant) -> Vec<u8> {

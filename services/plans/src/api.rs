@@ -4,6 +4,7 @@
 use chrono::Utc;
 use samsyn_kit::ApiError;
 use samsyn_kit::FieldViolations;
+use samsyn_kit::caller::{Caller, bind_organisation, bind_staff};
 use samsyn_kit::feed::{ChangeFeed, ChangeStream};
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
@@ -12,6 +13,7 @@ use samsyn_proto::plans::v1 as pb;
 use samsyn_proto::plans::v1::plans_service_server::PlansService;
 use tonic::{Request, Response, Status};
 
+use crate::domain::catalogue::Principal;
 use crate::domain::plan::{Plan, PlanContent, RevisionKind};
 use crate::domain::repository::{FollowUpOwner, PlanRepository};
 use crate::domain::values::{Day, OrganisationId, TeamId};
@@ -75,6 +77,8 @@ impl From<PlansError> for ApiError {
             PlansError::DecisionConflict => {
                 ApiError::AlreadyExists("a different decision with this external decision id")
             }
+            PlansError::Forbidden => ApiError::PermissionDenied,
+            PlansError::KeyReused => ApiError::KeyReused("request_id".to_owned()),
             PlansError::Unavailable => ApiError::Unavailable,
             PlansError::Storage(source) => ApiError::Internal(source),
         }
@@ -109,12 +113,13 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         &self,
         request: Request<pb::CreatePlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
         let content = wire::content(&mut v, "content", r.content.as_ref());
         let key = match IdempotencyKey::parse("request_id", &r.request_id) {
-            Ok(key) => key,
+            Ok(key) => key.map(|key| key.bind(caller.as_ref(), &r)),
             Err(_) => {
                 v.add("request_id", "1 to 128 printable ASCII characters");
                 None
@@ -343,7 +348,24 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         &self,
         request: Request<pb::PushDecisionRequest>,
     ) -> Result<Response<pb::PushDecisionResponse>, Status> {
-        let r = request.into_inner();
+        let caller = Caller::of(&request)?;
+        let mut r = request.into_inner();
+        let mut bound = FieldViolations::new();
+        if let Some(decision) = r.decision.as_mut() {
+            bind_organisation(
+                caller.as_ref(),
+                "decision.organisation_id",
+                &mut decision.organisation_id,
+                &mut bound,
+            );
+            bind_staff(
+                caller.as_ref(),
+                "decision.decided_by",
+                &mut decision.decided_by,
+                &mut bound,
+            );
+        }
+        bound.finish()?;
         let mut v = Violations::default();
         let decision = wire::decision(&mut v, "decision", r.decision.as_ref());
         finish(v)?;
@@ -379,6 +401,7 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         &self,
         request: Request<pb::UpsertCatalogueEntryRequest>,
     ) -> Result<Response<pb::CatalogueEntry>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let mut v = Violations::default();
         let entry = wire::catalogue_entry(&mut v, "entry", r.entry.as_ref());
@@ -386,6 +409,23 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         let Some(entry) = entry else {
             return Err(to_status(PlansError::Invalid(Violations::default())));
         };
+        // Each principal keeps its own catalogue: the region's interventions are the
+        // region's, a municipality's are the municipality's.
+        if let Some(caller) = &caller {
+            let own = if caller.is_municipal() {
+                Principal::Municipality
+            } else {
+                Principal::Region
+            };
+            let existing = self.repo.catalogue(None, true).await.map_err(to_status)?;
+            let kept_by = existing
+                .iter()
+                .find(|e| e.code == entry.code)
+                .map_or(entry.principal, |e| e.principal);
+            if entry.principal != own || kept_by != own {
+                return Err(ApiError::PermissionDenied.into());
+            }
+        }
         let entry = self
             .repo
             .upsert_catalogue_entry(entry)

@@ -50,6 +50,9 @@ pub enum BoardError {
     /// The entry was taken off the board; it can no longer change.
     #[error("the participant is not on the board")]
     NotOnBoard,
+    /// The caller sent this idempotency key before with another request.
+    #[error("idempotency key already used for a different request")]
+    KeyReused,
     /// An open-action or similar limit was reached.
     #[error("{0}")]
     LimitReached(&'static str),

@@ -9,7 +9,10 @@ use prost::Message;
 use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
 use samsyn_kit::feed::{ChangeFeed, NewChange};
-use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotencyKeys};
+use samsyn_kit::idempotency::{
+    self, IdempotencyKey,
+    migration::{AddRequestFingerprint, CreateIdempotencyKeys},
+};
 use samsyn_kit::paging::Page;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
@@ -37,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateChangeFeed),
             Box::new(CreateIdempotencyKeys),
             Box::new(migration::CreateBoard),
+            Box::new(AddRequestFingerprint),
         ]
     }
 }
@@ -55,6 +59,15 @@ impl From<DbErr> for BoardError {
         match classify(&error) {
             StoreFailure::Unavailable => BoardError::Unavailable,
             _ => BoardError::Storage(Box::new(error)),
+        }
+    }
+}
+
+impl From<idempotency::IdempotencyError> for BoardError {
+    fn from(error: idempotency::IdempotencyError) -> Self {
+        match error {
+            idempotency::IdempotencyError::Reused => BoardError::KeyReused,
+            idempotency::IdempotencyError::Db(error) => error.into(),
         }
     }
 }

@@ -38,6 +38,12 @@ pub enum ConsentError {
     /// The record has ended and cannot change this way any more.
     #[error("{0}")]
     Ended(&'static str),
+    /// The caller's organisation is not the one entitled to this act.
+    #[error("permission denied")]
+    Forbidden,
+    /// The caller sent this idempotency key before with another request.
+    #[error("idempotency key already used for a different request")]
+    KeyReused,
     /// Storage is unreachable; retry.
     #[error("storage unavailable")]
     Unavailable,

@@ -9,7 +9,10 @@ use chrono::Utc;
 use prost::Message;
 use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::{ChangeFeed, NewChange, migration::CreateChangeFeed};
-use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotencyKeys};
+use samsyn_kit::idempotency::{
+    self, IdempotencyKey,
+    migration::{AddRequestFingerprint, CreateIdempotencyKeys},
+};
 use samsyn_kit::paging::Page;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait,
@@ -32,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateChangeFeed),
             Box::new(CreateIdempotencyKeys),
             Box::new(migration::CreateConsentTables),
+            Box::new(AddRequestFingerprint),
         ]
     }
 }
@@ -44,6 +48,15 @@ impl From<DbErr> for ConsentError {
                 ConsentError::Unavailable
             }
             _ => ConsentError::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<idempotency::IdempotencyError> for ConsentError {
+    fn from(error: idempotency::IdempotencyError) -> Self {
+        match error {
+            idempotency::IdempotencyError::Reused => ConsentError::KeyReused,
+            idempotency::IdempotencyError::Db(error) => error.into(),
         }
     }
 }

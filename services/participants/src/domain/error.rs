@@ -29,6 +29,9 @@ pub enum ParticipantsError {
     /// The participant's status does not allow the call.
     #[error("{0}")]
     FailedPrecondition(&'static str),
+    /// The caller sent this idempotency key before with another request.
+    #[error("idempotency key already used for a different request")]
+    KeyReused,
     /// Storage is unreachable; retry.
     #[error("storage unavailable")]
     Unavailable,

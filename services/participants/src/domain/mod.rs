@@ -18,6 +18,8 @@ pub use types::*;
 pub trait ChangeEncoder: Send + Sync + 'static {
     /// The full participant, as a create call answers it.
     fn participant(&self, participant: &Participant) -> Vec<u8>;
+    /// The receipt of a referral for a referrer who may not learn whom it matched.
+    fn receipt(&self, referral: &Referral) -> Vec<u8>;
     /// A participant change on the feed: no identity number, no free text.
     fn participant_change(&self, participant: &Participant) -> Vec<u8>;
     /// A care-team change on the feed: the current assignments.

@@ -272,7 +272,8 @@ impl Participant {
         if existing.is_some_and(|p| p.status.is_active()) {
             return Err(ParticipantsError::AlreadyActive);
         }
-        if !settings.in_programme(&new.home_municipality) {
+        let home = existing.map_or(&new.home_municipality, |p| &p.home_municipality);
+        if !settings.in_programme(home) {
             return Err(ParticipantsError::FailedPrecondition(
                 "the home municipality is outside the programme area",
             ));
@@ -282,11 +283,18 @@ impl Participant {
                 "the person must be 18 or older",
             ));
         }
+        // A re-referral opens a new episode and changes nothing of who the person is or
+        // where they live: identity data and home municipality change only by the care
+        // team's RecordMove, so a referrer cannot take a former participant over.
+        let (pin, name, home_municipality) = match existing {
+            Some(p) => (p.pin.clone(), p.name.clone(), p.home_municipality.clone()),
+            None => (new.pin, new.name, new.home_municipality),
+        };
         Ok(Self {
             id: existing.map_or_else(ParticipantId::generate, |p| p.id),
-            pin: new.pin,
-            name: new.name,
-            home_municipality: new.home_municipality,
+            pin,
+            name,
+            home_municipality,
             status: Status::Referred,
             referral: Referral {
                 id: Uuid::now_v7(),

@@ -11,7 +11,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
 use samsyn_kit::feed::{ChangeFeed, NewChange};
-use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotencyKeys};
+use samsyn_kit::idempotency::{
+    self, IdempotencyKey,
+    migration::{AddRequestFingerprint, CreateIdempotencyKeys},
+};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
@@ -39,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateChangeFeed),
             Box::new(CreateIdempotencyKeys),
             Box::new(CreateParticipants),
+            Box::new(AddRequestFingerprint),
         ]
     }
 }
@@ -66,6 +70,14 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// Translates a failed idempotency replay.
+fn replayed(error: idempotency::IdempotencyError) -> ParticipantsError {
+    match error {
+        idempotency::IdempotencyError::Reused => ParticipantsError::KeyReused,
+        idempotency::IdempotencyError::Db(error) => db(error),
+    }
+}
+
 /// Translates a storage error where it arises.
 fn db(error: DbErr) -> ParticipantsError {
     match classify(&error) {
@@ -84,6 +96,9 @@ pub enum Created {
     New(Box<Participant>),
     /// A retry: the encoded first answer.
     Replayed(Vec<u8>),
+    /// A referral for a caller who may not learn whether the person is known: the encoded
+    /// receipt, the same whatever the referral matched.
+    Receipt(Vec<u8>),
 }
 
 /// What a participant change did, for the feed.
@@ -125,31 +140,47 @@ impl ParticipantStore {
     }
 
     /// Refers a person (new participant or new episode); a retry with `key` replays.
+    ///
+    /// A `blind` referrer (anyone the gateway forwards) gets a receipt that is the same
+    /// whether the person is unknown, a former or an active participant: for an active one
+    /// (or one a new episode cannot open for) the referral is kept beside the participant
+    /// for its reviewers and the participant is left as it is.
     pub async fn create_referral(
         &self,
         new: NewReferral,
         key: Option<&IdempotencyKey>,
         settings: &ParticipantsSettings,
+        blind: bool,
     ) -> Result<Created, ParticipantsError> {
-        match self.try_create_referral(new, key, settings).await {
-            Err(ParticipantsError::Storage(source)) => {
-                // A racing first attempt: the same key (replay it) or the same person.
-                let unique = source
-                    .downcast_ref::<DbErr>()
-                    .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
-                if !unique {
-                    return Err(ParticipantsError::Storage(source));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .try_create_referral(new.clone(), key, settings, blind)
+                .await
+            {
+                Err(ParticipantsError::Storage(source)) => {
+                    // A racing first attempt: the same key (replay it) or the same person.
+                    let unique = source
+                        .downcast_ref::<DbErr>()
+                        .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
+                    if !unique {
+                        return Err(ParticipantsError::Storage(source));
+                    }
+                    if let Some(key) = key
+                        && let Some(answer) =
+                            idempotency::replay(&self.db, CREATE_REFERRAL_SCOPE, key)
+                                .await
+                                .map_err(replayed)?
+                    {
+                        return Ok(Created::Replayed(answer));
+                    }
+                    if !blind || attempts > 1 {
+                        return Err(ParticipantsError::AlreadyActive);
+                    }
                 }
-                if let Some(key) = key
-                    && let Some(answer) = idempotency::replay(&self.db, CREATE_REFERRAL_SCOPE, key)
-                        .await
-                        .map_err(db)?
-                {
-                    return Ok(Created::Replayed(answer));
-                }
-                Err(ParticipantsError::AlreadyActive)
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -158,12 +189,13 @@ impl ParticipantStore {
         new: NewReferral,
         key: Option<&IdempotencyKey>,
         settings: &ParticipantsSettings,
+        blind: bool,
     ) -> Result<Created, ParticipantsError> {
         let txn = self.begin_write().await?;
         if let Some(key) = key
             && let Some(answer) = idempotency::replay(&txn, CREATE_REFERRAL_SCOPE, key)
                 .await
-                .map_err(db)?
+                .map_err(replayed)?
         {
             return Ok(Created::Replayed(answer));
         }
@@ -177,7 +209,14 @@ impl ParticipantStore {
             None => None,
         };
         let now = now();
-        let p = Participant::refer(existing.as_ref(), new, settings, now)?;
+        let referred = Participant::refer(existing.as_ref(), new.clone(), settings, now);
+        let p = match (referred, existing.as_ref()) {
+            (Ok(p), _) => p,
+            (Err(_), Some(known)) if blind => {
+                return self.keep_referral(txn, known, new, key, now).await;
+            }
+            (Err(error), _) => return Err(error),
+        };
         match &existing {
             Some(previous) => save_participant(&txn, &p, previous.revision).await?,
             None => {
@@ -191,20 +230,59 @@ impl ParticipantStore {
             .exec_without_returning(&txn)
             .await
             .map_err(db)?;
+        let answer = if blind {
+            self.encoder.receipt(&p.referral)
+        } else {
+            self.encoder.participant(&p)
+        };
         if let Some(key) = key {
-            idempotency::remember(
-                &txn,
-                CREATE_REFERRAL_SCOPE,
-                key,
-                self.encoder.participant(&p),
-            )
-            .await
-            .map_err(db)?;
+            idempotency::remember(&txn, CREATE_REFERRAL_SCOPE, key, answer.clone())
+                .await
+                .map_err(db)?;
         }
         self.append_participant_change(&txn, &p, "referred").await?;
         txn.commit().await.map_err(db)?;
         self.feed.notify_committed();
-        Ok(Created::New(Box::new(p)))
+        Ok(if blind {
+            Created::Receipt(answer)
+        } else {
+            Created::New(Box::new(p))
+        })
+    }
+
+    /// Keeps a referral of a known person beside their record, changing nothing of it.
+    async fn keep_referral(
+        &self,
+        txn: DatabaseTransaction,
+        known: &Participant,
+        new: NewReferral,
+        key: Option<&IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Created, ParticipantsError> {
+        let mut kept = known.clone();
+        kept.referral = Referral {
+            id: uuid::Uuid::now_v7(),
+            principal: new.principal,
+            referred_by: new.referred_by,
+            reason: new.reason,
+            criteria: new.criteria,
+            referred_at: now,
+        };
+        kept.outcome = None;
+        kept.enrolment = None;
+        kept.discharge = None;
+        referral::Entity::insert(referral_row(&kept))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db)?;
+        let answer = self.encoder.receipt(&kept.referral);
+        if let Some(key) = key {
+            idempotency::remember(&txn, CREATE_REFERRAL_SCOPE, key, answer.clone())
+                .await
+                .map_err(db)?;
+        }
+        txn.commit().await.map_err(db)?;
+        Ok(Created::Receipt(answer))
     }
 
     /// Applies `op` to the participant at revision `expected` and stores the result.

@@ -79,6 +79,12 @@ pub enum PlansError {
     /// A decision's catalogue code matches several waiting interventions.
     #[error("the catalogue code matches several waiting interventions; name the intervention id")]
     AmbiguousIntervention,
+    /// The caller's organisation is not the one entitled to this act.
+    #[error("permission denied")]
+    Forbidden,
+    /// The caller sent this idempotency key before with another request.
+    #[error("idempotency key already used for a different request")]
+    KeyReused,
     /// Storage cannot be reached; the caller may retry.
     #[error("storage unavailable")]
     Unavailable,

@@ -580,6 +580,12 @@ impl Plan {
         let Some(intervention) = self.content.interventions.get_mut(index) else {
             return Err(PlansError::InterventionNotFound);
         };
+        // A decision binds only the authority that made it (SoL 4:1 decisions are the
+        // municipality's own): it never changes an intervention another organisation is
+        // responsible for.
+        if intervention.responsible_organisation_id != decision.organisation_id {
+            return Err(PlansError::Forbidden);
+        }
         if let Some(status) = intervention.status.after_decision(decision.outcome) {
             intervention.status = status;
         }

@@ -11,7 +11,10 @@ use prost::Message;
 use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
 use samsyn_kit::feed::{ChangeFeed, NewChange};
-use samsyn_kit::idempotency::{self, IdempotencyKey, migration::CreateIdempotencyKeys};
+use samsyn_kit::idempotency::{
+    self, IdempotencyKey,
+    migration::{AddRequestFingerprint, CreateIdempotencyKeys},
+};
 use samsyn_kit::paging::Page;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -43,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIdempotencyKeys),
             Box::new(migrations::CreatePlans),
             Box::new(migrations::SeedCatalogue),
+            Box::new(AddRequestFingerprint),
         ]
     }
 }
@@ -354,7 +358,10 @@ impl PlanRepository for SqlPlans {
         if let Some(key) = &request_id
             && let Some(first) = idempotency::replay(&self.db, CREATE_SCOPE, key)
                 .await
-                .map_err(storage)?
+                .map_err(|e| match e {
+                    idempotency::IdempotencyError::Reused => PlansError::KeyReused,
+                    idempotency::IdempotencyError::Db(e) => storage(e),
+                })?
         {
             let id = String::from_utf8(first).map_err(corrupt)?;
             let id = PlanId::parse(&id).map_err(corrupt)?;
