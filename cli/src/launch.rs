@@ -68,8 +68,15 @@ async fn build_gateway(
             &audit,
         ))),
     };
+    let mut access = config.access.clone();
+    access.programme_municipalities = config
+        .programme
+        .programme_municipalities
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect();
     let gateway = samsyn_gateway::build(
-        config.access.clone(),
+        access,
         &config.data_dir.join("certs"),
         upstreams,
         audit,

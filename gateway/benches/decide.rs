@@ -40,6 +40,7 @@ fn call(rpc: &str, action: Action, category: DataCategory, link_allows: bool) ->
         internal_only: false,
         narrowed_list: false,
         link_allows,
+        programme_member: true,
     }
 }
 

@@ -209,6 +209,10 @@ impl Gate {
             narrowed_list,
             link_allows: principal.kind == PrincipalKind::System
                 && self.links.allows(&principal.id, &access.path),
+            programme_member: principal
+                .organisation
+                .as_deref()
+                .is_some_and(|o| self.settings.in_programme(o)),
         };
         let decision = self.engine.decide(&DecisionInput {
             principal,

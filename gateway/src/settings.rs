@@ -121,6 +121,29 @@ pub struct AccessSettings {
     pub max_view_lag_seconds: u64,
     /// How long a write through the gateway waits for the access view to apply it, in ms.
     pub write_settle_timeout_ms: u64,
+    /// The programme's municipalities (their organisation ids are their municipality
+    /// codes); with the region, the organisations whose staff may create records that name
+    /// no participant yet. Taken from `[programme]`, not from `[access]`.
+    #[serde(skip)]
+    pub programme_municipalities: Vec<String>,
+}
+
+/// The ten municipalities of North-West Skåne that share one FACT team (seed 001); the
+/// participants service's default programme area too.
+const NORTH_WEST_SKANE: [&str; 10] = [
+    "1257", "1260", "1275", "1276", "1277", "1278", "1282", "1283", "1284", "1292",
+];
+
+impl AccessSettings {
+    /// Whether `organisation` is one of the programme's: the region or a programme
+    /// municipality.
+    pub fn in_programme(&self, organisation: &str) -> bool {
+        organisation == self.region_organisation
+            || self
+                .programme_municipalities
+                .iter()
+                .any(|m| m == organisation)
+    }
 }
 
 impl Default for AccessSettings {
@@ -135,6 +158,7 @@ impl Default for AccessSettings {
             pushes: Vec::new(),
             max_view_lag_seconds: 10,
             write_settle_timeout_ms: 2000,
+            programme_municipalities: NORTH_WEST_SKANE.map(str::to_owned).to_vec(),
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct Call {
     pub narrowed_list: bool,
     /// For a system: its link allows this RPC. Ignored for other callers.
     pub link_allows: bool,
+    /// The caller acts for one of the programme's organisations (the region or a programme
+    /// municipality).
+    pub programme_member: bool,
 }
 
 /// The data a call touches.
@@ -605,7 +608,7 @@ impl PolicyEngine {
         Entity::new(uid, attrs, HashSet::new()).map_err(err)
     }
 
-    fn context(&self, input: &DecisionInput<'_>) -> [(String, RestrictedExpression); 6] {
+    fn context(&self, input: &DecisionInput<'_>) -> [(String, RestrictedExpression); 7] {
         let call = input.call;
         let consent = input.consent;
         let consent = [
@@ -651,6 +654,10 @@ impl PolicyEngine {
             (
                 "link_allows".to_owned(),
                 RestrictedExpression::new_bool(link_allows(input)),
+            ),
+            (
+                "programme_member".to_owned(),
+                RestrictedExpression::new_bool(call.programme_member),
             ),
             (
                 "consent".to_owned(),
@@ -865,6 +872,7 @@ fn context_key(input: &DecisionInput<'_>) -> Key {
         consent.is_some(),
         consent.is_some_and(|c| c.is_permit()),
         input.emergency.reason_given,
+        input.call.programme_member,
     ]
     .iter()
     .enumerate()

@@ -101,6 +101,7 @@ fn call(rpc: &str, action: Action, category: DataCategory) -> Call {
         internal_only: false,
         narrowed_list: false,
         link_allows: false,
+        programme_member: true,
     }
 }
 
@@ -119,6 +120,12 @@ fn linked(mut call: Call) -> Call {
 
 fn list(mut call: Call) -> Call {
     call.narrowed_list = true;
+    call
+}
+
+/// A call by someone whose organisation is not one of the programme's.
+fn outsider(mut call: Call) -> Call {
+    call.programme_member = false;
     call
 }
 
@@ -855,6 +862,28 @@ fn table() -> Vec<Row> {
             None,
         )
         .allow(&["staff-open-list"]),
+        row(
+            "programme staff refer a person",
+            coordinator(),
+            write(
+                "/samsyn.participants.v1.ParticipantsService/CreateReferral",
+                D::Enrolment,
+            ),
+            unnamed(),
+            None,
+        )
+        .allow(&["staff-create"]),
+        row(
+            "staff of an organisation outside the programme refer nobody",
+            staff("SE0180-sos-1", "0180", &["case_manager"]),
+            outsider(write(
+                "/samsyn.participants.v1.ParticipantsService/CreateReferral",
+                D::Enrolment,
+            )),
+            unnamed(),
+            None,
+        )
+        .deny(&[]),
         row(
             "internal-only rpc from staff",
             case_manager(),
