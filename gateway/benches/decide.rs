@@ -41,6 +41,7 @@ fn call(rpc: &str, action: Action, category: DataCategory, link_allows: bool) ->
         narrowed_list: false,
         link_allows,
         programme_member: true,
+        act: Default::default(),
     }
 }
 

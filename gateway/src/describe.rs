@@ -41,6 +41,19 @@ pub struct Call<'a> {
     /// The participant the request names, when the annotation says where to look and the
     /// request fills it in.
     pub participant_id: Option<String>,
+    /// What the request says about consents and restrictions, where annotated.
+    pub act: RequestedAct,
+}
+
+/// The organisations and restriction a consent or restriction call names in its request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestedAct {
+    /// The organisation a recorded sharing consent discloses from.
+    pub disclosing_organisation: Option<String>,
+    /// The organisation a recorded sharing consent discloses to.
+    pub receiving_organisation: Option<String>,
+    /// The restriction lifted or revoked.
+    pub restriction_id: Option<String>,
 }
 
 struct Method {
@@ -124,10 +137,21 @@ impl CallDescriber {
                 .ok_or_else(|| DescribeError::NoParticipant(access.participant_field.clone()))?;
             Some(id)
         };
+        let at = |dotted: &str| {
+            (!dotted.is_empty())
+                .then(|| participant_at(&message, dotted))
+                .flatten()
+        };
+        let act = RequestedAct {
+            disclosing_organisation: at(&access.disclosing_organisation_field),
+            receiving_organisation: at(&access.receiving_organisation_field),
+            restriction_id: at(&access.restriction_field),
+        };
         Ok(Call {
             path,
             access,
             participant_id,
+            act,
         })
     }
 
@@ -231,7 +255,8 @@ fn collect_participants(message: &DynamicMessage, found: &mut Vec<String>, depth
     }
 }
 
-/// The participant id at a dotted path: a string field or a `ParticipantId` message.
+/// The id at a dotted path: a string field or an id message (`ParticipantId`,
+/// `OrganisationId`) holding it in `value`.
 fn participant_at(message: &DynamicMessage, dotted: &str) -> Option<String> {
     let mut current = message.clone();
     let mut parts = dotted.split('.').peekable();

@@ -12,8 +12,11 @@ use samsyn_proto::common::v1::{Action as ProtoAction, DataCategory};
 
 use crate::access_view::{AccessView, ParticipantFacts, ViewError};
 use crate::auth::{Principal, PrincipalKind};
+use crate::describe::RequestedAct;
 use crate::links::Links;
-use crate::policy::{self, Action, Decision, DecisionInput, Emergency, PolicyEngine, Resource};
+use crate::policy::{
+    self, Act, Action, Decision, DecisionInput, Emergency, PolicyEngine, Resource,
+};
 use crate::settings::{AccessSettings, Owner};
 
 /// How long an emergency declaration is remembered; the policies decide how long it counts.
@@ -97,6 +100,25 @@ impl Gate {
         participant_id: Option<&str>,
         emergency_reason: bool,
     ) -> Result<Verdict, GateError> {
+        self.decide_act(
+            principal,
+            access,
+            participant_id,
+            emergency_reason,
+            &RequestedAct::default(),
+        )
+    }
+
+    /// Decides a call as [`Gate::decide_call`], with what its request says about consents
+    /// and restrictions (a disclosure recorded, a restriction lifted).
+    pub fn decide_act(
+        &self,
+        principal: &Principal,
+        access: &MethodAccess,
+        participant_id: Option<&str>,
+        emergency_reason: bool,
+        requested: &RequestedAct,
+    ) -> Result<Verdict, GateError> {
         let now = Instant::now();
         let at = Utc::now();
         let facts = match participant_id {
@@ -119,11 +141,25 @@ impl Gate {
             (Some(facts), true) => self.emergency_declared(&key(principal, facts), at),
             _ => None,
         };
+        // The restriction a call lifts or revokes, as the view holds it: whom it blocks and
+        // whose data it protects. Unknown to the view, neither is known and the consent
+        // service holds the same rule.
+        let restriction = requested
+            .restriction_id
+            .as_deref()
+            .and_then(|id| facts.as_deref()?.restrictions.iter().find(|r| r.id == id));
+        let act = Act {
+            disclosing_organisation: requested.disclosing_organisation.clone(),
+            receiving_organisation: requested.receiving_organisation.clone(),
+            restricted_organisation: restriction.map(|r| r.organisation.clone()),
+            protected_owner: restriction.and_then(|r| r.owner_organisation.clone()),
+        };
         let verdict = self.decide(
             principal,
             access,
             facts.as_deref(),
             access.narrowed_list,
+            act,
             Emergency {
                 reason_given: emergency_reason,
                 declared_at,
@@ -158,17 +194,20 @@ impl Gate {
             access,
             Some(&facts),
             false,
+            Act::default(),
             Emergency::default(),
             Utc::now(),
         ))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn decide(
         &self,
         principal: &Principal,
         access: &MethodAccess,
         facts: Option<&ParticipantFacts>,
         narrowed_list: bool,
+        act: Act,
         emergency: Emergency,
         at: DateTime<Utc>,
     ) -> Verdict {
@@ -213,6 +252,7 @@ impl Gate {
                 .organisation
                 .as_deref()
                 .is_some_and(|o| self.settings.in_programme(o)),
+            act,
         };
         let decision = self.engine.decide(&DecisionInput {
             principal,

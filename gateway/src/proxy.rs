@@ -298,6 +298,7 @@ impl Call {
                 }))
             })?;
         let participant_id = call.participant_id;
+        let requested = call.act;
         let with_participant = |status: Status| Refused {
             participant_id: participant_id.clone(),
             emergency_reason: emergency_reason.clone(),
@@ -312,11 +313,12 @@ impl Call {
         );
         let verdict = decide
             .in_scope(|| {
-                gateway.gate.decide_call(
+                gateway.gate.decide_act(
                     &principal,
                     access,
                     participant_id.as_deref(),
                     emergency_reason.is_some(),
+                    &requested,
                 )
             })
             .map_err(|error| Box::new(with_participant(view_unavailable(&error))))?;

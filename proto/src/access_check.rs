@@ -9,6 +9,7 @@ pub const ACCESS_EXTENSION: &str = "samsyn.common.v1.access";
 
 /// The message type a participant id field may have besides `string`.
 const PARTICIPANT_ID_MESSAGE: &str = "samsyn.common.v1.ParticipantId";
+const ORGANISATION_ID_MESSAGE: &str = "samsyn.common.v1.OrganisationId";
 
 /// One RPC's access annotation, read from the descriptor set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,12 @@ pub struct MethodAccess {
     pub row_participant_field: String,
     /// Only Samsyn's own components may call it.
     pub internal_only: bool,
+    /// Dotted path of the organisation a recorded sharing consent discloses from.
+    pub disclosing_organisation_field: String,
+    /// Dotted path of the organisation a recorded sharing consent discloses to.
+    pub receiving_organisation_field: String,
+    /// Dotted path of the id of the restriction the call lifts or revokes.
+    pub restriction_field: String,
 }
 
 /// Reads every Samsyn RPC's annotation; returns every problem found, one line each.
@@ -85,6 +92,9 @@ pub fn read_access_table(descriptor_set: &[u8]) -> Result<Vec<MethodAccess>, Vec
                 rows_field: text("rows_field"),
                 row_participant_field: text("row_participant_field"),
                 internal_only: flag("internal_only"),
+                disclosing_organisation_field: text("disclosing_organisation_field"),
+                receiving_organisation_field: text("receiving_organisation_field"),
+                restriction_field: text("restriction_field"),
             };
             let before = problems.len();
             if access.action == 0 {
@@ -97,6 +107,25 @@ pub fn read_access_table(descriptor_set: &[u8]) -> Result<Vec<MethodAccess>, Vec
                 && let Err(e) = participant_field(&method.input(), &access.participant_field)
             {
                 problems.push(format!("rpc {path}: access.participant_field {e}"));
+            }
+            for (name, dotted, id_message) in [
+                (
+                    "disclosing_organisation_field",
+                    &access.disclosing_organisation_field,
+                    ORGANISATION_ID_MESSAGE,
+                ),
+                (
+                    "receiving_organisation_field",
+                    &access.receiving_organisation_field,
+                    ORGANISATION_ID_MESSAGE,
+                ),
+                ("restriction_field", &access.restriction_field, ""),
+            ] {
+                if !dotted.is_empty()
+                    && let Err(e) = id_field(&method.input(), dotted, id_message)
+                {
+                    problems.push(format!("rpc {path}: access.{name} {e}"));
+                }
             }
             if access.narrowed_list {
                 match rows_message(&method.output(), &access.rows_field) {
@@ -126,6 +155,11 @@ pub fn read_access_table(descriptor_set: &[u8]) -> Result<Vec<MethodAccess>, Vec
 
 /// Checks that a dotted path leads to a single string or ParticipantId field.
 fn participant_field(message: &MessageDescriptor, dotted: &str) -> Result<(), String> {
+    id_field(message, dotted, PARTICIPANT_ID_MESSAGE)
+}
+
+/// Checks that a dotted path names one id: a string, or the id message `id_message`.
+fn id_field(message: &MessageDescriptor, dotted: &str, id_message: &str) -> Result<(), String> {
     let Some(field) = walk(message, dotted)? else {
         return Err(format!("'{dotted}' is empty"));
     };
@@ -134,10 +168,9 @@ fn participant_field(message: &MessageDescriptor, dotted: &str) -> Result<(), St
     }
     match field.kind() {
         Kind::String => Ok(()),
-        Kind::Message(m) if m.full_name() == PARTICIPANT_ID_MESSAGE => Ok(()),
-        _ => Err(format!(
-            "'{dotted}' is neither a string nor {PARTICIPANT_ID_MESSAGE}"
-        )),
+        Kind::Message(m) if !id_message.is_empty() && m.full_name() == id_message => Ok(()),
+        _ if id_message.is_empty() => Err(format!("'{dotted}' is not a string")),
+        _ => Err(format!("'{dotted}' is neither a string nor {id_message}")),
     }
 }
 

@@ -70,6 +70,41 @@ pub struct Call {
     /// The caller acts for one of the programme's organisations (the region or a programme
     /// municipality).
     pub programme_member: bool,
+    /// What the call would do to consents and restrictions.
+    pub act: Act,
+}
+
+/// The organisations a consent or restriction call concerns: `context.act` in the policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Act {
+    /// A sharing consent being recorded discloses this organisation's information ...
+    pub disclosing_organisation: Option<String>,
+    /// ... to this organisation.
+    pub receiving_organisation: Option<String>,
+    /// A restriction being lifted or revoked blocks this organisation ...
+    pub restricted_organisation: Option<String>,
+    /// ... from this owner's data (absent: any owner's).
+    pub protected_owner: Option<String>,
+}
+
+impl Act {
+    fn attributes(&self) -> [(&'static str, Option<&str>); 4] {
+        [
+            (
+                "disclosing_organisation",
+                self.disclosing_organisation.as_deref(),
+            ),
+            (
+                "receiving_organisation",
+                self.receiving_organisation.as_deref(),
+            ),
+            (
+                "restricted_organisation",
+                self.restricted_organisation.as_deref(),
+            ),
+            ("protected_owner", self.protected_owner.as_deref()),
+        ]
+    }
 }
 
 /// The data a call touches.
@@ -608,7 +643,7 @@ impl PolicyEngine {
         Entity::new(uid, attrs, HashSet::new()).map_err(err)
     }
 
-    fn context(&self, input: &DecisionInput<'_>) -> [(String, RestrictedExpression); 7] {
+    fn context(&self, input: &DecisionInput<'_>) -> [(String, RestrictedExpression); 8] {
         let call = input.call;
         let consent = input.consent;
         let consent = [
@@ -658,6 +693,20 @@ impl PolicyEngine {
             (
                 "programme_member".to_owned(),
                 RestrictedExpression::new_bool(call.programme_member),
+            ),
+            (
+                "act".to_owned(),
+                RestrictedExpression::new_record(call.act.attributes().into_iter().filter_map(
+                    |(name, value)| {
+                        value.map(|v| {
+                            (
+                                name.to_owned(),
+                                RestrictedExpression::new_string(v.to_owned()),
+                            )
+                        })
+                    },
+                ))
+                .unwrap_or_else(|_| RestrictedExpression::new_bool(false)),
             ),
             (
                 "consent".to_owned(),
@@ -877,10 +926,14 @@ fn context_key(input: &DecisionInput<'_>) -> Key {
     .iter()
     .enumerate()
     .fold(0u8, |bits, (i, set)| bits | u8::from(*set) << i);
-    Key::new(b'c')
-        .str(&input.call.rpc)
-        .byte(flags)
-        .str(consent.map_or("none", |c| c.reason.code()))
+    let mut key = Key::new(b'c').str(&input.call.rpc).byte(flags);
+    for (_, value) in input.call.act.attributes() {
+        key = match value {
+            Some(organisation) => key.byte(1).str(organisation),
+            None => key.byte(0),
+        };
+    }
+    key.str(consent.map_or("none", |c| c.reason.code()))
         .long(emergency_age(input))
 }
 

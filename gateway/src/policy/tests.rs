@@ -27,6 +27,8 @@ const PUSH_DECISION: &str = "/samsyn.plans.v1.PlansService/PushDecision";
 const LIST_CONSENTS: &str = "/samsyn.consent.v1.ConsentService/ListConsents";
 const RECORD_CONSENT: &str = "/samsyn.consent.v1.ConsentService/RecordConsent";
 const REVOKE_CONSENT: &str = "/samsyn.consent.v1.ConsentService/RevokeConsent";
+const LIFT_RESTRICTION: &str = "/samsyn.consent.v1.ConsentService/LiftRestriction";
+const REVOKE_RESTRICTION: &str = "/samsyn.consent.v1.ConsentService/RevokeRestriction";
 const GET_ENTRY: &str = "/samsyn.board.v1.BoardService/GetEntry";
 const GET_BOARD: &str = "/samsyn.board.v1.BoardService/GetBoard";
 const RECORD_REVIEW: &str = "/samsyn.participants.v1.ParticipantsService/RecordReview";
@@ -102,6 +104,7 @@ fn call(rpc: &str, action: Action, category: DataCategory) -> Call {
         narrowed_list: false,
         link_allows: false,
         programme_member: true,
+        act: Act::default(),
     }
 }
 
@@ -120,6 +123,20 @@ fn linked(mut call: Call) -> Call {
 
 fn list(mut call: Call) -> Call {
     call.narrowed_list = true;
+    call
+}
+
+/// A call that records a sharing consent from `from` to `to`.
+fn disclosing(mut call: Call, from: &str, to: &str) -> Call {
+    call.act.disclosing_organisation = Some(from.into());
+    call.act.receiving_organisation = Some(to.into());
+    call
+}
+
+/// A call that lifts or revokes a restriction against `blocked` protecting `owner`'s data.
+fn unrestricting(mut call: Call, blocked: &str, owner: Option<&str>) -> Call {
+    call.act.restricted_organisation = Some(blocked.into());
+    call.act.protected_owner = owner.map(str::to_owned);
     call
 }
 
@@ -862,6 +879,54 @@ fn table() -> Vec<Row> {
             None,
         )
         .allow(&["staff-open-list"]),
+        row(
+            "the region's care team records a disclosure from the region",
+            case_manager(),
+            disclosing(write(RECORD_CONSENT, D::Consent), REGION, MUNICIPALITY),
+            joint(),
+            None,
+        )
+        .allow(&["care-team-write"]),
+        row(
+            "the receiving municipality records a disclosure to itself",
+            coordinator(),
+            disclosing(write(RECORD_CONSENT, D::Consent), REGION, MUNICIPALITY),
+            joint(),
+            None,
+        )
+        .deny(&["consent-by-discloser"]),
+        row(
+            "the municipality lifts a restriction against itself",
+            coordinator(),
+            unrestricting(
+                write(LIFT_RESTRICTION, D::Consent),
+                MUNICIPALITY,
+                Some(REGION),
+            ),
+            joint(),
+            None,
+        )
+        .deny(&["restriction-by-owner"]),
+        row(
+            "the protected owner lifts a restriction against the municipality",
+            case_manager(),
+            unrestricting(
+                write(LIFT_RESTRICTION, D::Consent),
+                MUNICIPALITY,
+                Some(REGION),
+            ),
+            joint(),
+            None,
+        )
+        .allow(&["care-team-write"]),
+        row(
+            "the participant revokes a restriction placed against the municipality",
+            person(PARTICIPANT),
+            unrestricting(write(REVOKE_RESTRICTION, D::Consent), MUNICIPALITY, None),
+            joint(),
+            None,
+        )
+        .allow(&["participant-revoke-own-restriction"]),
         row(
             "programme staff refer a person",
             coordinator(),
