@@ -565,7 +565,7 @@ async fn a_participant_sees_who_accessed_their_data_by_organisation_never_by_sta
         .await
         .unwrap()
         .into_inner();
-    // Allowed accesses by others: not the refusal (5), not P1's own call (7).
+    // Accesses and attempts by others, the refusal (5) too; not P1's own call (7).
     let seen: Vec<_> = response
         .entries
         .iter()
@@ -593,6 +593,7 @@ async fn a_participant_sees_who_accessed_their_data_by_organisation_never_by_sta
                 "socialtjanst-ost",
                 pb::Decision::Disclosure
             ),
+            (300, OUTSIDE.to_owned(), "sodermalm", pb::Decision::Denied),
             (
                 480,
                 REGION.to_owned(),

@@ -337,10 +337,8 @@ fn event(stored: StoredEvent) -> pb::AuditEvent {
 /// Whether a participant's access log shows the event: a call by someone else that was
 /// allowed and forwarded (their own calls, and refusals, accessed nothing of theirs).
 fn shown_to_participant(stored: &StoredEvent) -> bool {
-    let record = &stored.record;
-    record.decision != "denied"
-        && record.outcome == "forwarded"
-        && record.principal_kind.as_deref() != Some("participant")
+    // Refused attempts too: the participant has a right to know that someone tried.
+    stored.record.principal_kind.as_deref() != Some("participant")
 }
 
 /// The participant's view of an event: organisation, unit, time and what; never who.
@@ -357,7 +355,14 @@ fn access_log_entry(stored: StoredEvent) -> pb::AccessLogEntry {
         unit_id: record.unit.unwrap_or_default(),
         category: category_of(&record.category).into(),
         action: action_of(record.action.as_deref()).into(),
-        decision: decision_of(&record.decision).into(),
+        // A call the service refused (the organisation was not entitled to the act) is a
+        // refusal to the participant too.
+        decision: if record.status == tonic::Code::PermissionDenied as i32 {
+            pb::Decision::Denied
+        } else {
+            decision_of(&record.decision)
+        }
+        .into(),
         rpc: record.rpc,
     }
 }
