@@ -618,3 +618,126 @@ async fn a_call_about_nobody_is_refused_before_any_decision() {
     assert!(events.iter().all(|e| !e.allowed && e.policies.is_empty()));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_decision_is_the_pushing_municipalitys_own() {
+    use samsyn_proto::plans::v1 as plans_pb;
+    use samsyn_proto::plans::v1::plans_service_client::PlansServiceClient;
+    let stack = Stack::start().await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[HBG_COORDINATOR],
+        },
+    )
+    .await;
+    let need = uuid::Uuid::new_v4().to_string();
+    let housing = uuid::Uuid::new_v4().to_string();
+    let treatment = uuid::Uuid::new_v4().to_string();
+    let intervention = |id: &str, organisation: &str, code: &str| plans_pb::Intervention {
+        id: id.into(),
+        need_id: need.clone(),
+        responsible_organisation_id: org(organisation),
+        kind: Some(plans_pb::intervention::Kind::CatalogueCode(code.into())),
+        status: plans_pb::InterventionStatus::Applied as i32,
+        ..Default::default()
+    };
+    let mut direct = PlansServiceClient::new(stack.plans.channel.clone());
+    let plan = direct
+        .create_plan(plans_pb::CreatePlanRequest {
+            participant_id: pid(&id),
+            content: Some(plans_pb::PlanContent {
+                goals: vec![plans_pb::Goal {
+                    id: String::new(),
+                    text: "Ett eget boende och mindre ångest".into(),
+                }],
+                needs: vec![plans_pb::Need {
+                    id: need.clone(),
+                    life_area: plans_pb::LifeArea::Housing as i32,
+                    description: "Stöd i hemmet".into(),
+                }],
+                interventions: vec![
+                    intervention(&housing, HELSINGBORG, "municipality.housing_support"),
+                    intervention(&treatment, REGION, "region.psychological_treatment"),
+                ],
+                ..Default::default()
+            }),
+            supersede_active: false,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    stack.settle().await;
+    let decision = |intervention: &str| plans_pb::Decision {
+        external_decision_id: format!("HBG-{intervention}"),
+        participant_id: pid(&id),
+        subject: Some(plans_pb::decision::Subject::InterventionId(
+            intervention.into(),
+        )),
+        outcome: plans_pb::DecisionOutcome::Granted as i32,
+        valid_from: Some(today()),
+        decided_by: staff_ref("hbg-bh-7", HELSINGBORG),
+        decided_at: Some(samsyn_kit::time::to_timestamp(chrono::Utc::now())),
+        ..Default::default()
+    };
+    let mut system = PlansServiceClient::new(stack.system_channel(MUNICIPAL_SYSTEM));
+
+    // Helsingborg's case system cannot speak as Höganäs, nor for a Höganäs officer.
+    let mut forged = decision(&housing);
+    forged.organisation_id = org(HOGANAS);
+    forged.decided_by = staff_ref("hog-bh-1", HOGANAS);
+    let refused = system
+        .push_decision(plans_pb::PushDecisionRequest {
+            decision: Some(forged),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fields(&refused),
+        [
+            "decision.organisation_id",
+            "decision.decided_by.organisation_id"
+        ]
+    );
+    // Nor decide the region's intervention.
+    let refused = system
+        .push_decision(plans_pb::PushDecisionRequest {
+            decision: Some(decision(&treatment)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let unchanged = direct
+        .get_plan(plans_pb::GetPlanRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.revision, plan.revision);
+
+    // Its own intervention, with the organisation left out: recorded as Helsingborg's.
+    system
+        .push_decision(plans_pb::PushDecisionRequest {
+            decision: Some(decision(&housing)),
+        })
+        .await
+        .unwrap();
+    let decided = direct
+        .get_plan(plans_pb::GetPlanRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let recorded = decided.decisions.last().unwrap();
+    assert_eq!(recorded.organisation_id, org(HELSINGBORG));
+    assert_eq!(recorded.decided_by, staff_ref("hbg-bh-7", HELSINGBORG));
+    stack.stop().await;
+}

@@ -386,9 +386,9 @@ fn request(rpc: &str, world: &World, subject: &Subject) -> Vec<u8> {
         // where allowed it keeps an entry that already exists as it is.
         "UpsertCatalogueEntry" => plans_pb::UpsertCatalogueEntryRequest {
             entry: Some(plans_pb::CatalogueEntry {
-                code: "region.psychiatric_care".into(),
+                code: "region.health_dialogue".into(),
                 principal: plans_pb::Principal::Region as i32,
-                name: "Psykiatrisk vård".into(),
+                name: "Hälsosamtal".into(),
                 active: true,
             }),
         }
