@@ -222,6 +222,37 @@ async fn a_replayed_key_returns_nothing_of_another_callers_record() {
     assert_eq!(got.participant_id, pid(&own));
     assert_ne!(got.entry_id, victims_entry.entry_id);
 
+    let plan = |participant: &str| samsyn_proto::plans::v1::CreatePlanRequest {
+        participant_id: pid(participant),
+        content: Some(samsyn_proto::plans::v1::PlanContent {
+            goals: vec![samsyn_proto::plans::v1::Goal {
+                id: String::new(),
+                text: "Att må bättre och ha ett eget boende".into(),
+            }],
+            ..Default::default()
+        }),
+        supersede_active: false,
+        request_id: "plan-1".into(),
+    };
+    let plans = |token: &str| {
+        samsyn_proto::plans::v1::plans_service_client::PlansServiceClient::with_interceptor(
+            stack.channel(),
+            Credentials::bearer(token),
+        )
+    };
+    let victims_plan = plans(&case_manager)
+        .create_plan(plan(&victim))
+        .await
+        .unwrap()
+        .into_inner();
+    let got = plans(&attacker)
+        .create_plan(plan(&own))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.participant_id, pid(&own));
+    assert_ne!(got.id, victims_plan.id);
+
     // The first caller's own retry with other content is refused, naming the key.
     let mut changed = first.clone();
     changed.sharing = region_to_helsingborg(&[DataCategory::Plan]);
