@@ -121,12 +121,17 @@ impl Gate {
     ) -> Result<Verdict, GateError> {
         let now = Instant::now();
         let at = Utc::now();
+        // Unknown to the view: decided on empty facts like any other participant, then
+        // refused exactly like a record one may not see, so neither the answer nor its time
+        // tells whether the participant exists.
+        let mut unknown = false;
         let facts = match participant_id {
             Some(id) => match self.view.facts(id, now)? {
                 Some(facts) => Some(facts),
-                // Unknown to the view: refused exactly like a record one may not see, so a
-                // refusal never tells whether the participant exists.
-                None => return Ok(Verdict::refused("unknown-participant")),
+                None => {
+                    unknown = true;
+                    Some(Arc::new(ParticipantFacts::placeholder(id)))
+                }
             },
             None => {
                 // A call about nobody still needs a current view: a list is narrowed by it.
@@ -138,7 +143,7 @@ impl Gate {
         };
         let key = |p: &Principal, f: &ParticipantFacts| (p.id.clone(), f.participant_id.clone());
         let declared_at = match (&facts, emergency_reason) {
-            (Some(facts), true) => self.emergency_declared(&key(principal, facts), at),
+            (Some(facts), true) if !unknown => self.emergency_declared(&key(principal, facts), at),
             _ => None,
         };
         // The restriction a call lifts or revokes, as the view holds it: whom it blocks and
@@ -166,6 +171,9 @@ impl Gate {
             },
             at,
         );
+        if unknown {
+            return Ok(Verdict::refused("unknown-participant"));
+        }
         if verdict.decision.allowed
             && verdict.decision.emergency
             && declared_at.is_none()

@@ -184,7 +184,12 @@ where
             };
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .apply_max_message_size_config(Some(gateway.max_request_bytes), None);
-            let call = Call { gateway, path };
+            let trace = caller_trace_id(request.headers()).unwrap_or_else(new_trace_id);
+            let call = Call {
+                gateway,
+                path,
+                trace,
+            };
             Ok(if streaming {
                 grpc.server_streaming(call, request).await
             } else {
@@ -198,6 +203,9 @@ where
 struct Call {
     gateway: Arc<Gateway>,
     path: String,
+    /// The trace id the audit trail records when no trace is being exported: the caller's
+    /// `traceparent`, or one made up for this call.
+    trace: String,
 }
 
 /// A call that may be forwarded.
@@ -232,6 +240,13 @@ impl Refused {
 }
 
 impl Call {
+    /// The call's trace id: the exported trace's, else the caller's or a made-up one.
+    fn trace_id(&self) -> String {
+        samsyn_kit::telemetry::current_traceparent()
+            .and_then(|tp| trace_id_of(&tp))
+            .unwrap_or_else(|| self.trace.clone())
+    }
+
     fn access(&self) -> Result<&MethodAccess, Status> {
         self.gateway
             .describer
@@ -386,7 +401,7 @@ impl Call {
             rows: Vec::new(),
             outcome: Outcome::Refused,
             status: refused.status.code(),
-            trace_id: trace_id(),
+            trace_id: Some(self.trace_id()),
         };
         self.record(event).await
     }
@@ -421,7 +436,7 @@ impl Call {
             rows,
             outcome: Outcome::Forwarded,
             status,
-            trace_id: trace_id(),
+            trace_id: Some(self.trace_id()),
         };
         self.record(event).await
     }
@@ -510,13 +525,29 @@ impl Call {
     async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
         let admitted = self.admit(request).await?;
         let access = self.access()?.clone();
-        let deadline = Some(admitted.timeout.map_or(self.gateway.default_deadline, |t| {
+        let limit = admitted.timeout.map_or(self.gateway.default_deadline, |t| {
             t.min(self.gateway.default_deadline)
-        }));
+        });
         let (result, feed) = self
-            .forward(&admitted, deadline, |mut grpc, outgoing, path| async move {
-                grpc.unary(outgoing, path, RawCodec).await
-            })
+            .forward(
+                &admitted,
+                Some(limit),
+                |mut grpc, outgoing, path| async move {
+                    // The deadline is the gateway's to keep: its own timer ends the call with
+                    // DEADLINE_EXCEEDED, whatever the channel reports when it gives up.
+                    match tokio::time::timeout(limit, grpc.unary(outgoing, path, RawCodec)).await {
+                        // tonic's own client timer reports CANCELLED "Timeout expired".
+                        Ok(Err(status))
+                            if status.code() == Code::Cancelled
+                                && status.message() == "Timeout expired" =>
+                        {
+                            Err(Status::deadline_exceeded("deadline exceeded"))
+                        }
+                        Ok(answer) => answer,
+                        Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
+                    }
+                },
+            )
             .await?;
         let response = match result {
             Ok(response) => response,
@@ -696,6 +727,7 @@ impl Call {
         let stream = Stream {
             gateway: Arc::clone(&self.gateway),
             path: self.path.clone(),
+            trace: self.trace.clone(),
             access,
             principal,
             sender,
@@ -710,6 +742,7 @@ impl Call {
 struct Stream {
     gateway: Arc<Gateway>,
     path: String,
+    trace: String,
     access: MethodAccess,
     principal: Principal,
     sender: mpsc::Sender<Result<Bytes, Status>>,
@@ -741,6 +774,7 @@ impl Stream {
                     let call = Call {
                         gateway: Arc::clone(&self.gateway),
                         path: self.path.clone(),
+                        trace: self.trace.clone(),
                     };
                     let item = call
                         .narrow(&self.principal, &self.access, bytes)
@@ -918,6 +952,7 @@ impl tonic::server::UnaryService<Bytes> for Call {
         let call = Call {
             gateway: Arc::clone(&self.gateway),
             path: self.path.clone(),
+            trace: self.trace.clone(),
         };
         Box::pin(async move { call.unary(request).await })
     }
@@ -932,6 +967,7 @@ impl tonic::server::ServerStreamingService<Bytes> for Call {
         let call = Call {
             gateway: Arc::clone(&self.gateway),
             path: self.path.clone(),
+            trace: self.trace.clone(),
         };
         Box::pin(async move { call.server_streaming(request).await })
     }
@@ -995,9 +1031,25 @@ fn scrub(status: &Status) -> Status {
     )
 }
 
-fn trace_id() -> Option<String> {
-    samsyn_kit::telemetry::current_traceparent()
-        .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+/// The trace id of a `traceparent` (W3C: version-traceid-parentid-flags), when well formed.
+fn trace_id_of(traceparent: &str) -> Option<String> {
+    let id = traceparent.split('-').nth(1)?;
+    let valid = id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && id.bytes().any(|b| b != b'0');
+    valid.then(|| id.to_owned())
+}
+
+/// The trace id a caller sent, if any.
+fn caller_trace_id(headers: &http::HeaderMap) -> Option<String> {
+    trace_id_of(headers.get("traceparent")?.to_str().ok()?)
+}
+
+/// A fresh random trace id for a call that came without one.
+fn new_trace_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 fn written_sequence(metadata: &MetadataMap) -> Option<u64> {
@@ -1011,21 +1063,7 @@ fn written_sequence(metadata: &MetadataMap) -> Option<u64> {
 
 /// The caller's `grpc-timeout`, if it sent a valid one.
 fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount.checked_mul(3600)?),
-        "M" => Duration::from_secs(amount.checked_mul(60)?),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
+    samsyn_kit::serve::grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
 }
 
 /// The emergency reason of a call, if one was given; too long, not UTF-8 or blank is

@@ -293,7 +293,9 @@ impl ParticipantFacts {
         rule::decide(&self.consents, &self.restrictions, request)
     }
 
-    fn placeholder(participant_id: &str) -> Self {
+    /// Facts of a participant nobody has heard of: no care team, no consents. Decided like
+    /// any other, so an unknown id costs what a forbidden one does.
+    pub fn placeholder(participant_id: &str) -> Self {
         Self {
             participant_id: participant_id.to_owned(),
             status: ParticipantStatus::Referred,

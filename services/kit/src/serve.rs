@@ -87,8 +87,11 @@ pub async fn serve(
         .accept_http1(http1)
         .layer(crate::metrics::RpcMetricsLayer::new(name))
         .layer(tower::layer::layer_fn(|inner| WrittenSequence { inner }))
-        // `timeout` also honours a shorter `grpc-timeout` sent by the caller.
-        .timeout(limits.default_deadline())
+        // The default deadline, or a shorter `grpc-timeout` sent by the caller.
+        .layer(tower::layer::layer_fn({
+            let default = limits.default_deadline();
+            move |inner| Deadline { inner, default }
+        }))
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .trace_fn(crate::telemetry::server_span)
@@ -137,6 +140,74 @@ where
             Ok(response)
         })
     }
+}
+
+/// How long past its deadline a call may take to end itself: the gateway ends a forwarded
+/// call at the deadline and audits it; cutting it here at the same instant would drop the
+/// audit event with it.
+const DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ends a call that outlives its deadline with `DEADLINE_EXCEEDED` (tonic's own server
+/// timeout answers `CANCELLED`, which tells a client nothing about why).
+#[derive(Debug, Clone)]
+struct Deadline<S> {
+    inner: S,
+    default: std::time::Duration,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Deadline<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let limit = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(grpc_timeout)
+            .map_or(self.default, |asked| asked.min(self.default));
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout(limit + DEADLINE_GRACE, call).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(tonic::Status::deadline_exceeded("deadline exceeded").into_http()),
+            }
+        })
+    }
+}
+
+/// A `grpc-timeout` header value as a duration; `None` when malformed.
+pub fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// A part that could not be served.
