@@ -981,6 +981,35 @@ fn table() -> Vec<Row> {
             None,
         )
         .deny(&[]),
+        // Found by the policy proofs (policy-proofs/): each was permitted before.
+        row(
+            "the home municipality's coordinator does not review the region's data",
+            coordinator(),
+            write(RECORD_REVIEW, D::Enrolment),
+            Data {
+                owner: Some(REGION),
+                participant: Some(referred()),
+            },
+            None,
+        )
+        .deny(&[]),
+        row(
+            "physician outside the programme's organisations with an emergency reason",
+            staff("SE0180-lak1", OTHER_MUNICIPALITY, &["physician"]),
+            outsider(read(GET_PLAN, D::Plan)),
+            owned_by(MUNICIPALITY),
+            consent(&[], &[], OTHER_MUNICIPALITY, MUNICIPALITY, C::Plan),
+        )
+        .with_emergency(emergency(0))
+        .deny(&[]),
+        row(
+            "journal system does not list the audit trail, whatever its link names",
+            journal_system(),
+            linked(list(read(LIST_AUDIT, D::Audit))),
+            unnamed(),
+            None,
+        )
+        .deny(&[]),
     ]
 }
 
