@@ -109,8 +109,8 @@ struct TokenArgs {
     /// The token is for a participant acting for themself.
     #[arg(long, conflicts_with_all = ["org", "unit", "roles", "teams"])]
     participant: bool,
-    /// Minutes until the token expires.
-    #[arg(long, default_value_t = 480, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    /// Minutes until the token expires (at most the verifier's twelve-hour lifetime).
+    #[arg(long, default_value_t = 480, value_parser = clap::value_parser!(u64).range(1..=720))]
     ttl_minutes: u64,
 }
 

@@ -64,7 +64,11 @@ pub struct Claims {
     /// Expiry, seconds since the epoch.
     pub exp: u64,
     /// Issued at, seconds since the epoch.
-    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Staff or participant; systems never use tokens.
     pub kind: PrincipalKind,
     /// Organisation id (staff only).
@@ -96,6 +100,12 @@ pub enum AuthError {
     /// Past its expiry.
     #[error("token expired")]
     Expired,
+    /// Issued or valid only from further in the future than the clock leeway.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// Valid for longer than the maximum lifetime.
+    #[error("token lifetime over the maximum")]
+    TooLong,
     /// Issued by someone else or for another audience.
     #[error("token not issued for samsyn")]
     WrongIssuerOrAudience,
@@ -122,6 +132,48 @@ const MAX_CLAIM_LIST: usize = 32;
 /// Most verified tokens remembered at once.
 const VERIFIED_CAPACITY: usize = 10_000;
 
+/// How far a token's times may stray from the gateway's clock, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLimits {
+    /// Clock difference forgiven on `exp`, `nbf` and `iat`.
+    pub leeway_seconds: u64,
+    /// Longest accepted `exp - iat` (or `exp - now` without `iat`).
+    pub max_lifetime_seconds: u64,
+}
+
+impl Default for TokenLimits {
+    fn default() -> Self {
+        Self {
+            leeway_seconds: 30,
+            max_lifetime_seconds: 12 * 60 * 60,
+        }
+    }
+}
+
+impl TokenLimits {
+    /// Whether `claims` are valid at `now` (seconds since the epoch).
+    ///
+    /// A signed token far in the future, or one that lives for years, is a stolen signing
+    /// key's or a broken issuer's: refusing it bounds how long one leak lasts.
+    pub fn check(&self, claims: &Claims, now: u64) -> Result<(), AuthError> {
+        if claims.exp.saturating_add(self.leeway_seconds) < now {
+            return Err(AuthError::Expired);
+        }
+        let latest = now.saturating_add(self.leeway_seconds);
+        if [claims.nbf, claims.iat]
+            .into_iter()
+            .flatten()
+            .any(|time| time > latest)
+        {
+            return Err(AuthError::NotYetValid);
+        }
+        if claims.exp.saturating_sub(claims.iat.unwrap_or(now)) > self.max_lifetime_seconds {
+            return Err(AuthError::TooLong);
+        }
+        Ok(())
+    }
+}
+
 /// Verified tokens by their SHA-256: the principal and the expiry (seconds since the epoch).
 type Verified = HashMap<[u8; 32], (Principal, u64)>;
 
@@ -131,6 +183,7 @@ pub struct TokenVerifier {
     /// Keys by key id; a token without `kid` may use the only key when there is one.
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    limits: TokenLimits,
     /// Tokens already verified, by their SHA-256, with their principal and expiry: checking
     /// an ES256 signature costs more than the rest of a call through the gateway, and a
     /// client sends the same token with every call until it expires.
@@ -170,12 +223,21 @@ impl TokenVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        // All times are checked by `TokenLimits::check`, against one clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Self {
             keys,
             validation,
+            limits: TokenLimits::default(),
             verified: std::sync::Arc::default(),
         }
+    }
+
+    /// The same verifier with other time limits.
+    pub fn with_limits(mut self, limits: TokenLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Loads the public keys of a JWKS file (each key with its `kid`).
@@ -216,6 +278,14 @@ impl TokenVerifier {
 
     /// The principal a bearer token stands for.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.verify_at(token, now)
+    }
+
+    /// The principal `token` stands for at `now` (seconds since the epoch).
+    fn verify_at(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -225,15 +295,14 @@ impl TokenVerifier {
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
         let mut key = [0u8; 32];
         key.copy_from_slice(digest.as_ref());
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        // A remembered token passed every time check when it was verified; since then only
+        // its expiry can have come nearer (`nbf`, `iat` and the lifetime only recede).
         if let Some((principal, exp)) = self.remembered().get(&key)
             && now < *exp
         {
             return Ok(principal.clone());
         }
-        let (principal, exp) = self.verify_signed(token)?;
+        let (principal, exp) = self.verify_signed(token, now)?;
         let mut verified = self.remembered();
         if verified.len() >= VERIFIED_CAPACITY {
             verified.retain(|_, (_, exp)| now < *exp);
@@ -254,8 +323,8 @@ impl TokenVerifier {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Verifies the signature and claims; the principal and the expiry.
-    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), AuthError> {
+    /// Verifies the signature and claims at `now`; the principal and the expiry.
+    fn verify_signed(&self, token: &str, now: u64) -> Result<(Principal, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         if header.alg != Algorithm::ES256 {
             return Err(AuthError::Invalid);
@@ -269,13 +338,13 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
                     AuthError::WrongIssuerOrAudience
                 }
                 _ => AuthError::Invalid,
             }
         })?;
+        self.limits.check(&data.claims, now)?;
         let exp = data.claims.exp;
         Ok((principal_of(data.claims)?, exp))
     }
@@ -387,7 +456,7 @@ impl DevIssuer {
         )
     }
 
-    /// Signs a token for `principal` valid for `ttl`.
+    /// Signs a token for `principal` valid for `ttl` (verifiers refuse over twelve hours).
     pub fn issue(&self, principal: &Principal, ttl: Duration) -> Result<String, KeyError> {
         let pem = std::fs::read(self.private_key()).map_err(|source| KeyError::Read {
             path: self.private_key(),
@@ -403,7 +472,8 @@ impl DevIssuer {
             aud: Self::AUDIENCE.into(),
             sub: principal.id.clone(),
             exp: now + ttl.as_secs(),
-            iat: now,
+            iat: Some(now),
+            nbf: None,
             kind: principal.kind,
             org: principal.organisation.clone(),
             unit: principal.unit.clone(),

@@ -98,15 +98,17 @@ pub fn policy_engine(settings: &AccessSettings) -> Result<PolicyEngine, policy::
     }
 }
 
-/// The token verifier of `settings`: the configured issuer, or the development issuer
-/// whose key lives in `certs_dir`.
+/// The token verifier of `settings`: the configured issuer and time limits, or the
+/// development issuer whose key lives in `certs_dir` with the default limits.
 pub fn token_verifier(
     settings: &AccessSettings,
     certs_dir: &Path,
 ) -> Result<TokenVerifier, auth::KeyError> {
     match &settings.tokens {
         Some(tokens) => {
-            TokenVerifier::from_jwks_file(&tokens.issuer, &tokens.audience, &tokens.jwks_file)
+            let verifier =
+                TokenVerifier::from_jwks_file(&tokens.issuer, &tokens.audience, &tokens.jwks_file)?;
+            Ok(verifier.with_limits(tokens.limits()))
         }
         None => {
             let issuer = DevIssuer::at(certs_dir);

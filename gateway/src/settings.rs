@@ -7,6 +7,7 @@ use std::time::Duration;
 use samsyn_proto::common::v1::DataCategory;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::TokenLimits;
 use crate::links::LinkConfig;
 
 /// Who owns one category of a participant's data, and so whose consent opens it to others.
@@ -81,6 +82,30 @@ pub struct TokenSettings {
     pub audience: String,
     /// The issuer's public keys (a JWKS file).
     pub jwks_file: PathBuf,
+    /// Clock difference forgiven on `exp`, `nbf` and `iat`, in seconds.
+    #[serde(default = "default_leeway_seconds")]
+    pub leeway_seconds: u64,
+    /// Longest accepted token lifetime (`exp - iat`), in seconds.
+    #[serde(default = "default_max_lifetime_seconds")]
+    pub max_lifetime_seconds: u64,
+}
+
+fn default_leeway_seconds() -> u64 {
+    TokenLimits::default().leeway_seconds
+}
+
+fn default_max_lifetime_seconds() -> u64 {
+    TokenLimits::default().max_lifetime_seconds
+}
+
+impl TokenSettings {
+    /// The time limits tokens are checked against.
+    pub fn limits(&self) -> TokenLimits {
+        TokenLimits {
+            leeway_seconds: self.leeway_seconds,
+            max_lifetime_seconds: self.max_lifetime_seconds,
+        }
+    }
 }
 
 /// Where and how Samsyn pushes changes to one link.
@@ -187,6 +212,17 @@ impl AccessSettings {
         if self.write_settle_timeout_ms == 0 || self.write_settle_timeout_ms > 60_000 {
             return invalid("write_settle_timeout_ms", "must be between 1 and 60000");
         }
+        if let Some(tokens) = &self.tokens {
+            if tokens.leeway_seconds > 300 {
+                return invalid("tokens.leeway_seconds", "must be at most 300");
+            }
+            if !(60..=86_400).contains(&tokens.max_lifetime_seconds) {
+                return invalid(
+                    "tokens.max_lifetime_seconds",
+                    "must be between 60 and 86400",
+                );
+            }
+        }
         let mut pushed = std::collections::HashSet::new();
         for push in &self.pushes {
             if !self.links.iter().any(|link| link.id == push.link) {
@@ -201,5 +237,48 @@ impl AccessSettings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_tokens(leeway_seconds: u64, max_lifetime_seconds: u64) -> AccessSettings {
+        AccessSettings {
+            tokens: Some(TokenSettings {
+                issuer: "https://idp.example".into(),
+                audience: "samsyn".into(),
+                jwks_file: "jwks.json".into(),
+                leeway_seconds,
+                max_lifetime_seconds,
+            }),
+            ..AccessSettings::default()
+        }
+    }
+
+    #[test]
+    fn token_limits_default_to_thirty_seconds_and_twelve_hours() {
+        let tokens: TokenSettings = serde_json::from_value(serde_json::json!({
+            "issuer": "https://idp.example", "audience": "samsyn", "jwks_file": "jwks.json",
+        }))
+        .unwrap();
+        assert_eq!(tokens.limits(), TokenLimits::default());
+        assert_eq!(tokens.limits().max_lifetime_seconds, 12 * 60 * 60);
+        assert_eq!(with_tokens(30, 43_200).check(), Ok(()));
+    }
+
+    #[test]
+    fn token_limits_out_of_range_are_refused_naming_the_key() {
+        for (settings, field) in [
+            (with_tokens(301, 43_200), "access.tokens.leeway_seconds"),
+            (with_tokens(30, 59), "access.tokens.max_lifetime_seconds"),
+            (
+                with_tokens(30, 86_401),
+                "access.tokens.max_lifetime_seconds",
+            ),
+        ] {
+            assert_eq!(settings.check().unwrap_err().0, field);
+        }
     }
 }

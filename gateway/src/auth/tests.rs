@@ -37,7 +37,8 @@ fn claims(principal: &Principal) -> Claims {
         aud: DevIssuer::AUDIENCE.into(),
         sub: principal.id.clone(),
         exp: now() + 600,
-        iat: now(),
+        iat: Some(now()),
+        nbf: None,
         kind: principal.kind,
         org: principal.organisation.clone(),
         unit: principal.unit.clone(),
@@ -235,4 +236,148 @@ fn a_remembered_token_speaks_only_for_itself_and_only_until_it_expires() {
     let ending = signed(&issuer, &ending);
     assert_eq!(verifier.verify(&ending), Ok(case_manager()));
     assert!(!verifier.remembered().values().any(|(_, exp)| *exp < now()));
+}
+
+const DAY: u64 = 24 * 60 * 60;
+const YEAR: u64 = 365 * DAY;
+
+/// Claims issued at `iat` for `lifetime` seconds.
+fn claims_at(iat: u64, lifetime: u64) -> Claims {
+    Claims {
+        iat: Some(iat),
+        exp: iat + lifetime,
+        ..claims(&case_manager())
+    }
+}
+
+#[test]
+fn a_token_valid_only_from_a_day_ahead_is_refused() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let t = now();
+    let tomorrow = Claims {
+        nbf: Some(t + DAY),
+        ..claims_at(t, 600)
+    };
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &tomorrow), t),
+        Err(AuthError::NotYetValid)
+    );
+}
+
+#[test]
+fn a_token_issued_a_year_ahead_is_refused() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let t = now();
+    let next_year = claims_at(t + YEAR, 600);
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &next_year), t),
+        Err(AuthError::NotYetValid)
+    );
+}
+
+#[test]
+fn a_token_living_fifty_years_is_refused() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let t = now();
+    let fifty_years = claims_at(t, 50 * YEAR);
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &fifty_years), t),
+        Err(AuthError::TooLong)
+    );
+    // Without `iat` the lifetime counts from now.
+    let undated = Claims {
+        iat: None,
+        ..fifty_years
+    };
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &undated), t),
+        Err(AuthError::TooLong)
+    );
+    let undated_short = Claims {
+        iat: None,
+        ..claims_at(t, 600)
+    };
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &undated_short), t),
+        Ok(case_manager())
+    );
+}
+
+#[test]
+fn a_token_just_inside_the_leeway_and_the_lifetime_is_accepted() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let limits = TokenLimits::default();
+    let t = now();
+    // The issuer's clock runs the whole leeway ahead of ours.
+    let ahead = Claims {
+        nbf: Some(t + limits.leeway_seconds),
+        ..claims_at(t + limits.leeway_seconds, limits.max_lifetime_seconds)
+    };
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &ahead), t),
+        Ok(case_manager())
+    );
+    let one_second_more = Claims {
+        nbf: None,
+        ..claims_at(t + limits.leeway_seconds + 1, 600)
+    };
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &one_second_more), t),
+        Err(AuthError::NotYetValid)
+    );
+    let longer = claims_at(t, limits.max_lifetime_seconds + 1);
+    assert_eq!(
+        verifier.verify_at(&signed(&issuer, &longer), t),
+        Err(AuthError::TooLong)
+    );
+}
+
+#[test]
+fn configured_limits_replace_the_defaults() {
+    let (_dir, issuer) = issuer();
+    let strict = issuer.verifier().unwrap().with_limits(TokenLimits {
+        leeway_seconds: 0,
+        max_lifetime_seconds: 300,
+    });
+    let t = now();
+    for (claims, refusal) in [
+        (claims_at(t + 1, 60), AuthError::NotYetValid),
+        (claims_at(t, 600), AuthError::TooLong),
+    ] {
+        assert_eq!(strict.verify_at(&signed(&issuer, &claims), t), Err(refusal));
+    }
+    assert_eq!(
+        strict.verify_at(&signed(&issuer, &claims_at(t, 300)), t),
+        Ok(case_manager())
+    );
+}
+
+#[test]
+fn a_remembered_token_is_refused_once_past_its_expiry() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let t = now();
+    let token = signed(&issuer, &claims_at(t, 600));
+    assert_eq!(verifier.verify_at(&token, t), Ok(case_manager()));
+    assert_eq!(verifier.verify_at(&token, t + 1), Ok(case_manager()));
+    assert_eq!(verifier.remembered().len(), 1, "remembered");
+    let past = t + 600 + TokenLimits::default().leeway_seconds + 1;
+    assert_eq!(verifier.verify_at(&token, past), Err(AuthError::Expired));
+}
+
+#[test]
+fn development_tokens_pass_the_time_checks() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    // `samsyn token`'s default (eight hours) and its longest (twelve).
+    for hours in [8, 12] {
+        let token = issuer
+            .issue(&case_manager(), Duration::from_secs(hours * 60 * 60))
+            .unwrap();
+        assert_eq!(verifier.verify(&token), Ok(case_manager()), "{hours} h");
+    }
 }
