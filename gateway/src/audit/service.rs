@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use hyper_util::rt::TokioIo;
 use samsyn_kit::paging::Page;
-use samsyn_kit::time::{from_timestamp, to_timestamp};
+use samsyn_kit::time::{parse_timestamp, to_timestamp};
 use samsyn_kit::{ApiError, FieldViolations};
 use samsyn_proto::audit::v1 as pb;
 use samsyn_proto::audit::v1::audit_service_server::{AuditService, AuditServiceServer};
@@ -225,12 +225,7 @@ fn timestamp(
     field: &str,
     value: Option<&prost_types::Timestamp>,
 ) -> Option<DateTime<Utc>> {
-    let value = value?;
-    let parsed = from_timestamp(value);
-    if parsed.is_none() {
-        v.add(field, "out of range");
-    }
-    parsed
+    v.check(field, parse_timestamp(value?))
 }
 
 fn decision_code(decision: pb::Decision) -> Option<&'static str> {
@@ -674,6 +669,20 @@ mod tests {
             let err = caller(&metadata(pairs)).unwrap_err();
             assert_eq!(err.code(), tonic::Code::Unauthenticated, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn times_outside_protobufs_range_are_refused_naming_the_field() {
+        use samsyn_kit::testing::new_year;
+        let mut v = FieldViolations::new();
+        assert!(timestamp(&mut v, "period.start", Some(&new_year(-1200))).is_none());
+        assert!(timestamp(&mut v, "period.end", Some(&new_year(2026))).is_some());
+        assert!(timestamp(&mut v, "cutoff", Some(&new_year(10_000))).is_none());
+        let Err(ApiError::InvalidArgument(violations)) = v.finish() else {
+            panic!("expected field violations");
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["period.start", "cutoff"]);
     }
 
     #[test]

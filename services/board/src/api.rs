@@ -9,7 +9,7 @@ use samsyn_kit::caller::{Caller, bind_organisation, bind_staff};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
-use samsyn_kit::time::{from_calendar_date, from_timestamp};
+use samsyn_kit::time::{from_timestamp, parse_calendar_date, parse_timestamp};
 use samsyn_kit::{ApiError, FieldViolations};
 use samsyn_proto::board::v1 as pb;
 use samsyn_proto::board::v1::board_service_server::BoardService;
@@ -138,11 +138,7 @@ fn date(v: &mut FieldViolations, name: &str, value: Option<&CalendarDate>) -> Op
         v.add(name, "required");
         return None;
     };
-    let parsed = from_calendar_date(value);
-    if parsed.is_none() {
-        v.add(name, "not a calendar date");
-    }
-    parsed
+    v.check(name, parse_calendar_date(value))
 }
 
 fn key(v: &mut FieldViolations, name: &str, value: &str) -> Option<IdempotencyKey> {
@@ -685,26 +681,14 @@ impl BoardService for BoardApi {
             id(&mut v, "team_id", &r.team_id, domain::TeamId::parse).map(Some)
         };
         let start = match r.period.as_ref().and_then(|p| p.start.as_ref()) {
-            Some(start) => {
-                let parsed = from_timestamp(start);
-                if parsed.is_none() {
-                    v.add("period.start", "out of range");
-                }
-                parsed
-            }
+            Some(start) => v.check("period.start", parse_timestamp(start)),
             None => {
                 v.add("period.start", "required");
                 None
             }
         };
         let end = match r.period.as_ref().and_then(|p| p.end.as_ref()) {
-            Some(end) => {
-                let parsed = from_timestamp(end);
-                if parsed.is_none() {
-                    v.add("period.end", "out of range");
-                }
-                parsed.map(Some)
-            }
+            Some(end) => v.check("period.end", parse_timestamp(end)).map(Some),
             None => Some(None),
         };
         let window = match (start, end) {

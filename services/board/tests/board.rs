@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use samsyn_kit::config::Limits;
 use samsyn_kit::serve::PartContext;
-use samsyn_kit::testing::{ServedPart, fresh_postgres_url, fresh_sqlite_url};
+use samsyn_kit::testing::{ServedPart, fresh_postgres_url, fresh_sqlite_url, new_year};
 use samsyn_proto::board::v1 as pb;
 use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
 use samsyn_proto::common::v1::{
@@ -673,6 +673,29 @@ async fn bad_input_is_refused_and_nothing_is_stored(postgres: bool) {
     );
     // The message names fields, never the values sent.
     assert!(!err.message().contains("19121212"));
+
+    // Dates and times outside the years 1 to 9999, named by field.
+    let mut year_10000 = put_on(&team, ANNA, 1);
+    year_10000.next_review_on = date(10_000, 1, 1);
+    let err = client.put_on_board(year_10000).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(field_violations(&err), ["next_review_on"]);
+    let timeline = |start: i32, end: i32| pb::GetTimelineRequest {
+        participant_id: participant(ANNA),
+        period: Some(Period {
+            start: Some(new_year(start)),
+            end: Some(new_year(end)),
+        }),
+        team_id: String::new(),
+    };
+    for (request, field) in [
+        (timeline(-1200, 2026), "period.start"),
+        (timeline(2026, 10_000), "period.end"),
+    ] {
+        let err = client.get_timeline(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(field_violations(&err), [field]);
+    }
 
     // A municipality cannot own the board.
     let err = client

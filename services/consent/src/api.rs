@@ -7,7 +7,7 @@ use samsyn_kit::caller::{Caller, CallerKind, bind_staff};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
-use samsyn_kit::time::from_timestamp;
+use samsyn_kit::time::parse_timestamp;
 use samsyn_kit::{ApiError, FieldViolations};
 use samsyn_proto::common::v1 as common;
 use samsyn_proto::common::v1::WatchChangesRequest;
@@ -713,13 +713,7 @@ fn time(
 ) -> Option<Option<DateTime<Utc>>> {
     match value {
         None => Some(None),
-        Some(timestamp) => match from_timestamp(timestamp) {
-            Some(time) => Some(Some(time)),
-            None => {
-                v.add(field, "not a valid time");
-                None
-            }
-        },
+        Some(timestamp) => v.check(field, parse_timestamp(timestamp)).map(Some),
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use prost::Message;
 use samsyn_kit::config::Limits;
 use samsyn_kit::serve::PartContext;
-use samsyn_kit::testing::{ServedPart, fresh_postgres_url, fresh_sqlite_url};
+use samsyn_kit::testing::{ServedPart, fresh_postgres_url, fresh_sqlite_url, new_year};
 use samsyn_kit::time::to_timestamp;
 use samsyn_proto::common::v1::{
     DataCategory, OrganisationId, ParticipantId, Period, Revision, StaffRef, WatchChangesRequest,
@@ -417,6 +417,104 @@ async fn bad_input(url: String) {
         .into_inner();
     assert_eq!(listed.restrictions[0].revision.unwrap().value, 1);
     assert!(listed.restrictions[0].lifts.is_empty());
+}
+
+/// Times outside protobuf's 0001–9999 are refused naming the field, and nothing is stored:
+/// a consent valid until year 10000 would otherwise permit forever.
+async fn times_outside_protobufs_range(url: String) {
+    let (served, _dir) = serve(url).await;
+    let mut client = Client::new(served.channel.clone());
+
+    let mut until_10000 = sharing_consent();
+    until_10000.valid_until = Some(new_year(10_000));
+    let mut from_minus_1200 = sharing_consent();
+    from_minus_1200.valid_from = Some(new_year(-1200));
+    let mut nanos_over = sharing_consent();
+    nanos_over.valid_from = Some(prost_types::Timestamp {
+        seconds: Utc::now().timestamp(),
+        nanos: 1_000_000_000,
+    });
+    for (request, field) in [
+        (until_10000, "valid_until"),
+        (from_minus_1200, "valid_from"),
+        (nanos_over, "valid_from"),
+    ] {
+        let status = client.record_consent(request).await.unwrap_err();
+        assert_eq!(bad_request_fields(&status), [field]);
+    }
+
+    let mut restriction_until_10000 = restriction();
+    restriction_until_10000.valid_until = Some(new_year(10_000));
+    let status = client
+        .create_restriction(restriction_until_10000)
+        .await
+        .unwrap_err();
+    assert_eq!(bad_request_fields(&status), ["valid_until"]);
+
+    let restriction = client
+        .create_restriction(restriction())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut lift_from_minus_1200 = lift(1, 1);
+    lift_from_minus_1200.restriction_id = restriction.id.clone();
+    lift_from_minus_1200.period.as_mut().unwrap().start = Some(new_year(-1200));
+    let status = client
+        .lift_restriction(lift_from_minus_1200)
+        .await
+        .unwrap_err();
+    assert_eq!(bad_request_fields(&status), ["period.start"]);
+
+    let mut decide_in_10000 = pb::DecideRequest {
+        participant_id: participant(),
+        reader: Some(StaffRef {
+            staff_id: "SE1283-staff-0007".into(),
+            organisation_id: org(MUNICIPALITY),
+            unit_id: "1283-boendestod".into(),
+        }),
+        owner_organisation_id: org(REGION),
+        category: DataCategory::Plan as i32,
+        purpose: pb::Purpose::Care as i32,
+        at: Some(new_year(10_000)),
+        emergency: false,
+    };
+    let status = client.decide(decide_in_10000.clone()).await.unwrap_err();
+    assert_eq!(bad_request_fields(&status), ["at"]);
+
+    // No consent was stored, so none permits; the restriction was not lifted.
+    let consents = client
+        .list_consents(pb::ListConsentsRequest {
+            participant_id: participant(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(consents.consents.is_empty(), "{consents:?}");
+    decide_in_10000.at = None;
+    let decision = client.decide(decide_in_10000).await.unwrap().into_inner();
+    assert_eq!(decision.effect(), pb::Effect::Deny);
+    let listed = client
+        .list_restrictions(pb::ListRestrictionsRequest {
+            participant_id: participant(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.restrictions.len(), 1);
+    assert!(listed.restrictions[0].lifts.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_outside_protobufs_range_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    times_outside_protobufs_range(fresh_sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_outside_protobufs_range_on_postgres() {
+    times_outside_protobufs_range(fresh_postgres_url().await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

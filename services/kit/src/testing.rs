@@ -32,6 +32,17 @@ pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
     crate::db::sqlite_url(&dir.join(format!("{}.db", uuid::Uuid::new_v4().simple())))
 }
 
+/// A protobuf timestamp at the start of `year` (UTC), inside protobuf's range or not: for
+/// tests of the range check. Panics for a year chrono cannot hold (beyond ±262,000).
+pub fn new_year(year: i32) -> prost_types::Timestamp {
+    let seconds = chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .expect("a year chrono holds")
+        .and_utc()
+        .timestamp();
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
 /// A part served for a test: real socket on port 0, real mutual TLS, its own CA.
 #[derive(Debug)]
 pub struct ServedPart {

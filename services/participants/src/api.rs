@@ -10,7 +10,7 @@ use samsyn_kit::error::{ApiError, FieldViolations};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
-use samsyn_kit::time::{from_calendar_date, to_calendar_date, to_timestamp};
+use samsyn_kit::time::{parse_calendar_date, to_calendar_date, to_timestamp};
 use samsyn_proto::common::v1::{
     CalendarDate, OrganisationId, OrganisationKind, PageResponse, ParticipantId as ProtoId,
     Revision, StaffRef, WatchChangesRequest,
@@ -603,8 +603,9 @@ fn revision(revision: Option<&Revision>) -> Result<u64, &'static str> {
     revision.map(|r| r.value).ok_or("required")
 }
 
-fn date(date: Option<&CalendarDate>) -> Result<NaiveDate, &'static str> {
-    from_calendar_date(date.ok_or("required")?).ok_or("not a possible date")
+fn date(date: Option<&CalendarDate>) -> Result<NaiveDate, String> {
+    let date = date.ok_or("required")?;
+    parse_calendar_date(date).map_err(|e| e.to_string())
 }
 
 fn principal(kind: i32) -> Result<Principal, &'static str> {

@@ -165,6 +165,46 @@ async fn refusals(url: String) {
     let status = client.create_referral(malmo).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
 
+    // Dates outside the years 1 to 9999 are argument errors naming the field.
+    let date = |year| {
+        Some(samsyn_proto::common::v1::CalendarDate {
+            year,
+            month: 1,
+            day: 1,
+        })
+    };
+    let status = client
+        .enrol(EnrolRequest {
+            participant_id: pid(&id),
+            revision: rev(1),
+            consent_reference: uuid::Uuid::now_v7().to_string(),
+            enrolled_on: date(-1200),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&status), ["enrolled_on"]);
+    let status = client
+        .discharge(DischargeRequest {
+            participant_id: pid(&id),
+            revision: rev(1),
+            reason: DischargeReason::Deceased as i32,
+            discharged_on: date(10_000),
+            note: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&status), ["discharged_on"]);
+    let status = client
+        .record_move(RecordMoveRequest {
+            participant_id: pid(&id),
+            revision: rev(1),
+            home_municipality_code: "1283".to_owned(),
+            moved_on: date(10_000),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&status), ["moved_on"]);
+
     // Nothing of the above was written: one participant, unchanged, one change on the feed.
     let list = client
         .list_participants(ListParticipantsRequest::default())

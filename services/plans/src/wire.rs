@@ -593,14 +593,13 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
                 .map(|(staff_id, unit_id)| Decider { staff_id, unit_id })
         }
     };
-    let decided_at = match d
-        .decided_at
-        .as_ref()
-        .and_then(samsyn_kit::time::from_timestamp)
-    {
-        Some(t) => Some(t),
+    let decided_at = match d.decided_at.as_ref() {
+        Some(t) => v.check(
+            &format!("{field}.decided_at"),
+            samsyn_kit::time::parse_timestamp(t),
+        ),
         None => {
-            v.add(format!("{field}.decided_at"), "required, a valid timestamp");
+            v.add(format!("{field}.decided_at"), "required");
             None
         }
     };

@@ -489,6 +489,8 @@ async fn bad_input_names_the_field_and_stores_nothing() {
     huge.strengths = "å".repeat(500_000); // a megabyte
     let mut bad_date = content(&need_id);
     bad_date.follow_ups = vec![follow_up(day(2027, 2, 30), "")];
+    let mut year_10000 = content(&need_id);
+    year_10000.follow_ups = vec![follow_up(day(10_000, 1, 1), "")];
     let mut unlinked = content(&need_id);
     unlinked.interventions = vec![intervention(
         "",
@@ -506,6 +508,7 @@ async fn bad_input_names_the_field_and_stores_nothing() {
         (empty_goal, "content.goals[0].text"),
         (huge, "content.strengths"),
         (bad_date, "content.follow_ups[0].due_on"),
+        (year_10000, "content.follow_ups[0].due_on"),
         (unlinked, "content.interventions[0].need_id"),
         (unknown_code, "content.interventions[0].catalogue_code"),
         (ends_first, "content.interventions[0].end_on"),
@@ -576,6 +579,17 @@ async fn bad_input_names_the_field_and_stores_nothing() {
         .await
         .unwrap_err();
     assert_eq!(fields(&status), ["decision.valid_until"]);
+    for year in [10_000, -1200] {
+        let mut out_of_range = decision("BB-1", &person, &proposed.id);
+        out_of_range.decided_at = Some(samsyn_kit::testing::new_year(year));
+        let status = client
+            .push_decision(pb::PushDecisionRequest {
+                decision: Some(out_of_range),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(fields(&status), ["decision.decided_at"], "year {year}");
+    }
     let status = client
         .get_plan(pb::GetPlanRequest {
             participant_id: participant(&new_participant()),
