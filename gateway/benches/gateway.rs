@@ -483,6 +483,7 @@ async fn bench() {
             outcome: samsyn_gateway::audit::Outcome::Forwarded,
             status: tonic::Code::Ok,
             trace_id: None,
+            stakeholders: Vec::new(),
         });
         appenders.spawn(async move {
             while Instant::now() < until {

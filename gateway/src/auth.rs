@@ -278,14 +278,26 @@ impl TokenVerifier {
 
     /// The principal a bearer token stands for.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// As [`TokenVerifier::verify`], with the token's expiry (seconds since the epoch): what
+    /// a stream opened with it must end by.
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        self.verify_at(token, now)
+        self.verify_expiring_at(token, now)
     }
 
     /// The principal `token` stands for at `now` (seconds since the epoch).
+    #[cfg(test)]
     fn verify_at(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
+        self.verify_expiring_at(token, now)
+            .map(|(principal, _)| principal)
+    }
+
+    fn verify_expiring_at(&self, token: &str, now: u64) -> Result<(Principal, u64), AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -300,7 +312,7 @@ impl TokenVerifier {
         if let Some((principal, exp)) = self.remembered().get(&key)
             && now < *exp
         {
-            return Ok(principal.clone());
+            return Ok((principal.clone(), *exp));
         }
         let (principal, exp) = self.verify_signed(token, now)?;
         let mut verified = self.remembered();
@@ -314,7 +326,7 @@ impl TokenVerifier {
         if now < exp {
             verified.insert(key, (principal.clone(), exp));
         }
-        Ok(principal)
+        Ok((principal, exp))
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Verified> {

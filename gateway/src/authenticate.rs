@@ -26,13 +26,31 @@ impl Authenticator {
         headers: &tonic::metadata::MetadataMap,
         peer_certs: Option<&[CertificateDer<'_>]>,
     ) -> Result<Principal, AuthError> {
+        self.authenticate_until(headers, peer_certs)
+            .map(|(principal, _)| principal)
+    }
+
+    /// As [`Authenticator::authenticate`], with when the credentials expire (seconds since
+    /// the epoch): a token's `exp`; `None` for a link's certificate, which the handshake
+    /// checked.
+    pub fn authenticate_until(
+        &self,
+        headers: &tonic::metadata::MetadataMap,
+        peer_certs: Option<&[CertificateDer<'_>]>,
+    ) -> Result<(Principal, Option<u64>), AuthError> {
         let token = bearer_token(headers)?;
         match (peer_certs.and_then(<[_]>::first), token) {
             // A system does not also speak for a person: acting on someone's behalf needs
             // its own design (whose consent, whose audit line), so it is refused for now.
             (Some(_), Some(_)) => Err(AuthError::Ambiguous),
-            (Some(leaf), None) => self.links.identify(leaf).map(Links::principal),
-            (None, Some(token)) => self.tokens.verify(token),
+            (Some(leaf), None) => self
+                .links
+                .identify(leaf)
+                .map(|link| (Links::principal(link), None)),
+            (None, Some(token)) => self
+                .tokens
+                .verify_until(token)
+                .map(|(principal, exp)| (principal, Some(exp))),
             (None, None) => Err(AuthError::Missing),
         }
     }

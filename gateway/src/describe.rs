@@ -132,10 +132,15 @@ impl CallDescriber {
         let participant_id = if access.participant_field.is_empty() {
             None
         } else {
-            let id = participant_at(&message, &access.participant_field)
-                .filter(|id| uuid::Uuid::try_parse(id).is_ok())
-                .ok_or_else(|| DescribeError::NoParticipant(access.participant_field.clone()))?;
-            Some(id)
+            match participant_at(&message, &access.participant_field) {
+                None if access.participant_optional => None,
+                Some(id) if uuid::Uuid::try_parse(&id).is_ok() => Some(id),
+                _ => {
+                    return Err(DescribeError::NoParticipant(
+                        access.participant_field.clone(),
+                    ));
+                }
+            }
         };
         let at = |dotted: &str| {
             (!dotted.is_empty())
@@ -373,7 +378,10 @@ mod tests {
         assert!(paths.len() > 40, "all services' RPCs: {}", paths.len());
         for path in &paths {
             match describer.describe(path, &[]) {
-                Ok(call) => assert!(call.access.participant_field.is_empty(), "{path}"),
+                Ok(call) => assert!(
+                    call.access.participant_field.is_empty() || call.access.participant_optional,
+                    "{path}"
+                ),
                 Err(DescribeError::NoParticipant(_)) => {}
                 Err(error) => panic!("{path}: {error}"),
             }

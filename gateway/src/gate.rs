@@ -186,6 +186,22 @@ impl Gate {
         Ok(verdict)
     }
 
+    /// The organisations with a stake in these participants' data: the region, and each
+    /// one's home municipality as the view knows it.
+    pub fn stakeholders<'a>(&self, participants: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut stake = std::collections::BTreeSet::new();
+        let now = Instant::now();
+        for participant in participants {
+            stake.insert(self.settings.region_organisation.clone());
+            if let Ok(Some(facts)) = self.view.facts(participant, now)
+                && !facts.home_municipality.is_empty()
+            {
+                stake.insert(facts.home_municipality.clone());
+            }
+        }
+        stake.into_iter().collect()
+    }
+
     /// Decides whether `principal` may see one row about `participant_id` of a list
     /// returned by `access`. Rows never ride on an emergency: that is for one participant.
     pub fn decide_row(

@@ -352,6 +352,10 @@ impl Pusher {
             status: tonic::Code::Ok,
             trace_id: samsyn_kit::telemetry::current_traceparent()
                 .and_then(|t| t.split('-').nth(1).map(str::to_owned)),
+            stakeholders: self
+                .gateway
+                .gate()
+                .stakeholders(std::iter::once(participant_id)),
         };
         self.gateway
             .audit()

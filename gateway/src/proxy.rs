@@ -50,6 +50,8 @@ const MAX_EMERGENCY_REASON_BYTES: usize = 500;
 const STREAM_RECHECK: Duration = Duration::from_secs(5);
 /// Path of the board stream, whose rows are re-checked whenever access may have changed.
 const WATCH_BOARD: &str = "/samsyn.board.v1.BoardService/WatchBoard";
+/// How often a live stream's shown rows become one audit event.
+const STREAM_AUDIT_EVERY: Duration = Duration::from_secs(10);
 
 /// The internal channels to the services the gateway forwards to.
 #[derive(Debug, Clone)]
@@ -211,6 +213,8 @@ struct Call {
 /// A call that may be forwarded.
 struct Admitted {
     principal: Principal,
+    /// When the caller's token expires (seconds since the epoch); a stream ends then.
+    expires_at: Option<u64>,
     verdict: Verdict,
     participant_id: Option<String>,
     emergency_reason: Option<String>,
@@ -277,9 +281,9 @@ impl Call {
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
-        let principal = tracing::info_span!("gateway.authenticate")
+        let (principal, expires_at) = tracing::info_span!("gateway.authenticate")
             .in_scope(|| {
-                gateway.authenticator.authenticate(
+                gateway.authenticator.authenticate_until(
                     request.metadata(),
                     peer_certs.as_ref().map(|c| c.as_slice()),
                 )
@@ -371,6 +375,7 @@ impl Call {
         };
         Ok(Admitted {
             principal,
+            expires_at,
             verdict,
             participant_id,
             emergency_reason,
@@ -402,6 +407,7 @@ impl Call {
             outcome: Outcome::Refused,
             status: refused.status.code(),
             trace_id: Some(self.trace_id()),
+            stakeholders: Vec::new(),
         };
         self.record(event).await
     }
@@ -437,11 +443,21 @@ impl Call {
             outcome: Outcome::Forwarded,
             status,
             trace_id: Some(self.trace_id()),
+            stakeholders: Vec::new(),
         };
         self.record(event).await
     }
 
-    async fn record(&self, event: AuditEvent) -> Result<(), Status> {
+    async fn record(&self, mut event: AuditEvent) -> Result<(), Status> {
+        // Every organisation with a stake finds the event: the named and shown participants'
+        // home organisations, whoever called.
+        event.stakeholders = self.gateway.gate.stakeholders(
+            event
+                .participant_id
+                .iter()
+                .chain(event.rows.iter().map(|r| &r.participant_id))
+                .map(String::as_str),
+        );
         let commit = tracing::info_span!("gateway.audit.commit");
         let started = std::time::Instant::now();
         let recorded = self.gateway.audit.record(event).instrument(commit).await;
@@ -488,9 +504,19 @@ impl Call {
         };
         // A principal that cannot travel is refused: a call without one would be taken for
         // one of Samsyn's own components.
+        let cannot = || Status::unauthenticated("token claims cannot be forwarded");
         caller
             .write_to(request.metadata_mut())
-            .map_err(|_| Status::unauthenticated("token claims cannot be forwarded"))?;
+            .map_err(|_| cannot())?;
+        if !principal.roles.is_empty() {
+            if principal.roles.iter().any(|r| r.contains(',')) {
+                return Err(cannot());
+            }
+            let roles = principal.roles.join(",").parse().map_err(|_| cannot())?;
+            request
+                .metadata_mut()
+                .insert(samsyn_kit::caller::PRINCIPAL_ROLES, roles);
+        }
         Ok(request)
     }
 
@@ -720,6 +746,12 @@ impl Call {
             }
         };
         let principal = admitted.principal.clone();
+        let expires_at = admitted.expires_at.map(|exp| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            tokio::time::Instant::now() + Duration::from_secs(exp.saturating_sub(now))
+        });
         // One event per call: the stream was opened. Rows it shows later are decided one by
         // one as they pass; the trail records the opening.
         self.audit_forwarded(admitted, Vec::new(), Code::Ok).await?;
@@ -731,6 +763,8 @@ impl Call {
             access,
             principal,
             sender,
+            expires_at,
+            shown: std::sync::Mutex::new(BTreeMap::new()),
         };
         tokio::spawn(stream.run(upstream));
         Ok(Response::new(ReceiverStream::new(receiver)))
@@ -746,15 +780,106 @@ struct Stream {
     access: MethodAccess,
     principal: Principal,
     sender: mpsc::Sender<Result<Bytes, Status>>,
+    /// When the caller's credentials expire: the stream ends then, UNAUTHENTICATED.
+    expires_at: Option<tokio::time::Instant>,
+    /// Participants shown since the last audit event (and whether as a disclosure).
+    shown: std::sync::Mutex<BTreeMap<String, bool>>,
 }
 
 impl Stream {
+    /// Runs the stream until it ends, its caller leaves or its credentials expire; what it
+    /// showed is audited every `STREAM_AUDIT_EVERY` and at the end, one event per batch.
     async fn run(self, upstream: Streaming<Bytes>) {
-        if self.path == WATCH_BOARD {
-            self.run_board(upstream).await;
-        } else {
-            self.run_plain(upstream).await;
+        let work = async {
+            if self.path == WATCH_BOARD {
+                self.run_board(upstream).await;
+            } else {
+                self.run_plain(upstream).await;
+            }
+        };
+        tokio::pin!(work);
+        let expiry = async {
+            match self.expires_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
+        let mut audit = tokio::time::interval(STREAM_AUDIT_EVERY);
+        audit.tick().await;
+        loop {
+            tokio::select! {
+                () = &mut work => break,
+                () = &mut expiry => {
+                    let _ = self
+                        .sender
+                        .send(Err(Status::unauthenticated(
+                            "credentials expired; reconnect with a fresh token and the cursor",
+                        )))
+                        .await;
+                    break;
+                }
+                _ = audit.tick() => self.audit_shown().await,
+            }
         }
+        self.audit_shown().await;
+    }
+
+    /// Notes the participants a message showed, for the next batch's audit event.
+    fn note_shown(&self, rows: impl IntoIterator<Item = (String, bool)>) {
+        let mut shown = self
+            .shown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (participant, disclosure) in rows {
+            *shown.entry(participant).or_default() |= disclosure;
+        }
+    }
+
+    /// One audit event for what the stream showed since the last one, if anything.
+    async fn audit_shown(&self) {
+        let rows: Vec<RowAccess> = std::mem::take(
+            &mut *self
+                .shown
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_iter()
+        .map(|(participant_id, disclosure)| RowAccess {
+            participant_id,
+            disclosure,
+        })
+        .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let call = Call {
+            gateway: Arc::clone(&self.gateway),
+            path: self.path.clone(),
+            trace: self.trace.clone(),
+        };
+        let event = AuditEvent {
+            at: Utc::now(),
+            principal: Some(self.principal.clone()),
+            rpc: self.path.clone(),
+            action: Some(action(&self.access)),
+            category: self.access.category(),
+            participant_id: None,
+            owner_organisation: None,
+            allowed: true,
+            policies: vec!["stream-rows".to_owned()],
+            disclosure: rows.iter().any(|r| r.disclosure),
+            emergency: false,
+            emergency_reason: None,
+            rows,
+            outcome: Outcome::Forwarded,
+            status: Code::Ok,
+            trace_id: Some(call.trace_id()),
+            stakeholders: Vec::new(),
+        };
+        // A trail that cannot commit ends nothing here: the stream's opening is audited,
+        // and the failure is logged and counted by `record`.
+        let _ = call.record(event).await;
     }
 
     async fn send(&self, item: Result<Bytes, Status>) -> bool {
@@ -763,7 +888,7 @@ impl Stream {
 
     /// Any stream: each message is narrowed (a list) or the call re-decided (one named
     /// participant) before it passes.
-    async fn run_plain(self, mut upstream: Streaming<Bytes>) {
+    async fn run_plain(&self, mut upstream: Streaming<Bytes>) {
         loop {
             let message = tokio::select! {
                 message = upstream.message() => message,
@@ -776,9 +901,14 @@ impl Stream {
                         path: self.path.clone(),
                         trace: self.trace.clone(),
                     };
-                    let item = call
-                        .narrow(&self.principal, &self.access, bytes)
-                        .map(|(bytes, _)| bytes);
+                    let item =
+                        call.narrow(&self.principal, &self.access, bytes)
+                            .map(|(bytes, rows)| {
+                                self.note_shown(
+                                    rows.into_iter().map(|r| (r.participant_id, r.disclosure)),
+                                );
+                                bytes
+                            });
                     let failed = item.is_err();
                     if !self.send(item).await || failed {
                         return;
@@ -796,7 +926,7 @@ impl Stream {
     /// The board stream keeps the whole board as the service sent it, and shows the caller
     /// only the entries they may see now: when access changes (a consent revoked, a care
     /// team changed, a consent expired), it sends a fresh snapshot without the withheld rows.
-    async fn run_board(self, mut upstream: Streaming<Bytes>) {
+    async fn run_board(&self, mut upstream: Streaming<Bytes>) {
         let view = Arc::clone(self.gateway.gate.view());
         let mut participants_applied = view.applied(FeedName::Participants);
         let mut consent_applied = view.applied(FeedName::Consent);
@@ -823,6 +953,15 @@ impl Stream {
             };
             match result {
                 Ok(Some(update)) => {
+                    self.note_shown(update.entries.iter().filter_map(|entry| {
+                        let participant = entry.participant_id.as_ref()?.value.clone();
+                        let disclosure = self
+                            .gateway
+                            .gate
+                            .decide_row(&self.principal, &self.access, &participant)
+                            .is_ok_and(|verdict| verdict.decision.disclosure);
+                        Some((participant, disclosure))
+                    }));
                     if !self.send(Ok(Bytes::from(update.encode_to_vec()))).await {
                         return;
                     }

@@ -51,6 +51,7 @@ fn event(n: u64) -> AuditEvent {
         outcome: Outcome::Forwarded,
         status: tonic::Code::Ok,
         trace_id: None,
+        stakeholders: Vec::new(),
     }
 }
 

@@ -151,3 +151,228 @@ async fn a_stalled_service_ends_the_call_with_deadline_exceeded() {
     assert_eq!(event.status, Code::DeadlineExceeded);
     stack.stop().await;
 }
+
+fn audit(
+    stack: &Stack,
+    principal: &samsyn_gateway::auth::Principal,
+) -> samsyn_proto::audit::v1::audit_service_client::AuditServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Credentials>,
+> {
+    samsyn_proto::audit::v1::audit_service_client::AuditServiceClient::with_interceptor(
+        stack.channel(),
+        Credentials::bearer(&stack.token(principal)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_probe_is_listed_for_the_security_auditor() {
+    use samsyn_proto::audit::v1 as audit_pb;
+    let stack = Stack::start().await;
+    let probe = PlansServiceClient::new(stack.channel())
+        .list_catalogue(plans_pb::ListCatalogueRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(probe.code(), Code::Unauthenticated);
+    let probes = |events: &[audit_pb::AuditEvent]| {
+        events
+            .iter()
+            .filter(|e| {
+                e.rpc.ends_with("/ListCatalogue") && e.status_code == Code::Unauthenticated as i32
+            })
+            .count()
+    };
+    let security = staff(
+        "SE2321000255-sec1",
+        REGION,
+        &["auditor", "security_auditor"],
+    );
+    let events = audit(&stack, &security)
+        .list_events(audit_pb::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(probes(&events), 1, "the security auditor lists the probe");
+    let auditor = staff("SE2321000255-au01", REGION, &["auditor"]);
+    let events = audit(&stack, &auditor)
+        .list_events(audit_pb::ListEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(
+        probes(&events),
+        0,
+        "an organisation's auditor sees its own scope only"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergencies_are_for_the_programmes_staff_and_listed_for_every_stakeholder() {
+    use samsyn_proto::audit::v1 as audit_pb;
+    use samsyn_proto::participants::v1 as participants_pb;
+    use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
+    let stack = Stack::start().await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &["hbg-coord-1"],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let read = |principal: samsyn_gateway::auth::Principal| {
+        let token = stack.token(&principal);
+        let id = id.clone();
+        let channel = stack.channel();
+        async move {
+            ParticipantsServiceClient::with_interceptor(
+                channel,
+                Credentials::bearer(&token).emergency("Medvetslös vid hembesök"),
+            )
+            .get_participant(participants_pb::GetParticipantRequest {
+                participant_id: pid(&id),
+            })
+            .await
+        }
+    };
+    // A nurse of an organisation outside the programme: no emergency access.
+    let outsider = read(staff("SE9999-nurse-1", "9999", &["nurse"])).await;
+    assert_eq!(outsider.unwrap_err().code(), Code::PermissionDenied);
+    // Helsingborg's nurse, on no care team: an emergency on joint data, owned by no one.
+    read(staff("hbg-nurse-1", HELSINGBORG, &["nurse"]))
+        .await
+        .unwrap();
+    // The region's auditor lists it for follow-up, though neither caller nor owner is theirs.
+    let auditor = staff("SE2321000255-au01", REGION, &["auditor"]);
+    let unreviewed = audit(&stack, &auditor)
+        .list_unreviewed_emergencies(audit_pb::ListUnreviewedEmergenciesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(unreviewed.len(), 1);
+    assert_eq!(unreviewed[0].participant_id, pid(&id));
+    // ... and so does the region's auditor see the refused outsider, about their participant.
+    let refused = audit(&stack, &auditor)
+        .list_events(audit_pb::ListEventsRequest {
+            participant_id: pid(&id),
+            decision: audit_pb::Decision::Denied as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(refused.len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_participants_log_shows_the_board_read_that_showed_them() {
+    use samsyn_proto::audit::v1 as audit_pb;
+    use samsyn_proto::board::v1 as board_pb;
+    use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
+    use samsyn_proto::common::v1::DataCategory;
+    let stack = Stack::start().await;
+    let team_id = board_team(&stack).await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &["hbg-coord-1"],
+        },
+    )
+    .await;
+    share_with_helsingborg(&stack, &id, &[DataCategory::Board], None).await;
+    put_on_board(&stack, &team_id, &id).await;
+    stack.settle().await;
+    let coordinator = stack.token(&staff("hbg-coord-1", HELSINGBORG, &["coordinator"]));
+    let board =
+        BoardServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&coordinator))
+            .get_board(board_pb::GetBoardRequest { team_id })
+            .await
+            .unwrap()
+            .into_inner();
+    assert_eq!(board.entries.len(), 1);
+    let log = audit(&stack, &person(&id))
+        .get_my_access_log(audit_pb::GetMyAccessLogRequest {
+            participant_id: pid(&id),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let board_read = log
+        .iter()
+        .find(|e| e.rpc.ends_with("/GetBoard"))
+        .expect("the board read that showed the participant is in their log");
+    assert_eq!(board_read.organisation_id, org(HELSINGBORG));
+    assert_eq!(board_read.decision(), audit_pb::Decision::Disclosure);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_board_ends_with_its_token_and_audits_what_it_showed() {
+    use samsyn_proto::board::v1 as board_pb;
+    use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
+    let stack = Stack::start().await;
+    let team_id = board_team(&stack).await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &["hbg-coord-1"],
+        },
+    )
+    .await;
+    put_on_board(&stack, &team_id, &id).await;
+    stack.settle().await;
+    let principal = staff(CASE_MANAGER, REGION, &["case_manager"]);
+    let token = samsyn_gateway::auth::DevIssuer::at(stack.certs())
+        .issue(&principal, std::time::Duration::from_secs(5))
+        .unwrap();
+    let before = stack.trail.events().len();
+    let mut stream =
+        BoardServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&token))
+            .watch_board(board_pb::WatchBoardRequest {
+                team_id: team_id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+    let opened = std::time::Instant::now();
+    let snapshot = stream.message().await.unwrap().unwrap();
+    assert_eq!(snapshot.entries.len(), 1);
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without saying why"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::Unauthenticated);
+    // The token's `exp` has second precision: it ends 4 to 5 s after opening, within a
+    // second of the expiry.
+    let lived = opened.elapsed();
+    assert!(lived < std::time::Duration::from_secs(7), "lived {lived:?}");
+    // What it showed is in the trail, findable under the participant.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events = &stack.trail.events()[before..];
+    let shown = events
+        .iter()
+        .find(|e| e.rpc.ends_with("/WatchBoard") && !e.rows.is_empty())
+        .expect("the rows the stream showed are audited");
+    assert_eq!(shown.rows[0].participant_id, id);
+    stack.stop().await;
+}

@@ -36,6 +36,8 @@ pub struct MethodAccess {
     pub receiving_organisation_field: String,
     /// Dotted path of the id of the restriction the call lifts or revokes.
     pub restriction_field: String,
+    /// The participant field is an optional filter; empty names nobody.
+    pub participant_optional: bool,
 }
 
 /// Reads every Samsyn RPC's annotation; returns every problem found, one line each.
@@ -95,6 +97,7 @@ pub fn read_access_table(descriptor_set: &[u8]) -> Result<Vec<MethodAccess>, Vec
                 disclosing_organisation_field: text("disclosing_organisation_field"),
                 receiving_organisation_field: text("receiving_organisation_field"),
                 restriction_field: text("restriction_field"),
+                participant_optional: flag("participant_optional"),
             };
             let before = problems.len();
             if access.action == 0 {

@@ -60,6 +60,9 @@ pub struct AuditEvent {
     pub status: tonic::Code,
     /// The W3C trace id, for finding the call among traces.
     pub trace_id: Option<String>,
+    /// Organisations with a stake beyond caller and owner (the participants' home
+    /// organisations), under which auditors find the event.
+    pub stakeholders: Vec<String>,
 }
 
 /// One row of a list or stream that was shown.

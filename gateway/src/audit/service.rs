@@ -98,6 +98,8 @@ struct Caller {
     id: String,
     kind: CallerKind,
     organisation: Option<String>,
+    /// A security auditor also follows up events no organisation can be held to.
+    security_auditor: bool,
 }
 
 /// A member of staff acting for an organisation: whom the auditor calls are open to.
@@ -105,7 +107,11 @@ struct Caller {
 struct Auditor {
     id: String,
     organisation: String,
+    security_auditor: bool,
 }
+
+/// The role that also lists unauthenticated and unattributable calls.
+pub const SECURITY_AUDITOR: &str = "security_auditor";
 
 /// Reads the caller from the gateway's principal metadata; without it, unauthenticated.
 fn caller(metadata: &MetadataMap) -> Result<Caller, Status> {
@@ -128,6 +134,8 @@ fn caller(metadata: &MetadataMap) -> Result<Caller, Status> {
         id,
         kind,
         organisation: text(PRINCIPAL_ORGANISATION),
+        security_auditor: text(samsyn_kit::caller::PRINCIPAL_ROLES)
+            .is_some_and(|roles| roles.split(',').any(|r| r == SECURITY_AUDITOR)),
     })
 }
 
@@ -137,6 +145,7 @@ fn auditor(caller: Caller) -> Result<Auditor, ApiError> {
         (CallerKind::Staff, Some(organisation)) => Ok(Auditor {
             id: caller.id,
             organisation,
+            security_auditor: caller.security_auditor,
         }),
         _ => Err(ApiError::PermissionDenied),
     }
@@ -342,8 +351,14 @@ fn shown_to_participant(stored: &StoredEvent) -> bool {
 /// clinician read their record is a known safety risk for staff (threats, stalking). The
 /// organisation and unit answer the participant's right to know who accessed their data;
 /// the individual is traceable by the organisation's auditors.
-fn access_log_entry(stored: StoredEvent) -> pb::AccessLogEntry {
+fn access_log_entry(stored: StoredEvent, participant: &str) -> pb::AccessLogEntry {
     let record = stored.record;
+    // A list row that showed the participant: a disclosure if their row was one.
+    let shown_row = record
+        .rows
+        .iter()
+        .find(|(id, _)| id == participant)
+        .filter(|_| record.participant_id.as_deref() != Some(participant));
     pb::AccessLogEntry {
         time: time_of(&record.at),
         organisation_id: organisation(record.organisation.as_ref()),
@@ -355,7 +370,11 @@ fn access_log_entry(stored: StoredEvent) -> pb::AccessLogEntry {
         decision: if record.status == tonic::Code::PermissionDenied as i32 {
             pb::Decision::Denied
         } else {
-            decision_of(&record.decision)
+            match shown_row {
+                Some((_, true)) => pb::Decision::Disclosure,
+                Some((_, false)) => pb::Decision::Allowed,
+                None => decision_of(&record.decision),
+            }
         }
         .into(),
         rpc: record.rpc,
@@ -439,6 +458,7 @@ impl AuditService for AuditApi {
         let mut filter = list_events_filter(&request).map_err(status)?;
         let (page, after) = page_of(request.page.as_ref()).map_err(status)?;
         filter.any_organisation = Some(auditor.organisation);
+        filter.security_scope = auditor.security_auditor;
         let (events, page) = self
             .events_page(&filter, &page, after)
             .await
@@ -458,6 +478,7 @@ impl AuditService for AuditApi {
         let filter = Filter {
             unreviewed_emergencies: true,
             any_organisation: Some(auditor.organisation),
+            security_scope: auditor.security_auditor,
             ..Filter::default()
         };
         let (events, page) = self
@@ -549,8 +570,9 @@ impl AuditService for AuditApi {
             return Err(status(ApiError::invalid("participant_id", "required")));
         };
         own_log(&caller, &participant).map_err(status)?;
+        let participant_text = participant.hyphenated().to_string();
         let filter = Filter {
-            participant_id: Some(participant.hyphenated().to_string()),
+            participant_id: Some(participant_text.clone()),
             ..Filter::default()
         };
         // Scan past the events the log does not show until the page (and one more) is full.
@@ -578,7 +600,10 @@ impl AuditService for AuditApi {
         }
         let next_page_token = page.finish(&mut shown, |e| e.position.to_string());
         Ok(Response::new(pb::GetMyAccessLogResponse {
-            entries: shown.into_iter().map(access_log_entry).collect(),
+            entries: shown
+                .into_iter()
+                .map(|stored| access_log_entry(stored, &participant_text))
+                .collect(),
             page: Some(common::PageResponse { next_page_token }),
         }))
     }

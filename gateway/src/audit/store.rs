@@ -99,6 +99,31 @@ pub mod entity {
         impl ActiveModelBehavior for ActiveModel {}
     }
 
+    /// Where an event can be found: every participant it names or showed and every
+    /// organisation with a stake. Derived from the chained body, so not chained itself.
+    pub mod index {
+        use sea_orm::entity::prelude::*;
+
+        /// One way to find one event.
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "audit_index")]
+        pub struct Model {
+            /// `p` for a participant, `o` for an organisation (or the security scope).
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub kind: String,
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub value: String,
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub position: i64,
+        }
+
+        /// Relates to nothing.
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
     /// Follow-up of emergency accesses: kept apart from the chained events, which never change.
     pub mod review {
         use sea_orm::entity::prelude::*;
@@ -158,6 +183,56 @@ mod migration {
         Hash,
         SignedAt,
         Signature,
+    }
+
+    /// Creates the index of participants and organisations per event.
+    pub struct CreateAuditIndex;
+
+    impl MigrationName for CreateAuditIndex {
+        fn name(&self) -> &str {
+            "m20261204_000300_create_audit_index"
+        }
+    }
+
+    #[derive(DeriveIden)]
+    enum AuditIndex {
+        Table,
+        Kind,
+        Value,
+        Position,
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for CreateAuditIndex {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(AuditIndex::Table)
+                        .if_not_exists()
+                        .col(string(AuditIndex::Kind))
+                        .col(string(AuditIndex::Value))
+                        .col(big_integer(AuditIndex::Position))
+                        .primary_key(
+                            Index::create()
+                                .col(AuditIndex::Kind)
+                                .col(AuditIndex::Value)
+                                .col(AuditIndex::Position),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("audit_index_by_position")
+                        .if_not_exists()
+                        .table(AuditIndex::Table)
+                        .col(AuditIndex::Position)
+                        .to_owned(),
+                )
+                .await
+        }
     }
 
     #[derive(DeriveIden)]
@@ -243,7 +318,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
-        vec![Box::new(migration::CreateAuditTables)]
+        vec![
+            Box::new(migration::CreateAuditTables),
+            Box::new(migration::CreateAuditIndex),
+        ]
     }
 }
 
@@ -289,6 +367,48 @@ pub struct Record {
     pub status: i32,
     /// The trace id.
     pub trace_id: Option<String>,
+    /// Organisations with a stake beyond caller and owner: the participant's home
+    /// organisations (the region and the home municipality).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stakeholders: Vec<String>,
+}
+
+/// The organisation scope of events no organisation can be held to: unauthenticated calls
+/// and participants' own calls that name no one. Security auditors list it.
+pub const SECURITY_SCOPE: &str = "*security*";
+
+impl Record {
+    /// The participants and organisations this event is found under.
+    fn index(&self, position: i64) -> Vec<entity::index::ActiveModel> {
+        let mut keys = std::collections::BTreeSet::new();
+        for participant in self
+            .participant_id
+            .iter()
+            .chain(self.rows.iter().map(|(id, _)| id))
+        {
+            keys.insert(("p", participant.as_str()));
+        }
+        let organisations: Vec<&str> = self
+            .organisation
+            .iter()
+            .chain(&self.owner_organisation)
+            .chain(&self.stakeholders)
+            .map(String::as_str)
+            .collect();
+        if organisations.is_empty() {
+            keys.insert(("o", SECURITY_SCOPE));
+        }
+        for organisation in organisations {
+            keys.insert(("o", organisation));
+        }
+        keys.into_iter()
+            .map(|(kind, value)| entity::index::ActiveModel {
+                kind: Set(kind.to_owned()),
+                value: Set(value.to_owned()),
+                position: Set(position),
+            })
+            .collect()
+    }
 }
 
 impl Record {
@@ -334,6 +454,7 @@ impl Record {
             .to_owned(),
             status: event.status as i32,
             trace_id: event.trace_id.clone(),
+            stakeholders: event.stakeholders.clone(),
         }
     }
 }
@@ -396,6 +517,9 @@ pub struct Filter {
     pub any_organisation: Option<String>,
     /// With this decision (`allowed`, `disclosure`, `emergency`, `denied`).
     pub decision: Option<String>,
+    /// With `any_organisation`: also events no organisation can be held to (a security
+    /// auditor's scope).
+    pub security_scope: bool,
     /// Emergency accesses not yet reviewed.
     pub unreviewed_emergencies: bool,
     /// At or after.
@@ -554,8 +678,25 @@ impl AuditStore {
     ) -> Result<Vec<StoredEvent>, DbErr> {
         use entity::event::Column;
         let mut condition = Condition::all().add(Column::Position.gt(position_i64(after_position)));
+        let indexed = |kind: &str, value: &str| {
+            Column::Position.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(entity::index::Column::Position)
+                    .from(entity::index::Entity)
+                    .and_where(entity::index::Column::Kind.eq(kind))
+                    .and_where(entity::index::Column::Value.eq(value))
+                    .to_owned(),
+            )
+        };
+        // Events from before the index are found by their own columns.
+        if let Some(participant) = &filter.participant_id {
+            condition = condition.add(
+                Condition::any()
+                    .add(Column::ParticipantId.eq(participant.clone()))
+                    .add(indexed("p", participant)),
+            );
+        }
         let exact = [
-            (Column::ParticipantId, &filter.participant_id),
             (Column::PrincipalId, &filter.principal_id),
             (Column::Organisation, &filter.organisation),
             (Column::OwnerOrganisation, &filter.owner_organisation),
@@ -567,11 +708,14 @@ impl AuditStore {
             }
         }
         if let Some(organisation) = &filter.any_organisation {
-            condition = condition.add(
-                Condition::any()
-                    .add(Column::Organisation.eq(organisation.clone()))
-                    .add(Column::OwnerOrganisation.eq(organisation.clone())),
-            );
+            let mut scope = Condition::any()
+                .add(Column::Organisation.eq(organisation.clone()))
+                .add(Column::OwnerOrganisation.eq(organisation.clone()))
+                .add(indexed("o", organisation));
+            if filter.security_scope {
+                scope = scope.add(indexed("o", SECURITY_SCOPE));
+            }
+            condition = condition.add(scope);
         }
         if filter.unreviewed_emergencies {
             let reviewed: Vec<i64> = entity::review::Entity::find()
@@ -785,6 +929,10 @@ impl AuditStore {
                     .filter(Column::Position.lte(checkpoint.position))
                     .exec(&txn)
                     .await?;
+                entity::index::Entity::delete_many()
+                    .filter(entity::index::Column::Position.lte(checkpoint.position))
+                    .exec(&txn)
+                    .await?;
                 txn.commit().await?;
                 return Ok(deleted.rows_affected);
             }
@@ -878,6 +1026,7 @@ async fn write_batch(
 ) -> Result<Head, DbErr> {
     let mut next = head.clone();
     let mut rows = Vec::with_capacity(batch.len());
+    let mut index = Vec::new();
     let mut checkpoint = None;
     for pending in batch {
         let body = serde_json::to_string(&pending.record)
@@ -885,6 +1034,7 @@ async fn write_batch(
         let position = next.position + 1;
         let hash = chain_hash(position, &next.hash, &body);
         let record = &pending.record;
+        index.extend(record.index(position_i64(position)));
         let recorded_at = DateTime::parse_from_rfc3339(&record.at)
             .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
         rows.push(entity::event::ActiveModel {
@@ -912,6 +1062,11 @@ async fn write_batch(
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(100).collect();
         entity::event::Entity::insert_many(chunk).exec(&txn).await?;
+    }
+    let mut index = index.into_iter().peekable();
+    while index.peek().is_some() {
+        let chunk: Vec<_> = index.by_ref().take(300).collect();
+        entity::index::Entity::insert_many(chunk).exec(&txn).await?;
     }
     if let Some((position, hash)) = checkpoint {
         let signed_at = Utc::now();

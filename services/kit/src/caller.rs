@@ -18,6 +18,9 @@ pub const PRINCIPAL_KIND: &str = "samsyn-principal-kind";
 pub const PRINCIPAL_ORGANISATION: &str = "samsyn-principal-organisation";
 /// Metadata key of the staff member's unit, when the token names one.
 pub const PRINCIPAL_UNIT: &str = "samsyn-principal-unit";
+/// Metadata key of the principal's roles, comma-separated (read by the audit service, which
+/// widens a security auditor's scope).
+pub const PRINCIPAL_ROLES: &str = "samsyn-principal-roles";
 
 /// Which kind of principal the gateway forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
