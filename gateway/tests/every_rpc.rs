@@ -179,15 +179,8 @@ fn expired_token(stack: &Stack, principal: &Principal) -> String {
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_rpc_refuses_the_unauthenticated_and_tells_a_stranger_nothing() {
-    let describer = CallDescriber::samsyn().unwrap();
+/// Every annotated RPC of Samsyn's descriptor set, sorted by path.
+fn every_rpc(describer: &CallDescriber) -> Vec<Rpc<'_>> {
     let pool = DescriptorPool::decode(samsyn_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut rpcs: Vec<Rpc<'_>> = describer
         .paths()
@@ -210,6 +203,20 @@ async fn every_rpc_refuses_the_unauthenticated_and_tells_a_stranger_nothing() {
         .collect();
     rpcs.sort_by_key(|rpc| rpc.path);
     assert!(rpcs.len() > 40, "only {} annotated RPCs", rpcs.len());
+
+    rpcs
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_refuses_the_unauthenticated_and_tells_a_stranger_nothing() {
+    let describer = CallDescriber::samsyn().unwrap();
+    let rpcs = every_rpc(&describer);
 
     let stack = Stack::start().await;
     let participant = enrolled(
@@ -337,6 +344,88 @@ async fn every_rpc_refuses_the_unauthenticated_and_tells_a_stranger_nothing() {
         "{} RPCs; stranger forwarded on {stranger_forwarded} about nobody; care team read \
          {member_read_named} named, listed in {member_listed}",
         rpcs.len()
+    );
+    stack.stop().await;
+}
+
+/// Bytes that are not a request message: garbage, invalid UTF-8 in a string, a truncated
+/// field, a 2³¹ length prefix, 10,000-deep nesting.
+const BAD_BYTES: [(&str, &[u8]); 5] = [
+    ("garbage", &[0xff; 16]),
+    ("invalid utf-8", &[0x0a, 0x02, 0xff, 0xfe]),
+    ("truncated", &[0x0a, 0x10, b'A']),
+    ("2^31 length", &[0x0a, 0x80, 0x80, 0x80, 0x80, 0x08]),
+    ("deep nesting", &[0x0b; 10_000]),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_do_not_decode_are_invalid_argument_for_every_rpc_and_never_forwarded() {
+    let describer = CallDescriber::samsyn().unwrap();
+    let rpcs = every_rpc(&describer);
+    let stack = Stack::start().await;
+    let token = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    let before = stack.trail.events().len();
+    let mut failures = Vec::new();
+    let mut calls = 0;
+    let mut texts = 0;
+    for rpc in &rpcs {
+        for (case, bytes) in BAD_BYTES {
+            // Invalid UTF-8 is only invalid in a string: field 1 of the request must be one.
+            let field_one_is_text = rpc
+                .input
+                .get_field(1)
+                .is_some_and(|f| f.kind() == Kind::String && !f.is_list());
+            if case == "invalid utf-8" && !field_one_is_text {
+                continue;
+            }
+            if case == "invalid utf-8" {
+                texts += 1;
+            }
+            let mut grpc = tonic::client::Grpc::new(InterceptedService::new(
+                stack.channel(),
+                Credentials::bearer(&token),
+            ));
+            grpc.ready().await.unwrap();
+            let path = http::uri::PathAndQuery::from_str(rpc.path).unwrap();
+            let mut request = tonic::Request::new(Bytes::from_static(bytes));
+            request.set_timeout(CALL_TIMEOUT);
+            let status = if rpc.streaming {
+                grpc.server_streaming(request, path, RawCodec)
+                    .await
+                    .map(drop)
+                    .err()
+            } else {
+                grpc.unary(request, path, RawCodec).await.map(drop).err()
+            };
+            calls += 1;
+            let fields = status.as_ref().and_then(|s| {
+                tonic_types::StatusExt::get_details_bad_request(s).map(|b| {
+                    b.field_violations
+                        .into_iter()
+                        .map(|v| v.field)
+                        .collect::<Vec<_>>()
+                })
+            });
+            let clean = status.as_ref().is_some_and(|s| {
+                s.code() == Code::InvalidArgument
+                    && fields.as_deref() == Some(&["request".to_owned()][..])
+                    && !s.message().contains("Protobuf")
+                    && !s.message().contains("failed to decode")
+            });
+            if !clean {
+                failures.push(format!("{} [{case}]: {status:?}", rpc.path));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(texts > 10, "invalid UTF-8 tried on only {texts} RPCs");
+    // Each refused at the door and audited as refused: nothing reached a service.
+    let events = &stack.trail.events()[before..];
+    assert_eq!(events.len(), calls);
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.allowed && e.status == Code::InvalidArgument)
     );
     stack.stop().await;
 }
