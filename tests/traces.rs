@@ -358,7 +358,8 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
         assert_eq!(named("grpc.server"), 2, "gateway and service server spans");
         assert_eq!(named("gateway.authenticate"), 1);
         assert_eq!(named("gateway.decide"), 1);
-        assert_eq!(named("gateway.audit.commit"), 1);
+        // Writes all: the intent before forwarding, the outcome after.
+        assert_eq!(named("gateway.audit.commit"), 2);
         let service = in_trace
             .iter()
             .find(|s| s.name == "grpc.server" && s.parent_span_id == forward.span_id)

@@ -57,6 +57,7 @@ pub fn audit_event(event: &AuditEvent) -> Value {
     let outcome_description = match event.outcome() {
         Outcome::Refused => "refused by the gateway".to_owned(),
         Outcome::Forwarded => format!("grpc status {}", event.status_code),
+        Outcome::Intended => "write decided, about to be forwarded".to_owned(),
         Outcome::Unspecified => String::new(),
     };
     let purpose = if event.decision() == Decision::Emergency {

@@ -484,6 +484,7 @@ async fn bench() {
             status: tonic::Code::Ok,
             trace_id: None,
             stakeholders: Vec::new(),
+            call_id: None,
         });
         appenders.spawn(async move {
             while Instant::now() < until {

@@ -356,6 +356,7 @@ impl Pusher {
                 .gateway
                 .gate()
                 .stakeholders(std::iter::once(participant_id)),
+            call_id: None,
         };
         self.gateway
             .audit()

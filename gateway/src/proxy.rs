@@ -213,6 +213,8 @@ struct Call {
 /// A call that may be forwarded.
 struct Admitted {
     principal: Principal,
+    /// Ties a write's intent event to its outcome event.
+    call_id: String,
     /// When the caller's token expires (seconds since the epoch); a stream ends then.
     expires_at: Option<u64>,
     verdict: Verdict,
@@ -375,6 +377,7 @@ impl Call {
         };
         Ok(Admitted {
             principal,
+            call_id: uuid::Uuid::now_v7().to_string(),
             expires_at,
             verdict,
             participant_id,
@@ -408,7 +411,47 @@ impl Call {
             status: refused.status.code(),
             trace_id: Some(self.trace_id()),
             stakeholders: Vec::new(),
+            call_id: None,
         };
+        self.record(event).await
+    }
+
+    /// The event of an admitted call: its intent (a write, before forwarding) or how it ended.
+    fn admitted_event(
+        &self,
+        admitted: &Admitted,
+        rows: Vec<RowAccess>,
+        status: Code,
+        outcome: Outcome,
+    ) -> Result<AuditEvent, Status> {
+        let access = self.access()?;
+        let write = access.action() == samsyn_proto::common::v1::Action::Write;
+        Ok(AuditEvent {
+            at: Utc::now(),
+            principal: Some(admitted.principal.clone()),
+            rpc: self.path.clone(),
+            action: Some(action(access)),
+            category: access.category(),
+            participant_id: admitted.participant_id.clone(),
+            owner_organisation: admitted.verdict.owner.clone(),
+            allowed: true,
+            policies: admitted.verdict.decision.policies.clone(),
+            disclosure: admitted.verdict.decision.disclosure,
+            emergency: admitted.verdict.decision.emergency,
+            emergency_reason: admitted.emergency_reason.clone(),
+            rows,
+            outcome,
+            status,
+            trace_id: Some(self.trace_id()),
+            stakeholders: Vec::new(),
+            call_id: write.then(|| admitted.call_id.clone()),
+        })
+    }
+
+    /// A write is in the trail before it happens: if the gateway stops or the trail refuses
+    /// the outcome, the intent still says who decided to change what.
+    async fn audit_intent(&self, admitted: &Admitted) -> Result<(), Status> {
+        let event = self.admitted_event(admitted, Vec::new(), Code::Ok, Outcome::Intended)?;
         self.record(event).await
     }
 
@@ -418,33 +461,7 @@ impl Call {
         rows: Vec<RowAccess>,
         status: Code,
     ) -> Result<(), Status> {
-        let access = self.access()?;
-        let Admitted {
-            principal,
-            verdict,
-            participant_id,
-            emergency_reason,
-            ..
-        } = admitted;
-        let event = AuditEvent {
-            at: Utc::now(),
-            principal: Some(principal),
-            rpc: self.path.clone(),
-            action: Some(action(access)),
-            category: access.category(),
-            participant_id,
-            owner_organisation: verdict.owner,
-            allowed: true,
-            policies: verdict.decision.policies,
-            disclosure: verdict.decision.disclosure,
-            emergency: verdict.decision.emergency,
-            emergency_reason,
-            rows,
-            outcome: Outcome::Forwarded,
-            status,
-            trace_id: Some(self.trace_id()),
-            stakeholders: Vec::new(),
-        };
+        let event = self.admitted_event(&admitted, rows, status, Outcome::Forwarded)?;
         self.record(event).await
     }
 
@@ -551,6 +568,9 @@ impl Call {
     async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
         let admitted = self.admit(request).await?;
         let access = self.access()?.clone();
+        if access.action() == samsyn_proto::common::v1::Action::Write {
+            self.audit_intent(&admitted).await?;
+        }
         let limit = admitted.timeout.map_or(self.gateway.default_deadline, |t| {
             t.min(self.gateway.default_deadline)
         });
@@ -876,6 +896,7 @@ impl Stream {
             status: Code::Ok,
             trace_id: Some(call.trace_id()),
             stakeholders: Vec::new(),
+            call_id: None,
         };
         // A trail that cannot commit ends nothing here: the stream's opening is audited,
         // and the failure is logged and counted by `record`.

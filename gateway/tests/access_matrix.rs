@@ -428,9 +428,19 @@ async fn every_caller_gets_exactly_what_the_matrix_says() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 
-    // One audit event per call, refusals included; the durable trail holds the same, chained.
+    // One audit event per call, refusals included, and before each forwarded write its
+    // intent, closed by that outcome; the durable trail holds the same, chained.
     let events = &stack.trail.events()[before..];
-    assert_eq!(events.len(), calls);
+    let (intents, outcomes): (Vec<_>, Vec<_>) =
+        events.iter().partition(|e| e.outcome == Outcome::Intended);
+    assert_eq!(outcomes.len(), calls);
+    for intent in &intents {
+        assert!(
+            outcomes.iter().any(|e| e.call_id == intent.call_id),
+            "an intent without its outcome: {}",
+            intent.rpc
+        );
+    }
     let durable = stack
         .store
         .query(&samsyn_gateway::audit::store::Filter::default(), 0, 100_000)

@@ -105,6 +105,7 @@ fn event(
         },
         trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         stakeholders: Vec::new(),
+        call_id: None,
     }
 }
 
@@ -524,6 +525,7 @@ async fn verify_reports_an_intact_chain_and_the_first_altered_event() {
             checkpoints_checked: 1,
             first_broken_position: 0,
             problem: String::new(),
+            intents_without_outcome: Vec::new(),
         }
     );
     f.store

@@ -52,6 +52,7 @@ fn event(n: u64) -> AuditEvent {
         status: tonic::Code::Ok,
         trace_id: None,
         stakeholders: Vec::new(),
+        call_id: None,
     }
 }
 

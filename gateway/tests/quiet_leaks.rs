@@ -376,3 +376,160 @@ async fn a_live_board_ends_with_its_token_and_audits_what_it_showed() {
     assert_eq!(shown.rows[0].participant_id, id);
     stack.stop().await;
 }
+
+/// An audit trail that commits a write's intent and refuses its outcome, as a trail that
+/// fails between the two would.
+#[derive(Debug)]
+struct RefusesOutcomes(std::sync::Arc<samsyn_gateway::audit::MemoryTrail>);
+
+impl samsyn_gateway::audit::AuditTrail for RefusesOutcomes {
+    fn record(
+        &self,
+        event: samsyn_gateway::audit::AuditEvent,
+    ) -> samsyn_gateway::audit::RecordFuture<'_> {
+        let refuse =
+            event.call_id.is_some() && event.outcome == samsyn_gateway::audit::Outcome::Forwarded;
+        Box::pin(async move {
+            if refuse {
+                return Err(samsyn_gateway::audit::AuditError("outcome refused".into()));
+            }
+            self.0.record(event).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_service_applied_has_its_intent_in_the_trail_whatever_follows() {
+    use samsyn_gateway::audit::{MemoryTrail, Outcome};
+    use samsyn_proto::common::v1::DataCategory;
+    use samsyn_proto::consent::v1 as consent_pb;
+    use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
+    let stack = Stack::start().await;
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &["hbg-coord-1"],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let memory = std::sync::Arc::new(MemoryTrail::default());
+    let upstreams = samsyn_gateway::proxy::Upstreams {
+        participants: stack.participants.channel.clone(),
+        consent: stack.consent.channel.clone(),
+        plans: stack.plans.channel.clone(),
+        board: stack.board.channel.clone(),
+        audit: None,
+    };
+    let (gateway, addr, _stop) = serve_with_trail(
+        &stack.certs(),
+        Default::default(),
+        upstreams,
+        std::sync::Arc::new(RefusesOutcomes(std::sync::Arc::clone(&memory))),
+    )
+    .await;
+    // Its access view catches up with the feeds before it decides anything.
+    for _ in 0..200 {
+        if gateway
+            .gate()
+            .view()
+            .ensure_current(std::time::Instant::now())
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pki = tls::DevPki::at(stack.certs());
+    let channel = tls::channel(
+        addr,
+        "localhost",
+        tls::client_config(pki.trust_anchors().unwrap(), None).unwrap(),
+    )
+    .unwrap();
+    let token = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    let mut request = consent_request(
+        &id,
+        consent_pb::ConsentKind::InformationSharing,
+        region_to_helsingborg(&[DataCategory::Plan]),
+        None,
+    );
+    request.recorded_by = None;
+    let answer = ConsentServiceClient::with_interceptor(channel, Credentials::bearer(&token))
+        .record_consent(request)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        answer.code(),
+        Code::Unavailable,
+        "the outcome could not be audited"
+    );
+    // The service applied it ...
+    let consents = ConsentServiceClient::new(stack.consent.channel.clone())
+        .list_consents(consent_pb::ListConsentsRequest {
+            participant_id: pid(&id),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .consents;
+    assert!(
+        consents
+            .iter()
+            .any(|c| c.kind == consent_pb::ConsentKind::InformationSharing as i32)
+    );
+    // ... and the trail says who decided to: the intent, with the call it belongs to.
+    let intents: Vec<_> = memory
+        .events()
+        .into_iter()
+        .filter(|e| e.outcome == Outcome::Intended)
+        .collect();
+    assert_eq!(intents.len(), 1);
+    assert!(intents[0].rpc.ends_with("/RecordConsent"));
+    assert_eq!(intents[0].participant_id.as_deref(), Some(id.as_str()));
+    assert_eq!(intents[0].principal.as_ref().unwrap().id, CASE_MANAGER);
+    assert!(intents[0].call_id.is_some());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_up_lists_the_intents_without_an_outcome() {
+    use samsyn_gateway::audit::store::AuditStore;
+    use samsyn_gateway::audit::{AuditEvent, AuditTrail, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let store = AuditStore::open(
+        &samsyn_kit::testing::fresh_sqlite_url(dir.path()),
+        &dir.path().join("key"),
+    )
+    .await
+    .unwrap();
+    let event = |call: &str, outcome: Outcome| AuditEvent {
+        at: chrono::Utc::now(),
+        principal: Some(staff(CASE_MANAGER, REGION, &["case_manager"])),
+        rpc: "/samsyn.consent.v1.ConsentService/RecordConsent".into(),
+        action: Some(samsyn_gateway::policy::Action::Write),
+        category: samsyn_proto::common::v1::DataCategory::Consent,
+        participant_id: Some("0198c0de-0000-7000-8000-000000000001".into()),
+        owner_organisation: None,
+        allowed: true,
+        policies: vec!["care-team-write".into()],
+        disclosure: false,
+        emergency: false,
+        emergency_reason: None,
+        rows: Vec::new(),
+        outcome,
+        status: Code::Ok,
+        trace_id: None,
+        stakeholders: Vec::new(),
+        call_id: Some(call.into()),
+    };
+    store.record(event("a", Outcome::Intended)).await.unwrap();
+    store.record(event("b", Outcome::Intended)).await.unwrap();
+    store.record(event("a", Outcome::Forwarded)).await.unwrap();
+    assert_eq!(store.intents_without_outcome().await.unwrap(), [2]);
+    assert_eq!(store.verify().await.unwrap().first_broken, None);
+}

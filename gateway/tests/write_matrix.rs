@@ -541,9 +541,30 @@ async fn every_caller_writes_exactly_what_the_matrix_says() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 
-    // One audit event per call; every refusal is in it, under the participant it names.
+    // One audit event per call (and the intent of each write the door let through, closed
+    // by that outcome); every refusal is in it, under the participant it names.
     let events = &stack.trail.events()[before..];
-    assert_eq!(events.len(), calls);
+    let intents = events
+        .iter()
+        .filter(|e| e.outcome == samsyn_gateway::audit::Outcome::Intended)
+        .count();
+    // Through the door: the passed cells, and the refusals a service made itself.
+    let forwarded = events
+        .iter()
+        .filter(|e| e.outcome == samsyn_gateway::audit::Outcome::Forwarded)
+        .count();
+    let passed = MATRIX
+        .iter()
+        .flat_map(|(_, row)| row.iter())
+        .filter(|e| **e == Expect::Passed)
+        .count();
+    assert!(forwarded >= passed);
+    assert_eq!(intents, forwarded);
+    assert_eq!(events.len(), calls + intents);
+    assert_eq!(
+        stack.store.intents_without_outcome().await.unwrap(),
+        Vec::<u64>::new()
+    );
     let refusals = events
         .iter()
         .filter(|e| e.status == Code::PermissionDenied)

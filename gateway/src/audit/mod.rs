@@ -22,6 +22,9 @@ pub enum Outcome {
     Refused,
     /// Forwarded to the owning service; the status says how it ended.
     Forwarded,
+    /// A write decided and about to be forwarded; its outcome follows as a `Forwarded`
+    /// event with the same call id.
+    Intended,
 }
 
 /// One audited call.
@@ -63,6 +66,8 @@ pub struct AuditEvent {
     /// Organisations with a stake beyond caller and owner (the participants' home
     /// organisations), under which auditors find the event.
     pub stakeholders: Vec<String>,
+    /// Ties a write's intent to its outcome; `None` for calls that write nothing.
+    pub call_id: Option<String>,
 }
 
 /// One row of a list or stream that was shown.

@@ -327,6 +327,7 @@ fn event(stored: StoredEvent) -> pb::AuditEvent {
         outcome: match record.outcome.as_str() {
             "refused" => pb::Outcome::Refused,
             "forwarded" => pb::Outcome::Forwarded,
+            "intended" => pb::Outcome::Intended,
             _ => pb::Outcome::Unspecified,
         }
         .into(),
@@ -547,6 +548,11 @@ impl AuditService for AuditApi {
             checkpoints_checked: verification.checkpoints,
             first_broken_position: verification.first_broken.unwrap_or(0),
             problem: verification.problem.unwrap_or_default(),
+            intents_without_outcome: self
+                .store
+                .intents_without_outcome()
+                .await
+                .map_err(|e| status(ApiError::internal(e)))?,
         }))
     }
 

@@ -371,11 +371,17 @@ pub struct Record {
     /// organisations (the region and the home municipality).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stakeholders: Vec<String>,
+    /// Ties a write's intent to its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
 }
 
 /// The organisation scope of events no organisation can be held to: unauthenticated calls
 /// and participants' own calls that name no one. Security auditors list it.
 pub const SECURITY_SCOPE: &str = "*security*";
+
+/// Index kind of a write's intent whose outcome is not yet in the trail.
+const INTENT: &str = "i";
 
 impl Record {
     /// The participants and organisations this event is found under.
@@ -397,6 +403,12 @@ impl Record {
             .collect();
         if organisations.is_empty() {
             keys.insert(("o", SECURITY_SCOPE));
+        }
+        // An intent stays findable as open until its outcome is written.
+        if self.outcome == "intended"
+            && let Some(call) = &self.call_id
+        {
+            keys.insert((INTENT, call.as_str()));
         }
         for organisation in organisations {
             keys.insert(("o", organisation));
@@ -450,11 +462,13 @@ impl Record {
             outcome: match event.outcome {
                 Outcome::Refused => "refused",
                 Outcome::Forwarded => "forwarded",
+                Outcome::Intended => "intended",
             }
             .to_owned(),
             status: event.status as i32,
             trace_id: event.trace_id.clone(),
             stakeholders: event.stakeholders.clone(),
+            call_id: event.call_id.clone(),
         }
     }
 }
@@ -896,6 +910,19 @@ impl AuditStore {
         Ok(verification)
     }
 
+    /// Positions of writes whose intent is in the trail and whose outcome is not.
+    pub async fn intents_without_outcome(&self) -> Result<Vec<u64>, DbErr> {
+        let open = entity::index::Entity::find()
+            .filter(entity::index::Column::Kind.eq(INTENT))
+            .order_by_asc(entity::index::Column::Position)
+            .all(&self.db)
+            .await?;
+        Ok(open
+            .into_iter()
+            .map(|row| position_u64(row.position))
+            .collect())
+    }
+
     /// Removes events recorded before `cutoff`, up to the newest checkpoint among them, so
     /// the rest still verifies from a signed hash. Refused for anything younger than
     /// [`MIN_RETENTION_DAYS`]. The number of events removed.
@@ -1067,6 +1094,19 @@ async fn write_batch(
     while index.peek().is_some() {
         let chunk: Vec<_> = index.by_ref().take(300).collect();
         entity::index::Entity::insert_many(chunk).exec(&txn).await?;
+    }
+    // Outcomes close their intents.
+    let closed: Vec<String> = batch
+        .iter()
+        .filter(|p| p.record.outcome != "intended")
+        .filter_map(|p| p.record.call_id.clone())
+        .collect();
+    if !closed.is_empty() {
+        entity::index::Entity::delete_many()
+            .filter(entity::index::Column::Kind.eq(INTENT))
+            .filter(entity::index::Column::Value.is_in(closed))
+            .exec(&txn)
+            .await?;
     }
     if let Some((position, hash)) = checkpoint {
         let signed_at = Utc::now();

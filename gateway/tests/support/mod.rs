@@ -621,14 +621,28 @@ pub async fn serve_gateway(
     upstreams.audit = Some(samsyn_gateway::audit::service::in_process(Arc::clone(
         &store,
     )));
-    let gateway = samsyn_gateway::build(
-        settings,
-        certs,
-        upstreams,
-        Arc::new(TeeTrail(Arc::clone(&trail), Arc::clone(&store))),
-        &Limits::default(),
-    )
-    .unwrap();
+    let tee: Arc<dyn samsyn_gateway::audit::AuditTrail> =
+        Arc::new(TeeTrail(Arc::clone(&trail), Arc::clone(&store)));
+    let (gateway, addr, stop) = serve_with_trail(certs, settings, upstreams, tee).await;
+    ServedGateway {
+        gateway,
+        trail,
+        store,
+        addr,
+        stop: Some(stop),
+    }
+}
+
+/// Builds and serves a gateway whose audit trail is `trail` (a test double, say).
+pub async fn serve_with_trail(
+    certs: &std::path::Path,
+    settings: AccessSettings,
+    upstreams: Upstreams,
+    trail: Arc<dyn samsyn_gateway::audit::AuditTrail>,
+) -> (Arc<Gateway>, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let pki = tls::DevPki::at(certs);
+    let gateway =
+        samsyn_gateway::build(settings, certs, upstreams, trail, &Limits::default()).unwrap();
     let server = tls::server_config(
         &pki.identity("gateway").unwrap(),
         pki.trust_anchors().unwrap(),
@@ -647,11 +661,5 @@ pub async fn serve_gateway(
         })
         .await
     });
-    ServedGateway {
-        gateway,
-        trail,
-        store,
-        addr,
-        stop: Some(stop),
-    }
+    (gateway, addr, stop)
 }
