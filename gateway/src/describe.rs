@@ -200,6 +200,43 @@ impl CallDescriber {
         Ok(found)
     }
 
+    /// The rows of a narrowed-list response, each with the participant it names.
+    pub fn rows_of(
+        &self,
+        path: &str,
+        response: &[u8],
+    ) -> Result<Vec<(Value, Option<String>)>, DescribeError> {
+        let (access, method) = self.method(path)?;
+        let message = DynamicMessage::decode(method.output.clone(), response)
+            .map_err(|_| DescribeError::Malformed)?;
+        Ok(rows(&message, &access.rows_field)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| {
+                let participant = row
+                    .as_message()
+                    .and_then(|m| participant_at(m, &access.row_participant_field));
+                (row, participant)
+            })
+            .collect())
+    }
+
+    /// Re-encodes a narrowed-list response with `rows` in place of its own.
+    pub fn with_rows(
+        &self,
+        path: &str,
+        response: &[u8],
+        rows: Vec<Value>,
+    ) -> Result<Vec<u8>, DescribeError> {
+        let (access, method) = self.method(path)?;
+        let mut message = DynamicMessage::decode(method.output.clone(), response)
+            .map_err(|_| DescribeError::Malformed)?;
+        if let Some(Value::List(list)) = rows_mut(&mut message, &access.rows_field) {
+            *list = rows;
+        }
+        Ok(message.encode_to_vec())
+    }
+
     /// Re-encodes a narrowed-list response keeping only the rows `keep` says yes to (rows
     /// that name no participant are withheld: the safe side).
     pub fn narrow(

@@ -292,6 +292,154 @@ impl PageTokens {
     }
 }
 
+/// A caller's place in a narrowed list: the service's page to fetch, and how many of its
+/// rows (shown or withheld) were already gone through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The service's own page token; empty for its first page.
+    pub service_token: String,
+    /// Rows of that page already gone through.
+    pub skip: usize,
+}
+
+impl PageTokens {
+    /// The request's page size (0: the default) and the caller's cursor, opened from its
+    /// sealed token; `None` when the method's request does not page.
+    pub fn request_cursor(
+        &self,
+        rpc: &str,
+        principal: &str,
+        request: &[u8],
+    ) -> Result<Option<(u32, Cursor)>, PageTokenError> {
+        let Some((input, fields)) = self.methods.methods.get(rpc).and_then(|m| m.input.as_ref())
+        else {
+            return Ok(None);
+        };
+        let message = DynamicMessage::decode(input.clone(), request)
+            .map_err(|_| PageTokenError::Malformed)?;
+        let Some(field) = fields.first() else {
+            return Ok(None);
+        };
+        let Some(page) = message.get_field(&field.page).as_message().cloned() else {
+            return Ok(Some((0, Cursor::default())));
+        };
+        let size = page
+            .get_field_by_name("page_size")
+            .and_then(|v| v.as_u32())
+            .unwrap_or(0);
+        let token = page
+            .get_field(&field.token)
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if token.is_empty() {
+            return Ok(Some((size, Cursor::default())));
+        }
+        let opened = self.open(rpc, principal, &token)?;
+        let (skip, service_token) = opened.split_once(':').ok_or(PageTokenError::Refused)?;
+        let skip = skip.parse().map_err(|_| PageTokenError::Refused)?;
+        Ok(Some((
+            size,
+            Cursor {
+                service_token: service_token.to_owned(),
+                skip,
+            },
+        )))
+    }
+
+    /// The request for the service's page `service_token` of `page_size` rows.
+    pub fn request_at(
+        &self,
+        rpc: &str,
+        request: &[u8],
+        service_token: &str,
+        page_size: u32,
+    ) -> Result<Vec<u8>, PageTokenError> {
+        let Some((input, fields)) = self.methods.methods.get(rpc).and_then(|m| m.input.as_ref())
+        else {
+            return Ok(request.to_vec());
+        };
+        let with_token = set_token(input, fields, request, service_token)?;
+        let mut message = DynamicMessage::decode(input.clone(), with_token.as_slice())
+            .map_err(|_| PageTokenError::Malformed)?;
+        if let Some(field) = fields.first()
+            && let Value::Message(page) = message.get_field_mut(&field.page)
+        {
+            page.set_field_by_name("page_size", Value::U32(page_size));
+        }
+        Ok(message.encode_to_vec())
+    }
+
+    /// The service's next-page token in a response; empty on its last page.
+    pub fn response_next(&self, rpc: &str, response: &[u8]) -> Result<String, PageTokenError> {
+        let Some((output, fields)) = self
+            .methods
+            .methods
+            .get(rpc)
+            .and_then(|m| m.output.as_ref())
+        else {
+            return Ok(String::new());
+        };
+        let message = DynamicMessage::decode(output.clone(), response)
+            .map_err(|_| PageTokenError::Malformed)?;
+        Ok(fields
+            .first()
+            .and_then(|f| {
+                message
+                    .get_field(&f.page)
+                    .as_message()
+                    .map(|p| p.get_field(&f.token).as_str().unwrap_or("").to_owned())
+            })
+            .unwrap_or_default())
+    }
+
+    /// The response with its next-page token set to `next`, sealed for this caller; cleared
+    /// when there is no next page.
+    pub fn response_with(
+        &self,
+        rpc: &str,
+        principal: &str,
+        response: &[u8],
+        next: Option<&Cursor>,
+    ) -> Result<Vec<u8>, PageTokenError> {
+        let Some((output, fields)) = self
+            .methods
+            .methods
+            .get(rpc)
+            .and_then(|m| m.output.as_ref())
+        else {
+            return Ok(response.to_vec());
+        };
+        let token = match next {
+            Some(cursor) => self.seal(
+                rpc,
+                principal,
+                &format!("{}:{}", cursor.skip, cursor.service_token),
+            )?,
+            None => String::new(),
+        };
+        set_token(output, fields, response, &token)
+    }
+}
+
+/// Sets the token of the first paging field of an encoded message (creating the page).
+fn set_token(
+    descriptor: &MessageDescriptor,
+    fields: &[PageField],
+    bytes: &[u8],
+    token: &str,
+) -> Result<Vec<u8>, PageTokenError> {
+    let mut message =
+        DynamicMessage::decode(descriptor.clone(), bytes).map_err(|_| PageTokenError::Malformed)?;
+    if let Some(field) = fields.first() {
+        let Value::Message(page) = message.get_field_mut(&field.page) else {
+            return Err(PageTokenError::Malformed);
+        };
+        page.set_field(&field.token, Value::String(token.to_owned()));
+    }
+    Ok(message.encode_to_vec())
+}
+
 /// Decodes `bytes`, maps every non-empty token in the paging fields, and re-encodes; `None`
 /// when no token was set.
 fn rewrite(

@@ -32,7 +32,7 @@ use crate::auth::{AuthError, Principal};
 use crate::authenticate::Authenticator;
 use crate::describe::{CallDescriber, DescribeError};
 use crate::gate::{Gate, GateError, Verdict};
-use crate::page_token::PageTokens;
+use crate::page_token::{Cursor, PageTokens};
 
 /// Metadata key of an emergency reason in UTF-8 (binary metadata, so Swedish text fits).
 pub const EMERGENCY_REASON_BIN: &str = "samsyn-emergency-reason-bin";
@@ -50,6 +50,14 @@ const MAX_EMERGENCY_REASON_BYTES: usize = 500;
 const STREAM_RECHECK: Duration = Duration::from_secs(5);
 /// Path of the board stream, whose rows are re-checked whenever access may have changed.
 const WATCH_BOARD: &str = "/samsyn.board.v1.BoardService/WatchBoard";
+/// Rows in a filled page when the caller asks for none (the services' default).
+const DEFAULT_FILL_PAGE: usize = 50;
+/// Most rows in a filled page (the services' maximum).
+const MAX_FILL_PAGE: usize = 500;
+/// Rows of each service page a filled page reads (the services' maximum).
+const SERVICE_PAGE: u32 = 500;
+/// Most service pages one filled page may read; the caller goes on with the next page.
+const MAX_FILL_FETCHES: usize = 400;
 /// How often a live stream's shown rows become one audit event.
 const STREAM_AUDIT_EVERY: Duration = Duration::from_secs(10);
 
@@ -356,10 +364,19 @@ impl Call {
                 ..with_participant(permission_denied())
             }));
         }
-        let message = match gateway
-            .pages
-            .open_request(&self.path, &principal.id, &message)
-        {
+        // A narrowed, paged list keeps the caller's token: its cursor is the gateway's own
+        // (see `unary_filled`); other paged calls get the service's token back.
+        let opened = if filled(gateway, access, &self.path) {
+            gateway
+                .pages
+                .request_cursor(&self.path, &principal.id, &message)
+                .map(|_| None)
+        } else {
+            gateway
+                .pages
+                .open_request(&self.path, &principal.id, &message)
+        };
+        let message = match opened {
             Ok(Some(opened)) => Bytes::from(opened),
             Ok(None) => message,
             Err(_) => {
@@ -499,9 +516,10 @@ impl Call {
     fn outgoing(
         &self,
         admitted: &Admitted,
+        message: Bytes,
         deadline: Option<Duration>,
     ) -> Result<Request<Bytes>, Status> {
-        let mut request = Request::new(admitted.message.clone());
+        let mut request = Request::new(message);
         if let Some(deadline) = deadline {
             request.set_timeout(deadline);
         }
@@ -542,6 +560,7 @@ impl Call {
     async fn forward<T, Fut>(
         &self,
         admitted: &Admitted,
+        message: Bytes,
         deadline: Option<Duration>,
         call: impl FnOnce(tonic::client::Grpc<Channel>, Request<Bytes>, http::uri::PathAndQuery) -> Fut,
     ) -> Result<(Result<T, Status>, Option<FeedName>), Status>
@@ -549,7 +568,7 @@ impl Call {
         Fut: Future<Output = Result<T, Status>>,
     {
         let span = forward_span(&self.path);
-        let outgoing = span.in_scope(|| self.outgoing(admitted, deadline))?;
+        let outgoing = span.in_scope(|| self.outgoing(admitted, message, deadline))?;
         let (mut grpc, feed) = self.upstream()?;
         let path = http::uri::PathAndQuery::from_str(&self.path)
             .map_err(|_| Status::unimplemented("unknown method"))?;
@@ -574,9 +593,13 @@ impl Call {
         let limit = admitted.timeout.map_or(self.gateway.default_deadline, |t| {
             t.min(self.gateway.default_deadline)
         });
+        if filled(&self.gateway, &access, &self.path) {
+            return self.unary_filled(admitted, &access, limit).await;
+        }
         let (result, feed) = self
             .forward(
                 &admitted,
+                admitted.message.clone(),
                 Some(limit),
                 |mut grpc, outgoing, path| async move {
                     // The deadline is the gateway's to keep: its own timer ends the call with
@@ -636,6 +659,151 @@ impl Call {
         };
         self.audit_forwarded(admitted, rows, Code::Ok).await?;
         Ok(Response::new(body))
+    }
+
+    /// A narrowed, paged list, filled with visible rows only: every page is full unless it is
+    /// the last visible one, and a next-page token exists only when a visible row follows,
+    /// so neither a page's length nor its token tells how many rows were withheld. The token
+    /// is the gateway's own cursor (a service page and the rows of it already gone through),
+    /// sealed to the caller and the RPC.
+    async fn unary_filled(
+        &self,
+        admitted: Admitted,
+        access: &MethodAccess,
+        limit: Duration,
+    ) -> Result<Response<Bytes>, Status> {
+        let gateway = &self.gateway;
+        fn internal<E>(_: E) -> Status {
+            Status::internal("internal error")
+        }
+        let principal = &admitted.principal;
+        let (size, mut cursor) = gateway
+            .pages
+            .request_cursor(&self.path, &principal.id, &admitted.message)
+            .map_err(internal)?
+            .unwrap_or_default();
+        let size = match usize::try_from(size) {
+            Ok(0) | Err(_) => DEFAULT_FILL_PAGE,
+            Ok(n) => n.min(MAX_FILL_PAGE),
+        };
+        let started = tokio::time::Instant::now();
+        let mut shown = Vec::new();
+        let mut shown_rows: BTreeMap<String, bool> = BTreeMap::new();
+        let mut decided: HashMap<String, Option<bool>> = HashMap::new();
+        let mut template = None;
+        let mut next = None;
+        let mut fetches = 0;
+        loop {
+            fetches += 1;
+            let message = gateway
+                .pages
+                // The service's largest pages, always the same size: a cursor's `skip`
+                // counts rows of such a page.
+                .request_at(
+                    &self.path,
+                    &admitted.message,
+                    &cursor.service_token,
+                    SERVICE_PAGE,
+                )
+                .map_err(internal)?;
+            let remaining = limit.saturating_sub(started.elapsed());
+            let (result, _) = self
+                .forward(
+                    &admitted,
+                    Bytes::from(message),
+                    Some(remaining),
+                    |mut grpc, outgoing, path| async move {
+                        match tokio::time::timeout(remaining, grpc.unary(outgoing, path, RawCodec))
+                            .await
+                        {
+                            Ok(answer) => answer,
+                            Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
+                        }
+                    },
+                )
+                .await?;
+            let body = match result {
+                Ok(response) => response.into_inner(),
+                Err(status) => {
+                    let status = scrub(&status);
+                    self.audit_forwarded(admitted, Vec::new(), status.code())
+                        .await?;
+                    return Err(status);
+                }
+            };
+            let service_next = gateway
+                .pages
+                .response_next(&self.path, &body)
+                .map_err(internal)?;
+            let rows = gateway
+                .describer
+                .rows_of(&self.path, &body)
+                .map_err(internal)?;
+            for (index, (row, participant)) in rows.into_iter().enumerate().skip(cursor.skip) {
+                let Some(participant) = participant else {
+                    continue;
+                };
+                let visible = match decided.get(&participant) {
+                    Some(visible) => *visible,
+                    None => {
+                        let verdict = gateway
+                            .gate
+                            .decide_row(principal, access, &participant)
+                            .map_err(|e| view_unavailable(&e))?;
+                        let visible = verdict
+                            .decision
+                            .allowed
+                            .then_some(verdict.decision.disclosure);
+                        decided.insert(participant.clone(), visible);
+                        visible
+                    }
+                };
+                let Some(disclosure) = visible else { continue };
+                if shown.len() == size {
+                    // A visible row follows: the next page starts at it.
+                    next = Some(Cursor {
+                        service_token: cursor.service_token.clone(),
+                        skip: index,
+                    });
+                    break;
+                }
+                shown.push(row);
+                *shown_rows.entry(participant).or_default() |= disclosure;
+            }
+            template.get_or_insert(body);
+            if next.is_some() || service_next.is_empty() {
+                break;
+            }
+            cursor = Cursor {
+                service_token: service_next,
+                skip: 0,
+            };
+            if fetches >= MAX_FILL_FETCHES {
+                // Bounded work per call: the caller goes on from here with the next page.
+                next = Some(cursor);
+                break;
+            }
+        }
+        let body = template.unwrap_or_default();
+        let body = gateway
+            .describer
+            .with_rows(&self.path, &body, shown)
+            .and_then(|body| {
+                gateway
+                    .pages
+                    .response_with(&self.path, &principal.id, &body, next.as_ref())
+                    .map_err(|_| DescribeError::Malformed)
+            })
+            .map_err(|_| Status::internal("internal error"))?;
+        let rows = shown_rows
+            .into_iter()
+            .map(|(participant_id, disclosure)| RowAccess {
+                participant_id,
+                disclosure,
+            })
+            .collect();
+        self.audit_forwarded(admitted, rows, Code::Ok).await?;
+        Ok(Response::new(Bytes::from(body)))
     }
 
     /// Waits until the access view has applied a change this call wrote, so the caller's
@@ -750,6 +918,7 @@ impl Call {
         let (result, _) = self
             .forward(
                 &admitted,
+                admitted.message.clone(),
                 admitted.timeout,
                 |mut grpc, outgoing, path| async move {
                     grpc.server_streaming(outgoing, path, RawCodec).await
@@ -1189,6 +1358,11 @@ fn scrub(status: &Status) -> Status {
         status.message(),
         status.details().to_vec().into(),
     )
+}
+
+/// Whether a call's list is filled with visible rows at the gateway: narrowed and paged.
+fn filled(gateway: &Gateway, access: &MethodAccess, path: &str) -> bool {
+    access.narrowed_list && gateway.pages.methods().is_paged(path)
 }
 
 /// The trace id of a `traceparent` (W3C: version-traceid-parentid-flags), when well formed.

@@ -533,3 +533,124 @@ async fn follow_up_lists_the_intents_without_an_outcome() {
     assert_eq!(store.intents_without_outcome().await.unwrap(), [2]);
     assert_eq!(store.verify().await.unwrap().first_broken, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_reveal_nothing_of_the_rows_withheld() {
+    use samsyn_proto::common::v1::PageRequest;
+    use samsyn_proto::participants::v1 as participants_pb;
+    use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
+    let stack = Stack::start().await;
+    // Twelve participants; the case manager is on the care team of three of them.
+    let mut own = Vec::new();
+    for n in 0..12u32 {
+        let case_manager = if n % 4 == 1 {
+            CASE_MANAGER
+        } else {
+            "SE2321000255-cm08"
+        };
+        let id = enrolled(
+            &stack,
+            &pin(
+                &format!("1970{:02}15", n % 12 + 1),
+                &format!("{:03}", 100 + n * 7),
+            ),
+            "Märta Ödmark",
+            Team {
+                region: &[case_manager],
+                municipal: &[],
+            },
+        )
+        .await;
+        if case_manager == CASE_MANAGER {
+            own.push(id);
+        }
+    }
+    stack.settle().await;
+    let list = |token: String, size: u32, page_token: String| {
+        let channel = stack.channel();
+        async move {
+            ParticipantsServiceClient::with_interceptor(channel, Credentials::bearer(&token))
+                .list_participants(participants_pb::ListParticipantsRequest {
+                    page: Some(PageRequest {
+                        page_size: size,
+                        page_token,
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let token_of = |r: &participants_pb::ListParticipantsResponse| {
+        r.page
+            .as_ref()
+            .map(|p| p.next_page_token.clone())
+            .unwrap_or_default()
+    };
+
+    // A needs assessor on no care team: one empty page, no token, for any page size.
+    let assessor = stack.token(&staff("SE2321000255-na09", REGION, &["needs_assessor"]));
+    for size in [1, 5, 50] {
+        let page = list(assessor.clone(), size, String::new()).await;
+        assert!(page.participants.is_empty());
+        assert_eq!(
+            token_of(&page),
+            "",
+            "a token would tell that hidden rows follow"
+        );
+    }
+
+    // The case manager sees exactly their three, over full pages of two.
+    let mine = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    let first = list(mine.clone(), 2, String::new()).await;
+    assert_eq!(first.participants.len(), 2);
+    assert_ne!(token_of(&first), "");
+    let second = list(mine.clone(), 2, token_of(&first)).await;
+    assert_eq!(second.participants.len(), 1);
+    assert_eq!(
+        token_of(&second),
+        "",
+        "no token when no visible row follows"
+    );
+    let mut seen: Vec<String> = first
+        .participants
+        .iter()
+        .chain(&second.participants)
+        .map(|p| p.participant_id.clone().unwrap().value)
+        .collect();
+    seen.sort();
+    own.sort();
+    assert_eq!(seen, own);
+    // Pages of one: three full pages, the last without a token.
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = list(mine.clone(), 1, token).await;
+        assert_eq!(page.participants.len(), 1);
+        pages += 1;
+        token = token_of(&page);
+        if token.is_empty() {
+            break;
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 3);
+
+    // Another caller's token opens nothing.
+    let refused = ParticipantsServiceClient::with_interceptor(
+        stack.channel(),
+        Credentials::bearer(&assessor),
+    )
+    .list_participants(participants_pb::ListParticipantsRequest {
+        page: Some(PageRequest {
+            page_size: 1,
+            page_token: token_of(&first),
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    stack.stop().await;
+}
