@@ -432,6 +432,13 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
         .expect("the referral's change is applied in a span linked to the call that made it");
     assert_ne!(applied.trace_id, referrals[0].trace_id);
     assert!(applied.parent_span_id.is_empty());
+    // So is the team's, from the board feed (FACT-team membership comes from it).
+    assert!(
+        spans.iter().any(|s| s.name == "feed.apply"
+            && attribute(s, "samsyn.feed").as_deref() == Some("board")
+            && s.links.iter().any(|l| l.trace_id == teams[0].trace_id)),
+        "the team's change is applied in a span linked to the call that made it"
+    );
 
     // The metrics an operator watches, labelled with what they need and nothing more.
     let metrics = receiver.metrics.lock().unwrap().clone();
@@ -461,11 +468,14 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
                 && p.contains(&"samsyn.data_category=admin".to_owned()))
     );
     assert!(!labels(&metrics, "samsyn.audit.commit.duration").is_empty());
-    assert!(
-        labels(&metrics, "samsyn.feed.lag")
-            .iter()
-            .any(|p| p.contains(&"samsyn.feed=participants".to_owned()))
-    );
+    for feed in ["participants", "board"] {
+        assert!(
+            labels(&metrics, "samsyn.feed.lag")
+                .iter()
+                .any(|p| p.contains(&format!("samsyn.feed={feed}"))),
+            "no feed lag for {feed}"
+        );
+    }
     assert!(!labels(&metrics, "rpc.server.open_calls").is_empty());
 
     // No personal data anywhere in what was exported or logged.

@@ -25,7 +25,7 @@ use samsyn_kit::config::Limits;
 use samsyn_kit::serve::Part;
 use tonic::service::RoutesBuilder;
 
-use crate::access_view::{AccessView, FollowSettings};
+use crate::access_view::{AccessView, FeedChannels, FollowSettings};
 use crate::audit::AuditTrail;
 use crate::auth::{DevIssuer, TokenVerifier};
 use crate::authenticate::Authenticator;
@@ -118,7 +118,7 @@ pub fn token_verifier(
     }
 }
 
-/// Builds the gateway: it follows the participants and consent feeds from `upstreams`,
+/// Builds the gateway: it follows the participants, consent and board feeds from `upstreams`,
 /// and hands every decision to `audit`.
 pub fn build(
     settings: AccessSettings,
@@ -136,8 +136,11 @@ pub fn build(
     let view = Arc::new(AccessView::new(settings.max_view_lag()));
     let follower = access_view::follow(
         Arc::clone(&view),
-        upstreams.participants.clone(),
-        upstreams.consent.clone(),
+        FeedChannels {
+            participants: upstreams.participants.clone(),
+            consent: upstreams.consent.clone(),
+            board: upstreams.board.clone(),
+        },
         FollowSettings::default(),
     );
     let gate = Gate::new(engine, view, links, settings);

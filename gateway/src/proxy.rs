@@ -85,7 +85,7 @@ impl Upstreams {
             "participants" => (&self.participants, Some(FeedName::Participants)),
             "consent" => (&self.consent, Some(FeedName::Consent)),
             "plans" => (&self.plans, None),
-            "board" => (&self.board, None),
+            "board" => (&self.board, Some(FeedName::Board)),
             "audit" => (self.audit.as_ref()?, None),
             _ => return None,
         })
@@ -1115,11 +1115,15 @@ impl Stream {
 
     /// The board stream keeps the whole board as the service sent it, and shows the caller
     /// only the entries they may see now: when access changes (a consent revoked, a care
-    /// team changed, a consent expired), it sends a fresh snapshot without the withheld rows.
+    /// team changed, a consent expired, a participant put on or taken off a FACT team's
+    /// board), it sends a fresh snapshot without the withheld rows.
     async fn run_board(&self, mut upstream: Streaming<Bytes>) {
         let view = Arc::clone(self.gateway.gate.view());
         let mut participants_applied = view.applied(FeedName::Participants);
         let mut consent_applied = view.applied(FeedName::Consent);
+        // The view may take up an entry after this stream has shown it; a FACT-team member
+        // sees the row once the view knows the participant is on the team's board.
+        let mut board_applied = view.applied(FeedName::Board);
         let mut recheck = tokio::time::interval(STREAM_RECHECK);
         recheck.tick().await;
         let mut board = Board::default();
@@ -1135,6 +1139,10 @@ impl Stream {
                     Err(_) => return,
                 },
                 changed = consent_applied.changed() => match changed {
+                    Ok(()) => self.board_recheck(&mut board),
+                    Err(_) => return,
+                },
+                changed = board_applied.changed() => match changed {
                     Ok(()) => self.board_recheck(&mut board),
                     Err(_) => return,
                 },
@@ -1204,6 +1212,11 @@ impl Stream {
                     if entry.taken_off_at.is_some() {
                         board.entries.remove(&id);
                         if board.shown.remove(&id) {
+                            if !visible {
+                                // Taking off ended the caller's access (a FACT-team member
+                                // off the care team): the row leaves without its last state.
+                                return self.board_snapshot(board).map(Some);
+                            }
                             shown.push(entry);
                         }
                     } else {
@@ -1468,6 +1481,40 @@ impl Decoder for RawCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn writes_settle_on_the_feed_of_the_service_they_went_to() {
+        let lazy = || Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        let upstreams = Upstreams {
+            participants: lazy(),
+            consent: lazy(),
+            plans: lazy(),
+            board: lazy(),
+            audit: None,
+        };
+        for (path, feed) in [
+            (
+                "/samsyn.participants.v1.ParticipantsService/Enrol",
+                Some(FeedName::Participants),
+            ),
+            (
+                "/samsyn.consent.v1.ConsentService/RevokeConsent",
+                Some(FeedName::Consent),
+            ),
+            (
+                "/samsyn.board.v1.BoardService/TakeOffBoard",
+                Some(FeedName::Board),
+            ),
+            ("/samsyn.plans.v1.PlansService/UpdatePlan", None),
+        ] {
+            assert_eq!(upstreams.route(path).map(|(_, f)| f), Some(feed), "{path}");
+        }
+        assert!(
+            upstreams
+                .route("/samsyn.audit.v1.AuditService/ListEvents")
+                .is_none()
+        );
+    }
 
     #[test]
     fn grpc_timeouts_parse_as_the_protocol_says() {

@@ -1,6 +1,7 @@
-//! The access view over real gRPC and mutual TLS, following the REAL participants and consent
-//! services on SQLite: facts appear, a revocation is in force once waited for, a service that
-//! goes down makes the view fail closed, and after its restart nothing made meanwhile is lost.
+//! The access view over real gRPC and mutual TLS, following the REAL participants, consent and
+//! board services on SQLite: facts appear (a FACT team's board among them), a revocation is in
+//! force once waited for, a service that goes down makes the view fail closed, and after its
+//! restart nothing made meanwhile is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use samsyn_consent_rule as rule;
 use samsyn_gateway::access_view::{
-    AccessView, AssignmentRole, CareRole, CoordinatorRank, FeedName, FollowSettings,
+    AccessView, AssignmentRole, CareRole, CoordinatorRank, FeedChannels, FeedName, FollowSettings,
     OrganisationKind, ParticipantStatus, ViewError, follow,
 };
 use samsyn_kit::config::Limits;
@@ -20,6 +21,8 @@ use samsyn_kit::testing::{ServedPart, fresh_postgres_url, fresh_sqlite_url};
 use samsyn_kit::time::to_timestamp;
 use samsyn_kit::{serve, tls};
 use samsyn_participants::domain::pin::check_digit;
+use samsyn_proto::board::v1 as board_pb;
+use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
 use samsyn_proto::common::v1::{
     CalendarDate, DataCategory, OrganisationId, OrganisationKind as PbOrganisationKind,
     ParticipantId, StaffRef,
@@ -311,6 +314,15 @@ async fn enrolled_with_team(
     (id, team.revision.unwrap().value)
 }
 
+/// Polls until every feed is current.
+async fn until_current(view: &AccessView) {
+    let start = Instant::now();
+    while view.ensure_current(Instant::now()).is_err() {
+        assert!(start.elapsed() < WAIT, "the view never caught up");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Polls until the view reports a feed behind; how long that took.
 async fn until_behind(view: &AccessView, participant: &str) -> (ViewError, Duration) {
     let start = Instant::now();
@@ -330,7 +342,8 @@ async fn the_view_follows_the_real_services_and_fails_closed_while_one_is_down()
     let dir = tempfile::tempdir().unwrap();
     let participants_url = fresh_sqlite_url(dir.path());
     let consent_url = fresh_sqlite_url(dir.path());
-    follow_fail_closed_and_catch_up(dir.path(), &participants_url, &consent_url).await;
+    let board_url = fresh_sqlite_url(dir.path());
+    follow_fail_closed_and_catch_up(dir.path(), &participants_url, &consent_url, &board_url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,14 +351,22 @@ async fn the_same_on_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let participants_url = fresh_postgres_url().await.unwrap();
     let consent_url = fresh_postgres_url().await.unwrap();
-    follow_fail_closed_and_catch_up(dir.path(), &participants_url, &consent_url).await;
+    let board_url = fresh_postgres_url().await.unwrap();
+    follow_fail_closed_and_catch_up(dir.path(), &participants_url, &consent_url, &board_url).await;
 }
 
-async fn follow_fail_closed_and_catch_up(dir: &Path, participants_url: &str, consent_url: &str) {
+async fn follow_fail_closed_and_catch_up(
+    dir: &Path,
+    participants_url: &str,
+    consent_url: &str,
+    board_url: &str,
+) {
     let participants_part = samsyn_participants::part(&context(participants_url, dir))
         .await
         .unwrap();
     let participants_served = ServedPart::start(participants_part).await;
+    let board_served =
+        ServedPart::start(samsyn_board::part(&context(board_url, dir)).await.unwrap()).await;
     let pki = pki(dir);
     let consent_served = ConsentService::start(
         consent_url,
@@ -360,8 +381,11 @@ async fn follow_fail_closed_and_catch_up(dir: &Path, participants_url: &str, con
     let view = Arc::new(AccessView::new(MAX_LAG));
     let follower = follow(
         Arc::clone(&view),
-        participants_served.channel.clone(),
-        consent_channel.clone(),
+        FeedChannels {
+            participants: participants_served.channel.clone(),
+            consent: consent_channel.clone(),
+            board: board_served.channel.clone(),
+        },
         FollowSettings {
             heartbeat: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(50),
@@ -388,6 +412,8 @@ async fn follow_fail_closed_and_catch_up(dir: &Path, participants_url: &str, con
     view.wait_for_record(&id, &sharing.id, sharing.revision.unwrap().value, WAIT)
         .await
         .unwrap();
+    // The board feed has nothing yet: current from its first heartbeat.
+    until_current(&view).await;
     let facts = view.facts(&id, Instant::now()).unwrap().unwrap();
     assert_eq!(facts.participant_id, id);
     assert_eq!(facts.status, ParticipantStatus::Enrolled);
@@ -428,6 +454,59 @@ async fn follow_fail_closed_and_catch_up(dir: &Path, participants_url: &str, con
             .decide(&municipal_read(rule::Category::Board))
             .is_permit()
     );
+    assert!(facts.fact_teams.is_empty());
+
+    // Put on a FACT team's board, the participant's facts name the team (the board feed's
+    // second change on this fresh database: the team, then the entry); taken off, no longer.
+    let mut board = BoardServiceClient::new(board_served.channel.clone());
+    let team_id = board
+        .create_team(board_pb::CreateTeamRequest {
+            request_id: "team-nordvast".into(),
+            name: "FACT-team Nordväst – Helsingborg".into(),
+            owner_organisation_id: org(REGION),
+            coordinators: vec![],
+            criteria: vec![],
+            status_levels: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .team_id;
+    let entry = board
+        .put_on_board(board_pb::PutOnBoardRequest {
+            request_id: "put-on".into(),
+            team_id: team_id.clone(),
+            participant_id: pid(&id),
+            reason: "Försämring efter utskrivning".into(),
+            criteria: vec!["crisis".into()],
+            status: Some(board_pb::StatusAssessment {
+                level: 1,
+                trend: board_pb::Trend::Worsening.into(),
+                note: "Röd: dagliga hembesök".into(),
+            }),
+            next_review_on: None,
+            actions: vec![],
+            recorded_by: staff(CASE_MANAGER, REGION),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    view.wait_for(FeedName::Board, 2, WAIT).await.unwrap();
+    let facts = view.facts(&id, Instant::now()).unwrap().unwrap();
+    assert_eq!(facts.fact_teams, [team_id.as_str()]);
+    board
+        .take_off_board(board_pb::TakeOffBoardRequest {
+            entry_id: entry.entry_id.clone(),
+            participant_id: pid(&id),
+            expected_revision: entry.revision,
+            reason: "Stabil, tillbaka i ordinarie uppföljning".into(),
+            recorded_by: staff(CASE_MANAGER, REGION),
+        })
+        .await
+        .unwrap();
+    view.wait_for(FeedName::Board, 3, WAIT).await.unwrap();
+    let facts = view.facts(&id, Instant::now()).unwrap().unwrap();
+    assert!(facts.fact_teams.is_empty());
 
     // The revocation is in force as soon as the view has applied it: the consent feed's
     // third change on this fresh database (participation, sharing, revocation).

@@ -104,6 +104,7 @@ impl FhirGateway {
         for (feed, channel) in [
             (FeedName::Participants, &stack.participants.channel),
             (FeedName::Consent, &stack.consent.channel),
+            (FeedName::Board, &stack.board.channel),
         ] {
             let head = feed_head(feed, channel.clone()).await;
             view.wait_for(feed, head, Duration::from_secs(5))

@@ -368,6 +368,127 @@ async fn a_revoked_consent_cuts_the_row_from_a_live_board_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_of_the_fact_team_see_its_board_without_a_care_team_assignment() {
+    use samsyn_proto::board::v1 as board_pb;
+    use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
+    const FACT_NURSE: &str = "SE2321000255-fact1";
+    const OTHER_TEAMS_NURSE: &str = "SE2321000255-fact9";
+    let stack = Stack::start().await;
+    let team_id = board_team(&stack).await;
+    let other_team_id = BoardServiceClient::new(stack.board.channel.clone())
+        .create_team(board_pb::CreateTeamRequest {
+            request_id: "team-soder".into(),
+            name: "FACT-team Söder – Landskrona".into(),
+            owner_organisation_id: org(REGION),
+            coordinators: vec![],
+            criteria: vec![],
+            status_levels: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .team_id;
+    // Neither nurse is on the participant's care team; each works in one FACT team.
+    let id = enrolled(
+        &stack,
+        &pin("19790321", "482"),
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let in_team = |staff_id: &str, team: &str| {
+        let mut nurse = staff(staff_id, REGION, &["nurse"]);
+        nurse.teams = vec![team.to_owned()];
+        BoardServiceClient::with_interceptor(
+            stack.channel(),
+            Credentials::bearer(&stack.token(&nurse)),
+        )
+    };
+    let mut member = in_team(FACT_NURSE, &team_id);
+    let mut outsider = in_team(OTHER_TEAMS_NURSE, &other_team_id);
+    let shown = |entries: &[board_pb::BoardEntry]| -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| e.participant_id.clone().unwrap().value)
+            .collect()
+    };
+
+    // The member's live board is empty until the participant is put on it; then the row
+    // appears (the view takes the entry up from the board feed).
+    let mut stream = member
+        .watch_board(board_pb::WatchBoardRequest {
+            team_id: team_id.clone(),
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let next = async |stream: &mut tonic::Streaming<board_pb::BoardUpdate>| {
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.message())
+            .await
+            .expect("an update within 5 s")
+            .unwrap()
+            .unwrap()
+    };
+    assert!(next(&mut stream).await.entries.is_empty());
+    let entry_id = put_on_board(&stack, &team_id, &id).await;
+    assert_eq!(shown(&next(&mut stream).await.entries), [id.as_str()]);
+    stack.settle().await;
+
+    // The member reads the entry and sees the row on the board.
+    let get = || board_pb::GetEntryRequest {
+        entry_id: entry_id.clone(),
+        participant_id: pid(&id),
+    };
+    let entry = member.get_entry(get()).await.unwrap().into_inner();
+    assert_eq!(entry.reason, BOARD_REASON);
+    let board = |team_id: &str| board_pb::GetBoardRequest {
+        team_id: team_id.to_owned(),
+    };
+    let rows = member
+        .get_board(board(&team_id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shown(&rows.entries), [id.as_str()]);
+
+    // A nurse of another FACT team does not: refused, and the row withheld.
+    let refused = outsider.get_entry(get()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let rows = outsider
+        .get_board(board(&team_id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rows.entries.is_empty(), "{rows:?}");
+
+    // The member takes the participant off the board through the gateway: the write settles,
+    // so the very next read is decided without the team.
+    member
+        .take_off_board(board_pb::TakeOffBoardRequest {
+            entry_id: entry_id.clone(),
+            participant_id: pid(&id),
+            expected_revision: entry.revision,
+            reason: "Stabil, tillbaka i ordinarie uppföljning".into(),
+            recorded_by: staff_ref(FACT_NURSE, REGION),
+        })
+        .await
+        .unwrap();
+    let refused = member.get_entry(get()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // The care team's case manager still reads it.
+    let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    BoardServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&case_manager))
+        .get_entry(get())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auditors_and_the_participant_follow_up_through_the_gateway() {
     use samsyn_proto::audit::v1 as audit_pb;
     use samsyn_proto::audit::v1::audit_service_client::AuditServiceClient;

@@ -5,11 +5,15 @@
 //! from the wire form. Where a value is missing or unknown, the conversion errs towards
 //! denial: an unknown category is dropped from a consent but a restriction missing its
 //! organisation is unreadable (and the participant's facts fail until a readable version).
+//!
+//! A board entry carries personal data (reasons, status notes, actions); only its ids and
+//! whether it is on the board are read, and nothing of it is ever logged.
 
 use chrono::{DateTime, Utc};
 use prost::Message;
 use samsyn_consent_rule::{self as rule, Categories, Category};
 use samsyn_kit::time::from_timestamp;
+use samsyn_proto::board::v1 as board_pb;
 use samsyn_proto::common::v1 as common;
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::participants::v1 as participants_pb;
@@ -60,6 +64,15 @@ pub(super) struct RestrictionRecord {
     pub participant_id: String,
     pub restriction: rule::Restriction,
     pub revision: u64,
+}
+
+/// A board-entry change: which team's board a participant is on, or was taken off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BoardEntryRecord {
+    pub participant_id: String,
+    pub entry_id: String,
+    pub team_id: String,
+    pub on_board: bool,
 }
 
 fn participant_id(id: Option<&common::ParticipantId>) -> Result<String, Unreadable> {
@@ -301,5 +314,21 @@ pub(super) fn restriction(payload: &[u8]) -> Result<RestrictionRecord, Unreadabl
             id: r.id,
         },
         revision: revision(r.revision.as_ref()),
+    })
+}
+
+/// Decodes a board-entry change (`samsyn.board.v1.BoardEntry`, the entry in its new state).
+pub(super) fn board_entry(payload: &[u8]) -> Result<BoardEntryRecord, Unreadable> {
+    let e = board_pb::BoardEntry::decode(payload).map_err(|_| Unreadable::Decode)?;
+    let on_board = match board_pb::EntryState::try_from(e.state) {
+        Ok(board_pb::EntryState::OnBoard) => true,
+        Ok(board_pb::EntryState::TakenOff) => false,
+        Ok(board_pb::EntryState::Unspecified) | Err(_) => return Err(Unreadable::Field("state")),
+    };
+    Ok(BoardEntryRecord {
+        participant_id: participant_id(e.participant_id.as_ref())?,
+        entry_id: text(&e.entry_id).ok_or(Unreadable::Field("entry_id"))?,
+        team_id: text(&e.team_id).ok_or(Unreadable::Field("team_id"))?,
+        on_board,
     })
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
 use samsyn_proto::common::v1::{Change, WatchChangesRequest};
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
 use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
@@ -46,6 +47,17 @@ impl FollowSettings {
     }
 }
 
+/// The channels to the services whose feeds the view follows.
+#[derive(Debug, Clone)]
+pub struct FeedChannels {
+    /// The participants service.
+    pub participants: Channel,
+    /// The consent service.
+    pub consent: Channel,
+    /// The board service.
+    pub board: Channel,
+}
+
 /// The running feed tasks; dropping it stops them.
 #[derive(Debug)]
 pub struct Follower {
@@ -67,15 +79,10 @@ impl Drop for Follower {
     }
 }
 
-/// Keeps `view` current from the participants and consent services' feeds, one task per
-/// feed, until the returned [`Follower`] is dropped. The channels reconnect by themselves;
+/// Keeps `view` current from the participants, consent and board services' feeds, one task
+/// per feed, until the returned [`Follower`] is dropped. The channels reconnect by themselves;
 /// each new stream resumes after the view's cursor, so nothing is lost or applied twice.
-pub fn follow(
-    view: Arc<AccessView>,
-    participants: Channel,
-    consent: Channel,
-    settings: FollowSettings,
-) -> Follower {
+pub fn follow(view: Arc<AccessView>, channels: FeedChannels, settings: FollowSettings) -> Follower {
     if Duration::from_secs(u64::from(settings.heartbeat_seconds())) >= view.max_lag() {
         tracing::warn!(
             heartbeat_s = settings.heartbeat_seconds(),
@@ -84,8 +91,9 @@ pub fn follow(
         );
     }
     let tasks = [
-        (FeedName::Participants, participants),
-        (FeedName::Consent, consent),
+        (FeedName::Participants, channels.participants),
+        (FeedName::Consent, channels.consent),
+        (FeedName::Board, channels.board),
     ]
     .into_iter()
     .map(|(feed, channel)| tokio::spawn(run(Arc::clone(&view), feed, channel, settings.clone())))
@@ -106,6 +114,11 @@ async fn open(
         }
         FeedName::Consent => {
             ConsentServiceClient::new(channel)
+                .watch_changes(request)
+                .await?
+        }
+        FeedName::Board => {
+            BoardServiceClient::new(channel)
                 .watch_changes(request)
                 .await?
         }

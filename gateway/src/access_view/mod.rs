@@ -1,13 +1,13 @@
 //! The access view: the facts a decision needs, kept current from the change feeds.
 //!
 //! The gateway decides every call from facts held in its own memory — status, home
-//! municipality, care team, consents and restrictions per participant — so a decision costs
-//! no network hop. The facts come from the participants and consent services' change feeds
-//! ([`follow`] keeps one stream per feed), applied strictly in feed order and idempotently by
-//! sequence, so a resumed or replayed stream changes nothing twice.
+//! municipality, care team, FACT boards, consents and restrictions per participant — so a
+//! decision costs no network hop. The facts come from the participants, consent and board
+//! services' change feeds ([`follow`] keeps one stream per feed), applied strictly in feed
+//! order and idempotently by sequence, so a resumed or replayed stream changes nothing twice.
 //!
 //! **Fail closed.** Each feed records how current it is known to be: a heartbeat says "caught
-//! up now", a change says "complete up to when this change was recorded". When either feed
+//! up now", a change says "complete up to when this change was recorded". When any feed
 //! has never been current, or was last current longer ago than the configured bound,
 //! [`AccessView::facts`] answers [`ViewError::Behind`] instead of facts that may be stale.
 //! A change that cannot be read makes its participant's facts fail
@@ -34,7 +34,7 @@ use samsyn_proto::common::v1::Change;
 use tokio::sync::watch;
 
 pub(crate) use convert::category as rule_category;
-pub use follow::{FollowSettings, Follower, follow};
+pub use follow::{FeedChannels, FollowSettings, Follower, follow};
 
 /// A change feed the view follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,17 +43,20 @@ pub enum FeedName {
     Participants,
     /// The consent service: consents and restrictions.
     Consent,
+    /// The board service: which FACT team's board each participant is on.
+    Board,
 }
 
 impl FeedName {
     /// Every feed the view follows.
-    pub const ALL: [FeedName; 2] = [FeedName::Participants, FeedName::Consent];
+    pub const ALL: [FeedName; 3] = [FeedName::Participants, FeedName::Consent, FeedName::Board];
 
     /// The feed's name in logs and errors.
     pub fn as_str(self) -> &'static str {
         match self {
             FeedName::Participants => "participants",
             FeedName::Consent => "consent",
+            FeedName::Board => "board",
         }
     }
 
@@ -61,6 +64,7 @@ impl FeedName {
         match self {
             FeedName::Participants => 0,
             FeedName::Consent => 1,
+            FeedName::Board => 2,
         }
     }
 }
@@ -266,8 +270,7 @@ pub struct ParticipantFacts {
     pub revision: u64,
     /// Current assignments: coordinators, care-team members, fixed care contact.
     pub care_team: Vec<TeamMember>,
-    /// FACT teams whose board the participant is on, when known (the board feed is not
-    /// followed yet: empty).
+    /// FACT teams whose board the participant is on now (taken off: no longer), sorted.
     pub fact_teams: Vec<String>,
     /// Every consent, as the rule sees it, the revoked and voided ones included.
     pub consents: Vec<rule::Consent>,
@@ -317,6 +320,8 @@ struct Entry {
     facts: Arc<ParticipantFacts>,
     /// Revisions of the consents and restrictions held, by record id.
     record_revisions: HashMap<String, u64>,
+    /// The board entries the participant is on now: entry id → its team's id.
+    on_boards: HashMap<String, String>,
     /// Records whose latest change could not be read: (feed, entity kind, entity id).
     unreadable: BTreeSet<(FeedName, String, String)>,
 }
@@ -327,6 +332,7 @@ impl Entry {
             known: false,
             facts: Arc::new(ParticipantFacts::placeholder(participant_id)),
             record_revisions: HashMap::new(),
+            on_boards: HashMap::new(),
             unreadable: BTreeSet::new(),
         }
     }
@@ -343,7 +349,7 @@ struct FeedState {
 
 #[derive(Debug, Default)]
 struct Inner {
-    feeds: [FeedState; 2],
+    feeds: [FeedState; 3],
     participants: HashMap<String, Entry>,
 }
 
@@ -364,6 +370,7 @@ enum Decoded {
     CareTeam(convert::CareTeamRecord),
     Consent(convert::ConsentRecord),
     Restriction(convert::RestrictionRecord),
+    BoardEntry(convert::BoardEntryRecord),
     /// A kind the view does not use; the cursor still moves past it.
     Ignored,
     /// Could not be read: withhold the participant it names, if any.
@@ -378,6 +385,7 @@ const PARTICIPANT_KIND: &str = "participant";
 const CARE_TEAM_KIND: &str = "care_team";
 const CONSENT_KIND: &str = "consent";
 const RESTRICTION_KIND: &str = "restriction";
+const BOARD_ENTRY_KIND: &str = "board_entry";
 
 fn decode(feed: FeedName, change: &Change) -> Decoded {
     if change.change_kind == samsyn_kit::feed::HEARTBEAT {
@@ -395,6 +403,9 @@ fn decode(feed: FeedName, change: &Change) -> Decoded {
         }
         (FeedName::Consent, RESTRICTION_KIND) => {
             convert::restriction(&change.payload).map(Decoded::Restriction)
+        }
+        (FeedName::Board, BOARD_ENTRY_KIND) => {
+            convert::board_entry(&change.payload).map(Decoded::BoardEntry)
         }
         _ => Ok(Decoded::Ignored),
     };
@@ -415,17 +426,17 @@ pub struct AccessView {
     /// How long a feed may go without being known current before reads fail.
     max_lag: Duration,
     /// The applied cursor of each feed, for waiters.
-    applied: [watch::Sender<u64>; 2],
+    applied: [watch::Sender<u64>; 3],
 }
 
 impl AccessView {
-    /// An empty view; reads fail with [`ViewError::Behind`] until both feeds are current,
+    /// An empty view; reads fail with [`ViewError::Behind`] until every feed is current,
     /// and whenever one was last current longer than `max_lag` ago.
     pub fn new(max_lag: Duration) -> Self {
         Self {
             inner: RwLock::new(Inner::default()),
             max_lag,
-            applied: [watch::Sender::new(0), watch::Sender::new(0)],
+            applied: FeedName::ALL.map(|_| watch::Sender::new(0)),
         }
     }
 
@@ -480,7 +491,7 @@ impl AccessView {
         Ok(entry.known.then(|| Arc::clone(&entry.facts)))
     }
 
-    /// Whether both feeds are current as of `now` (a list about nobody in particular is still
+    /// Whether every feed is current as of `now` (a list about nobody in particular is still
     /// narrowed by the view's facts).
     pub fn ensure_current(&self, now: Instant) -> Result<(), ViewError> {
         let inner = self.inner.read().map_err(|_| ViewError::Broken)?;
@@ -701,6 +712,23 @@ fn apply_record(
             {
                 Some(held) => *held = record.restriction,
                 None => restrictions.push(record.restriction),
+            }
+            Ok(())
+        }
+        Decoded::BoardEntry(record) => {
+            let e = entry(inner, &record.participant_id);
+            e.unreadable.remove(&key);
+            if record.on_board {
+                e.on_boards.insert(record.entry_id, record.team_id);
+            } else {
+                e.on_boards.remove(&record.entry_id);
+            }
+            let mut teams: Vec<String> = e.on_boards.values().cloned().collect();
+            teams.sort_unstable();
+            teams.dedup();
+            // Most entry changes (a status, an action) leave the teams as they were.
+            if e.facts.fact_teams != teams {
+                Arc::make_mut(&mut e.facts).fact_teams = teams;
             }
             Ok(())
         }

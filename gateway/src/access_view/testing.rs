@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use samsyn_kit::time::to_timestamp;
+use samsyn_proto::board::v1 as board_pb;
 use samsyn_proto::common::v1::{self as common, Change};
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::participants::v1 as participants_pb;
@@ -162,7 +163,29 @@ pub fn consent_change(sequence: u64, consent: &consent_pb::Consent) -> Change {
     c
 }
 
-/// A view in which both feeds are current at `cursor`s.
+/// A board-entry change: `participant` on `team`'s board, or taken off it.
+pub fn board_entry(
+    sequence: u64,
+    entry_id: &str,
+    team: &str,
+    participant: &str,
+    state: board_pb::EntryState,
+) -> Change {
+    let payload = board_pb::BoardEntry {
+        entry_id: entry_id.to_owned(),
+        team_id: team.to_owned(),
+        participant_id: pid(participant),
+        state: state as i32,
+        reason: "Försämring efter utskrivning".to_owned(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut c = change(sequence, "board_entry", participant, Utc::now(), payload);
+    c.entity_id = entry_id.to_owned();
+    c
+}
+
+/// A view in which every feed is current at its cursor.
 pub fn current(view: &AccessView) {
     for feed in FeedName::ALL {
         view.apply(feed, &heartbeat(view.cursor(feed))).unwrap();

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use prost::Message;
 use samsyn_consent_rule as rule;
 use samsyn_kit::time::to_timestamp;
+use samsyn_proto::board::v1::EntryState;
 use samsyn_proto::common::v1 as common;
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::participants::v1 as participants_pb;
@@ -250,7 +251,7 @@ fn consents_before_the_participant_is_known_are_kept_but_not_answered() {
 }
 
 #[test]
-fn behind_until_both_feeds_caught_up_and_again_after_the_bound() {
+fn behind_until_every_feed_caught_up_and_again_after_the_bound() {
     let view = AccessView::new(BOUND);
     let t0 = Instant::now();
     // Never caught up.
@@ -274,6 +275,13 @@ fn behind_until_both_feeds_caught_up_and_again_after_the_bound() {
         })
     );
     view.apply(FeedName::Consent, &heartbeat(0)).unwrap();
+    assert_eq!(
+        view.facts(P1, Instant::now()),
+        Err(ViewError::Behind {
+            feed: FeedName::Board
+        })
+    );
+    view.apply(FeedName::Board, &heartbeat(0)).unwrap();
     let t1 = Instant::now();
     assert!(view.facts(P1, t1).unwrap().is_some());
 
@@ -289,6 +297,14 @@ fn behind_until_both_feeds_caught_up_and_again_after_the_bound() {
     view.apply_at(FeedName::Participants, &heartbeat(1), later, Utc::now())
         .unwrap();
     view.apply_at(FeedName::Consent, &heartbeat(0), later, Utc::now())
+        .unwrap();
+    assert_eq!(
+        view.facts(P1, later),
+        Err(ViewError::Behind {
+            feed: FeedName::Board
+        })
+    );
+    view.apply_at(FeedName::Board, &heartbeat(0), later, Utc::now())
         .unwrap();
     assert!(view.facts(P1, later).unwrap().is_some());
 }
@@ -306,6 +322,7 @@ fn an_old_change_from_a_backlog_does_not_make_the_feed_current() {
     // ...but on a fresh view it does not count as caught up.
     let fresh = AccessView::new(BOUND);
     fresh.apply(FeedName::Consent, &heartbeat(0)).unwrap();
+    fresh.apply(FeedName::Board, &heartbeat(0)).unwrap();
     fresh.apply(FeedName::Participants, &old).unwrap();
     assert_eq!(
         fresh.facts(P1, Instant::now()),
@@ -374,6 +391,90 @@ fn an_unreadable_change_withholds_its_participant_until_a_readable_version() {
     )
     .unwrap();
     assert_eq!(facts(&view, P1).consents.len(), 1);
+}
+
+#[test]
+fn a_board_entry_puts_its_team_in_the_facts_until_taken_off() {
+    const NORDVAST: &str = "0198c0de-0000-7000-8000-00000000fac1";
+    const SODER: &str = "0198c0de-0000-7000-8000-00000000fac2";
+    let view = AccessView::new(BOUND);
+    // The board feed may run ahead of the participants feed: kept, answered once known.
+    view.apply(
+        FeedName::Board,
+        &board_entry(1, "e-1", NORDVAST, P1, EntryState::OnBoard),
+    )
+    .unwrap();
+    current(&view);
+    assert_eq!(view.facts(P1, Instant::now()), Ok(None));
+    view.apply(
+        FeedName::Participants,
+        &participant(1, P1, participants_pb::ParticipantStatus::Enrolled, 3),
+    )
+    .unwrap();
+    assert_eq!(facts(&view, P1).fact_teams, [NORDVAST]);
+    assert!(facts(&view, P1).care_team.is_empty(), "no care team needed");
+
+    // Another team's board too; a status change on an entry changes nothing.
+    view.apply(
+        FeedName::Board,
+        &board_entry(2, "e-2", SODER, P1, EntryState::OnBoard),
+    )
+    .unwrap();
+    view.apply(
+        FeedName::Board,
+        &board_entry(3, "e-1", NORDVAST, P1, EntryState::OnBoard),
+    )
+    .unwrap();
+    assert_eq!(facts(&view, P1).fact_teams, [NORDVAST, SODER]);
+
+    // Taken off one board: that team leaves; the other stays.
+    view.apply(
+        FeedName::Board,
+        &board_entry(4, "e-1", NORDVAST, P1, EntryState::TakenOff),
+    )
+    .unwrap();
+    assert_eq!(facts(&view, P1).fact_teams, [SODER]);
+
+    // A take-off the view cannot read must not leave the team in force.
+    let mut garbled = board_entry(5, "e-2", SODER, P1, EntryState::TakenOff);
+    garbled.payload = vec![0xff, 0xff, 0xff];
+    assert_eq!(
+        view.apply(FeedName::Board, &garbled),
+        Err(ViewError::Malformed {
+            feed: FeedName::Board,
+            sequence: 5
+        })
+    );
+    assert_eq!(
+        view.facts(P1, Instant::now()),
+        Err(ViewError::Unreadable {
+            feed: FeedName::Board
+        })
+    );
+    // An entry in no known state is unreadable too; the next readable version clears it.
+    assert!(
+        view.apply(
+            FeedName::Board,
+            &board_entry(6, "e-2", SODER, P1, EntryState::Unspecified),
+        )
+        .is_err()
+    );
+    view.apply(
+        FeedName::Board,
+        &board_entry(7, "e-2", SODER, P1, EntryState::TakenOff),
+    )
+    .unwrap();
+    assert!(facts(&view, P1).fact_teams.is_empty());
+    assert_eq!(view.cursor(FeedName::Board), 7);
+
+    // Teams and meetings on the same feed move the cursor only.
+    view.apply(
+        FeedName::Board,
+        &change(8, "team", NORDVAST, Utc::now(), vec![1, 2, 3]),
+    )
+    .unwrap();
+    assert_eq!(view.cursor(FeedName::Board), 8);
+    assert!(facts(&view, P1).fact_teams.is_empty());
 }
 
 #[test]

@@ -20,6 +20,7 @@ use samsyn_kit::testing::{ServedPart, fresh_sqlite_url};
 use samsyn_kit::time::to_timestamp;
 use samsyn_kit::{serve, tls};
 use samsyn_participants::domain::pin::check_digit;
+use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
 use samsyn_proto::common::v1::{
     CalendarDate, DataCategory, OrganisationId, OrganisationKind, ParticipantId, StaffRef,
 };
@@ -166,6 +167,7 @@ impl Stack {
         for (feed, channel) in [
             (FeedName::Participants, &self.participants.channel),
             (FeedName::Consent, &self.consent.channel),
+            (FeedName::Board, &self.board.channel),
         ] {
             let head = feed_head(feed, channel.clone()).await;
             view.wait_for(feed, head, Duration::from_secs(5))
@@ -240,6 +242,11 @@ pub async fn feed_head(feed: samsyn_gateway::access_view::FeedName, channel: Cha
             .unwrap()
             .into_inner(),
         FeedName::Consent => ConsentServiceClient::new(channel)
+            .watch_changes(request)
+            .await
+            .unwrap()
+            .into_inner(),
+        FeedName::Board => BoardServiceClient::new(channel)
             .watch_changes(request)
             .await
             .unwrap()
