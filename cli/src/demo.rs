@@ -9,8 +9,9 @@
 //! differ, and dates are relative to the day of the run.
 //!
 //! The tour this data is made for, as the gateway's rules decide it:
-//! - the board is the region's: Anna (case manager, region) is on the care team of every
-//!   participant on the board and sees all eight rows;
+//! - the board is the region's: Anna (case manager, region) works in the FACT team and sees
+//!   all eight rows through its board, though she is case manager of only some of them (she
+//!   is Örjan's and Gösta's, whose plan and consent the tour has her read and record);
 //! - Lisa (coordinator, Helsingborg) is on the care team of every Helsingborg participant,
 //!   six of whom are on the board, but sees a row only with an active information-sharing
 //!   consent from the region to Helsingborg covering the board and no restriction: she sees
@@ -455,12 +456,18 @@ fn specs() -> Vec<Spec> {
     for (n, spec) in specs.iter_mut().enumerate() {
         if n < BOARD.len() {
             spec.board = Some(n);
-            spec.case_manager = "anna";
             spec.team = vec!["erik", "maria"];
         } else if n % 5 == 0 {
             spec.team = vec!["johanna"];
         } else if n % 5 == 2 {
             spec.team = vec!["karin", "leila"];
+        }
+    }
+    // The board shows Anna every row through her FACT team; a plan or a consent only through
+    // a care team, and the tour has her read Örjan's plan and record Gösta's consent.
+    for key in ["orjan", "gosta"] {
+        if let Some(spec) = specs.iter_mut().find(|s| s.key == Some(key)) {
+            spec.case_manager = "anna";
         }
     }
     for (n, sharing) in [
@@ -1570,6 +1577,28 @@ mod tests {
                 hidden.push((participant.value, decision.reason));
             }
         }
+        // Anna's FACT team shows her the whole board; she is on only some of its care teams.
+        let anna = staff("anna").unwrap();
+        let mut hers = 0;
+        for entry in &entries {
+            let team = people
+                .get_care_team(participants_pb::GetCareTeamRequest {
+                    participant_id: entry.participant_id.clone(),
+                    include_history: false,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if team
+                .assignments
+                .iter()
+                .any(|a| a.staff.as_ref().is_some_and(|s| s.staff_id == anna.id))
+            {
+                hers += 1;
+            }
+        }
+        assert!((2..entries.len()).contains(&hers), "{hers}");
+        assert!(person("anna").teams.contains(&roster.team_id));
         println!("lisa sees {} board rows, not {hidden:?}", seen.len());
         assert!(seen.contains(&person("orjan").id), "{seen:?}");
         assert!(hidden.iter().any(|(id, _)| *id == person("gosta").id));
