@@ -204,7 +204,20 @@ pub struct Limits {
     pub max_concurrent_requests_per_connection: usize,
     /// Time a client has to finish the TLS handshake.
     pub handshake_timeout_ms: u64,
+    /// Connections a part holds open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed. HTTP/1.1 has no pings, so a
+    /// request awaiting its answer is silent: this must be longer than the default deadline.
+    pub idle_timeout_ms: u64,
+    /// Silence after which the server pings an HTTP/2 client; its answer counts as activity,
+    /// so this must be at most half the idle timeout.
+    pub keepalive_interval_ms: u64,
+    /// Time an HTTP/2 client has to answer a ping before its connection is closed.
+    pub keepalive_timeout_ms: u64,
 }
+
+/// The largest accepted `limits.max_connections`.
+const MAX_CONNECTIONS: usize = 1_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -213,6 +226,10 @@ impl Default for Limits {
             default_deadline_ms: 10_000,
             max_concurrent_requests_per_connection: 256,
             handshake_timeout_ms: 5_000,
+            max_connections: 1024,
+            idle_timeout_ms: 30_000,
+            keepalive_interval_ms: 10_000,
+            keepalive_timeout_ms: 10_000,
         }
     }
 }
@@ -226,6 +243,21 @@ impl Limits {
     /// The handshake timeout as a duration.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// The idle timeout as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// The HTTP/2 keep-alive interval as a duration.
+    pub fn keepalive_interval(&self) -> Duration {
+        Duration::from_millis(self.keepalive_interval_ms)
+    }
+
+    /// The HTTP/2 keep-alive timeout as a duration.
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
     }
 }
 
@@ -248,6 +280,23 @@ impl Validate for Limits {
         }
         if self.handshake_timeout_ms == 0 {
             return invalid("handshake_timeout_ms", "must be positive");
+        }
+        if self.max_connections == 0 || self.max_connections > MAX_CONNECTIONS {
+            return invalid("max_connections", "must be between 1 and 1000000");
+        }
+        if self.idle_timeout_ms <= self.default_deadline_ms {
+            return invalid("idle_timeout_ms", "must be longer than default_deadline_ms");
+        }
+        if self.keepalive_interval_ms == 0
+            || self.keepalive_interval_ms.saturating_mul(2) > self.idle_timeout_ms
+        {
+            return invalid(
+                "keepalive_interval_ms",
+                "must be positive and at most half of idle_timeout_ms",
+            );
+        }
+        if self.keepalive_timeout_ms == 0 {
+            return invalid("keepalive_timeout_ms", "must be positive");
         }
         Ok(())
     }
@@ -385,6 +434,33 @@ mod tests {
             err.to_string().contains("limits.max_request_bytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn connection_limits_are_checked_against_each_other() {
+        assert_eq!(Limits::default().validate().ok(), Some(()));
+        let refused =
+            |items: &[(&str, &str)]| load::<Sample>(None, pairs(items)).unwrap_err().to_string();
+        let err = refused(&[("SAMSYN_LIMITS__MAX_CONNECTIONS", "0")]);
+        assert!(err.contains("limits.max_connections"), "{err}");
+        let err = refused(&[("SAMSYN_LIMITS__IDLE_TIMEOUT_MS", "10000")]);
+        assert!(err.contains("limits.idle_timeout_ms"), "{err}");
+        let err = refused(&[("SAMSYN_LIMITS__KEEPALIVE_INTERVAL_MS", "20000")]);
+        assert!(err.contains("limits.keepalive_interval_ms"), "{err}");
+        let err = refused(&[("SAMSYN_LIMITS__KEEPALIVE_TIMEOUT_MS", "0")]);
+        assert!(err.contains("limits.keepalive_timeout_ms"), "{err}");
+        let config: Sample = load(
+            None,
+            pairs(&[
+                ("SAMSYN_LIMITS__MAX_CONNECTIONS", "64"),
+                ("SAMSYN_LIMITS__IDLE_TIMEOUT_MS", "60000"),
+                ("SAMSYN_LIMITS__KEEPALIVE_INTERVAL_MS", "30000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_connections, 64);
+        assert_eq!(config.limits.idle_timeout(), Duration::from_secs(60));
+        assert_eq!(config.limits.keepalive_interval(), Duration::from_secs(30));
     }
 
     #[test]
