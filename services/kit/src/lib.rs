@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod config;
+pub mod connection;
 pub mod db;
 pub mod error;
 pub mod feed;

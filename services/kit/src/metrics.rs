@@ -1,5 +1,6 @@
 //! Metrics every part records for its calls: how many, how long, with what status, and how
-//! many are open (streams stay open for their whole life).
+//! many are open (streams stay open for their whole life); and for its connections: how many
+//! are open and how many were refused at the bound.
 //!
 //! Labels carry only method paths of Samsyn's own API and status codes: a path a client made
 //! up (which could hold anything, a personal identity number included) is recorded as
@@ -13,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
 use prost::Message;
 
 /// The method label of a path that is not one of Samsyn's methods.
@@ -89,6 +90,39 @@ static RPC: LazyLock<RpcInstruments> = LazyLock::new(|| {
             .build(),
     }
 });
+
+struct ConnectionInstruments {
+    open: UpDownCounter<i64>,
+    refused: Counter<u64>,
+}
+
+static CONNECTIONS: LazyLock<ConnectionInstruments> = LazyLock::new(|| {
+    let meter = meter();
+    ConnectionInstruments {
+        open: meter
+            .i64_up_down_counter("samsyn.server.open_connections")
+            .with_description("Accepted connections not yet closed, TLS handshakes included")
+            .build(),
+        refused: meter
+            .u64_counter("samsyn.server.refused_connections")
+            .with_description("Connections closed at accept because the part held its maximum")
+            .build(),
+    }
+});
+
+/// Counts a connection of `part` opened (`+1`) or closed (`-1`).
+pub(crate) fn connections_open(part: &'static str, change: i64) {
+    CONNECTIONS
+        .open
+        .add(change, &[KeyValue::new("samsyn.part", part)]);
+}
+
+/// Counts a connection to `part` refused at the bound.
+pub(crate) fn connection_refused(part: &'static str) {
+    CONNECTIONS
+        .refused
+        .add(1, &[KeyValue::new("samsyn.part", part)]);
+}
 
 /// A tower layer recording [`rpc.server.duration`](RpcMetrics) and open calls for a part.
 #[derive(Debug, Clone, Copy)]
