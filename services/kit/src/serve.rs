@@ -1,5 +1,5 @@
-//! Serving one part: a pre-bound listener, mutual TLS, health, reflection, limits, deadlines,
-//! trace continuation and graceful shutdown.
+//! Serving one part: a pre-bound listener, mutual TLS, health, reflection, limits (connections,
+//! idle time, keep-alive, requests), deadlines, trace continuation and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -82,9 +82,13 @@ pub async fn serve(
     } else {
         tls
     };
-    let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout());
+    let incoming = crate::tls::incoming(listener, tls, name, limits);
     Server::builder()
         .accept_http1(http1)
+        // Pings a client that has sent nothing for a while, and drops it if it does not
+        // answer; an answer is activity, which keeps a live client under the idle timeout.
+        .http2_keepalive_interval(Some(limits.keepalive_interval()))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout()))
         .layer(crate::metrics::RpcMetricsLayer::new(name))
         .layer(tower::layer::layer_fn(|inner| WrittenSequence { inner }))
         // The default deadline, or a shorter `grpc-timeout` sent by the caller.

@@ -50,6 +50,8 @@ pub struct ServedPart {
     pub addr: std::net::SocketAddr,
     /// A channel presenting a client certificate from the part's CA.
     pub channel: tonic::transport::Channel,
+    /// The TLS configuration of that channel, for tests that open connections themselves.
+    pub client_tls: std::sync::Arc<rustls::ClientConfig>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<Result<(), crate::serve::ServeError>>>,
     _certs: tempfile::TempDir,
@@ -91,10 +93,11 @@ impl ServedPart {
             })
             .await
         });
-        let channel = tls::channel(addr, "localhost", client).expect("client channel");
+        let channel = tls::channel(addr, "localhost", client.clone()).expect("client channel");
         Self {
             addr,
             channel,
+            client_tls: client,
             stop: Some(stop),
             served: Some(served),
             _certs: certs,

@@ -20,6 +20,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::config::Limits;
+use crate::connection::{Connection, ConnectionLimit};
+
 /// TLS material that cannot be read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -160,18 +163,35 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// The accepted TLS connections of a listener, for `serve_with_incoming`.
+/// Silence after which the kernel probes a peer: catches peers that vanished without a FIN,
+/// whatever the connection is doing (a TLS handshake included).
+const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(30);
+/// Time between those probes.
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The accepted TLS connections of `part`'s listener, for `serve_with_incoming`.
 ///
-/// Handshakes run in their own tasks with a timeout, so a slow or failing client never
-/// holds up the others; failed handshakes are logged and dropped.
+/// Beyond `limits.max_connections` open connections, a new one is closed as soon as it is
+/// accepted. Handshakes run in their own tasks with a timeout, so a slow or failing client
+/// never holds up the others; failed handshakes are logged and dropped. Each connection is
+/// closed once its peer has been silent for `limits.idle_timeout_ms`.
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    handshake_timeout: Duration,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
+    part: &'static str,
+    limits: &Limits,
+) -> ReceiverStream<Result<Connection<TlsStream<TcpStream>>, io::Error>> {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(config);
+    let bound = ConnectionLimit::new(part, limits.max_connections);
+    let handshake_timeout = limits.handshake_timeout();
+    let idle = limits.idle_timeout();
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_TIME)
+        .with_interval(TCP_KEEPALIVE_INTERVAL);
     tokio::spawn(async move {
+        // Whether the last connection was refused: logs once per spell at the bound.
+        let mut refusing = false;
         loop {
             let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -184,13 +204,24 @@ pub fn incoming(
                 },
                 () = tx.closed() => return,
             };
+            let Some(slot) = bound.try_open() else {
+                if !std::mem::replace(&mut refusing, true) {
+                    tracing::warn!(part, "at max_connections, refusing new connections");
+                }
+                drop(tcp);
+                continue;
+            };
+            if std::mem::replace(&mut refusing, false) {
+                tracing::info!(part, "below max_connections, accepting again");
+            }
             let _ = tcp.set_nodelay(true);
+            let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let _ = tx.send(Ok(stream)).await;
+                        let _ = tx.send(Ok(Connection::new(stream, slot, idle))).await;
                     }
                     Ok(Err(error)) => {
                         tracing::info!(%error, peer = %peer.ip(), "tls handshake refused");
