@@ -31,8 +31,7 @@ impl Authenticator {
     }
 
     /// As [`Authenticator::authenticate`], with when the credentials expire (seconds since
-    /// the epoch): a token's `exp`; `None` for a link's certificate, which the handshake
-    /// checked.
+    /// the epoch): a token's `exp`, a link certificate's `notAfter`.
     pub fn authenticate_until(
         &self,
         headers: &tonic::metadata::MetadataMap,
@@ -46,7 +45,7 @@ impl Authenticator {
             (Some(leaf), None) => self
                 .links
                 .identify(leaf)
-                .map(|link| (Links::principal(link), None)),
+                .map(|link| (Links::principal(link), Links::not_after(leaf))),
             (None, Some(token)) => self
                 .tokens
                 .verify_until(token)

@@ -133,6 +133,13 @@ impl Links {
             .ok_or(AuthError::UnknownCertificate)
     }
 
+    /// When a client certificate stops being valid (seconds since the epoch); `None` when it
+    /// does not parse (the handshake has checked it, so a stream simply has no end then).
+    pub fn not_after(leaf: &CertificateDer<'_>) -> Option<u64> {
+        let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        u64::try_from(certificate.validity().not_after.timestamp()).ok()
+    }
+
     /// The principal of a call made by `link`.
     pub fn principal(link: &LinkConfig) -> Principal {
         Principal {
@@ -189,6 +196,24 @@ mod tests {
             certificate_sha256: fingerprints,
             allowed_rpcs: vec!["/samsyn.plans.v1.PlansService/PushDecision".into()],
         }
+    }
+
+    #[test]
+    fn a_certificates_expiry_is_read_for_the_streams_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = DevPki::at(dir.path());
+        pki.ensure(&["case-system"]).unwrap();
+        pki.issue_expired("old-system").unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let current = pki.identity("case-system").unwrap().leaf().unwrap().clone();
+        assert!(Links::not_after(&current).unwrap() > now);
+        let expired = pki.identity("old-system").unwrap().leaf().unwrap().clone();
+        // 2021-01-01T00:00:00Z, as issued.
+        assert_eq!(Links::not_after(&expired), Some(1_609_459_200));
+        assert_eq!(Links::not_after(&CertificateDer::from(vec![0u8; 8])), None);
     }
 
     #[test]

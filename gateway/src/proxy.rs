@@ -223,7 +223,8 @@ struct Admitted {
     principal: Principal,
     /// Ties a write's intent event to its outcome event.
     call_id: String,
-    /// When the caller's token expires (seconds since the epoch); a stream ends then.
+    /// When the caller's token or link certificate expires (seconds since the epoch); a
+    /// stream ends then.
     expires_at: Option<u64>,
     verdict: Verdict,
     participant_id: Option<String>,
