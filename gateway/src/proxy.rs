@@ -585,6 +585,36 @@ impl Call {
         Ok((result, feed))
     }
 
+    /// Forwards one unary call that must end within `limit`. The deadline is the gateway's
+    /// to keep: its own timer ends the call with DEADLINE_EXCEEDED, whatever the channel
+    /// reports when it gives up.
+    async fn forward_unary(
+        &self,
+        admitted: &Admitted,
+        message: Bytes,
+        limit: Duration,
+    ) -> Result<(Result<Response<Bytes>, Status>, Option<FeedName>), Status> {
+        self.forward(
+            admitted,
+            message,
+            Some(limit),
+            |mut grpc, outgoing, path| async move {
+                match tokio::time::timeout(limit, grpc.unary(outgoing, path, RawCodec)).await {
+                    // tonic's own client timer reports CANCELLED "Timeout expired".
+                    Ok(Err(status))
+                        if status.code() == Code::Cancelled
+                            && status.message() == "Timeout expired" =>
+                    {
+                        Err(Status::deadline_exceeded("deadline exceeded"))
+                    }
+                    Ok(answer) => answer,
+                    Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
+                }
+            },
+        )
+        .await
+    }
+
     async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
         let admitted = self.admit(request).await?;
         let access = self.access()?.clone();
@@ -598,26 +628,7 @@ impl Call {
             return self.unary_filled(admitted, &access, limit).await;
         }
         let (result, feed) = self
-            .forward(
-                &admitted,
-                admitted.message.clone(),
-                Some(limit),
-                |mut grpc, outgoing, path| async move {
-                    // The deadline is the gateway's to keep: its own timer ends the call with
-                    // DEADLINE_EXCEEDED, whatever the channel reports when it gives up.
-                    match tokio::time::timeout(limit, grpc.unary(outgoing, path, RawCodec)).await {
-                        // tonic's own client timer reports CANCELLED "Timeout expired".
-                        Ok(Err(status))
-                            if status.code() == Code::Cancelled
-                                && status.message() == "Timeout expired" =>
-                        {
-                            Err(Status::deadline_exceeded("deadline exceeded"))
-                        }
-                        Ok(answer) => answer,
-                        Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
-                    }
-                },
-            )
+            .forward_unary(&admitted, admitted.message.clone(), limit)
             .await?;
         let response = match result {
             Ok(response) => response,
@@ -709,19 +720,7 @@ impl Call {
                 .map_err(internal)?;
             let remaining = limit.saturating_sub(started.elapsed());
             let (result, _) = self
-                .forward(
-                    &admitted,
-                    Bytes::from(message),
-                    Some(remaining),
-                    |mut grpc, outgoing, path| async move {
-                        match tokio::time::timeout(remaining, grpc.unary(outgoing, path, RawCodec))
-                            .await
-                        {
-                            Ok(answer) => answer,
-                            Err(_) => Err(Status::deadline_exceeded("deadline exceeded")),
-                        }
-                    },
-                )
+                .forward_unary(&admitted, Bytes::from(message), remaining)
                 .await?;
             let body = match result {
                 Ok(response) => response.into_inner(),
