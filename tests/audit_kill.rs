@@ -67,6 +67,7 @@ async fn killing_the_gateway_loses_no_event_of_an_answered_call() {
                 roles: vec!["case_manager".into()],
                 teams: vec![],
                 purpose: Some("care".into()),
+                acting_through: None,
             },
             Duration::from_secs(600),
         )

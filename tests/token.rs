@@ -73,3 +73,35 @@ fn a_participant_token_needs_an_internal_id_not_a_personal_identity_number() {
     );
     assert!(accepted.status.success());
 }
+
+#[test]
+fn a_production_gateway_without_an_issuer_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_samsyn"))
+        .args(["serve", "gateway", "--data-dir"])
+        .arg(data.path())
+        .env("SAMSYN_GATEWAY__LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`samsyn serve gateway` without an issuer kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("access.issuers") && stderr.contains("development_issuer"),
+        "the refusal says what to configure: {stderr}"
+    );
+}

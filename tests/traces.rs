@@ -221,6 +221,8 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
         ("OTEL_TRACES_SAMPLER", "always_on"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
         ("SAMSYN_TELEMETRY__JSON_LOGS", "true"),
+        // A development gateway: its tokens come from the development issuer.
+        ("SAMSYN_ACCESS__DEVELOPMENT_ISSUER", "true"),
         // Everything Samsyn logs at debug, so the scan below sees every line it can write.
         (
             "RUST_LOG",
@@ -245,6 +247,7 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
                 roles: vec!["case_manager".into(), "team_leader".into()],
                 teams: vec![],
                 purpose: Some("care".into()),
+                acting_through: None,
             },
             Duration::from_secs(600),
         )

@@ -617,6 +617,7 @@ fn principal(person: &DemoPerson) -> Principal {
         roles: person.roles.clone(),
         teams: person.teams.clone(),
         purpose: (person.kind != "participant").then(|| "care".to_owned()),
+        acting_through: None,
     }
 }
 

@@ -130,7 +130,18 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
         Command::Up { demo } => {
-            let config = load_config(&cli, Vec::new())?;
+            let mut config = load_config(&cli, Vec::new())?;
+            // `up` is for development: it trusts the development issuer, and says so.
+            config.access.development_issuer = true;
+            writeln!(
+                std::io::stdout().lock(),
+                "tokens: trusting the development issuer {} (key {}) — for development only; \
+                 production gateways run `samsyn serve gateway` with [[access.issuers]]",
+                DevIssuer::ISSUER,
+                DevIssuer::at(config.data_dir.join("certs"))
+                    .public_key()
+                    .display(),
+            )?;
             let _telemetry = samsyn_kit::telemetry::init("samsyn", &config.telemetry)?;
             launch::run(config, &PARTS, *demo).await
         }
@@ -165,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
                 roles: args.roles.clone(),
                 teams: args.teams.clone(),
                 purpose: Some(args.purpose.clone()),
+                acting_through: None,
             };
             let ttl = std::time::Duration::from_secs(args.ttl_minutes * 60);
             let token = issuer.issue(&principal, ttl)?;

@@ -500,6 +500,7 @@ fn audit_event_fixture(kind: audit::PrincipalKind) -> audit::AuditEvent {
             unit_id: "SE2321000230-U01".into(),
             roles: vec!["physician".into()],
             purpose: "care".into(),
+            acting_through: String::new(),
         }),
         rpc: "/samsyn.plans.v1.PlansService/GetActivePlan".into(),
         action: Action::Read as i32,

@@ -293,6 +293,7 @@ fn audit_events() -> Vec<audit::AuditEvent> {
             unit_id: "SE2321000230-U01".into(),
             roles: vec!["nurse".into()],
             purpose: "care".into(),
+            acting_through: String::new(),
         }),
         rpc: "/samsyn.plans.v1.PlansService/GetActivePlan".into(),
         action: Action::Read as i32,

@@ -29,6 +29,7 @@ fn staff(id: &str, organisation: &str, roles: &[&str]) -> Principal {
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         teams: vec!["fact-nordvast".into()],
         purpose: Some("care".into()),
+        acting_through: None,
     }
 }
 
@@ -104,6 +105,7 @@ fn main() {
         roles: vec!["municipal_case_system".into()],
         teams: Vec::new(),
         purpose: None,
+        acting_through: None,
     };
     let person = Principal {
         id: "0b6f7c52-4a8e-4f43-9a3e-2f1f5f0c9d11".into(),
@@ -113,6 +115,7 @@ fn main() {
         roles: Vec::new(),
         teams: Vec::new(),
         purpose: None,
+        acting_through: None,
     };
     let get_plan = call(
         "/samsyn.plans.v1.PlansService/GetPlan",

@@ -252,7 +252,10 @@ async fn second_gateway(stack: &Stack, trail: Arc<dyn AuditTrail>) -> SocketAddr
         audit: None,
     };
     let gateway = samsyn_gateway::build(
-        AccessSettings::default(),
+        AccessSettings {
+            development_issuer: true,
+            ..AccessSettings::default()
+        },
         &stack.certs(),
         upstreams,
         trail,

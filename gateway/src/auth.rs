@@ -1,13 +1,20 @@
-//! Authentication: who is calling. Staff and participants by a bearer JWT (OIDC style), the
-//! development token issuer behind `samsyn token`.
+//! Authentication: who is calling. Staff and participants by a bearer JWT from a trusted
+//! OpenID Connect issuer, the development token issuer behind `samsyn token`.
+
+mod fetch;
+pub mod issuer;
+pub mod revocation;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+
+pub use issuer::{ClaimMapping, Issuer, IssuerSettings, Speaks};
+pub use revocation::{Revocation, RevokedSessions, Session};
 
 /// What kind of principal is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -50,6 +57,9 @@ pub struct Principal {
     pub teams: Vec<String>,
     /// The assignment purpose the caller works under (`care`, `follow_up`, ...).
     pub purpose: Option<String>,
+    /// The link of the system a person acts through (a journal system acting for the
+    /// clinician using it); `None` when the caller calls directly.
+    pub acting_through: Option<String>,
 }
 
 /// The claims of a Samsyn access token.
@@ -86,6 +96,9 @@ pub struct Claims {
     /// Assignment purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// The token's id, for revoking this one session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Why a token was refused. Callers only ever see `UNAUTHENTICATED`; this is for the log.
@@ -109,9 +122,21 @@ pub enum AuthError {
     /// Issued by someone else or for another audience.
     #[error("token not issued for samsyn")]
     WrongIssuerOrAudience,
-    /// Both a client certificate and a bearer token: a system speaking for a person.
-    #[error("certificate and token together")]
-    Ambiguous,
+    /// A system's certificate with a user's token, on a link not allowed to act for users.
+    #[error("link may not act for users")]
+    NotActingForUsers,
+    /// A token bound to a certificate (RFC 8705) presented without it or over another.
+    #[error("token bound to another certificate")]
+    WrongBinding,
+    /// The token's issuer may not speak for the organisation (or the participant) it names.
+    #[error("issuer may not speak for this organisation")]
+    ForeignOrganisation,
+    /// The token names a key id its issuer has not published (yet).
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The session was revoked before the token expired.
+    #[error("session revoked")]
+    Revoked,
     /// A client certificate the handshake accepted but no link pins.
     #[error("client certificate not mapped to a link")]
     UnknownCertificate,
@@ -122,12 +147,6 @@ pub enum AuthError {
 
 /// Longest accepted token; real ones are well under 2 KiB.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-/// Longest accepted claim string (ids, roles, purposes).
-const MAX_CLAIM_CHARS: usize = 128;
-
-/// Most roles or teams in one token.
-const MAX_CLAIM_LIST: usize = 32;
 
 /// Most verified tokens remembered at once.
 const VERIFIED_CAPACITY: usize = 10_000;
@@ -151,49 +170,65 @@ impl Default for TokenLimits {
 }
 
 impl TokenLimits {
-    /// Whether `claims` are valid at `now` (seconds since the epoch).
+    /// Whether a token expiring at `exp`, valid from `nbf` and issued at `iat` is valid at
+    /// `now` (seconds since the epoch).
     ///
     /// A signed token far in the future, or one that lives for years, is a stolen signing
     /// key's or a broken issuer's: refusing it bounds how long one leak lasts.
-    pub fn check(&self, claims: &Claims, now: u64) -> Result<(), AuthError> {
-        if claims.exp.saturating_add(self.leeway_seconds) < now {
+    pub fn check(
+        &self,
+        exp: u64,
+        nbf: Option<u64>,
+        iat: Option<u64>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        if exp.saturating_add(self.leeway_seconds) < now {
             return Err(AuthError::Expired);
         }
         let latest = now.saturating_add(self.leeway_seconds);
-        if [claims.nbf, claims.iat]
-            .into_iter()
-            .flatten()
-            .any(|time| time > latest)
-        {
+        if [nbf, iat].into_iter().flatten().any(|time| time > latest) {
             return Err(AuthError::NotYetValid);
         }
-        if claims.exp.saturating_sub(claims.iat.unwrap_or(now)) > self.max_lifetime_seconds {
+        if exp.saturating_sub(iat.unwrap_or(now)) > self.max_lifetime_seconds {
             return Err(AuthError::TooLong);
         }
         Ok(())
     }
 }
 
-/// Verified tokens by their SHA-256: the principal and the expiry (seconds since the epoch).
-type Verified = HashMap<[u8; 32], (Principal, u64)>;
+/// What a verified token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The principal.
+    pub principal: Principal,
+    /// The token's expiry, seconds since the epoch: what a stream opened with it must end by.
+    pub expires_at: u64,
+    /// RFC 8705 `cnf.x5t#S256`: the SHA-256 (base64url) of the certificate the token is
+    /// bound to, when it is.
+    pub bound_to: Option<String>,
+    /// The session, for revocation.
+    pub session: Session,
+}
 
-/// Checks tokens against trusted keys, issuer and audience.
+/// Verified tokens by their SHA-256.
+type Verified = HashMap<[u8; 32], VerifiedToken>;
+
+/// Checks tokens against the trusted issuers: their keys, audiences and claim mappings.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    /// Keys by key id; a token without `kid` may use the only key when there is one.
-    keys: HashMap<String, DecodingKey>,
-    validation: Validation,
-    limits: TokenLimits,
-    /// Tokens already verified, by their SHA-256, with their principal and expiry: checking
-    /// an ES256 signature costs more than the rest of a call through the gateway, and a
-    /// client sends the same token with every call until it expires.
-    verified: std::sync::Arc<std::sync::Mutex<Verified>>,
+    /// Issuers by their `iss`.
+    issuers: HashMap<String, Arc<Issuer>>,
+    /// Tokens already verified, by their SHA-256: checking a signature costs more than the
+    /// rest of a call through the gateway, and a client sends the same token with every
+    /// call until it expires.
+    verified: Arc<std::sync::Mutex<Verified>>,
+    revoked: Arc<RevokedSessions>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -209,95 +244,90 @@ pub enum KeyError {
         /// Why.
         source: std::io::Error,
     },
-    /// The key or key set does not parse.
+    /// The key or key set does not parse, or cannot be fetched.
     #[error("key does not parse: {0}")]
     Parse(String),
 }
 
 impl TokenVerifier {
-    /// A verifier for ES256 tokens from `issuer` for `audience`, with the given keys by id.
-    pub fn new(issuer: &str, audience: &str, keys: HashMap<String, DecodingKey>) -> Self {
-        // Only ES256: an attacker cannot pick the algorithm (no `none`, no HMAC keyed with a
-        // public key).
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // All times are checked by `TokenLimits::check`, against one clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
+    /// A verifier trusting `issuers`, refusing the sessions in `revoked`.
+    pub fn new(issuers: Vec<Issuer>, revoked: Arc<RevokedSessions>) -> Self {
         Self {
-            keys,
-            validation,
-            limits: TokenLimits::default(),
-            verified: std::sync::Arc::default(),
+            issuers: issuers
+                .into_iter()
+                .map(|issuer| (issuer.name.clone(), Arc::new(issuer)))
+                .collect(),
+            verified: Arc::default(),
+            revoked,
         }
     }
 
-    /// The same verifier with other time limits.
-    pub fn with_limits(mut self, limits: TokenLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Loads the public keys of a JWKS file (each key with its `kid`).
-    pub fn from_jwks_file(issuer: &str, audience: &str, path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let set: JwkSet =
-            serde_json::from_str(&text).map_err(|e| KeyError::Parse(e.to_string()))?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().unwrap_or_default();
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Parse(e.to_string()))?;
-            keys.insert(kid, key);
-        }
-        Ok(Self::new(issuer, audience, keys))
-    }
-
-    /// Loads one PEM public key, used for tokens with key id `kid` (or none).
-    pub fn from_pem_file(
-        issuer: &str,
-        audience: &str,
-        kid: &str,
-        path: &Path,
+    /// A verifier for the configured issuers.
+    pub fn from_settings(
+        settings: &[IssuerSettings],
+        revoked: Arc<RevokedSessions>,
     ) -> Result<Self, KeyError> {
-        let pem = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let key = DecodingKey::from_ec_pem(&pem).map_err(|e| KeyError::Parse(e.to_string()))?;
-        Ok(Self::new(
-            issuer,
-            audience,
-            HashMap::from([(kid.to_owned(), key)]),
-        ))
+        let issuers = settings
+            .iter()
+            .map(Issuer::from_settings)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(issuers, revoked))
     }
 
-    /// The principal a bearer token stands for.
+    /// The same verifier with other time limits for every issuer.
+    pub fn with_limits(self, limits: TokenLimits) -> Self {
+        let issuers = self
+            .issuers
+            .into_iter()
+            .map(|(name, issuer)| {
+                let mut issuer = Arc::try_unwrap(issuer)
+                    .unwrap_or_else(|_| unreachable!("issuers are shared only after construction"));
+                issuer.limits = limits;
+                (name, Arc::new(issuer))
+            })
+            .collect();
+        Self { issuers, ..self }
+    }
+
+    /// The revocations it honours.
+    pub fn revoked(&self) -> &Arc<RevokedSessions> {
+        &self.revoked
+    }
+
+    /// The trusted issuers.
+    pub fn issuers(&self) -> impl Iterator<Item = &Arc<Issuer>> {
+        self.issuers.values()
+    }
+
+    /// Refreshes every discovering issuer's keys on its schedule, for as long as the
+    /// verifier lives. Needs a Tokio runtime; does nothing without one.
+    pub fn keep_keys_fresh(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for issuer in self.issuers.values().filter(|i| i.discovers()) {
+            let weak = Arc::downgrade(issuer);
+            let every = issuer.refresh;
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    let Some(issuer) = weak.upgrade() else { break };
+                    if let Err(error) = issuer.refresh(None, true).await {
+                        tracing::warn!(%error, "token keys not refreshed");
+                    }
+                }
+            });
+        }
+    }
+
+    /// The principal a bearer token stands for, with the keys held now.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        self.verify_until(token).map(|(principal, _)| principal)
+        self.verify_at(token, now()).map(|v| v.principal)
     }
 
-    /// As [`TokenVerifier::verify`], with the token's expiry (seconds since the epoch): what
-    /// a stream opened with it must end by.
-    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), AuthError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.verify_expiring_at(token, now)
-    }
-
-    /// The principal `token` stands for at `now` (seconds since the epoch).
-    #[cfg(test)]
-    fn verify_at(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
-        self.verify_expiring_at(token, now)
-            .map(|(principal, _)| principal)
-    }
-
-    fn verify_expiring_at(&self, token: &str, now: u64) -> Result<(Principal, u64), AuthError> {
+    /// The verified token at `now` (seconds since the epoch), with the keys held now.
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<VerifiedToken, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -308,25 +338,53 @@ impl TokenVerifier {
         let mut key = [0u8; 32];
         key.copy_from_slice(digest.as_ref());
         // A remembered token passed every time check when it was verified; since then only
-        // its expiry can have come nearer (`nbf`, `iat` and the lifetime only recede).
-        if let Some((principal, exp)) = self.remembered().get(&key)
-            && now < *exp
-        {
-            return Ok((principal.clone(), *exp));
-        }
-        let (principal, exp) = self.verify_signed(token, now)?;
-        let mut verified = self.remembered();
-        if verified.len() >= VERIFIED_CAPACITY {
-            verified.retain(|_, (_, exp)| now < *exp);
-            if verified.len() >= VERIFIED_CAPACITY {
-                verified.clear();
+        // its expiry can have come nearer (`nbf`, `iat` and the lifetime only recede), and
+        // it may have been revoked.
+        let remembered = self
+            .remembered()
+            .get(&key)
+            .filter(|v| now < v.expires_at)
+            .cloned();
+        let verified = match remembered {
+            Some(verified) => verified,
+            None => {
+                let verified = self.verify_signed(token, now)?;
+                let mut cache = self.remembered();
+                if cache.len() >= VERIFIED_CAPACITY {
+                    cache.retain(|_, v| now < v.expires_at);
+                    if cache.len() >= VERIFIED_CAPACITY {
+                        cache.clear();
+                    }
+                }
+                // Remembered only until the expiry itself: the leeway is for clocks, not
+                // for reuse.
+                if now < verified.expires_at {
+                    cache.insert(key, verified.clone());
+                }
+                verified
             }
+        };
+        if self.revoked.is_revoked(&verified.session) {
+            return Err(AuthError::Revoked);
         }
-        // Remembered only until the expiry itself: the leeway is for clocks, not for reuse.
-        if now < exp {
-            verified.insert(key, (principal.clone(), exp));
+        Ok(verified)
+    }
+
+    /// As [`TokenVerifier::verify_at`] now, fetching the issuer's keys first when the token
+    /// names a key id not yet known (the issuer has rotated its keys).
+    pub async fn verify_fetching(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        match self.verify_at(token, now()) {
+            Err(AuthError::UnknownKey) => {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+                let issuer = self.issuer_of(token)?;
+                match issuer.refresh(header.kid.as_deref(), false).await {
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "token keys not fetched"),
+                }
+                self.verify_at(token, now())
+            }
+            other => other,
         }
-        Ok((principal, exp))
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Verified> {
@@ -335,75 +393,43 @@ impl TokenVerifier {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Verifies the signature and claims at `now`; the principal and the expiry.
-    fn verify_signed(&self, token: &str, now: u64) -> Result<(Principal, u64), AuthError> {
+    /// The trusted issuer named by the (not yet verified) token.
+    fn issuer_of(&self, token: &str) -> Result<&Arc<Issuer>, AuthError> {
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: String,
+        }
+        let unverified = jsonwebtoken::dangerous::insecure_decode::<Iss>(token)
+            .map_err(|_| AuthError::Invalid)?;
+        self.issuers
+            .get(&unverified.claims.iss)
+            .ok_or(AuthError::WrongIssuerOrAudience)
+    }
+
+    /// Verifies the signature and claims at `now`.
+    fn verify_signed(&self, token: &str, now: u64) -> Result<VerifiedToken, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
-        if header.alg != Algorithm::ES256 {
-            return Err(AuthError::Invalid);
-        }
-        let key = match &header.kid {
-            Some(kid) => self.keys.get(kid),
-            None if self.keys.len() == 1 => self.keys.values().next(),
-            None => None,
-        }
-        .ok_or(AuthError::Invalid)?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
-                    AuthError::WrongIssuerOrAudience
-                }
-                _ => AuthError::Invalid,
-            }
-        })?;
-        self.limits.check(&data.claims, now)?;
-        let exp = data.claims.exp;
-        Ok((principal_of(data.claims)?, exp))
+        let issuer = self.issuer_of(token)?;
+        let mapped = issuer.verify(token, &header, now)?;
+        Ok(VerifiedToken {
+            session: Session {
+                issuer: issuer.name.clone(),
+                subject: mapped.principal.id.clone(),
+                token_id: mapped.token_id,
+                issued_at: mapped.issued_at,
+            },
+            principal: mapped.principal,
+            expires_at: mapped.expires_at,
+            bound_to: mapped.bound_to,
+        })
     }
 }
 
-fn bounded(value: &str) -> bool {
-    !value.is_empty() && value.chars().count() <= MAX_CLAIM_CHARS
-}
-
-fn principal_of(claims: Claims) -> Result<Principal, AuthError> {
-    if !bounded(&claims.sub) {
-        return Err(AuthError::Claims("sub"));
-    }
-    for (name, list) in [("roles", &claims.roles), ("teams", &claims.teams)] {
-        if list.len() > MAX_CLAIM_LIST || !list.iter().all(|v| bounded(v)) {
-            return Err(AuthError::Claims(name));
-        }
-    }
-    for (name, value) in [
-        ("org", &claims.org),
-        ("unit", &claims.unit),
-        ("purpose", &claims.purpose),
-    ] {
-        if value.as_deref().is_some_and(|v| !bounded(v)) {
-            return Err(AuthError::Claims(name));
-        }
-    }
-    match claims.kind {
-        PrincipalKind::Staff if claims.org.is_none() => return Err(AuthError::Claims("org")),
-        PrincipalKind::Staff => {}
-        PrincipalKind::Participant => {
-            if uuid::Uuid::parse_str(&claims.sub).is_err() {
-                return Err(AuthError::Claims("sub"));
-            }
-        }
-        // Systems authenticate by certificate, never by token.
-        PrincipalKind::System => return Err(AuthError::Claims("kind")),
-    }
-    Ok(Principal {
-        id: claims.sub,
-        kind: claims.kind,
-        organisation: claims.org,
-        unit: claims.unit,
-        roles: claims.roles,
-        teams: claims.teams,
-        purpose: claims.purpose,
-    })
+/// Seconds since the epoch.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The development token issuer: a P-256 key under `<data-dir>/certs`, created on first use.
@@ -458,14 +484,45 @@ impl DevIssuer {
         })
     }
 
-    /// A verifier that accepts this issuer's tokens.
+    /// The development issuer's settings: Samsyn's own claim names, ES256, any organisation,
+    /// participants too.
+    pub fn settings() -> IssuerSettings {
+        IssuerSettings {
+            issuer: Self::ISSUER.into(),
+            audience: Self::AUDIENCE.into(),
+            ca_cert: None,
+            jwks_file: None,
+            algorithms: vec!["ES256".into()],
+            organisations: vec!["*".into()],
+            participants: true,
+            claims: ClaimMapping {
+                kind: Some("kind".into()),
+                ..ClaimMapping::default()
+            },
+            refresh_seconds: 3600,
+            min_refresh_seconds: 30,
+            leeway_seconds: TokenLimits::default().leeway_seconds,
+            max_lifetime_seconds: TokenLimits::default().max_lifetime_seconds,
+        }
+    }
+
+    /// The development issuer, trusting its public key.
+    pub fn trusted(&self) -> Result<Issuer, KeyError> {
+        let pem = std::fs::read(self.public_key()).map_err(|source| KeyError::Read {
+            path: self.public_key(),
+            source,
+        })?;
+        let key = DecodingKey::from_ec_pem(&pem).map_err(|e| KeyError::Parse(e.to_string()))?;
+        Ok(Issuer::fixed(
+            &Self::settings(),
+            Speaks::ForAny,
+            vec![(Self::KEY_ID.to_owned(), key, Some(Algorithm::ES256))],
+        ))
+    }
+
+    /// A verifier that accepts this issuer's tokens only.
     pub fn verifier(&self) -> Result<TokenVerifier, KeyError> {
-        TokenVerifier::from_pem_file(
-            Self::ISSUER,
-            Self::AUDIENCE,
-            Self::KEY_ID,
-            &self.public_key(),
-        )
+        Ok(TokenVerifier::new(vec![self.trusted()?], Arc::default()))
     }
 
     /// Signs a token for `principal` valid for `ttl` (verifiers refuse over twelve hours).
@@ -492,6 +549,7 @@ impl DevIssuer {
             roles: principal.roles.clone(),
             teams: principal.teams.clone(),
             purpose: principal.purpose.clone(),
+            jti: Some(uuid::Uuid::new_v4().to_string()),
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(Self::KEY_ID.into());

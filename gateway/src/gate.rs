@@ -270,8 +270,11 @@ impl Gate {
             category,
             internal_only: access.internal_only,
             narrowed_list,
-            link_allows: principal.kind == PrincipalKind::System
-                && self.links.allows(&principal.id, &access.path),
+            link_allows: match (principal.kind, &principal.acting_through) {
+                (PrincipalKind::System, _) => self.links.allows(&principal.id, &access.path),
+                (_, Some(link)) => self.links.allows(link, &access.path),
+                _ => false,
+            },
             programme_member: principal
                 .organisation
                 .as_deref()

@@ -98,24 +98,26 @@ pub fn policy_engine(settings: &AccessSettings) -> Result<PolicyEngine, policy::
     }
 }
 
-/// The token verifier of `settings`: the configured issuer and time limits, or the
-/// development issuer whose key lives in `certs_dir` with the default limits.
+/// The token verifier of `settings`: the configured issuers, and the development issuer
+/// whose key lives in `certs_dir` when development is allowed; refusing `revoked` sessions.
 pub fn token_verifier(
     settings: &AccessSettings,
     certs_dir: &Path,
+    revoked: Arc<auth::RevokedSessions>,
 ) -> Result<TokenVerifier, auth::KeyError> {
-    match &settings.tokens {
-        Some(tokens) => {
-            let verifier =
-                TokenVerifier::from_jwks_file(&tokens.issuer, &tokens.audience, &tokens.jwks_file)?;
-            Ok(verifier.with_limits(tokens.limits()))
-        }
-        None => {
-            let issuer = DevIssuer::at(certs_dir);
-            issuer.ensure()?;
-            issuer.verifier()
-        }
+    let mut issuers = settings
+        .issuers
+        .iter()
+        .map(auth::Issuer::from_settings)
+        .collect::<Result<Vec<_>, _>>()?;
+    if settings.development_issuer {
+        let issuer = DevIssuer::at(certs_dir);
+        issuer.ensure()?;
+        issuers.push(issuer.trusted()?);
     }
+    let verifier = TokenVerifier::new(issuers, revoked);
+    verifier.keep_keys_fresh();
+    Ok(verifier)
 }
 
 /// Builds the gateway: it follows the participants, consent and board feeds from `upstreams`,
@@ -129,10 +131,15 @@ pub fn build(
 ) -> Result<Arc<Gateway>, GatewayError> {
     settings
         .check()
+        .and_then(|()| settings.check_trust())
         .map_err(|(field, reason)| GatewayError::Setting(field, reason))?;
     let engine = policy_engine(&settings)?;
     let links = Links::new(settings.links.clone())?;
-    let authenticator = Authenticator::new(token_verifier(&settings, certs_dir)?, links.clone());
+    let revoked = audit.revoked_sessions().unwrap_or_default();
+    let authenticator = Authenticator::new(
+        token_verifier(&settings, certs_dir, revoked)?,
+        links.clone(),
+    );
     let view = Arc::new(AccessView::new(settings.max_view_lag()));
     let follower = access_view::follow(
         Arc::clone(&view),

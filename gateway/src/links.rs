@@ -47,8 +47,13 @@ pub struct LinkConfig {
     /// SHA-256 fingerprints (hex) of the client certificates it may present; more than one
     /// during a certificate rollover.
     pub certificate_sha256: Vec<String>,
-    /// gRPC paths it may call (`/samsyn.plans.v1.PlansService/PushDecision`).
+    /// gRPC paths it may call (`/samsyn.plans.v1.PlansService/PushDecision`), for itself
+    /// and for the users it acts for.
     pub allowed_rpcs: Vec<String>,
+    /// Whether it may act for its users: present a user's access token bound to its
+    /// certificate (RFC 8705), so the call is that person's, through this system.
+    #[serde(default)]
+    pub acts_for_users: bool,
 }
 
 /// A link configuration that cannot be used.
@@ -150,8 +155,15 @@ impl Links {
             roles: vec![link.kind.role().to_owned()],
             teams: Vec::new(),
             purpose: None,
+            acting_through: None,
         }
     }
+}
+
+/// The RFC 8705 thumbprint of a certificate (`x5t#S256`): its SHA-256, base64url.
+pub fn thumbprint(cert: &CertificateDer<'_>) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(fingerprint(cert))
 }
 
 /// SHA-256 of a certificate's DER encoding.
@@ -195,6 +207,7 @@ mod tests {
             ca_cert: "ca.pem".into(),
             certificate_sha256: fingerprints,
             allowed_rpcs: vec!["/samsyn.plans.v1.PlansService/PushDecision".into()],
+            acts_for_users: false,
         }
     }
 

@@ -17,6 +17,7 @@ struct Instruments {
     emergencies: Counter<u64>,
     audit_commit: Histogram<f64>,
     feed_lag: Histogram<f64>,
+    key_refreshes: Counter<u64>,
 }
 
 static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
@@ -50,8 +51,24 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
                 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0,
             ])
             .build(),
+        key_refreshes: meter
+            .u64_counter("samsyn.gateway.token_key_refreshes")
+            .with_description("Fetches of an identity provider's signing keys, by issuer")
+            .build(),
     }
 });
+
+/// Counts one fetch of `issuer`'s keys that found `keys` usable keys.
+pub(crate) fn key_refresh(issuer: &str, keys: usize) {
+    INSTRUMENTS.key_refreshes.add(
+        1,
+        &[
+            // An issuer URL is configuration, never a person.
+            KeyValue::new("issuer", issuer.to_owned()),
+            KeyValue::new("usable_keys", i64::try_from(keys).unwrap_or(i64::MAX)),
+        ],
+    );
+}
 
 /// Counts one policy decision.
 pub(crate) fn decision(allowed: bool, action: Action, category: DataCategory) {

@@ -29,7 +29,7 @@ use tracing::Instrument;
 use crate::access_view::{FeedName, Follower};
 use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
 use crate::auth::{AuthError, Principal};
-use crate::authenticate::Authenticator;
+use crate::authenticate::{Authenticated, Authenticator};
 use crate::describe::{CallDescriber, DescribeError};
 use crate::gate::{Gate, GateError, Verdict};
 use crate::page_token::{Cursor, PageTokens};
@@ -226,6 +226,8 @@ struct Admitted {
     /// When the caller's token or link certificate expires (seconds since the epoch); a
     /// stream ends then.
     expires_at: Option<u64>,
+    /// The caller's token session: a stream ends when it is revoked.
+    session: Option<crate::auth::Session>,
     verdict: Verdict,
     participant_id: Option<String>,
     emergency_reason: Option<String>,
@@ -272,7 +274,11 @@ impl Call {
 
     /// Authenticates, describes and decides; every refusal is audited here.
     async fn admit(&self, request: Request<Bytes>) -> Result<Admitted, Status> {
-        match self.try_admit(request) {
+        let admitted = match self.authenticate(&request).await {
+            Ok(authenticated) => self.try_admit(request, authenticated),
+            Err(refused) => Err(refused),
+        };
+        match admitted {
             Ok(admitted) => Ok(admitted),
             Err(refused) => {
                 let status = refused.status.clone();
@@ -283,23 +289,39 @@ impl Call {
         }
     }
 
-    fn try_admit(&self, request: Request<Bytes>) -> Result<Admitted, Box<Refused>> {
-        let gateway = &self.gateway;
-        let access = self
-            .access()
+    /// Who is calling: an unknown method is refused before anyone is looked for.
+    async fn authenticate(&self, request: &Request<Bytes>) -> Result<Authenticated, Box<Refused>> {
+        self.access()
             .map_err(|status| Box::new(Refused::new(status)))?;
         let peer_certs = request
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(TlsConnectInfo::peer_certs);
-        let (principal, expires_at) = tracing::info_span!("gateway.authenticate")
-            .in_scope(|| {
-                gateway.authenticator.authenticate_until(
-                    request.metadata(),
-                    peer_certs.as_ref().map(|c| c.as_slice()),
-                )
-            })
-            .map_err(|error| Box::new(Refused::new(unauthenticated(&error))))?;
+        self.gateway
+            .authenticator
+            .authenticate(
+                request.metadata(),
+                peer_certs.as_ref().map(|c| c.as_slice()),
+            )
+            .instrument(tracing::info_span!("gateway.authenticate"))
+            .await
+            .map_err(|error| Box::new(Refused::new(unauthenticated(&error))))
+    }
+
+    fn try_admit(
+        &self,
+        request: Request<Bytes>,
+        authenticated: Authenticated,
+    ) -> Result<Admitted, Box<Refused>> {
+        let gateway = &self.gateway;
+        let access = self
+            .access()
+            .map_err(|status| Box::new(Refused::new(status)))?;
+        let Authenticated {
+            principal,
+            expires_at,
+            session,
+        } = authenticated;
         let refuse = |status: Status| Refused {
             principal: Some(principal.clone()),
             ..Refused::new(status)
@@ -397,6 +419,7 @@ impl Call {
             principal,
             call_id: uuid::Uuid::now_v7().to_string(),
             expires_at,
+            session,
             verdict,
             participant_id,
             emergency_reason,
@@ -935,6 +958,7 @@ impl Call {
             }
         };
         let principal = admitted.principal.clone();
+        let session = admitted.session.clone();
         let expires_at = admitted.expires_at.map(|exp| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -953,6 +977,7 @@ impl Call {
             principal,
             sender,
             expires_at,
+            session,
             shown: std::sync::Mutex::new(BTreeMap::new()),
         };
         tokio::spawn(stream.run(upstream));
@@ -971,6 +996,8 @@ struct Stream {
     sender: mpsc::Sender<Result<Bytes, Status>>,
     /// When the caller's credentials expire: the stream ends then, UNAUTHENTICATED.
     expires_at: Option<tokio::time::Instant>,
+    /// The caller's token session: the stream ends, UNAUTHENTICATED, when it is revoked.
+    session: Option<crate::auth::Session>,
     /// Participants shown since the last audit event (and whether as a disclosure).
     shown: std::sync::Mutex<BTreeMap<String, bool>>,
 }
@@ -994,11 +1021,31 @@ impl Stream {
             }
         };
         tokio::pin!(expiry);
+        let authenticator = &self.gateway.authenticator;
+        let revoked = async {
+            let Some(session) = &self.session else {
+                return std::future::pending().await;
+            };
+            let mut changed = authenticator.tokens().revoked().changed();
+            while !authenticator.is_revoked(session) {
+                if changed.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::pin!(revoked);
         let mut audit = tokio::time::interval(STREAM_AUDIT_EVERY);
         audit.tick().await;
         loop {
             tokio::select! {
                 () = &mut work => break,
+                () = &mut revoked => {
+                    let _ = self
+                        .sender
+                        .send(Err(Status::unauthenticated("session revoked")))
+                        .await;
+                    break;
+                }
                 () = &mut expiry => {
                     let _ = self
                         .sender

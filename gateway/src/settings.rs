@@ -7,7 +7,7 @@ use std::time::Duration;
 use samsyn_proto::common::v1::DataCategory;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::TokenLimits;
+use crate::auth::IssuerSettings;
 use crate::links::LinkConfig;
 
 /// Who owns one category of a participant's data, and so whose consent opens it to others.
@@ -72,42 +72,6 @@ impl DataOwners {
     }
 }
 
-/// Where staff tokens come from in production.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenSettings {
-    /// The `iss` tokens must carry.
-    pub issuer: String,
-    /// The `aud` tokens must carry.
-    pub audience: String,
-    /// The issuer's public keys (a JWKS file).
-    pub jwks_file: PathBuf,
-    /// Clock difference forgiven on `exp`, `nbf` and `iat`, in seconds.
-    #[serde(default = "default_leeway_seconds")]
-    pub leeway_seconds: u64,
-    /// Longest accepted token lifetime (`exp - iat`), in seconds.
-    #[serde(default = "default_max_lifetime_seconds")]
-    pub max_lifetime_seconds: u64,
-}
-
-fn default_leeway_seconds() -> u64 {
-    TokenLimits::default().leeway_seconds
-}
-
-fn default_max_lifetime_seconds() -> u64 {
-    TokenLimits::default().max_lifetime_seconds
-}
-
-impl TokenSettings {
-    /// The time limits tokens are checked against.
-    pub fn limits(&self) -> TokenLimits {
-        TokenLimits {
-            leeway_seconds: self.leeway_seconds,
-            max_lifetime_seconds: self.max_lifetime_seconds,
-        }
-    }
-}
-
 /// Where and how Samsyn pushes changes to one link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,10 +98,13 @@ pub struct AccessSettings {
     /// in the binary (`deploy/policies/`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_dir: Option<PathBuf>,
-    /// The production token issuer; absent means the development issuer whose key lives in
-    /// the data directory (`samsyn token`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<TokenSettings>,
+    /// The trusted token issuers: the region's and each municipality's identity provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<IssuerSettings>,
+    /// Whether the development issuer whose key lives in the data directory (`samsyn token`)
+    /// is trusted too: for `samsyn up` and tests, never in production. Without it and
+    /// without issuers the gateway does not start.
+    pub development_issuer: bool,
     /// External systems and what each may call.
     pub links: Vec<LinkConfig>,
     /// Links Samsyn pushes changes to (SIP planning tools), each through the outbox.
@@ -178,7 +145,8 @@ impl Default for AccessSettings {
             region_organisation: "SE2321000255".into(),
             owners: DataOwners::default(),
             policy_dir: None,
-            tokens: None,
+            issuers: Vec::new(),
+            development_issuer: false,
             links: Vec::new(),
             pushes: Vec::new(),
             max_view_lag_seconds: 10,
@@ -199,6 +167,20 @@ impl AccessSettings {
         Duration::from_millis(self.write_settle_timeout_ms)
     }
 
+    /// Whether any token issuer is trusted, as `(field, reason)` when none is: a gateway
+    /// never silently trusts the development key.
+    pub fn check_trust(&self) -> Result<(), (String, String)> {
+        if self.issuers.is_empty() && !self.development_issuer {
+            return Err((
+                "access.issuers".into(),
+                "no token issuer configured: add an [[access.issuers]] entry (see the README), \
+                 or for development only set access.development_issuer = true"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The first setting that cannot work, as `(field, reason)`.
     pub fn check(&self) -> Result<(), (String, String)> {
         let invalid = |field: &str, reason: &str| Err((format!("access.{field}"), reason.into()));
@@ -212,15 +194,11 @@ impl AccessSettings {
         if self.write_settle_timeout_ms == 0 || self.write_settle_timeout_ms > 60_000 {
             return invalid("write_settle_timeout_ms", "must be between 1 and 60000");
         }
-        if let Some(tokens) = &self.tokens {
-            if tokens.leeway_seconds > 300 {
-                return invalid("tokens.leeway_seconds", "must be at most 300");
-            }
-            if !(60..=86_400).contains(&tokens.max_lifetime_seconds) {
-                return invalid(
-                    "tokens.max_lifetime_seconds",
-                    "must be between 60 and 86400",
-                );
+        let mut names = std::collections::HashSet::new();
+        for issuer in &self.issuers {
+            issuer.check()?;
+            if !names.insert(&issuer.issuer) {
+                return invalid("issuers.issuer", "each issuer once");
             }
         }
         let mut pushed = std::collections::HashSet::new();
@@ -244,41 +222,80 @@ impl AccessSettings {
 mod tests {
     use super::*;
 
-    fn with_tokens(leeway_seconds: u64, max_lifetime_seconds: u64) -> AccessSettings {
+    fn with_issuer(change: impl FnOnce(&mut serde_json::Value)) -> AccessSettings {
+        let mut issuer = serde_json::json!({
+            "issuer": "https://idp.region.example", "audience": "samsyn",
+            "ca_cert": "idp-ca.pem", "organisations": ["SE2321000255"],
+        });
+        change(&mut issuer);
         AccessSettings {
-            tokens: Some(TokenSettings {
-                issuer: "https://idp.example".into(),
-                audience: "samsyn".into(),
-                jwks_file: "jwks.json".into(),
-                leeway_seconds,
-                max_lifetime_seconds,
-            }),
+            issuers: vec![serde_json::from_value(issuer).unwrap()],
             ..AccessSettings::default()
         }
     }
 
     #[test]
-    fn token_limits_default_to_thirty_seconds_and_twelve_hours() {
-        let tokens: TokenSettings = serde_json::from_value(serde_json::json!({
-            "issuer": "https://idp.example", "audience": "samsyn", "jwks_file": "jwks.json",
-        }))
-        .unwrap();
-        assert_eq!(tokens.limits(), TokenLimits::default());
-        assert_eq!(tokens.limits().max_lifetime_seconds, 12 * 60 * 60);
-        assert_eq!(with_tokens(30, 43_200).check(), Ok(()));
+    fn an_issuer_defaults_to_three_algorithms_thirty_seconds_and_twelve_hours() {
+        let settings = with_issuer(|_| {});
+        assert_eq!(settings.check(), Ok(()));
+        let issuer = &settings.issuers[0];
+        assert_eq!(issuer.limits(), crate::auth::TokenLimits::default());
+        assert_eq!(issuer.limits().max_lifetime_seconds, 12 * 60 * 60);
+        assert_eq!(issuer.algorithms().len(), 3);
+        assert_eq!(issuer.claims.subject, "sub");
     }
 
     #[test]
-    fn token_limits_out_of_range_are_refused_naming_the_key() {
-        for (settings, field) in [
-            (with_tokens(301, 43_200), "access.tokens.leeway_seconds"),
-            (with_tokens(30, 59), "access.tokens.max_lifetime_seconds"),
+    fn no_issuer_at_all_is_refused_unless_in_development() {
+        let (field, reason) = AccessSettings::default().check_trust().unwrap_err();
+        assert_eq!(field, "access.issuers");
+        assert!(reason.contains("development_issuer"), "{reason}");
+        let development = AccessSettings {
+            development_issuer: true,
+            ..AccessSettings::default()
+        };
+        assert_eq!(development.check_trust(), Ok(()));
+        assert_eq!(with_issuer(|_| {}).check_trust(), Ok(()));
+    }
+
+    #[test]
+    fn issuer_settings_out_of_range_are_refused_naming_the_key() {
+        use serde_json::json;
+        for (change, field) in [
             (
-                with_tokens(30, 86_401),
-                "access.tokens.max_lifetime_seconds",
+                json!({"leeway_seconds": 301}),
+                "access.issuers.leeway_seconds",
+            ),
+            (
+                json!({"max_lifetime_seconds": 59}),
+                "access.issuers.max_lifetime_seconds",
+            ),
+            (
+                json!({"max_lifetime_seconds": 86_401}),
+                "access.issuers.max_lifetime_seconds",
+            ),
+            (
+                json!({"algorithms": ["HS256"]}),
+                "access.issuers.algorithms",
+            ),
+            (json!({"algorithms": ["none"]}), "access.issuers.algorithms"),
+            (json!({"organisations": []}), "access.issuers.organisations"),
+            (
+                json!({"issuer": "http://idp.example"}),
+                "access.issuers.issuer",
+            ),
+            (json!({"ca_cert": null}), "access.issuers.ca_cert"),
+            (
+                json!({"refresh_seconds": 5}),
+                "access.issuers.refresh_seconds",
             ),
         ] {
-            assert_eq!(settings.check().unwrap_err().0, field);
+            let settings = with_issuer(|issuer| {
+                for (key, value) in change.as_object().unwrap() {
+                    issuer[key] = value.clone();
+                }
+            });
+            assert_eq!(settings.check().unwrap_err().0, field, "{change}");
         }
     }
 }

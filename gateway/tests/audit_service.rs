@@ -48,6 +48,7 @@ fn staff(id: &str, organisation: &str, unit: &str) -> Principal {
         roles: vec!["physician".into()],
         teams: vec![],
         purpose: Some("care".into()),
+        acting_through: None,
     }
 }
 
@@ -60,6 +61,7 @@ fn participant(id: &str) -> Principal {
         roles: vec![],
         teams: vec![],
         purpose: None,
+        acting_through: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn event(n: u64) -> AuditEvent {
             roles: vec!["case_manager".into()],
             teams: vec![],
             purpose: Some("care".into()),
+            acting_through: None,
         }),
         rpc: "/samsyn.plans.v1.PlansService/GetPlan".into(),
         action: Some(Action::Read),

@@ -173,6 +173,7 @@ fn expired_token(stack: &Stack, principal: &Principal) -> String {
         roles: principal.roles.clone(),
         teams: principal.teams.clone(),
         purpose: principal.purpose.clone(),
+        jti: None,
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some(DevIssuer::KEY_ID.into());

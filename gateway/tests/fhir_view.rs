@@ -77,6 +77,7 @@ async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGa
             ca_cert: pki.ca_cert(),
             certificate_sha256: pinned,
             allowed_rpcs: FHIR_RPCS.iter().map(|s| (*s).to_owned()).collect(),
+            acts_for_users: false,
         }],
         ..AccessSettings::default()
     };
@@ -486,6 +487,7 @@ async fn a_journal_system_reads_fhir_through_the_gateways_own_decisions() {
         roles: vec!["auditor".into()],
         teams: vec![],
         purpose: Some("audit".into()),
+        acting_through: None,
     }));
     let answer = auditor.get(&trail_search).await;
     assert_eq!(answer.status, 200, "{}", answer.body);

@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::policy::Action;
 
 pub mod service;
+pub mod sessions;
 pub mod store;
 
 /// What the gateway did with a call.
@@ -92,6 +93,11 @@ pub type RecordFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> 
 pub trait AuditTrail: Send + Sync + std::fmt::Debug {
     /// Takes one event.
     fn record(&self, event: AuditEvent) -> RecordFuture<'_>;
+
+    /// The revoked sessions this trail's store keeps, when it keeps them.
+    fn revoked_sessions(&self) -> Option<std::sync::Arc<crate::auth::RevokedSessions>> {
+        None
+    }
 }
 
 /// A trail in memory: for tests, and for `samsyn up` until the durable trail lands.
@@ -126,6 +132,10 @@ impl<T: AuditTrail + ?Sized> AuditTrail for std::sync::Arc<T> {
     fn record(&self, event: AuditEvent) -> RecordFuture<'_> {
         (**self).record(event)
     }
+
+    fn revoked_sessions(&self) -> Option<std::sync::Arc<crate::auth::RevokedSessions>> {
+        (**self).revoked_sessions()
+    }
 }
 
 /// Hands every event to two trails (tests keep events in memory beside the durable store).
@@ -140,6 +150,12 @@ impl<A: AuditTrail, B: AuditTrail> AuditTrail for TeeTrail<A, B> {
             first.await?;
             second.await
         })
+    }
+
+    fn revoked_sessions(&self) -> Option<std::sync::Arc<crate::auth::RevokedSessions>> {
+        self.0
+            .revoked_sessions()
+            .or_else(|| self.1.revoked_sessions())
     }
 }
 

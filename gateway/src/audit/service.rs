@@ -298,6 +298,7 @@ fn event(stored: StoredEvent) -> pb::AuditEvent {
         unit_id: record.unit.clone().unwrap_or_default(),
         roles: record.roles.clone(),
         purpose: record.purpose.clone().unwrap_or_default(),
+        acting_through: record.acting_through.clone().unwrap_or_default(),
     });
     let (reviewed_by, reviewed_at) = match stored.reviewed {
         Some((by, at)) => (by, Some(to_timestamp(at))),
@@ -639,6 +640,73 @@ impl AuditService for AuditApi {
             events_removed: removed,
         }))
     }
+
+    async fn revoke_sessions(
+        &self,
+        request: Request<pb::RevokeSessionsRequest>,
+    ) -> Result<Response<pb::RevokeSessionsResponse>, Status> {
+        let auditor = auditor(caller(request.metadata())?).map_err(status)?;
+        if !auditor.security_auditor {
+            return Err(status(ApiError::PermissionDenied));
+        }
+        let revocation = revocation_of(request.get_ref(), unix_now()).map_err(status)?;
+        let until = revocation.until;
+        self.store
+            .revoke(revocation)
+            .await
+            .map_err(|error| status(ApiError::from(error)))?;
+        tracing::info!("sessions revoked");
+        Ok(Response::new(pb::RevokeSessionsResponse {
+            until: Some(prost_types::Timestamp {
+                seconds: i64::try_from(until).unwrap_or(i64::MAX),
+                nanos: 0,
+            }),
+        }))
+    }
+}
+
+/// Longest token id or subject a revocation names.
+const MAX_SESSION_FIELD: usize = 128;
+
+/// Longest issuer a revocation names.
+const MAX_ISSUER: usize = 512;
+
+/// How long a revocation is kept: no configurable token lifetime (at most a day) outlives it.
+const REVOCATION_KEPT_SECONDS: u64 = 86_400 + 300;
+
+/// The revocation a request asks for at `now`.
+fn revocation_of(
+    request: &pb::RevokeSessionsRequest,
+    now: u64,
+) -> Result<crate::auth::Revocation, ApiError> {
+    let mut v = FieldViolations::new();
+    let field = |v: &mut FieldViolations, name: &str, value: &str, max: usize| {
+        if value.chars().count() > max {
+            v.add(name, format!("at most {max} characters"));
+        }
+        (!value.trim().is_empty()).then(|| value.to_owned())
+    };
+    let issuer = field(&mut v, "issuer", &request.issuer, MAX_ISSUER);
+    let token_id = field(&mut v, "token_id", &request.token_id, MAX_SESSION_FIELD);
+    let subject = field(&mut v, "subject", &request.subject, MAX_SESSION_FIELD);
+    if token_id.is_none() && subject.is_none() {
+        v.add("token_id", "a token id or a subject is required");
+    }
+    v.finish()?;
+    Ok(crate::auth::Revocation {
+        issuer,
+        token_id,
+        subject,
+        revoked_at: now,
+        until: now + REVOCATION_KEPT_SECONDS,
+    })
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -321,6 +321,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(migration::CreateAuditTables),
             Box::new(migration::CreateAuditIndex),
+            Box::new(super::sessions::migration::CreateRevokedSessions),
         ]
     }
 }
@@ -343,6 +344,9 @@ pub struct Record {
     pub roles: Vec<String>,
     /// The assignment purpose.
     pub purpose: Option<String>,
+    /// The link of the system the caller acted through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_through: Option<String>,
     /// The gRPC path.
     pub rpc: String,
     /// `read` or `write`.
@@ -446,6 +450,7 @@ impl Record {
             unit: principal.and_then(|p| p.unit.clone()),
             roles: principal.map(|p| p.roles.clone()).unwrap_or_default(),
             purpose: principal.and_then(|p| p.purpose.clone()),
+            acting_through: principal.and_then(|p| p.acting_through.clone()),
             rpc: event.rpc.clone(),
             action: event.action.map(|a| a.as_str().to_owned()),
             category: category_code(event.category).to_owned(),
@@ -646,6 +651,7 @@ pub struct AuditStore {
     db: DatabaseConnection,
     queue: mpsc::Sender<Pending>,
     signer: Arc<Signer>,
+    revoked: Arc<crate::auth::RevokedSessions>,
 }
 
 impl std::fmt::Debug for AuditStore {
@@ -663,7 +669,23 @@ impl AuditStore {
         let head = load_head(&db).await?;
         let (queue, pending) = mpsc::channel(QUEUE);
         tokio::spawn(write_loop(db.clone(), Arc::clone(&signer), head, pending));
-        Ok(Self { db, queue, signer })
+        let revoked = Arc::new(crate::auth::RevokedSessions::default());
+        revoked.add(super::sessions::in_force(&db, unix_now()).await?);
+        tokio::spawn(follow_revocations(db.clone(), Arc::downgrade(&revoked)));
+        Ok(Self {
+            db,
+            queue,
+            signer,
+            revoked,
+        })
+    }
+
+    /// Refuses the sessions `revocation` names from now on: stored first, so it outlives a
+    /// restart, then in force for the very next call.
+    pub async fn revoke(&self, revocation: crate::auth::Revocation) -> Result<(), DbErr> {
+        super::sessions::insert(&self.db, &revocation).await?;
+        self.revoked.add([revocation]);
+        Ok(())
     }
 
     /// The database, for follow-up queries and tests.
@@ -973,6 +995,43 @@ impl AuditTrail for AuditStore {
         let record = Record::of(&event);
         Box::pin(async move { self.append(record).await.map(drop) })
     }
+
+    fn revoked_sessions(&self) -> Option<Arc<crate::auth::RevokedSessions>> {
+        Some(Arc::clone(&self.revoked))
+    }
+}
+
+/// How often revocations stored by other gateways on the same database are read.
+const REVOCATIONS_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads revocations stored by other gateways, and forgets expired ones, while `revoked`
+/// lives.
+async fn follow_revocations(
+    db: DatabaseConnection,
+    revoked: std::sync::Weak<crate::auth::RevokedSessions>,
+) {
+    let mut ticks = tokio::time::interval(REVOCATIONS_READ_EVERY);
+    loop {
+        ticks.tick().await;
+        let Some(revoked) = revoked.upgrade() else {
+            break;
+        };
+        let now = unix_now();
+        match super::sessions::in_force(&db, now).await {
+            Ok(stored) => {
+                revoked.forget_before(now);
+                revoked.add(stored);
+            }
+            Err(error) => tracing::warn!(%error, "revoked sessions not read"),
+        }
+    }
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn load_head(db: &DatabaseConnection) -> Result<Head, DbErr> {

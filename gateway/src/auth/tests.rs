@@ -9,6 +9,7 @@ fn case_manager() -> Principal {
         roles: vec!["case_manager".into()],
         teams: vec!["fact-nw".into()],
         purpose: Some("care".into()),
+        acting_through: None,
     }
 }
 
@@ -45,7 +46,13 @@ fn claims(principal: &Principal) -> Claims {
         roles: principal.roles.clone(),
         teams: principal.teams.clone(),
         purpose: principal.purpose.clone(),
+        jti: None,
     }
+}
+
+/// The principal `token` stands for at `t`, with `verifier`'s keys.
+fn principal_at(verifier: &TokenVerifier, token: &str, t: u64) -> Result<Principal, AuthError> {
+    verifier.verify_at(token, t).map(|v| v.principal)
 }
 
 /// Signs arbitrary claims with the development key.
@@ -205,8 +212,14 @@ fn keys_load_from_a_jwks_file() {
     }]});
     let path = dir.path().join("jwks.json");
     std::fs::write(&path, jwks.to_string()).unwrap();
-    let verifier =
-        TokenVerifier::from_jwks_file(DevIssuer::ISSUER, DevIssuer::AUDIENCE, &path).unwrap();
+    let settings = IssuerSettings {
+        jwks_file: Some(path),
+        ..DevIssuer::settings()
+    };
+    let verifier = TokenVerifier::new(
+        vec![Issuer::from_settings(&settings).unwrap()],
+        Arc::default(),
+    );
     let token = issuer
         .issue(&case_manager(), Duration::from_secs(60))
         .unwrap();
@@ -235,7 +248,7 @@ fn a_remembered_token_speaks_only_for_itself_and_only_until_it_expires() {
     ending.exp = now() - 1;
     let ending = signed(&issuer, &ending);
     assert_eq!(verifier.verify(&ending), Ok(case_manager()));
-    assert!(!verifier.remembered().values().any(|(_, exp)| *exp < now()));
+    assert!(!verifier.remembered().values().any(|v| v.expires_at < now()));
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -260,7 +273,7 @@ fn a_token_valid_only_from_a_day_ahead_is_refused() {
         ..claims_at(t, 600)
     };
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &tomorrow), t),
+        principal_at(&verifier, &signed(&issuer, &tomorrow), t),
         Err(AuthError::NotYetValid)
     );
 }
@@ -272,7 +285,7 @@ fn a_token_issued_a_year_ahead_is_refused() {
     let t = now();
     let next_year = claims_at(t + YEAR, 600);
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &next_year), t),
+        principal_at(&verifier, &signed(&issuer, &next_year), t),
         Err(AuthError::NotYetValid)
     );
 }
@@ -284,7 +297,7 @@ fn a_token_living_fifty_years_is_refused() {
     let t = now();
     let fifty_years = claims_at(t, 50 * YEAR);
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &fifty_years), t),
+        principal_at(&verifier, &signed(&issuer, &fifty_years), t),
         Err(AuthError::TooLong)
     );
     // Without `iat` the lifetime counts from now.
@@ -293,7 +306,7 @@ fn a_token_living_fifty_years_is_refused() {
         ..fifty_years
     };
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &undated), t),
+        principal_at(&verifier, &signed(&issuer, &undated), t),
         Err(AuthError::TooLong)
     );
     let undated_short = Claims {
@@ -301,7 +314,7 @@ fn a_token_living_fifty_years_is_refused() {
         ..claims_at(t, 600)
     };
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &undated_short), t),
+        principal_at(&verifier, &signed(&issuer, &undated_short), t),
         Ok(case_manager())
     );
 }
@@ -318,7 +331,7 @@ fn a_token_just_inside_the_leeway_and_the_lifetime_is_accepted() {
         ..claims_at(t + limits.leeway_seconds, limits.max_lifetime_seconds)
     };
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &ahead), t),
+        principal_at(&verifier, &signed(&issuer, &ahead), t),
         Ok(case_manager())
     );
     let one_second_more = Claims {
@@ -326,12 +339,12 @@ fn a_token_just_inside_the_leeway_and_the_lifetime_is_accepted() {
         ..claims_at(t + limits.leeway_seconds + 1, 600)
     };
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &one_second_more), t),
+        principal_at(&verifier, &signed(&issuer, &one_second_more), t),
         Err(AuthError::NotYetValid)
     );
     let longer = claims_at(t, limits.max_lifetime_seconds + 1);
     assert_eq!(
-        verifier.verify_at(&signed(&issuer, &longer), t),
+        principal_at(&verifier, &signed(&issuer, &longer), t),
         Err(AuthError::TooLong)
     );
 }
@@ -348,10 +361,13 @@ fn configured_limits_replace_the_defaults() {
         (claims_at(t + 1, 60), AuthError::NotYetValid),
         (claims_at(t, 600), AuthError::TooLong),
     ] {
-        assert_eq!(strict.verify_at(&signed(&issuer, &claims), t), Err(refusal));
+        assert_eq!(
+            principal_at(&strict, &signed(&issuer, &claims), t),
+            Err(refusal)
+        );
     }
     assert_eq!(
-        strict.verify_at(&signed(&issuer, &claims_at(t, 300)), t),
+        principal_at(&strict, &signed(&issuer, &claims_at(t, 300)), t),
         Ok(case_manager())
     );
 }
@@ -362,11 +378,14 @@ fn a_remembered_token_is_refused_once_past_its_expiry() {
     let verifier = issuer.verifier().unwrap();
     let t = now();
     let token = signed(&issuer, &claims_at(t, 600));
-    assert_eq!(verifier.verify_at(&token, t), Ok(case_manager()));
-    assert_eq!(verifier.verify_at(&token, t + 1), Ok(case_manager()));
+    assert_eq!(principal_at(&verifier, &token, t), Ok(case_manager()));
+    assert_eq!(principal_at(&verifier, &token, t + 1), Ok(case_manager()));
     assert_eq!(verifier.remembered().len(), 1, "remembered");
     let past = t + 600 + TokenLimits::default().leeway_seconds + 1;
-    assert_eq!(verifier.verify_at(&token, past), Err(AuthError::Expired));
+    assert_eq!(
+        principal_at(&verifier, &token, past),
+        Err(AuthError::Expired)
+    );
 }
 
 #[test]
@@ -380,4 +399,139 @@ fn development_tokens_pass_the_time_checks() {
             .unwrap();
         assert_eq!(verifier.verify(&token), Ok(case_manager()), "{hours} h");
     }
+}
+
+#[test]
+fn a_municipal_issuer_cannot_mint_region_staff_nor_participants() {
+    let (dir, issuer) = issuer();
+    let pem = std::fs::read(issuer.public_key()).unwrap();
+    let municipal = IssuerSettings {
+        organisations: vec!["1283".into()],
+        participants: false,
+        ..DevIssuer::settings()
+    };
+    let key = DecodingKey::from_ec_pem(&pem).unwrap();
+    let verifier = TokenVerifier::new(
+        vec![Issuer::fixed(
+            &municipal,
+            municipal.speaks(),
+            vec![(DevIssuer::KEY_ID.into(), key, Some(Algorithm::ES256))],
+        )],
+        Arc::default(),
+    );
+    let officer = Principal {
+        organisation: Some("1283".into()),
+        ..case_manager()
+    };
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &claims(&officer))),
+        Ok(officer)
+    );
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &claims(&case_manager()))),
+        Err(AuthError::ForeignOrganisation),
+        "region staff from a municipality's issuer"
+    );
+    let participant = Principal {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: PrincipalKind::Participant,
+        organisation: None,
+        ..case_manager()
+    };
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &claims(&participant))),
+        Err(AuthError::ForeignOrganisation)
+    );
+    drop(dir);
+}
+
+#[test]
+fn an_unknown_key_id_is_reported_as_such_and_a_revoked_session_refused() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let key = EncodingKey::from_ec_pem(&std::fs::read(issuer.private_key()).unwrap()).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("rotated-2".into());
+    let unknown = jsonwebtoken::encode(&header, &claims(&case_manager()), &key).unwrap();
+    assert_eq!(verifier.verify(&unknown), Err(AuthError::UnknownKey));
+
+    let mut with_id = claims(&case_manager());
+    with_id.jti = Some("token-7".into());
+    let token = signed(&issuer, &with_id);
+    assert_eq!(
+        verifier.verify(&token),
+        Ok(case_manager()),
+        "remembered now"
+    );
+    verifier.revoked().add([Revocation {
+        issuer: Some(DevIssuer::ISSUER.into()),
+        token_id: Some("token-7".into()),
+        subject: None,
+        revoked_at: now(),
+        until: now() + 600,
+    }]);
+    assert_eq!(
+        verifier.verify(&token),
+        Err(AuthError::Revoked),
+        "even when remembered"
+    );
+    assert_eq!(
+        verifier.verify(&signed(&issuer, &claims(&case_manager()))),
+        Ok(case_manager())
+    );
+}
+
+#[test]
+fn claims_map_from_an_hsa_style_provider() {
+    let mapping: ClaimMapping = serde_json::from_value(serde_json::json!({
+        "subject": "employeeHsaId",
+        "organisation": "/commission/healthCareProviderHsaId",
+        "unit": "/commission/healthCareUnitHsaId",
+        "roles": "/commission/commissionRight",
+        "purpose": "/commission/commissionPurpose",
+        "role_values": {"Läkare": "physician", "Case manager": "case_manager"},
+        "purpose_values": {"Vård och behandling": "care"},
+    }))
+    .unwrap();
+    let (_dir, issuer) = issuer();
+    let settings = IssuerSettings {
+        claims: mapping,
+        organisations: vec!["SE2321000255".into()],
+        ..DevIssuer::settings()
+    };
+    let key = DecodingKey::from_ec_pem(&std::fs::read(issuer.public_key()).unwrap()).unwrap();
+    let verifier = TokenVerifier::new(
+        vec![Issuer::fixed(
+            &settings,
+            settings.speaks(),
+            vec![(DevIssuer::KEY_ID.into(), key, None)],
+        )],
+        Arc::default(),
+    );
+    let body = serde_json::json!({
+        "iss": DevIssuer::ISSUER, "aud": DevIssuer::AUDIENCE, "sub": "pairwise-7f3a",
+        "exp": now() + 300, "iat": now(), "employeeHsaId": "SE2321000255-L001",
+        "commission": {
+            "healthCareProviderHsaId": "SE2321000255", "healthCareUnitHsaId": "SE2321000255-FACT",
+            "commissionRight": ["Läkare", "Administratör"], "commissionPurpose": "Vård och behandling",
+        },
+    });
+    let key = EncodingKey::from_ec_pem(&std::fs::read(issuer.private_key()).unwrap()).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(DevIssuer::KEY_ID.into());
+    let token = jsonwebtoken::encode(&header, &body, &key).unwrap();
+    assert_eq!(
+        verifier.verify(&token),
+        Ok(Principal {
+            id: "SE2321000255-L001".into(),
+            kind: PrincipalKind::Staff,
+            organisation: Some("SE2321000255".into()),
+            unit: Some("SE2321000255-FACT".into()),
+            roles: vec!["physician".into()],
+            teams: vec![],
+            purpose: Some("care".into()),
+            acting_through: None,
+        }),
+        "unlisted role values are dropped, Swedish values translated"
+    );
 }

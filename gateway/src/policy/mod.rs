@@ -574,6 +574,12 @@ impl PolicyEngine {
                             RestrictedExpression::new_string(purpose.clone()),
                         );
                     }
+                    if let Some(link) = &principal.acting_through {
+                        attrs.insert(
+                            "acting_through".to_owned(),
+                            RestrictedExpression::new_string(link.clone()),
+                        );
+                    }
                     let mut parents = HashSet::new();
                     if let Some(facts) = member_of {
                         parents.insert(self.uid(&self.types.care_team, &facts.participant_id));
@@ -858,6 +864,7 @@ fn principal_key(principal: &Principal, member_of: Option<&ParticipantFacts>) ->
         .opt(principal.organisation.as_deref())
         .opt(principal.unit.as_deref())
         .opt(principal.purpose.as_deref())
+        .opt(principal.acting_through.as_deref())
         .strs(&principal.roles)
         .strs(&principal.teams)
         .opt(member_of.map(|f| f.participant_id.as_str()))
@@ -945,9 +952,11 @@ fn emergency_age(input: &DecisionInput<'_>) -> i64 {
         .map_or(0, |declared| (input.at - declared).num_seconds())
 }
 
-/// What `context.link_allows` says: only a system has a link.
+/// What `context.link_allows` says: only a system, or a person acting through one, has a
+/// link.
 fn link_allows(input: &DecisionInput<'_>) -> bool {
-    input.principal.kind == PrincipalKind::System && input.call.link_allows
+    (input.principal.kind == PrincipalKind::System || input.principal.acting_through.is_some())
+        && input.call.link_allows
 }
 
 const KINDS: [PrincipalKind; 3] = [
@@ -984,10 +993,12 @@ enum Bit {
     EmergencyReason,
     /// `principal has purpose`: only staff have the attribute.
     HasPurpose,
+    /// `principal has acting_through`: staff acting through a system.
+    ActingThrough,
 }
 
 /// How many `Bit`s there are.
-const BITS: usize = 9;
+const BITS: usize = 10;
 
 /// What a request is, as far as policies are pruned by it: the caller's kind, the action,
 /// the data category and the `Bit`s.
@@ -1014,6 +1025,11 @@ impl Features {
             (
                 Bit::HasPurpose,
                 input.principal.kind == PrincipalKind::Staff && input.principal.purpose.is_some(),
+            ),
+            (
+                Bit::ActingThrough,
+                input.principal.kind == PrincipalKind::Staff
+                    && input.principal.acting_through.is_some(),
             ),
         ]
         .iter()
@@ -1237,6 +1253,7 @@ fn condition(expr: &serde_json::Value) -> Option<Condition> {
             (["resource"], "participant") => Bit::HasParticipant,
             (["resource"], "owner") => Bit::HasOwner,
             (["principal"], "purpose") => Bit::HasPurpose,
+            (["principal"], "acting_through") => Bit::ActingThrough,
             _ => return None,
         };
         return Some(Condition::Bit(bit, true));

@@ -58,6 +58,7 @@ fn staff(id: &str, organisation: &str, roles: &[&str]) -> Principal {
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         teams: Vec::new(),
         purpose: Some("care".into()),
+        acting_through: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn system(id: &str, organisation: &str, role: &str) -> Principal {
         roles: vec![role.into()],
         teams: Vec::new(),
         purpose: None,
+        acting_through: None,
     }
 }
 
@@ -92,6 +94,7 @@ fn person(id: &str) -> Principal {
         roles: Vec::new(),
         teams: Vec::new(),
         purpose: None,
+        acting_through: None,
     }
 }
 

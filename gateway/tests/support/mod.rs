@@ -105,6 +105,7 @@ impl Stack {
                 ca_cert: pki.ca_cert(),
                 certificate_sha256: vec![leaf(JOURNAL)],
                 allowed_rpcs: JOURNAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
+                acts_for_users: false,
             },
             LinkConfig {
                 id: MUNICIPAL_SYSTEM.into(),
@@ -113,6 +114,7 @@ impl Stack {
                 ca_cert: pki.ca_cert(),
                 certificate_sha256: vec![leaf(MUNICIPAL_SYSTEM)],
                 allowed_rpcs: MUNICIPAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
+                acts_for_users: false,
             },
         ]);
         let upstreams = Upstreams {
@@ -318,6 +320,7 @@ pub fn staff(id: &str, organisation: &str, roles: &[&str]) -> Principal {
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         teams: Vec::new(),
         purpose: Some("care".into()),
+        acting_through: None,
     }
 }
 
@@ -331,6 +334,7 @@ pub fn person(participant_id: &str) -> Principal {
         roles: Vec::new(),
         teams: Vec::new(),
         purpose: None,
+        acting_through: None,
     }
 }
 
@@ -647,12 +651,26 @@ pub async fn serve_with_trail(
     upstreams: Upstreams,
     trail: Arc<dyn samsyn_gateway::audit::AuditTrail>,
 ) -> (Arc<Gateway>, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut settings = settings;
+    // The tests' tokens come from the development issuer unless a test names its issuers.
+    settings.development_issuer |= settings.issuers.is_empty();
     let pki = tls::DevPki::at(certs);
+    // As `samsyn serve gateway`: each link's certificate is trusted from its own CA.
+    let mut roots = (*pki.trust_anchors().unwrap()).clone();
+    for link in &settings.links {
+        roots.roots.extend(
+            tls::trust_anchors(&link.ca_cert)
+                .unwrap()
+                .roots
+                .iter()
+                .cloned(),
+        );
+    }
     let gateway =
         samsyn_gateway::build(settings, certs, upstreams, trail, &Limits::default()).unwrap();
     let server = tls::server_config(
         &pki.identity("gateway").unwrap(),
-        pki.trust_anchors().unwrap(),
+        Arc::new(roots),
         tls::ClientAuth::Optional,
     )
     .unwrap();
