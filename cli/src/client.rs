@@ -87,6 +87,19 @@ pub enum Action {
         /// For an auditor: the participant (key or id).
         participant: Option<String>,
     },
+    /// Refuse sessions before their tokens expire (a security auditor): one token by its id,
+    /// or every token of a subject issued until now.
+    RevokeSessions {
+        /// One token's id (`jti`).
+        #[arg(long)]
+        token_id: Option<String>,
+        /// Every token of this subject (a staff HSA id, or a participant's key or id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only tokens of this issuer (`iss`); every trusted issuer when left out.
+        #[arg(long)]
+        issuer: Option<String>,
+    },
     /// The demo people one can act as.
     People,
 }
@@ -479,6 +492,35 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                 } else {
                     ""
                 }
+            )?;
+        }
+        Action::RevokeSessions {
+            token_id,
+            subject,
+            issuer,
+        } => {
+            let subject = subject.map(|key| {
+                roster
+                    .people
+                    .iter()
+                    .find(|p| p.key == key)
+                    .map_or(key, |p| p.id.clone())
+            });
+            let revoked = AuditServiceClient::with_interceptor(channel.clone(), bearer.clone())
+                .revoke_sessions(audit_pb::RevokeSessionsRequest {
+                    issuer: issuer.unwrap_or_default(),
+                    token_id: token_id.unwrap_or_default(),
+                    subject: subject.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            if json {
+                return print_json(&mut out, &revoked, "samsyn.audit.v1.RevokeSessionsResponse");
+            }
+            writeln!(
+                out,
+                "revoked; kept until {}",
+                revoked.until.map_or(0, |t| t.seconds)
             )?;
         }
         Action::AuditLog { participant: key } => {

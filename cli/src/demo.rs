@@ -190,6 +190,16 @@ const STAFF: &[StaffDef] = &[
         in_team: false,
     },
     StaffDef {
+        key: "security",
+        name: "Sune Vaktmästare",
+        title: "security auditor (sessions, unattributable calls), region",
+        id: "SE2321000255-S0191",
+        organisation: REGION,
+        unit: "region-informationssakerhet",
+        roles: &["security_auditor"],
+        in_team: false,
+    },
+    StaffDef {
         key: "lisa",
         name: "Lisa Bergsjö",
         title: "coordinator, Helsingborg",
