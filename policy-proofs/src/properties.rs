@@ -201,12 +201,14 @@ pub const INTERNAL_ONLY: Property = Property {
 };
 
 /// 7. An external system does exactly what its link agreement allows (the link is the
-///    agreement with the system's organisation): nothing outside its allowed calls.
+///    agreement with the system's organisation): nothing outside its allowed calls, neither
+///    for itself nor for a clinician acting through it.
 pub const SYSTEM_WITHIN_LINK: Property = Property {
     name: "system-within-link",
-    rule: "a system principal is never permitted outside its link's allowed calls",
+    rule: "a system, or staff acting through one, is never permitted outside the link's allowed calls",
     allows: Allows::Only(
-        "permit (principal is Samsyn::Staff, action, resource);
+        "permit (principal is Samsyn::Staff, action, resource)
+        unless { principal has acting_through && !context.link_allows };
         permit (principal is Samsyn::Participant, action, resource);
         permit (principal is Samsyn::System, action, resource) when { context.link_allows };",
     ),
