@@ -233,3 +233,144 @@ async fn tampering_is_found_on_sqlite() {
 async fn tampering_is_found_on_postgres() {
     tamper_cases(async || fresh_postgres_url().await.unwrap()).await;
 }
+
+/// Two gateways on one PostgreSQL database append concurrently: one chain, every event
+/// once, positions without gaps, and it verifies as a whole (checkpoints from either).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_append_to_one_chain_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit-signing-key");
+    let url = fresh_postgres_url().await.unwrap();
+    let replicas = [
+        Arc::new(AuditStore::open(&url, &key).await.unwrap()),
+        Arc::new(AuditStore::open(&url, &key).await.unwrap()),
+    ];
+    const PER_REPLICA: u64 = 700;
+    let mut writers = Vec::new();
+    for (r, store) in replicas.iter().enumerate() {
+        for lane in 0..4u64 {
+            let store = Arc::clone(store);
+            writers.push(tokio::spawn(async move {
+                let mut positions = Vec::new();
+                for n in (lane..PER_REPLICA).step_by(4) {
+                    let position = store
+                        .append(samsyn_gateway::audit::store::Record::of(&event(
+                            n + r as u64 * PER_REPLICA,
+                        )))
+                        .await
+                        .unwrap();
+                    positions.push(position);
+                }
+                positions
+            }));
+        }
+    }
+    let mut positions = Vec::new();
+    for writer in writers {
+        positions.extend(writer.await.unwrap());
+    }
+    positions.sort_unstable();
+    let expected: Vec<u64> = (1..=2 * PER_REPLICA).collect();
+    assert_eq!(
+        positions, expected,
+        "every event once, no gaps, no position twice"
+    );
+    for store in &replicas {
+        let verification = store.verify().await.unwrap();
+        assert_eq!(
+            verification.first_broken, None,
+            "{:?}",
+            verification.problem
+        );
+        assert_eq!(verification.events, 2 * PER_REPLICA);
+        assert!(verification.checkpoints >= 2, "{verification:?}");
+    }
+}
+
+/// The gateway's database role (deploy/postgres/gateway-grants.sql) appends and reads the
+/// trail but cannot change or remove an event: PostgreSQL refuses, not only the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_role_cannot_update_or_delete_an_audit_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_postgres_url().await.unwrap();
+    let store = filled(&url, &dir.path().join("key")).await;
+    samsyn_kit::db::connect::<samsyn_outbox::Migrator>(&url)
+        .await
+        .unwrap();
+    let schema = url.rsplit("search_path%3D").next().unwrap().to_owned();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (gateway_role, purge_role) = (format!("t_gw_{suffix}"), format!("t_purge_{suffix}"));
+    sql(
+        &store,
+        &format!("CREATE ROLE {gateway_role} LOGIN; CREATE ROLE {purge_role} LOGIN"),
+    )
+    .await;
+    let grants = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/postgres/gateway-grants.sql"),
+    )
+    .unwrap()
+    .replace(":\"schema\"", &schema)
+    .replace(":\"gateway_role\"", &gateway_role)
+    .replace(":\"purge_role\"", &purge_role);
+    store.database().execute_unprepared(&grants).await.unwrap();
+
+    let base = std::env::var("SAMSYN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let as_role = |role: &str| {
+        let rest = base.split_once('@').unwrap().1;
+        format!("postgres://{role}@{rest}?options=-c%20search_path%3D{schema}")
+    };
+    let gateway = sea_orm::Database::connect(as_role(&gateway_role).as_str())
+        .await
+        .unwrap();
+    let count = |db: &sea_orm::DatabaseConnection| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) AS n FROM audit_event",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+        }
+    };
+    assert_eq!(count(&gateway).await, EVENTS as i64, "it reads");
+    for statement in [
+        "UPDATE audit_event SET body = '{}' WHERE position = 1",
+        "DELETE FROM audit_event WHERE position = 1",
+        "UPDATE audit_checkpoint SET hash = 'x'",
+        "DELETE FROM audit_checkpoint",
+        "TRUNCATE audit_event",
+    ] {
+        let refused = gateway.execute_unprepared(statement).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("permission denied"),
+            "{statement}: {refused}"
+        );
+    }
+    // The purge role may remove, but not rewrite.
+    let purge = sea_orm::Database::connect(as_role(&purge_role).as_str())
+        .await
+        .unwrap();
+    let rewrite = purge
+        .execute_unprepared("UPDATE audit_event SET body = '{}' WHERE position = 1")
+        .await
+        .unwrap_err();
+    assert!(
+        rewrite.to_string().contains("permission denied"),
+        "{rewrite}"
+    );
+    assert_eq!(store.verify().await.unwrap().first_broken, None);
+    gateway.close().await.unwrap();
+    purge.close().await.unwrap();
+    sql(
+        &store,
+        &format!(
+            "DROP OWNED BY {gateway_role}, {purge_role}; DROP ROLE {gateway_role}; DROP ROLE {purge_role}"
+        ),
+    )
+    .await;
+}

@@ -12,7 +12,12 @@
 //!
 //! **Group commit.** One writer task takes every waiting event, writes them in one
 //! transaction and answers each caller once it commits: durability costs one commit per
-//! batch, not per call. One gateway process writes one store.
+//! batch, not per call.
+//!
+//! **Several gateways, one chain.** Replicas behind a load balancer write the same database:
+//! each batch appends under an exclusive lock (a PostgreSQL advisory lock held for the
+//! transaction) and reads the head inside it, so the trail stays one chain that verifies as
+//! a whole. They share the signing key (a deployment secret), so any checkpoint verifies.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -666,9 +671,8 @@ impl AuditStore {
     pub async fn open(database_url: &str, key_path: &Path) -> Result<Self, AuditStoreError> {
         let signer = Arc::new(Signer::at(key_path)?);
         let db = samsyn_kit::db::connect::<Migrator>(database_url).await?;
-        let head = load_head(&db).await?;
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(db.clone(), Arc::clone(&signer), head, pending));
+        tokio::spawn(write_loop(db.clone(), Arc::clone(&signer), pending));
         let revoked = Arc::new(crate::auth::RevokedSessions::default());
         revoked.add(super::sessions::in_force(&db, unix_now()).await?);
         tokio::spawn(follow_revocations(db.clone(), Arc::downgrade(&revoked)));
@@ -1034,7 +1038,7 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn load_head(db: &DatabaseConnection) -> Result<Head, DbErr> {
+async fn load_head(db: &impl sea_orm::ConnectionTrait) -> Result<Head, DbErr> {
     let last = entity::event::Entity::find()
         .order_by_desc(entity::event::Column::Position)
         .one(db)
@@ -1061,7 +1065,6 @@ async fn load_head(db: &DatabaseConnection) -> Result<Head, DbErr> {
 async fn write_loop(
     db: DatabaseConnection,
     signer: Arc<Signer>,
-    mut head: Head,
     mut pending: mpsc::Receiver<Pending>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -1080,20 +1083,14 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        match write_batch(&db, &signer, &head, &batch).await {
-            Ok(new_head) => {
-                let first_position = head.position + 1;
-                head = new_head;
+        match write_batch(&db, &signer, &batch).await {
+            Ok(first_position) => {
                 for (i, waiting) in batch.drain(..).enumerate() {
                     let _ = waiting.done.send(Ok(first_position + i as u64));
                 }
             }
             Err(error) => {
                 tracing::error!(%error, events = batch.len(), "audit batch not committed");
-                // The head may have moved if the commit's outcome is unknown: read it back.
-                if let Ok(reloaded) = load_head(&db).await {
-                    head = reloaded;
-                }
                 for waiting in batch.drain(..) {
                     let _ = waiting
                         .done
@@ -1104,12 +1101,30 @@ async fn write_loop(
     }
 }
 
+/// The key of the PostgreSQL advisory lock that serialises appends to the one chain.
+const APPEND_LOCK: i64 = 0x5341_4d53_594e_0001;
+
+/// Appends `batch` to the chain in one transaction; the position of its first event.
+///
+/// Several gateways may write one database: each batch takes the append lock (PostgreSQL's
+/// transaction-scoped advisory lock; SQLite's write lock is already exclusive) and reads the
+/// head inside the transaction, so the chain stays one sequence whoever appends.
 async fn write_batch(
     db: &DatabaseConnection,
     signer: &Signer,
-    head: &Head,
     batch: &[Pending],
-) -> Result<Head, DbErr> {
+) -> Result<u64, DbErr> {
+    let txn = samsyn_kit::db::begin_write(db).await?;
+    use sea_orm::ConnectionTrait;
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [APPEND_LOCK.into()],
+        ))
+        .await?;
+    }
+    let head = load_head(&txn).await?;
     let mut next = head.clone();
     let mut rows = Vec::with_capacity(batch.len());
     let mut index = Vec::new();
@@ -1142,7 +1157,6 @@ async fn write_batch(
             next.checkpointed = position;
         }
     }
-    let txn = samsyn_kit::db::begin_write(db).await?;
     // Insert in chunks: a statement has a bounded number of parameters.
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -1180,5 +1194,5 @@ async fn write_batch(
         .await?;
     }
     txn.commit().await?;
-    Ok(next)
+    Ok(head.position + 1)
 }
