@@ -20,7 +20,7 @@ use crate::policy::{
 use crate::settings::{AccessSettings, Owner};
 
 /// How long an emergency declaration is remembered; the policies decide how long it counts.
-const EMERGENCY_MEMORY: chrono::Duration = chrono::Duration::hours(24);
+pub(crate) const EMERGENCY_MEMORY: chrono::Duration = chrono::Duration::hours(24);
 
 /// A decision about one call or one row, with what the audit trail records about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,6 +302,25 @@ impl Gate {
             Owner::Joint => None,
             Owner::Region => Some(self.settings.region_organisation.clone()),
             Owner::HomeMunicipality => Some(facts.home_municipality.clone()),
+        }
+    }
+
+    /// When `staff` first declared an emergency for `participant`, as this gateway knows it.
+    pub fn emergency_declared_at(&self, staff: &str, participant: &str) -> Option<DateTime<Utc>> {
+        self.emergency_declared(&(staff.to_owned(), participant.to_owned()), Utc::now())
+    }
+
+    /// Learns first emergency declarations other gateways recorded: the earliest time counts.
+    pub fn learn_emergencies(
+        &self,
+        declared: impl IntoIterator<Item = ((String, String), DateTime<Utc>)>,
+    ) {
+        let mut emergencies = self.lock_emergencies();
+        for (key, at) in declared {
+            let first = emergencies.entry(key).or_insert(at);
+            if at < *first {
+                *first = at;
+            }
         }
     }
 

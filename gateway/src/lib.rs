@@ -135,6 +135,13 @@ pub fn build(
         .map_err(|(field, reason)| GatewayError::Setting(field, reason))?;
     let engine = policy_engine(&settings)?;
     let links = Links::new(settings.links.clone())?;
+    let page_tokens = match settings
+        .read_page_token_keys()
+        .map_err(|(field, reason)| GatewayError::Setting(field, reason))?
+    {
+        keys if keys.is_empty() => PageTokens::new()?,
+        keys => PageTokens::with_keys(keys)?,
+    };
     let revoked = audit.revoked_sessions().unwrap_or_default();
     let authenticator = Authenticator::new(
         token_verifier(&settings, certs_dir, revoked)?,
@@ -151,16 +158,43 @@ pub fn build(
         FollowSettings::default(),
     );
     let gate = Gate::new(engine, view, links, settings);
-    Ok(Arc::new(Gateway::new(
+    let gateway = Arc::new(Gateway::new(
         CallDescriber::samsyn()?,
         authenticator,
         gate,
         upstreams,
-        audit,
-        PageTokens::new()?,
+        Arc::clone(&audit),
+        page_tokens,
         limits,
         Some(follower),
-    )))
+    ));
+    learn_emergencies(Arc::downgrade(&gateway), audit);
+    Ok(gateway)
+}
+
+/// How often a gateway reads the emergency declarations other replicas recorded.
+const EMERGENCIES_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps `gateway`'s emergency memory in step with the trail every replica writes, while the
+/// gateway lives: an emergency's time limit counts from its first declaration anywhere.
+fn learn_emergencies(gateway: std::sync::Weak<Gateway>, audit: Arc<dyn AuditTrail>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(EMERGENCIES_READ_EVERY);
+        loop {
+            ticks.tick().await;
+            let Some(gateway) = gateway.upgrade() else {
+                break;
+            };
+            let since = chrono::Utc::now() - gate::EMERGENCY_MEMORY;
+            match audit.emergencies_since(since).await {
+                Ok(declared) => gateway.gate().learn_emergencies(declared),
+                Err(error) => tracing::warn!(%error, "emergency declarations not read"),
+            }
+        }
+    });
 }
 
 /// The gateway's part: every Samsyn RPC goes to the proxy; health and reflection are added

@@ -3,10 +3,15 @@
 //! bound to the RPC and the principal it was issued to, so it tells the caller nothing and
 //! cannot be replayed by anyone else or on another method.
 //!
-//! A token is `base64url(nonce || ChaCha20-Poly1305(padded service token))` with the RPC path
-//! and principal id as associated data. The service token is padded to a multiple of
-//! [`PAD_BLOCK`] bytes so that its length, too, says next to nothing. The key lives in memory
-//! only: tokens die with the process, which for a page token just means "start over".
+//! A token is `base64url(key id || nonce || ChaCha20-Poly1305(padded service token))` with
+//! the key id, RPC path and principal id as associated data. The service token is padded to a
+//! multiple of [`PAD_BLOCK`] bytes so that its length, too, says next to nothing.
+//!
+//! Keys come from configuration (secrets shared by every gateway replica, so a token from
+//! one opens on another and survives a restart): the first seals, every listed key opens, so
+//! a new key is rolled out by listing it second, then first, then dropping the old one.
+//! Without configured keys a process makes one of its own (key id 0): its tokens die with
+//! it, which for a page token just means "start over".
 
 use std::collections::HashMap;
 
@@ -26,7 +31,13 @@ pub const MAX_TOKEN_CHARS: usize = 2048;
 pub const PAD_BLOCK: usize = 64;
 
 const TAG_LEN: usize = 16;
-const KEY_LEN: usize = 32;
+/// Length of a page token key, in bytes.
+pub const KEY_LEN: usize = 32;
+/// A page token key with its id.
+pub type KeyById = (u8, [u8; KEY_LEN]);
+
+/// Length of the key id in front of a token.
+const KEY_ID_LEN: usize = 1;
 /// Names the token format in the associated data, so a key reused elsewhere cannot be fooled.
 const CONTEXT: &[u8] = b"samsyn.gateway.page_token.v1";
 const PAGE_REQUEST: &str = "samsyn.common.v1.PageRequest";
@@ -153,7 +164,8 @@ fn page_fields(
 
 /// Seals and opens page tokens, and rewrites them in paged requests and responses.
 pub struct PageTokens {
-    key: LessSafeKey,
+    /// Keys by id; the first seals.
+    keys: Vec<(u8, LessSafeKey)>,
     random: SystemRandom,
     methods: PagedMethods,
 }
@@ -167,7 +179,8 @@ impl std::fmt::Debug for PageTokens {
 }
 
 impl PageTokens {
-    /// Page tokens under a fresh random key, for Samsyn's paged methods.
+    /// Page tokens under a fresh random key of this process (key id 0), for Samsyn's paged
+    /// methods.
     pub fn new() -> Result<Self, PageTokenError> {
         let random = SystemRandom::new();
         let mut key = [0u8; KEY_LEN];
@@ -175,11 +188,26 @@ impl PageTokens {
         Self::with_key(key)
     }
 
-    /// Page tokens under a given key (tests), for Samsyn's paged methods.
+    /// Page tokens under a given key (key id 0), for Samsyn's paged methods.
     pub fn with_key(key: [u8; KEY_LEN]) -> Result<Self, PageTokenError> {
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &key).map_err(|_| PageTokenError::Key)?;
+        Self::with_keys(vec![(0, key)])
+    }
+
+    /// Page tokens under configured keys by id: the first seals, all open.
+    pub fn with_keys(keys: Vec<KeyById>) -> Result<Self, PageTokenError> {
+        if keys.is_empty() {
+            return Err(PageTokenError::Key);
+        }
+        let keys = keys
+            .into_iter()
+            .map(|(id, key)| {
+                UnboundKey::new(&CHACHA20_POLY1305, &key)
+                    .map(|key| (id, LessSafeKey::new(key)))
+                    .map_err(|_| PageTokenError::Key)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            key: LessSafeKey::new(key),
+            keys,
             random: SystemRandom::new(),
             methods: PagedMethods::samsyn()?,
         })
@@ -206,18 +234,20 @@ impl PageTokens {
         self.random
             .fill(&mut nonce)
             .map_err(|_| PageTokenError::Random)?;
-        let mut sealed = Vec::with_capacity(NONCE_LEN + padded_len(service_token.len()) + TAG_LEN);
+        let (id, key) = &self.keys[0];
+        let mut sealed =
+            Vec::with_capacity(KEY_ID_LEN + NONCE_LEN + padded_len(service_token.len()) + TAG_LEN);
+        sealed.push(*id);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(service_token.as_bytes());
-        pad(&mut sealed, NONCE_LEN);
-        let mut in_out = sealed.split_off(NONCE_LEN);
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(associated_data(rpc, principal)),
-                &mut in_out,
-            )
-            .map_err(|_| PageTokenError::ServiceTokenTooLong)?;
+        pad(&mut sealed, KEY_ID_LEN + NONCE_LEN);
+        let mut in_out = sealed.split_off(KEY_ID_LEN + NONCE_LEN);
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(associated_data(*id, rpc, principal)),
+            &mut in_out,
+        )
+        .map_err(|_| PageTokenError::ServiceTokenTooLong)?;
         sealed.extend_from_slice(&in_out);
         let token = URL_SAFE_NO_PAD.encode(&sealed);
         if token.len() > MAX_TOKEN_CHARS {
@@ -234,17 +264,23 @@ impl PageTokens {
         let mut bytes = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| PageTokenError::NotBase64)?;
-        if bytes.len() < NONCE_LEN + PAD_BLOCK + TAG_LEN {
+        if bytes.len() < KEY_ID_LEN + NONCE_LEN + PAD_BLOCK + TAG_LEN {
             return Err(PageTokenError::WrongLength);
         }
-        let mut in_out = bytes.split_off(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(&bytes).map_err(|_| PageTokenError::WrongLength)?;
-        let plain = self
-            .key
+        let mut in_out = bytes.split_off(KEY_ID_LEN + NONCE_LEN);
+        let id = bytes[0];
+        let nonce = Nonce::try_assume_unique_for_key(&bytes[KEY_ID_LEN..])
+            .map_err(|_| PageTokenError::WrongLength)?;
+        // A retired or unknown key id is refused like a forgery.
+        let (_, key) = self
+            .keys
+            .iter()
+            .find(|(known, _)| *known == id)
+            .ok_or(PageTokenError::Refused)?;
+        let plain = key
             .open_in_place(
                 nonce,
-                Aad::from(associated_data(rpc, principal)),
+                Aad::from(associated_data(id, rpc, principal)),
                 &mut in_out,
             )
             .map_err(|_| PageTokenError::Refused)?;
@@ -472,9 +508,9 @@ fn rewrite(
 
 /// The associated data: the format, then the RPC and the principal, each length-prefixed so
 /// that no two pairs run together into the same bytes.
-fn associated_data(rpc: &str, principal: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(CONTEXT.len() + 16 + rpc.len() + principal.len());
-    for part in [CONTEXT, rpc.as_bytes(), principal.as_bytes()] {
+fn associated_data(key_id: u8, rpc: &str, principal: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(CONTEXT.len() + 25 + rpc.len() + principal.len());
+    for part in [CONTEXT, &[key_id][..], rpc.as_bytes(), principal.as_bytes()] {
         aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
         aad.extend_from_slice(part);
     }
@@ -561,6 +597,36 @@ mod tests {
         let other_gateway = PageTokens::with_key([8; 32]).unwrap();
         assert_eq!(
             other_gateway.open(LIST, ALICE, &sealed),
+            Err(PageTokenError::Refused)
+        );
+    }
+
+    #[test]
+    fn replicas_sharing_keys_open_each_others_tokens_and_keys_rotate() {
+        let replica_a = PageTokens::with_keys(vec![(1, [1; 32])]).unwrap();
+        let replica_b = PageTokens::with_keys(vec![(1, [1; 32])]).unwrap();
+        let sealed = replica_a.seal(LIST, ALICE, ROW_KEY).unwrap();
+        assert_eq!(replica_b.open(LIST, ALICE, &sealed).unwrap(), ROW_KEY);
+        // Rotation: key 2 seals, key 1 still opens tokens in flight.
+        let rotated = PageTokens::with_keys(vec![(2, [2; 32]), (1, [1; 32])]).unwrap();
+        assert_eq!(rotated.open(LIST, ALICE, &sealed).unwrap(), ROW_KEY);
+        let new = rotated.seal(LIST, ALICE, ROW_KEY).unwrap();
+        assert_eq!(
+            replica_a.open(LIST, ALICE, &new),
+            Err(PageTokenError::Refused),
+            "a key not (yet) known"
+        );
+        // Key 1 retired: its tokens are refused.
+        let retired = PageTokens::with_keys(vec![(2, [2; 32])]).unwrap();
+        assert_eq!(retired.open(LIST, ALICE, &new).unwrap(), ROW_KEY);
+        assert_eq!(
+            retired.open(LIST, ALICE, &sealed),
+            Err(PageTokenError::Refused)
+        );
+        // The same id under another secret opens nothing.
+        let impostor = PageTokens::with_keys(vec![(1, [9; 32])]).unwrap();
+        assert_eq!(
+            impostor.open(LIST, ALICE, &sealed),
             Err(PageTokenError::Refused)
         );
     }

@@ -272,10 +272,17 @@ impl Call {
             .ok_or_else(|| Status::unimplemented("unknown method"))
     }
 
-    /// Authenticates, describes and decides; every refusal is audited here.
+    /// Authenticates, catches up with the caller's consistency token, describes and decides;
+    /// every refusal is audited here.
     async fn admit(&self, request: Request<Bytes>) -> Result<Admitted, Status> {
         let admitted = match self.authenticate(&request).await {
-            Ok(authenticated) => self.try_admit(request, authenticated),
+            Ok(authenticated) => match self.catch_up(request.metadata()).await {
+                Ok(()) => self.try_admit(request, authenticated),
+                Err(status) => Err(Box::new(Refused {
+                    principal: Some(authenticated.principal),
+                    ..Refused::new(status)
+                })),
+            },
             Err(refused) => Err(refused),
         };
         match admitted {
@@ -662,7 +669,8 @@ impl Call {
                 return Err(status);
             }
         };
-        if let (Some(feed), Some(sequence)) = (feed, written_sequence(response.metadata())) {
+        let written = feed.zip(written_sequence(response.metadata()));
+        if let Some((feed, sequence)) = written {
             self.settle(feed, sequence).await;
         }
         let body = response.into_inner();
@@ -693,7 +701,13 @@ impl Call {
             }
         };
         self.audit_forwarded(admitted, rows, Code::Ok).await?;
-        Ok(Response::new(body))
+        let mut response = Response::new(body);
+        if let Some((feed, sequence)) = written
+            && let Ok(token) = format!("{}:{sequence}", feed.as_str()).parse()
+        {
+            response.metadata_mut().insert(CONSISTENCY_HEADER, token);
+        }
+        Ok(response)
     }
 
     /// A narrowed, paged list, filled with visible rows only: every page is full unless it is
@@ -827,6 +841,27 @@ impl Call {
             .collect();
         self.audit_forwarded(admitted, rows, Code::Ok).await?;
         Ok(Response::new(Bytes::from(body)))
+    }
+
+    /// Waits (bounded) until this gateway's access view has applied the changes named by the
+    /// caller's consistency token, which another replica handed out with a write: so "revoked,
+    /// then the next call is refused" holds whichever replica the next call reaches.
+    async fn catch_up(&self, metadata: &MetadataMap) -> Result<(), Status> {
+        let positions = consistency_token(metadata)?;
+        let gate = &self.gateway.gate;
+        for (feed, sequence) in positions {
+            if let Err(error) = gate
+                .view()
+                .wait_for(feed, sequence, gate.settings().write_settle_timeout())
+                .await
+            {
+                tracing::warn!(%error, feed = feed.as_str(), "consistency token not reached");
+                return Err(Status::unavailable(
+                    "access decisions not yet current with the consistency token; retry",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Waits until the access view has applied a change this call wrote, so the caller's
@@ -1444,6 +1479,38 @@ fn caller_trace_id(headers: &http::HeaderMap) -> Option<String> {
 /// A fresh random trace id for a call that came without one.
 fn new_trace_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The consistency token: a write's answer names the feed position it produced
+/// (`consent:42`); a later call may send it back, to any replica, to be decided with it.
+pub const CONSISTENCY_HEADER: &str = "samsyn-consistency";
+
+/// The feed positions of a caller's consistency token (`consent:42,participants:7`).
+fn consistency_token(metadata: &MetadataMap) -> Result<Vec<(FeedName, u64)>, Status> {
+    let Some(value) = metadata.get(CONSISTENCY_HEADER) else {
+        return Ok(Vec::new());
+    };
+    let invalid = || -> Status {
+        samsyn_kit::error::ApiError::invalid(
+            CONSISTENCY_HEADER,
+            "must be feed:position pairs as a write's answer gave them",
+        )
+        .into()
+    };
+    let text = value.to_str().map_err(|_| invalid())?;
+    if text.len() > 256 {
+        return Err(invalid());
+    }
+    text.split(',')
+        .map(|pair| {
+            let (feed, sequence) = pair.trim().split_once(':').ok_or_else(invalid)?;
+            let feed = FeedName::ALL
+                .into_iter()
+                .find(|f| f.as_str() == feed)
+                .ok_or_else(invalid)?;
+            Ok((feed, sequence.parse().map_err(|_| invalid())?))
+        })
+        .collect()
 }
 
 fn written_sequence(metadata: &MetadataMap) -> Option<u64> {

@@ -72,6 +72,17 @@ impl DataOwners {
     }
 }
 
+/// One key page tokens are sealed with: a secret every gateway replica shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageTokenKey {
+    /// Its id (1–255), carried in each token so that keys rotate without breaking tokens in
+    /// flight.
+    pub id: u8,
+    /// A file holding 32 random bytes, base64 (`openssl rand -base64 32`, or any CSPRNG).
+    pub secret_file: PathBuf,
+}
+
 /// Where and how Samsyn pushes changes to one link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +116,10 @@ pub struct AccessSettings {
     /// is trusted too: for `samsyn up` and tests, never in production. Without it and
     /// without issuers the gateway does not start.
     pub development_issuer: bool,
+    /// Page token keys, the first sealing and all opening; absent means a key of the
+    /// process's own (tokens then work on this replica only, until it restarts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub page_token_keys: Vec<PageTokenKey>,
     /// External systems and what each may call.
     pub links: Vec<LinkConfig>,
     /// Links Samsyn pushes changes to (SIP planning tools), each through the outbox.
@@ -147,6 +162,7 @@ impl Default for AccessSettings {
             policy_dir: None,
             issuers: Vec::new(),
             development_issuer: false,
+            page_token_keys: Vec::new(),
             links: Vec::new(),
             pushes: Vec::new(),
             max_view_lag_seconds: 10,
@@ -165,6 +181,32 @@ impl AccessSettings {
     /// How long a write waits for the view.
     pub fn write_settle_timeout(&self) -> Duration {
         Duration::from_millis(self.write_settle_timeout_ms)
+    }
+
+    /// The page token keys, read from their files: `(id, key)`, the sealing key first.
+    pub fn read_page_token_keys(
+        &self,
+    ) -> Result<Vec<crate::page_token::KeyById>, (String, String)> {
+        use base64::Engine;
+        self.page_token_keys
+            .iter()
+            .map(|key| {
+                let invalid =
+                    |reason: String| ("access.page_token_keys.secret_file".to_owned(), reason);
+                let text = std::fs::read_to_string(&key.secret_file)
+                    .map_err(|e| invalid(format!("{}: {e}", key.secret_file.display())))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .or_else(|_| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim())
+                    })
+                    .map_err(|_| invalid(format!("{}: not base64", key.secret_file.display())))?;
+                let secret: [u8; crate::page_token::KEY_LEN] = bytes.try_into().map_err(|_| {
+                    invalid(format!("{}: must hold 32 bytes", key.secret_file.display()))
+                })?;
+                Ok((key.id, secret))
+            })
+            .collect()
     }
 
     /// Whether any token issuer is trusted, as `(field, reason)` when none is: a gateway
@@ -199,6 +241,15 @@ impl AccessSettings {
             issuer.check()?;
             if !names.insert(&issuer.issuer) {
                 return invalid("issuers.issuer", "each issuer once");
+            }
+        }
+        let mut key_ids = std::collections::HashSet::new();
+        for key in &self.page_token_keys {
+            if key.id == 0 {
+                return invalid("page_token_keys.id", "must be between 1 and 255");
+            }
+            if !key_ids.insert(key.id) {
+                return invalid("page_token_keys.id", "each key id once");
             }
         }
         let mut pushed = std::collections::HashSet::new();

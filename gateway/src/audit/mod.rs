@@ -88,11 +88,29 @@ pub struct AuditError(pub String);
 /// A boxed future returned by [`AuditTrail::record`].
 pub type RecordFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditError>> + Send + 'a>>;
 
+/// First emergency declarations: `((staff id, participant id), first time)`.
+pub type EmergenciesFuture<'a> = Pin<
+    Box<
+        dyn Future<
+                Output = Result<Vec<((String, String), chrono::DateTime<chrono::Utc>)>, AuditError>,
+            > + Send
+            + 'a,
+    >,
+>;
+
 /// Where audit events go. `record` resolves once the event is as durable as the trail makes
 /// it; the gateway answers only after that.
 pub trait AuditTrail: Send + Sync + std::fmt::Debug {
     /// Takes one event.
     fn record(&self, event: AuditEvent) -> RecordFuture<'_>;
+
+    /// The first emergency access per (staff id, participant id) recorded since `since`, by
+    /// any gateway writing this trail's store: so an emergency's time limit counts from its
+    /// first declaration whichever replica saw it. Empty for a trail that keeps no store.
+    fn emergencies_since(&self, since: chrono::DateTime<chrono::Utc>) -> EmergenciesFuture<'_> {
+        let _ = since;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 
     /// The revoked sessions this trail's store keeps, when it keeps them.
     fn revoked_sessions(&self) -> Option<std::sync::Arc<crate::auth::RevokedSessions>> {
@@ -135,6 +153,10 @@ impl<T: AuditTrail + ?Sized> AuditTrail for std::sync::Arc<T> {
 
     fn revoked_sessions(&self) -> Option<std::sync::Arc<crate::auth::RevokedSessions>> {
         (**self).revoked_sessions()
+    }
+
+    fn emergencies_since(&self, since: chrono::DateTime<chrono::Utc>) -> EmergenciesFuture<'_> {
+        (**self).emergencies_since(since)
     }
 }
 

@@ -657,6 +657,8 @@ pub struct AuditStore {
     queue: mpsc::Sender<Pending>,
     signer: Arc<Signer>,
     revoked: Arc<crate::auth::RevokedSessions>,
+    /// Transactions this store's writer committed.
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for AuditStore {
@@ -672,7 +674,13 @@ impl AuditStore {
         let signer = Arc::new(Signer::at(key_path)?);
         let db = samsyn_kit::db::connect::<Migrator>(database_url).await?;
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(db.clone(), Arc::clone(&signer), pending));
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(write_loop(
+            db.clone(),
+            Arc::clone(&signer),
+            pending,
+            Arc::clone(&commits),
+        ));
         let revoked = Arc::new(crate::auth::RevokedSessions::default());
         revoked.add(super::sessions::in_force(&db, unix_now()).await?);
         tokio::spawn(follow_revocations(db.clone(), Arc::downgrade(&revoked)));
@@ -681,7 +689,14 @@ impl AuditStore {
             queue,
             signer,
             revoked,
+            commits,
         })
+    }
+
+    /// How many transactions this store's writer has committed: with group commit, fewer
+    /// than events.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Refuses the sessions `revocation` names from now on: stored first, so it outlives a
@@ -1003,7 +1018,37 @@ impl AuditTrail for AuditStore {
     fn revoked_sessions(&self) -> Option<Arc<crate::auth::RevokedSessions>> {
         Some(Arc::clone(&self.revoked))
     }
+
+    fn emergencies_since(&self, since: DateTime<Utc>) -> super::EmergenciesFuture<'_> {
+        Box::pin(async move {
+            use entity::event::Column;
+            use sea_orm::sea_query::Expr;
+            let rows: Vec<FirstEmergency> = entity::event::Entity::find()
+                .select_only()
+                .column(Column::PrincipalId)
+                .column(Column::ParticipantId)
+                .column_as(
+                    Expr::from(sea_orm::sea_query::Func::min(Expr::col(Column::RecordedAt))),
+                    "first",
+                )
+                .filter(Column::Decision.eq("emergency"))
+                .filter(Column::RecordedAt.gt(since))
+                .group_by(Column::PrincipalId)
+                .group_by(Column::ParticipantId)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(|e| AuditError(format!("emergencies not read: {e}")))?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(staff, participant, first)| Some(((staff?, participant?), first?)))
+                .collect())
+        })
+    }
 }
+
+/// One row of the first-emergency query: staff id, participant id, first time.
+type FirstEmergency = (Option<String>, Option<String>, Option<DateTime<Utc>>);
 
 /// How often revocations stored by other gateways on the same database are read.
 const REVOCATIONS_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -1066,6 +1111,7 @@ async fn write_loop(
     db: DatabaseConnection,
     signer: Arc<Signer>,
     mut pending: mpsc::Receiver<Pending>,
+    commits: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = pending.recv().await {
@@ -1085,6 +1131,7 @@ async fn write_loop(
         }
         match write_batch(&db, &signer, &batch).await {
             Ok(first_position) => {
+                commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for (i, waiting) in batch.drain(..).enumerate() {
                     let _ = waiting.done.send(Ok(first_position + i as u64));
                 }

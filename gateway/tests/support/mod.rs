@@ -190,6 +190,13 @@ impl Stack {
         tls::channel(self.addr, "localhost", client).unwrap()
     }
 
+    /// A channel to another gateway at `addr` with the same CA, no client certificate.
+    pub fn channel_to(&self, addr: SocketAddr) -> Channel {
+        let pki = tls::DevPki::at(self.certs());
+        let client = tls::client_config(pki.trust_anchors().unwrap(), None).unwrap();
+        tls::channel(addr, "localhost", client).unwrap()
+    }
+
     /// A channel to the gateway presenting `system`'s client certificate.
     pub fn system_channel(&self, system: &str) -> Channel {
         let pki = tls::DevPki::at(self.certs());
@@ -268,6 +275,7 @@ pub async fn feed_head(feed: samsyn_gateway::access_view::FeedName, channel: Cha
 pub struct Credentials {
     bearer: Option<AsciiMetadataValue>,
     emergency: Option<BinaryMetadataValue>,
+    headers: Vec<(&'static str, AsciiMetadataValue)>,
 }
 
 impl Credentials {
@@ -280,8 +288,14 @@ impl Credentials {
     pub fn bearer(token: &str) -> Self {
         Self {
             bearer: Some(format!("Bearer {token}").parse().unwrap()),
-            emergency: None,
+            ..Self::default()
         }
+    }
+
+    /// With another header (a consistency token, say).
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.parse().unwrap()));
+        self
     }
 
     /// With an emergency reason.
@@ -305,6 +319,9 @@ impl Interceptor for Credentials {
             request
                 .metadata_mut()
                 .insert_bin(samsyn_gateway::proxy::EMERGENCY_REASON_BIN, reason.clone());
+        }
+        for (name, value) in &self.headers {
+            request.metadata_mut().insert(*name, value.clone());
         }
         Ok(request)
     }
