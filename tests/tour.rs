@@ -114,6 +114,10 @@ fn the_readme_tour_shows_what_samsyn_is_for() {
         &["as", "orjan", "revoke-consent", "orjan", &sharing],
     );
     assert!(revoked.contains("revoked"), "{revoked}");
+    // The write's consistency token is kept for the next `as` call, whichever gateway
+    // replica answers it.
+    let consistency = std::fs::read_to_string(dir.path().join("consistency-token")).unwrap();
+    assert!(consistency.starts_with("consent:"), "{consistency}");
     // 4. ...and his row is gone from the municipal view at once, not from the region's.
     let after = board_participants(&json(dir.path(), &up, &["as", "lisa", "board"]));
     assert!(!after.contains(&orjan));

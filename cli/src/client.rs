@@ -108,7 +108,11 @@ pub enum Action {
 type Authed = InterceptedService<Channel, Bearer>;
 
 #[derive(Clone)]
-struct Bearer(tonic::metadata::AsciiMetadataValue);
+struct Bearer(
+    tonic::metadata::AsciiMetadataValue,
+    /// The consistency token of the last write made with `samsyn as`, if any.
+    Option<tonic::metadata::AsciiMetadataValue>,
+);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(
@@ -118,7 +122,26 @@ impl tonic::service::Interceptor for Bearer {
         request
             .metadata_mut()
             .insert("authorization", self.0.clone());
+        if let Some(token) = &self.1 {
+            request
+                .metadata_mut()
+                .insert(samsyn_gateway::proxy::CONSISTENCY_HEADER, token.clone());
+        }
         Ok(request)
+    }
+}
+
+/// Where `samsyn as` keeps the consistency token of its last write: every later `as` call
+/// sends it, so whichever gateway replica answers has applied that write.
+const CONSISTENCY_FILE: &str = "consistency-token";
+
+/// Keeps the consistency token a write's answer carried, for the next `samsyn as` call.
+fn remember_consistency(config: &SamsynConfig, metadata: &tonic::metadata::MetadataMap) {
+    if let Some(token) = metadata
+        .get(samsyn_gateway::proxy::CONSISTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let _ = std::fs::write(config.data_dir.join(CONSISTENCY_FILE), token);
     }
 }
 
@@ -163,7 +186,10 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
     let certs = config.data_dir.join("certs");
     let token =
         DevIssuer::at(&certs).issue(&principal(person), std::time::Duration::from_secs(600))?;
-    let bearer = Bearer(format!("Bearer {token}").parse()?);
+    let consistency = std::fs::read_to_string(config.data_dir.join(CONSISTENCY_FILE))
+        .ok()
+        .and_then(|token| token.trim().parse().ok());
+    let bearer = Bearer(format!("Bearer {token}").parse()?, consistency);
     let client = tls::client_config(tls::DevPki::at(&certs).trust_anchors()?, None)?;
     let channel = tls::channel(
         crate::launch::reachable(config.gateway.listen),
@@ -391,8 +417,9 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                     revoked_by: Some(revoked_by),
                     reason,
                 })
-                .await?
-                .into_inner();
+                .await?;
+            remember_consistency(config, revoked.metadata());
+            let revoked = revoked.into_inner();
             if json {
                 return print_json(&mut out, &revoked, "samsyn.consent.v1.Consent");
             }
@@ -438,8 +465,9 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                     note: String::new(),
                     idempotency_key: String::new(),
                 })
-                .await?
-                .into_inner();
+                .await?;
+            remember_consistency(config, recorded.metadata());
+            let recorded = recorded.into_inner();
             if json {
                 return print_json(&mut out, &recorded, "samsyn.consent.v1.Consent");
             }

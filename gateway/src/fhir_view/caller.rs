@@ -11,8 +11,14 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use crate::proxy::Proxy;
 
-/// Request headers that travel from the FHIR request to each gRPC call it makes.
-const CARRIED_HEADERS: [&str; 3] = ["authorization", "traceparent", "tracestate"];
+/// Request headers that travel from the FHIR request to each gRPC call it makes: the
+/// credentials, the trace context, and the consistency token of a write made elsewhere.
+const CARRIED_HEADERS: [&str; 4] = [
+    "authorization",
+    "traceparent",
+    "tracestate",
+    crate::proxy::CONSISTENCY_HEADER,
+];
 
 /// A tower service for tonic clients that sends every call through [`Proxy`] as `caller`.
 #[derive(Clone)]
