@@ -1488,8 +1488,13 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             limits: Limits::default(),
         };
-        let participants = ServedPart::start(samsyn_participants::part(&at()).await.unwrap()).await;
         let consent = ServedPart::start(samsyn_consent::part(&at()).await.unwrap()).await;
+        let participants = ServedPart::start(
+            samsyn_participants::part(&at(), Some(consent.channel.clone()))
+                .await
+                .unwrap(),
+        )
+        .await;
         let plans = ServedPart::start(samsyn_plans::part(&at()).await.unwrap()).await;
         let board = ServedPart::start(samsyn_board::part(&at()).await.unwrap()).await;
         let channels = DemoChannels {

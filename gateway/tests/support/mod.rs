@@ -86,9 +86,13 @@ impl Stack {
             database_url: fresh_sqlite_url(dir.path()),
             ..context.clone()
         };
-        let participants =
-            ServedPart::start(samsyn_participants::part(&at(&context)).await.unwrap()).await;
         let consent = ServedPart::start(samsyn_consent::part(&at(&context)).await.unwrap()).await;
+        let participants = ServedPart::start(
+            samsyn_participants::part(&at(&context), Some(consent.channel.clone()))
+                .await
+                .unwrap(),
+        )
+        .await;
         let plans = ServedPart::start(samsyn_plans::part(&at(&context)).await.unwrap()).await;
         let board = ServedPart::start(samsyn_board::part(&at(&context)).await.unwrap()).await;
 
