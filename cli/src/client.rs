@@ -461,6 +461,7 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                         valid_until: None,
                         decided_by: staff_actor(person).staff,
                         decided_at: Some(samsyn_kit::time::to_timestamp(chrono::Utc::now())),
+                        personal_identity_number: String::new(),
                     }),
                 })
                 .await?

@@ -1377,6 +1377,7 @@ async fn seed_plan(
                     valid_until: Some(day(366)),
                     decided_by: staff_ref(assessor),
                     decided_at: Some(to_timestamp(SystemTime::now().into())),
+                    personal_identity_number: String::new(),
                 }),
             })
             .await

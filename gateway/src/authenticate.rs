@@ -106,6 +106,7 @@ mod tests {
             ca_cert: pki.ca_cert(),
             certificate_sha256: vec![fingerprint_hex(&system)],
             allowed_rpcs: vec!["/samsyn.consent.v1.ConsentService/Decide".into()],
+            decision_codes: Default::default(),
         }])
         .unwrap();
         let staff = Principal {

@@ -77,6 +77,7 @@ async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGa
             ca_cert: pki.ca_cert(),
             certificate_sha256: pinned,
             allowed_rpcs: FHIR_RPCS.iter().map(|s| (*s).to_owned()).collect(),
+            decision_codes: Default::default(),
         }],
         ..AccessSettings::default()
     };

@@ -52,6 +52,12 @@ pub const JOURNAL_RPCS: [&str; 3] = [
 /// What the municipal case system may call.
 pub const MUNICIPAL_RPCS: [&str; 1] = ["/samsyn.plans.v1.PlansService/PushDecision"];
 
+/// The municipal case system's own decision-type codes and what they mean in the catalogue.
+pub const MUNICIPAL_DECISION_CODES: [(&str, &str); 2] = [
+    ("BS-SOL-4:1", "municipality.housing_support"),
+    ("SYSS-SOL", "municipality.occupation"),
+];
+
 /// The four services and the gateway in front of them.
 pub struct Stack {
     dir: tempfile::TempDir,
@@ -109,6 +115,7 @@ impl Stack {
                 ca_cert: pki.ca_cert(),
                 certificate_sha256: vec![leaf(JOURNAL)],
                 allowed_rpcs: JOURNAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
+                decision_codes: Default::default(),
             },
             LinkConfig {
                 id: MUNICIPAL_SYSTEM.into(),
@@ -117,6 +124,10 @@ impl Stack {
                 ca_cert: pki.ca_cert(),
                 certificate_sha256: vec![leaf(MUNICIPAL_SYSTEM)],
                 allowed_rpcs: MUNICIPAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
+                decision_codes: MUNICIPAL_DECISION_CODES
+                    .iter()
+                    .map(|(code, catalogue)| ((*code).to_owned(), (*catalogue).to_owned()))
+                    .collect(),
             },
         ]);
         let upstreams = Upstreams {

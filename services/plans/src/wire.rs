@@ -551,6 +551,14 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
                 CatalogueCode::parse(code),
             )
             .map(DecisionSubject::CatalogueCode),
+        // The gateway translates a case system's own terms; they never reach the service.
+        Some(pb::decision::Subject::DecisionTypeCode(_)) => {
+            v.add(
+                format!("{field}.decision_type_code"),
+                "resolved by the gateway from a linked case system's code mapping",
+            );
+            None
+        }
         None => {
             v.add(
                 format!("{field}.subject"),
@@ -559,6 +567,12 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
             None
         }
     };
+    if !d.personal_identity_number.is_empty() {
+        v.add(
+            format!("{field}.personal_identity_number"),
+            "resolved by the gateway; send participant_id",
+        );
+    }
     let outcome = required(
         v,
         &format!("{field}.outcome"),
@@ -872,6 +886,7 @@ pub fn decision_to(d: &Decision) -> pb::Decision {
             unit_id: text_of(d.decided_by.unit_id.as_ref()),
         }),
         decided_at: Some(to_timestamp(d.decided_at)),
+        personal_identity_number: String::new(),
     }
 }
 
