@@ -237,3 +237,226 @@ async fn a_case_system_pushes_by_personal_identity_number_and_its_own_code() {
     assert!(named.contains(&"decision.decision_type_code".to_owned()));
     stack.stop().await;
 }
+
+type Authed =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Credentials>;
+
+fn plans_as(stack: &Stack, token: &str) -> PlansServiceClient<Authed> {
+    PlansServiceClient::with_interceptor(stack.channel(), Credentials::bearer(token))
+}
+
+fn inbox_of(organisation: &str) -> plans_pb::ListDecisionInboxRequest {
+    plans_pb::ListDecisionInboxRequest {
+        organisation_id: org(organisation),
+        include_resolved: false,
+        page: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
+    let stack = Stack::start().await;
+    let number = pin("19790321", "482");
+    let id = enrolled(
+        &stack,
+        &number,
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[HBG_COORDINATOR],
+        },
+    )
+    .await;
+    stack.settle().await;
+    let mut system = PlansServiceClient::new(stack.system_channel(MUNICIPAL_SYSTEM));
+    let coordinator = stack.token(&staff(HBG_COORDINATOR, HELSINGBORG, &["coordinator"]));
+    let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+
+    // No plan yet: accepted and parked, with the reason; a replay is the same receipt.
+    let receipt = system
+        .push_decision(in_own_terms("HBG-10", &number, "BS-SOL-4:1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        receipt.disposition,
+        plans_pb::DecisionDisposition::Parked as i32
+    );
+    assert_eq!(
+        receipt.park_reason,
+        plans_pb::ParkReason::NoActivePlan as i32
+    );
+    assert!(receipt.plan_id.is_empty());
+    let replay = system
+        .push_decision(in_own_terms("HBG-10", &number, "BS-SOL-4:1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.replayed);
+    assert_eq!(replay.inbox_id, receipt.inbox_id);
+
+    // Helsingborg's coordinator finds it in the inbox; the region's case manager, whose
+    // organisation the decision is not, sees no row.
+    let inbox = plans_as(&stack, &coordinator)
+        .list_decision_inbox(inbox_of(HELSINGBORG))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.decisions.len(), 1);
+    let parked = &inbox.decisions[0];
+    assert_eq!(parked.inbox_id, receipt.inbox_id);
+    assert_eq!(parked.state, plans_pb::InboxState::Parked as i32);
+    assert_eq!(parked.decision.as_ref().unwrap().participant_id, pid(&id));
+    let withheld = plans_as(&stack, &case_manager)
+        .list_decision_inbox(inbox_of(HELSINGBORG))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(withheld.decisions.is_empty());
+
+    // The plan is made; the coordinator links the decision to its intervention: applied.
+    let (plan, housing) = plan_with_housing(&stack, &id).await;
+    stack.settle().await;
+    let refused = plans_as(&stack, &case_manager)
+        .link_parked_decision(plans_pb::LinkParkedDecisionRequest {
+            participant_id: pid(&id),
+            inbox_id: receipt.inbox_id.clone(),
+            intervention_id: housing.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let missing = plans_as(&stack, &coordinator)
+        .link_parked_decision(plans_pb::LinkParkedDecisionRequest {
+            participant_id: pid(&id),
+            inbox_id: uuid::Uuid::now_v7().to_string(),
+            intervention_id: housing.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let linked = plans_as(&stack, &coordinator)
+        .link_parked_decision(plans_pb::LinkParkedDecisionRequest {
+            participant_id: pid(&id),
+            inbox_id: receipt.inbox_id.clone(),
+            intervention_id: housing.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        linked.disposition,
+        plans_pb::DecisionDisposition::Applied as i32
+    );
+    assert_eq!(linked.plan_id, plan.id);
+    assert_eq!(linked.intervention_id, housing);
+    let mut plans = PlansServiceClient::new(stack.plans.channel.clone());
+    let decided = plans
+        .get_plan(plans_pb::GetPlanRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decided.decisions.len(), 1);
+    let housing_now = decided
+        .content
+        .unwrap()
+        .interventions
+        .into_iter()
+        .find(|i| i.id == housing)
+        .unwrap();
+    assert_eq!(housing_now.decision.unwrap().external_decision_id, "HBG-10");
+    // The plan's history has the revision that recorded it; the inbox is empty again.
+    let history = plans
+        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        history.revisions.last().unwrap().kind,
+        plans_pb::RevisionKind::DecisionRecorded as i32
+    );
+    let inbox = plans_as(&stack, &coordinator)
+        .list_decision_inbox(inbox_of(HELSINGBORG))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(inbox.decisions.is_empty());
+    // A replay of the push now answers as applied.
+    let replay = system
+        .push_decision(in_own_terms("HBG-10", &number, "BS-SOL-4:1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.replayed);
+    assert_eq!(
+        replay.disposition,
+        plans_pb::DecisionDisposition::Applied as i32
+    );
+    assert_eq!(replay.intervention_id, housing);
+
+    // A decision no intervention waits for (occupation): parked; dismissed with a reason,
+    // in Swedish, once.
+    let receipt = system
+        .push_decision(in_own_terms("HBG-11", &number, "SYSS-SOL"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        receipt.park_reason,
+        plans_pb::ParkReason::NoMatchingIntervention as i32
+    );
+    let reason = "Insatsen avslutad före beslutet; ingen åtgärd i planen";
+    let dismiss = plans_pb::DismissParkedDecisionRequest {
+        participant_id: pid(&id),
+        inbox_id: receipt.inbox_id.clone(),
+        reason: reason.into(),
+    };
+    let dismissed = plans_as(&stack, &coordinator)
+        .dismiss_parked_decision(dismiss.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dismissed.state, plans_pb::InboxState::Dismissed as i32);
+    assert_eq!(dismissed.dismissal_reason, reason);
+    assert_eq!(dismissed.resolved_by.unwrap().staff_id, HBG_COORDINATOR);
+    let again = plans_as(&stack, &coordinator)
+        .dismiss_parked_decision(dismiss)
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    let everything = plans_as(&stack, &coordinator)
+        .list_decision_inbox(plans_pb::ListDecisionInboxRequest {
+            include_resolved: true,
+            ..inbox_of(HELSINGBORG)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let states: Vec<i32> = everything.decisions.iter().map(|d| d.state).collect();
+    assert_eq!(
+        states,
+        [
+            plans_pb::InboxState::Linked as i32,
+            plans_pb::InboxState::Dismissed as i32
+        ]
+    );
+
+    // An unknown catalogue code is a mistake, never parked.
+    let mut unknown = in_own_terms("HBG-12", &number, "BS-SOL-4:1");
+    let d = unknown.decision.as_mut().unwrap();
+    d.personal_identity_number.clear();
+    d.participant_id = pid(&id);
+    d.subject = Some(plans_pb::decision::Subject::CatalogueCode(
+        "municipality.no_such_thing".into(),
+    ));
+    let refused = system.push_decision(unknown).await.unwrap_err();
+    assert_eq!(fields(&refused), ["decision.catalogue_code"]);
+    stack.stop().await;
+}

@@ -10,7 +10,8 @@ use samsyn_proto::plans::v1 as pb;
 use crate::domain::Violations;
 use crate::domain::catalogue::{CatalogueEntry, Principal};
 use crate::domain::decision::{
-    Decider, Decision, DecisionOutcome, DecisionReceipt, DecisionSubject,
+    Decider, Decision, DecisionOutcome, DecisionReceipt, DecisionSubject, Disposition, InboxState,
+    ParkReason, ParkedDecision,
 };
 use crate::domain::plan::{
     Attendee, DecisionLink, Evaluation, EvaluationAnswer, EvaluationQuestion, FollowUp, Goal,
@@ -959,12 +960,70 @@ pub fn catalogue_entry_to(e: &CatalogueEntry) -> pb::CatalogueEntry {
 
 /// The message of a decision receipt.
 pub fn receipt_to(r: &DecisionReceipt) -> pb::PushDecisionResponse {
-    pb::PushDecisionResponse {
-        plan_id: r.plan_id.to_string(),
-        intervention_id: r.intervention_id.to_string(),
-        plan_revision: Some(revision_of(r.plan_revision)),
-        replayed: r.replayed,
+    match &r.disposition {
+        Disposition::Applied {
+            plan_id,
+            intervention_id,
+            plan_revision,
+        } => pb::PushDecisionResponse {
+            plan_id: plan_id.to_string(),
+            intervention_id: intervention_id.to_string(),
+            plan_revision: Some(revision_of(*plan_revision)),
+            replayed: r.replayed,
+            disposition: pb::DecisionDisposition::Applied as i32,
+            ..Default::default()
+        },
+        Disposition::Parked { inbox_id, reason } => pb::PushDecisionResponse {
+            replayed: r.replayed,
+            disposition: pb::DecisionDisposition::Parked as i32,
+            inbox_id: inbox_id.to_string(),
+            park_reason: park_reason_to(*reason) as i32,
+            ..Default::default()
+        },
     }
+}
+
+fn park_reason_to(reason: ParkReason) -> pb::ParkReason {
+    match reason {
+        ParkReason::NoActivePlan => pb::ParkReason::NoActivePlan,
+        ParkReason::NoMatchingIntervention => pb::ParkReason::NoMatchingIntervention,
+        ParkReason::Ambiguous => pb::ParkReason::Ambiguous,
+    }
+}
+
+/// The message of a decision in the inbox.
+pub fn parked_to(p: &ParkedDecision) -> pb::ParkedDecision {
+    let mut message = pb::ParkedDecision {
+        inbox_id: p.inbox_id.to_string(),
+        decision: Some(decision_to(&p.decision)),
+        reason: park_reason_to(p.reason) as i32,
+        parked_at: Some(to_timestamp(p.parked_at)),
+        ..Default::default()
+    };
+    message.state = match &p.state {
+        InboxState::Parked => pb::InboxState::Parked,
+        InboxState::Linked {
+            plan_id,
+            intervention_id,
+        } => {
+            message.plan_id = plan_id.to_string();
+            message.intervention_id = intervention_id.to_string();
+            pb::InboxState::Linked
+        }
+        InboxState::Dismissed { reason } => {
+            message.dismissal_reason = reason.as_str().to_owned();
+            pb::InboxState::Dismissed
+        }
+    } as i32;
+    if let Some((by, at)) = &p.resolved {
+        message.resolved_by = Some(common::StaffRef {
+            staff_id: by.staff_id.to_string(),
+            organisation_id: Some(org(&by.organisation_id)),
+            unit_id: text_of(by.unit_id.as_ref()),
+        });
+        message.resolved_at = Some(to_timestamp(*at));
+    }
+    message
 }
 
 #[cfg(test)]
