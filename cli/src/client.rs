@@ -462,6 +462,8 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                         decided_by: staff_actor(person).staff,
                         decided_at: Some(samsyn_kit::time::to_timestamp(chrono::Utc::now())),
                         personal_identity_number: String::new(),
+                        version: 0,
+                        change: 0,
                     }),
                 })
                 .await?

@@ -1378,6 +1378,8 @@ async fn seed_plan(
                     decided_by: staff_ref(assessor),
                     decided_at: Some(to_timestamp(SystemTime::now().into())),
                     personal_identity_number: String::new(),
+                    version: 0,
+                    change: 0,
                 }),
             })
             .await

@@ -460,3 +460,203 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
     assert_eq!(fields(&refused), ["decision.catalogue_code"]);
     stack.stop().await;
 }
+
+/// Version `version` of decision `external_id`, doing `change`, in the case system's terms.
+fn version_of(
+    external_id: &str,
+    number: &str,
+    version: u32,
+    change: plans_pb::DecisionChange,
+    outcome: plans_pb::DecisionOutcome,
+) -> plans_pb::PushDecisionRequest {
+    let mut request = in_own_terms(external_id, number, "BS-SOL-4:1");
+    let d = request.decision.as_mut().unwrap();
+    d.version = version;
+    d.change = change as i32;
+    d.outcome = outcome as i32;
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_is_amended_appealed_and_withdrawn_by_versions() {
+    use plans_pb::DecisionChange as Change;
+    use plans_pb::DecisionOutcome as Outcome;
+    let stack = Stack::start().await;
+    let number = pin("19790321", "482");
+    let id = enrolled(
+        &stack,
+        &number,
+        "Örjan Åkesson",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[HBG_COORDINATOR],
+        },
+    )
+    .await;
+    let (plan, housing) = plan_with_housing(&stack, &id).await;
+    stack.settle().await;
+    let mut system = PlansServiceClient::new(stack.system_channel(MUNICIPAL_SYSTEM));
+    let mut plans = PlansServiceClient::new(stack.plans.channel.clone());
+    let current = |plan: plans_pb::Plan| {
+        let housing_now = plan
+            .content
+            .unwrap()
+            .interventions
+            .into_iter()
+            .find(|i| i.id == housing)
+            .unwrap();
+        (housing_now.status, housing_now.decision.unwrap())
+    };
+
+    // Bad input changes nothing: a later version of a decision never pushed, a first
+    // version that says it changes something, dates out of order.
+    let refused = system
+        .push_decision(version_of(
+            "HBG-20",
+            &number,
+            2,
+            Change::Withdrawn,
+            Outcome::Granted,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    assert!(refused.message().contains("decision.external_decision_id"));
+    let refused = system
+        .push_decision(version_of(
+            "HBG-20",
+            &number,
+            1,
+            Change::Amended,
+            Outcome::Granted,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&refused), ["decision.change"]);
+    let mut backwards = in_own_terms("HBG-20", &number, "BS-SOL-4:1");
+    backwards.decision.as_mut().unwrap().valid_until =
+        Some(samsyn_proto::common::v1::CalendarDate {
+            year: 2001,
+            month: 1,
+            day: 1,
+        });
+    let refused = system.push_decision(backwards).await.unwrap_err();
+    assert_eq!(fields(&refused), ["decision.valid_until"]);
+
+    // Granted (version 1), amended to denied (2), appealed (3), appeal decided: granted (4).
+    let steps = [
+        (
+            1,
+            Change::Unspecified,
+            Outcome::Granted,
+            plans_pb::InterventionStatus::Granted,
+        ),
+        (
+            2,
+            Change::Amended,
+            Outcome::Denied,
+            plans_pb::InterventionStatus::Denied,
+        ),
+        (
+            3,
+            Change::Appealed,
+            Outcome::Denied,
+            plans_pb::InterventionStatus::Denied,
+        ),
+        (
+            4,
+            Change::AppealDecided,
+            Outcome::Granted,
+            plans_pb::InterventionStatus::Granted,
+        ),
+        (
+            5,
+            Change::Withdrawn,
+            Outcome::Granted,
+            plans_pb::InterventionStatus::Applied,
+        ),
+    ];
+    let mut revisions = Vec::new();
+    for (version, change, outcome, status) in steps {
+        let receipt = system
+            .push_decision(version_of("HBG-20", &number, version, change, outcome))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!receipt.replayed);
+        assert_eq!(receipt.intervention_id, housing);
+        revisions.push(receipt.plan_revision.unwrap().value);
+        let (now, link) = current(
+            plans
+                .get_plan(plans_pb::GetPlanRequest {
+                    participant_id: pid(&id),
+                    plan_id: plan.id.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+        assert_eq!(now, status as i32, "after version {version}");
+        assert_eq!(link.version, version);
+        assert_eq!(link.change, change as i32);
+        assert_eq!(link.outcome, outcome as i32);
+    }
+    assert!(revisions.windows(2).all(|w| w[1] == w[0] + 1));
+
+    // Every version is kept; replays of any of them change nothing; a gap or a different
+    // content under a recorded version is refused.
+    let kept = plans
+        .get_plan(plans_pb::GetPlanRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let versions: Vec<u32> = kept.decisions.iter().map(|d| d.version).collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    let replay = system
+        .push_decision(version_of(
+            "HBG-20",
+            &number,
+            2,
+            Change::Amended,
+            Outcome::Denied,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.replayed);
+    let refused = system
+        .push_decision(version_of(
+            "HBG-20",
+            &number,
+            2,
+            Change::Amended,
+            Outcome::Granted,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists);
+    let refused = system
+        .push_decision(version_of(
+            "HBG-20",
+            &number,
+            7,
+            Change::Amended,
+            Outcome::Granted,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let after = plans
+        .get_plan(plans_pb::GetPlanRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.revision, kept.revision);
+    stack.stop().await;
+}

@@ -72,6 +72,8 @@ impl From<PlansError> for ApiError {
             PlansError::RevisionNotFound => ApiError::NotFound("plan revision"),
             PlansError::InterventionNotFound => ApiError::NotFound("intervention"),
             PlansError::InboxEntryNotFound => ApiError::NotFound("decision inbox entry"),
+            PlansError::DecisionNotFound => ApiError::NotFound("decision.external_decision_id"),
+            e @ PlansError::VersionGap { .. } => ApiError::FailedPrecondition(e.to_string()),
             PlansError::StaleRevision { current } => ApiError::StaleRevision { current },
             e @ (PlansError::ActivePlanExists
             | PlansError::PlanClosed

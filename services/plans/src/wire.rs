@@ -10,8 +10,8 @@ use samsyn_proto::plans::v1 as pb;
 use crate::domain::Violations;
 use crate::domain::catalogue::{CatalogueEntry, Principal};
 use crate::domain::decision::{
-    Decider, Decision, DecisionOutcome, DecisionReceipt, DecisionSubject, Disposition, InboxState,
-    ParkReason, ParkedDecision,
+    Decider, Decision, DecisionChange, DecisionOutcome, DecisionReceipt, DecisionSubject,
+    Disposition, InboxState, ParkReason, ParkedDecision,
 };
 use crate::domain::plan::{
     Attendee, DecisionLink, Evaluation, EvaluationAnswer, EvaluationQuestion, FollowUp, Goal,
@@ -618,10 +618,38 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
             None
         }
     };
+    let version = d.version.max(1);
+    if version > MAX_DECISION_VERSION {
+        v.add(
+            format!("{field}.version"),
+            format!("at most {MAX_DECISION_VERSION}"),
+        );
+    }
+    let change = match pb::DecisionChange::try_from(d.change) {
+        Ok(pb::DecisionChange::Unspecified) => Some(DecisionChange::Original),
+        Ok(pb::DecisionChange::Amended) => Some(DecisionChange::Amended),
+        Ok(pb::DecisionChange::Withdrawn) => Some(DecisionChange::Withdrawn),
+        Ok(pb::DecisionChange::Appealed) => Some(DecisionChange::Appealed),
+        Ok(pb::DecisionChange::AppealDecided) => Some(DecisionChange::AppealDecided),
+        Err(_) => {
+            v.add(format!("{field}.change"), "not a decision change");
+            None
+        }
+    };
+    if let Some(change) = change
+        && (version == 1) != (change == DecisionChange::Original)
+    {
+        v.add(
+            format!("{field}.change"),
+            "unspecified for version 1, and a change (amended, withdrawn, appealed, appeal decided) for every later version",
+        );
+    }
     if v.0.len() > before {
         return None;
     }
     Some(Decision {
+        version,
+        change: change?,
         external_decision_id: external?,
         organisation_id: org?,
         participant_id: participant?,
@@ -749,6 +777,8 @@ fn intervention_to(i: &Intervention) -> pb::Intervention {
                 outcome: outcome_to(d.outcome) as i32,
                 valid_from: Some(date(d.valid_from)),
                 valid_until: d.valid_until.map(date),
+                version: d.version,
+                change: change_to(d.change) as i32,
             }),
     }
 }
@@ -888,8 +918,23 @@ pub fn decision_to(d: &Decision) -> pb::Decision {
         }),
         decided_at: Some(to_timestamp(d.decided_at)),
         personal_identity_number: String::new(),
+        version: d.version,
+        change: change_to(d.change) as i32,
     }
 }
+
+fn change_to(change: DecisionChange) -> pb::DecisionChange {
+    match change {
+        DecisionChange::Original => pb::DecisionChange::Unspecified,
+        DecisionChange::Amended => pb::DecisionChange::Amended,
+        DecisionChange::Withdrawn => pb::DecisionChange::Withdrawn,
+        DecisionChange::Appealed => pb::DecisionChange::Appealed,
+        DecisionChange::AppealDecided => pb::DecisionChange::AppealDecided,
+    }
+}
+
+/// The highest version a decision may reach.
+pub const MAX_DECISION_VERSION: u32 = 1_000;
 
 /// The message of a plan.
 pub fn plan_to(p: &Plan) -> pb::Plan {

@@ -780,7 +780,41 @@ async fn parking(url: Option<String>) {
         .into_inner();
     assert_eq!(inbox.decisions.len(), 1);
     assert_eq!(inbox.decisions[0].inbox_id, receipt.inbox_id);
-    assert_eq!(inbox.decisions[0].decision, push.decision);
+    // As pushed; version 0 reads as 1, the first.
+    let mut expected = push.decision.clone();
+    expected.as_mut().unwrap().version = 1;
+    assert_eq!(inbox.decisions[0].decision, expected);
+    // A later version of a parked decision stays parked, as the inbox's latest.
+    let mut amended = push.clone();
+    let d = amended.decision.as_mut().unwrap();
+    d.version = 2;
+    d.change = pb::DecisionChange::Amended as i32;
+    d.valid_until = day(2027, 5, 31);
+    let receipt2 = client
+        .push_decision(amended.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!receipt2.replayed);
+    assert_eq!(receipt2.inbox_id, receipt.inbox_id);
+    let inbox = client
+        .list_decision_inbox(pb::ListDecisionInboxRequest {
+            organisation_id: org(MUNICIPALITY),
+            include_resolved: false,
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.decisions[0].decision.as_ref().unwrap().version, 2);
+    assert!(
+        client
+            .push_decision(push.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .replayed
+    );
     // Linking and dismissing are the deciding organisation's staff's: never anonymous.
     let refused = client
         .dismiss_parked_decision(pb::DismissParkedDecisionRequest {

@@ -20,6 +20,26 @@ pub enum DecisionOutcome {
     PartlyGranted,
 }
 
+/// What a version of a decision does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecisionChange {
+    /// The decision as first made (version 1).
+    #[default]
+    Original,
+    /// New outcome or dates.
+    Amended,
+    /// Withdrawn: the intervention waits for a decision again.
+    Withdrawn,
+    /// Appealed; the decision stands meanwhile.
+    Appealed,
+    /// The appeal was decided; the outcome is the appeal's.
+    AppealDecided,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
 /// Which intervention a decision decides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DecisionSubject {
@@ -59,6 +79,12 @@ pub struct Decision {
     pub decided_by: Decider,
     /// When it was decided.
     pub decided_at: DateTime<Utc>,
+    /// Its version under the external id (1 first).
+    #[serde(default = "first_version")]
+    pub version: u32,
+    /// What this version does.
+    #[serde(default)]
+    pub change: DecisionChange,
 }
 
 /// Why a decision was parked in the decision inbox rather than applied.
@@ -162,6 +188,9 @@ pub struct ParkedDecision {
     pub parked_at: DateTime<Utc>,
     /// Who linked or dismissed it, and when.
     pub resolved: Option<(Resolver, DateTime<Utc>)>,
+    /// Earlier versions of the decision, oldest first, while it was parked.
+    #[serde(default)]
+    pub earlier: Vec<Decision>,
 }
 
 impl ParkedDecision {
@@ -174,6 +203,7 @@ impl ParkedDecision {
             state: InboxState::Parked,
             parked_at: now,
             resolved: None,
+            earlier: Vec::new(),
         }
     }
 
@@ -187,14 +217,6 @@ impl ParkedDecision {
             return Err(PlansError::NotParked);
         }
         Ok(())
-    }
-
-    /// The decision as it applies to `intervention` of the active plan.
-    pub fn linked_to(&self, intervention: ItemId) -> Decision {
-        Decision {
-            subject: DecisionSubject::Intervention(intervention),
-            ..self.decision.clone()
-        }
     }
 
     /// Marks it resolved.
@@ -213,7 +235,45 @@ pub enum Replay {
     Conflict,
 }
 
+/// How a push relates to the versions recorded under its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioned {
+    /// The latest version, or an earlier one, again: answer as recorded.
+    Replay,
+    /// The next version: apply its change.
+    Next,
+}
+
 impl Decision {
+    /// Places a push among the versions recorded under its id (`latest` and the `earlier`
+    /// ones): a replay, the next version, or a conflict (different content under a recorded
+    /// version, or a version that skips one).
+    pub fn against(
+        &self,
+        latest: &Decision,
+        earlier: &[Decision],
+    ) -> Result<Versioned, PlansError> {
+        match self.version.cmp(&latest.version) {
+            std::cmp::Ordering::Equal => match self.replay_of(latest) {
+                Replay::Same => Ok(Versioned::Replay),
+                Replay::Conflict => Err(PlansError::DecisionConflict),
+            },
+            std::cmp::Ordering::Less => {
+                if earlier.contains(self) {
+                    Ok(Versioned::Replay)
+                } else {
+                    Err(PlansError::DecisionConflict)
+                }
+            }
+            std::cmp::Ordering::Greater if self.version == latest.version + 1 => {
+                Ok(Versioned::Next)
+            }
+            std::cmp::Ordering::Greater => Err(PlansError::VersionGap {
+                next: latest.version + 1,
+            }),
+        }
+    }
+
     /// Compares a push with the decision recorded first under the same id.
     pub fn replay_of(&self, recorded: &Decision) -> Replay {
         if self == recorded {

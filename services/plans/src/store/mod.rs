@@ -27,8 +27,8 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use crate::domain::PlansError;
 use crate::domain::catalogue::{CatalogueEntry, Principal};
 use crate::domain::decision::{
-    Decision, DecisionReceipt, Disposition, InboxState, ParkReason, ParkedDecision, Replay,
-    Resolver,
+    Decision, DecisionReceipt, Disposition, InboxState, ParkReason, ParkedDecision, Resolver,
+    Versioned,
 };
 use crate::domain::plan::{Plan, PlanStatus, RevisionKind};
 use crate::domain::repository::{
@@ -350,11 +350,7 @@ impl SqlPlans {
             .await
             .map_err(storage)?
         {
-            let recorded: Decision = from_json(&row.body)?;
-            return match decision.replay_of(&recorded) {
-                Replay::Same => receipt(&row, true),
-                Replay::Conflict => Err(PlansError::DecisionConflict),
-            };
+            return self.next_version(txn, row, decision).await;
         }
         if let Some(row) = decision_inbox::Entity::find()
             .filter(decision_inbox::Column::OrganisationId.eq(key.0.clone()))
@@ -363,17 +359,33 @@ impl SqlPlans {
             .await
             .map_err(storage)?
         {
-            let parked: ParkedDecision = from_json(&row.body)?;
-            return match decision.replay_of(&parked.decision) {
-                Replay::Same => Ok(DecisionReceipt {
-                    disposition: Disposition::Parked {
-                        inbox_id: parked.inbox_id,
-                        reason: parked.reason,
-                    },
-                    replayed: true,
-                }),
-                Replay::Conflict => Err(PlansError::DecisionConflict),
+            let mut parked: ParkedDecision = from_json(&row.body)?;
+            let versioned = decision.against(&parked.decision, &parked.earlier)?;
+            let receipt = DecisionReceipt {
+                disposition: Disposition::Parked {
+                    inbox_id: parked.inbox_id,
+                    reason: parked.reason,
+                },
+                replayed: versioned == Versioned::Replay,
             };
+            if versioned == Versioned::Next {
+                // A later version of a parked decision stays parked, the earlier ones kept.
+                if parked.state != InboxState::Parked {
+                    return Err(PlansError::NotParked);
+                }
+                let earlier = std::mem::replace(&mut parked.decision, decision.clone());
+                parked.earlier.push(earlier);
+                save_inbox(&txn, &parked).await?;
+                ChangeFeed::append(&txn, inbox_change(&parked, "changed"))
+                    .await
+                    .map_err(storage)?;
+                txn.commit().await.map_err(storage)?;
+                self.feed.notify_committed();
+            }
+            return Ok(receipt);
+        }
+        if decision.version > 1 {
+            return Err(PlansError::DecisionNotFound);
         }
         let Some(row) = active_row(&txn, decision.participant_id).await? else {
             return self
@@ -432,6 +444,78 @@ impl SqlPlans {
 }
 
 impl SqlPlans {
+    /// A push under the id of a decision already applied (`row`): a replay of a recorded
+    /// version, or the next version, applied to the intervention the decision decided as a
+    /// new plan revision. The plan keeps every version.
+    async fn next_version(
+        &self,
+        txn: DatabaseTransaction,
+        row: decision::Model,
+        decision: &Decision,
+    ) -> Result<DecisionReceipt, PlansError> {
+        let latest: Decision = from_json(&row.body)?;
+        let plan_row = plan::Entity::find_by_id(row.plan_id.clone())
+            .one(&txn)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| corrupt(std::io::Error::other("decision of a missing plan")))?;
+        let mut plan = decode(&plan_row.body)?;
+        let earlier: Vec<Decision> = plan
+            .decisions
+            .iter()
+            .filter(|d| {
+                d.organisation_id == decision.organisation_id
+                    && d.external_decision_id == decision.external_decision_id
+            })
+            .cloned()
+            .collect();
+        if decision.against(&latest, &earlier)? == Versioned::Replay {
+            return receipt(&row, true);
+        }
+        let intervention = ItemId::parse(&row.intervention_id).map_err(corrupt)?;
+        let previous = plan.revision;
+        plan.apply_decision_to(intervention, decision)?;
+        plan.next_revision(Utc::now());
+        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        let updated = decision::Model {
+            body: to_json(decision)?,
+            plan_revision: to_i64(plan.revision),
+            recorded_at: plan.updated_at,
+            ..row
+        };
+        decision::Entity::update(decision::ActiveModel {
+            organisation_id: Set(updated.organisation_id.clone()),
+            external_id: Set(updated.external_id.clone()),
+            participant_id: Set(updated.participant_id.clone()),
+            body: Set(updated.body.clone()),
+            plan_id: Set(updated.plan_id.clone()),
+            intervention_id: Set(updated.intervention_id.clone()),
+            plan_revision: Set(updated.plan_revision),
+            recorded_at: Set(updated.recorded_at),
+        })
+        .exec(&txn)
+        .await
+        .map_err(storage)?;
+        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
+            .await
+            .map_err(storage)?;
+        ChangeFeed::append(
+            &txn,
+            NewChange {
+                entity_kind: "decision",
+                entity_id: format!("{}/{}", updated.organisation_id, updated.external_id),
+                change_kind: "changed",
+                participant_id: Some(decision.participant_id.to_string()),
+                payload: wire::decision_to(decision).encode_to_vec(),
+            },
+        )
+        .await
+        .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        receipt(&updated, false)
+    }
+
     /// Parks `decision` in its organisation's inbox, in `txn`, and commits.
     async fn park(
         &self,
@@ -715,7 +799,8 @@ impl PlanRepository for SqlPlans {
             .ok_or(PlansError::PlanNotFound)?;
         let mut plan = decode(&row.body)?;
         let previous = plan.revision;
-        let intervention_id = plan.apply_decision(&parked.linked_to(intervention))?;
+        plan.decisions.extend(parked.earlier.iter().cloned());
+        let intervention_id = plan.apply_decision_to(intervention, &parked.decision)?;
         let now = Utc::now();
         plan.next_revision(now);
         store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;

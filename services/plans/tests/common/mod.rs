@@ -145,5 +145,7 @@ pub fn decision(external_id: &str, participant_id: &str, intervention_id: &str) 
             nanos: 0,
         }),
         personal_identity_number: String::new(),
+        version: 0,
+        change: 0,
     }
 }
