@@ -145,12 +145,14 @@ async fn consent_checked_and_followed(url: String) {
     assert_eq!(enrolment.consent_reference, consent.id);
     assert!(enrolment.consent_revoked_at.is_none());
 
-    // Revoking it flags the participation for follow-up; it goes on (the default).
+    // Revoking it flags the participation for follow-up; it goes on (the default). (Wait for
+    // the revision too: a read of the participant is two queries, not one snapshot.)
     served.revoke(&consent).await;
     let p = until(&mut client, &id, |p| {
-        p.enrolment
-            .as_ref()
-            .is_some_and(|e| e.consent_revoked_at.is_some())
+        p.revision.as_ref().is_some_and(|r| r.value == revision + 2)
+            && p.enrolment
+                .as_ref()
+                .is_some_and(|e| e.consent_revoked_at.is_some())
     })
     .await;
     assert_eq!(p.status, ParticipantStatus::Enrolled as i32);
