@@ -502,6 +502,9 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                         valid_until: None,
                         decided_by: staff_actor(person).staff,
                         decided_at: Some(samsyn_kit::time::to_timestamp(chrono::Utc::now())),
+                        personal_identity_number: String::new(),
+                        version: 0,
+                        change: 0,
                     }),
                 })
                 .await?

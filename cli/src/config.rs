@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use samsyn_kit::config::{ConfigError, Limits, PartConfig, TelemetryConfig, Validate};
 use serde::{Deserialize, Serialize};
 
-/// Every part `samsyn up` starts, services first: the gateway connects to them.
-pub const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
+/// Every part `samsyn up` starts, services first (the gateway connects to them), consent
+/// before participants (which follow its feed).
+pub const PARTS: [&str; 5] = ["consent", "participants", "plans", "board", "gateway"];
 
 /// Certificate files for production; without them the development PKI is used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

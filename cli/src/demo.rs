@@ -1387,6 +1387,9 @@ async fn seed_plan(
                     valid_until: Some(day(366)),
                     decided_by: staff_ref(assessor),
                     decided_at: Some(to_timestamp(SystemTime::now().into())),
+                    personal_identity_number: String::new(),
+                    version: 0,
+                    change: 0,
                 }),
             })
             .await
@@ -1498,8 +1501,13 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             limits: Limits::default(),
         };
-        let participants = ServedPart::start(samsyn_participants::part(&at()).await.unwrap()).await;
         let consent = ServedPart::start(samsyn_consent::part(&at()).await.unwrap()).await;
+        let participants = ServedPart::start(
+            samsyn_participants::part(&at(), Some(consent.channel.clone()))
+                .await
+                .unwrap(),
+        )
+        .await;
         let plans = ServedPart::start(samsyn_plans::part(&at()).await.unwrap()).await;
         let board = ServedPart::start(samsyn_board::part(&at()).await.unwrap()).await;
         let channels = DemoChannels {

@@ -22,7 +22,13 @@ async fn build_part(
 ) -> anyhow::Result<Part> {
     Ok(match name {
         "participants" => {
-            samsyn_participants::part_with_settings(context, config.programme.clone()).await?
+            let consent = service_channel(config, samsyn_participants::NAME, "consent", bound)?;
+            samsyn_participants::part_with_settings(
+                context,
+                config.programme.clone(),
+                Some(consent),
+            )
+            .await?
         }
         "consent" => samsyn_consent::part(context).await?,
         "plans" => samsyn_plans::part(context).await?,
@@ -30,6 +36,28 @@ async fn build_part(
         "gateway" => samsyn_gateway::part(build_gateway(context, config, bound).await?),
         other => anyhow::bail!("unknown part {other}"),
     })
+}
+
+/// A channel from part `from` to the service `to` over internal mutual TLS, presenting
+/// `from`'s certificate (a service follows another's change feed this way).
+fn service_channel(
+    config: &SamsynConfig,
+    from: &str,
+    to: &str,
+    bound: &HashMap<&'static str, SocketAddr>,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let (identity, roots) = identity_and_roots(config, from)?;
+    let client = tls::client_config(roots, Some(&identity))?;
+    let listen = bound
+        .get(to)
+        .copied()
+        .or_else(|| config.part(to).map(|p| p.listen))
+        .with_context(|| format!("unknown part {to}"))?;
+    Ok(tls::channel(
+        reachable(listen),
+        SERVICE_SERVER_NAME,
+        client,
+    )?)
 }
 
 /// The gateway, with channels to the services and its durable audit trail.
@@ -237,7 +265,11 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
     let (stop, stopped) = watch::channel(false);
     let mut running = JoinSet::new();
     let mut bound = HashMap::new();
-    for name in names {
+    // The consent service starts first: participants follow its feed and must know where it
+    // listens (it may have picked a free port).
+    let mut names = names.to_vec();
+    names.sort_by_key(|name| *name != "consent");
+    for name in &names {
         let part_config = config
             .part(name)
             .with_context(|| format!("unknown part {name}"))?;

@@ -63,6 +63,7 @@ fn participant(status: ParticipantStatus) -> Participant {
         enrolment: Some(Enrolment {
             consent_reference: "c0".into(),
             enrolled_on: day(2023, 12, 1),
+            consent_revoked_at: None,
         }),
         discharge: (status == ParticipantStatus::Discharged).then(|| Discharge {
             reason: 2,
@@ -647,6 +648,7 @@ fn times_fhir_cannot_express_are_left_out() {
     p.enrolment = Some(Enrolment {
         consent_reference: String::new(),
         enrolled_on: day(2023, 2, 30),
+        consent_revoked_at: None,
     });
     let region = OrganisationId {
         value: "SE2321000230-0001".into(),

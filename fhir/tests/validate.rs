@@ -76,6 +76,7 @@ fn participant() -> participants::Participant {
         enrolment: Some(participants::Enrolment {
             consent_reference: "c1".into(),
             enrolled_on: day(2023, 12, 1),
+            consent_revoked_at: None,
         }),
         discharge: Some(participants::Discharge {
             reason: participants::DischargeReason::ReadyForOrdinaryCare as i32,

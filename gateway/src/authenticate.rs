@@ -159,6 +159,7 @@ mod tests {
             certificate_sha256: vec![fingerprint_hex(cert)],
             allowed_rpcs: vec!["/samsyn.consent.v1.ConsentService/Decide".into()],
             acts_for_users: acts,
+            decision_codes: Default::default(),
         }
     }
 

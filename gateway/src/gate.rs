@@ -81,6 +81,11 @@ impl Gate {
         }
     }
 
+    /// The configured links.
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
     /// The access view the gate decides over.
     pub fn view(&self) -> &Arc<AccessView> {
         &self.view

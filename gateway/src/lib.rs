@@ -7,6 +7,7 @@ pub mod access_view;
 pub mod audit;
 pub mod auth;
 pub mod authenticate;
+pub mod case_terms;
 pub mod describe;
 pub mod fhir_view;
 pub mod gate;

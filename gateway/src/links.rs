@@ -1,7 +1,7 @@
 //! External systems (journal systems, municipal case systems, SIP tools) and how the gateway
 //! recognises them: each link pins the client certificate it presents.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use rustls_pki_types::CertificateDer;
@@ -54,6 +54,10 @@ pub struct LinkConfig {
     /// certificate (RFC 8705), so the call is that person's, through this system.
     #[serde(default)]
     pub acts_for_users: bool,
+    /// A municipal case system's own decision-type codes and the catalogue codes they mean
+    /// (`"BS-SOL" = "municipality.housing_support"`): it may push decisions in its own terms.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decision_codes: BTreeMap<String, String>,
 }
 
 /// A link configuration that cannot be used.
@@ -68,6 +72,12 @@ pub enum LinkError {
     /// A link without certificates or allowed calls would be useless or open.
     #[error("link {0}: needs at least one certificate and one allowed rpc")]
     Empty(String),
+    /// A code mapping on a link that is no municipal case system, or one whose codes are
+    /// empty, too long or not catalogue codes of the municipality.
+    #[error(
+        "link {0}: decision_codes belong to a municipal case system and map codes of 1 to 64 printable characters to municipality.* catalogue codes"
+    )]
+    DecisionCodes(String),
 }
 
 /// The configured links, by certificate fingerprint.
@@ -75,6 +85,28 @@ pub enum LinkError {
 pub struct Links {
     by_fingerprint: HashMap<[u8; 32], LinkConfig>,
     allowed: HashMap<String, std::collections::HashSet<String>>,
+    decision_codes: HashMap<String, BTreeMap<String, String>>,
+}
+
+/// The longest decision-type code a case system may use.
+const MAX_DECISION_CODE_CHARS: usize = 64;
+
+fn valid_decision_codes(link: &LinkConfig) -> bool {
+    if link.decision_codes.is_empty() {
+        return true;
+    }
+    let code_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars().count() <= MAX_DECISION_CODE_CHARS
+            && c.chars().all(|ch| !ch.is_control())
+    };
+    link.kind == SystemKind::MunicipalCaseSystem
+        && link.decision_codes.iter().all(|(code, catalogue)| {
+            code_ok(code)
+                && code_ok(catalogue)
+                && catalogue.starts_with("municipality.")
+                && catalogue.is_ascii()
+        })
 }
 
 impl Links {
@@ -82,6 +114,7 @@ impl Links {
     pub fn new(links: Vec<LinkConfig>) -> Result<Self, LinkError> {
         let mut by_fingerprint = HashMap::new();
         let mut allowed = HashMap::new();
+        let mut decision_codes = HashMap::new();
         let mut ids = std::collections::HashSet::new();
         for link in links {
             if link.certificate_sha256.is_empty() || link.allowed_rpcs.is_empty() {
@@ -90,6 +123,10 @@ impl Links {
             if !ids.insert(link.id.clone()) {
                 return Err(LinkError::Duplicate(link.id));
             }
+            if !valid_decision_codes(&link) {
+                return Err(LinkError::DecisionCodes(link.id));
+            }
+            decision_codes.insert(link.id.clone(), link.decision_codes.clone());
             allowed.insert(
                 link.id.clone(),
                 link.allowed_rpcs
@@ -108,7 +145,16 @@ impl Links {
         Ok(Self {
             by_fingerprint,
             allowed,
+            decision_codes,
         })
+    }
+
+    /// The catalogue code that link `link_id` means by its own decision-type `code`.
+    pub fn decision_code(&self, link_id: &str, code: &str) -> Option<&str> {
+        self.decision_codes
+            .get(link_id)
+            .and_then(|codes| codes.get(code))
+            .map(String::as_str)
     }
 
     /// Whether the link with this id may call `rpc`.
@@ -208,6 +254,7 @@ mod tests {
             certificate_sha256: fingerprints,
             allowed_rpcs: vec!["/samsyn.plans.v1.PlansService/PushDecision".into()],
             acts_for_users: false,
+            decision_codes: Default::default(),
         }
     }
 
@@ -256,6 +303,39 @@ mod tests {
         assert_eq!(principal.organisation.as_deref(), Some("kommun-1283"));
         assert_eq!(principal.roles, ["municipal_case_system"]);
         assert_eq!(links.identify(&other), Err(AuthError::UnknownCertificate));
+    }
+
+    #[test]
+    fn a_case_systems_code_mapping_is_its_own_and_checked_at_start() {
+        let fp = "ab".repeat(32);
+        let mut case_system = link("case-system", vec![fp.clone()]);
+        case_system
+            .decision_codes
+            .insert("BS-SOL-4:1".into(), "municipality.housing_support".into());
+        let links = Links::new(vec![case_system.clone()]).unwrap();
+        assert_eq!(
+            links.decision_code("case-system", "BS-SOL-4:1"),
+            Some("municipality.housing_support")
+        );
+        assert_eq!(links.decision_code("case-system", "bs-sol-4:1"), None);
+        assert_eq!(links.decision_code("other-system", "BS-SOL-4:1"), None);
+        // Only a municipal case system maps codes, only to the municipality's catalogue,
+        // and only codes of reasonable length.
+        let mut journal = case_system.clone();
+        journal.kind = SystemKind::JournalSystem;
+        let mut region_code = case_system.clone();
+        region_code
+            .decision_codes
+            .insert("PSY".into(), "region.psychological_treatment".into());
+        let mut long = link("case-system", vec![fp]);
+        long.decision_codes
+            .insert("K".repeat(65), "municipality.housing_support".into());
+        for bad in [journal, region_code, long] {
+            assert_eq!(
+                Links::new(vec![bad]).unwrap_err(),
+                LinkError::DecisionCodes("case-system".into())
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::access_view::{FeedName, Follower};
 use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
 use crate::auth::{AuthError, Principal};
 use crate::authenticate::{Authenticated, Authenticator};
+use crate::case_terms;
 use crate::describe::{CallDescriber, DescribeError};
 use crate::gate::{Gate, GateError, Verdict};
 use crate::page_token::{Cursor, PageTokens};
@@ -276,13 +277,18 @@ impl Call {
     /// every refusal is audited here.
     async fn admit(&self, request: Request<Bytes>) -> Result<Admitted, Status> {
         let admitted = match self.authenticate(&request).await {
-            Ok(authenticated) => match self.catch_up(request.metadata()).await {
-                Ok(()) => self.try_admit(request, authenticated),
-                Err(status) => Err(Box::new(Refused {
-                    principal: Some(authenticated.principal),
-                    ..Refused::new(status)
-                })),
-            },
+            Ok(authenticated) => {
+                let request = self
+                    .in_samsyn_terms(request, &authenticated.principal)
+                    .await?;
+                match self.catch_up(request.metadata()).await {
+                    Ok(()) => self.try_admit(request, authenticated),
+                    Err(status) => Err(Box::new(Refused {
+                        principal: Some(authenticated.principal),
+                        ..Refused::new(status)
+                    })),
+                }
+            }
             Err(refused) => Err(refused),
         };
         match admitted {
@@ -291,6 +297,43 @@ impl Call {
                 let status = refused.status.clone();
                 crate::metrics::refusal(status.code());
                 self.audit_refusal(*refused).await?;
+                Err(status)
+            }
+        }
+    }
+
+    /// A linked case system's push in its own terms, translated before it is decided (see
+    /// [`crate::case_terms`]); anything else passes unchanged. A push that cannot be
+    /// translated is refused and audited here.
+    async fn in_samsyn_terms(
+        &self,
+        request: Request<Bytes>,
+        principal: &Principal,
+    ) -> Result<Request<Bytes>, Status> {
+        if self.path != case_terms::PUSH_DECISION || !case_terms::in_case_terms(request.get_ref()) {
+            return Ok(request);
+        }
+        // Anyone but a case system linked for this call goes on unchanged, to be refused by
+        // the usual admission (not permitted, or no participant id).
+        if principal.kind != crate::auth::PrincipalKind::System
+            || !self.gateway.gate.links().allows(&principal.id, &self.path)
+        {
+            return Ok(request);
+        }
+        match case_terms::translate(&self.gateway, principal, request.get_ref()).await {
+            Ok(message) => {
+                let (metadata, extensions, _) = request.into_parts();
+                Ok(Request::from_parts(metadata, extensions, message))
+            }
+            Err(untranslated) => {
+                let status = untranslated.status.clone();
+                crate::metrics::refusal(status.code());
+                self.audit_refusal(Refused {
+                    principal: Some(principal.clone()),
+                    participant_id: untranslated.participant_id,
+                    ..Refused::new(untranslated.status)
+                })
+                .await?;
                 Err(status)
             }
         }

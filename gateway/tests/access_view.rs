@@ -361,10 +361,6 @@ async fn follow_fail_closed_and_catch_up(
     consent_url: &str,
     board_url: &str,
 ) {
-    let participants_part = samsyn_participants::part(&context(participants_url, dir))
-        .await
-        .unwrap();
-    let participants_served = ServedPart::start(participants_part).await;
     let board_served =
         ServedPart::start(samsyn_board::part(&context(board_url, dir)).await.unwrap()).await;
     let pki = pki(dir);
@@ -377,6 +373,13 @@ async fn follow_fail_closed_and_catch_up(
     .await;
     let consent_addr = consent_served.addr;
     let consent_channel = channel(&pki, consent_addr);
+    let participants_part = samsyn_participants::part(
+        &context(participants_url, dir),
+        Some(consent_channel.clone()),
+    )
+    .await
+    .unwrap();
+    let participants_served = ServedPart::start(participants_part).await;
 
     let view = Arc::new(AccessView::new(MAX_LAG));
     let follower = follow(

@@ -78,6 +78,7 @@ async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGa
             certificate_sha256: pinned,
             allowed_rpcs: FHIR_RPCS.iter().map(|s| (*s).to_owned()).collect(),
             acts_for_users: false,
+            decision_codes: Default::default(),
         }],
         ..AccessSettings::default()
     };

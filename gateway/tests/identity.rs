@@ -372,6 +372,7 @@ async fn world() -> World {
         certificate_sha256: vec![leaf(id)],
         allowed_rpcs: FHIR_RPCS.iter().map(|s| (*s).to_owned()).collect(),
         acts_for_users: true,
+        decision_codes: Default::default(),
     };
     let settings = AccessSettings {
         issuers: vec![

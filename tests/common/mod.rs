@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every part `samsyn up` announces, in order.
-pub const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
+pub const PARTS: [&str; 5] = ["consent", "participants", "plans", "board", "gateway"];
 
 /// The running launcher.
 pub struct Up {

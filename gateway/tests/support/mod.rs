@@ -52,6 +52,12 @@ pub const JOURNAL_RPCS: [&str; 3] = [
 /// What the municipal case system may call.
 pub const MUNICIPAL_RPCS: [&str; 1] = ["/samsyn.plans.v1.PlansService/PushDecision"];
 
+/// The municipal case system's own decision-type codes and what they mean in the catalogue.
+pub const MUNICIPAL_DECISION_CODES: [(&str, &str); 2] = [
+    ("BS-SOL-4:1", "municipality.housing_support"),
+    ("SYSS-SOL", "municipality.occupation"),
+];
+
 /// The four services and the gateway in front of them.
 pub struct Stack {
     dir: tempfile::TempDir,
@@ -86,9 +92,13 @@ impl Stack {
             database_url: fresh_sqlite_url(dir.path()),
             ..context.clone()
         };
-        let participants =
-            ServedPart::start(samsyn_participants::part(&at(&context)).await.unwrap()).await;
         let consent = ServedPart::start(samsyn_consent::part(&at(&context)).await.unwrap()).await;
+        let participants = ServedPart::start(
+            samsyn_participants::part(&at(&context), Some(consent.channel.clone()))
+                .await
+                .unwrap(),
+        )
+        .await;
         let plans = ServedPart::start(samsyn_plans::part(&at(&context)).await.unwrap()).await;
         let board = ServedPart::start(samsyn_board::part(&at(&context)).await.unwrap()).await;
 
@@ -106,6 +116,7 @@ impl Stack {
                 certificate_sha256: vec![leaf(JOURNAL)],
                 allowed_rpcs: JOURNAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
                 acts_for_users: false,
+                decision_codes: Default::default(),
             },
             LinkConfig {
                 id: MUNICIPAL_SYSTEM.into(),
@@ -115,6 +126,10 @@ impl Stack {
                 certificate_sha256: vec![leaf(MUNICIPAL_SYSTEM)],
                 allowed_rpcs: MUNICIPAL_RPCS.iter().map(|s| (*s).to_owned()).collect(),
                 acts_for_users: false,
+                decision_codes: MUNICIPAL_DECISION_CODES
+                    .iter()
+                    .map(|(code, catalogue)| ((*code).to_owned(), (*catalogue).to_owned()))
+                    .collect(),
             },
         ]);
         let upstreams = Upstreams {

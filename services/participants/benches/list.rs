@@ -88,6 +88,7 @@ async fn seed(url: &str) -> Duration {
             discharge_reason: Set(None),
             discharged_on: Set(None),
             discharge_note: Set(None),
+            consent_revoked_at: Set(None),
         });
         assignments.push(assignment::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -158,7 +159,7 @@ fn main() {
             data_dir: dir.path().to_path_buf(),
             limits: Limits::default(),
         };
-        let served = ServedPart::start(samsyn_participants::part(&context).await.unwrap()).await;
+        let served = ServedPart::start(samsyn_participants::part(&context, None).await.unwrap()).await;
         let mut client = ParticipantsServiceClient::new(served.channel.clone());
 
         let page = |size: u32| Some(PageRequest { page_size: size, page_token: String::new() });

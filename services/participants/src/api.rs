@@ -19,6 +19,7 @@ use samsyn_proto::participants::v1 as pb;
 use samsyn_proto::participants::v1::participants_service_server::ParticipantsService;
 use tonic::{Request, Response, Status};
 
+use crate::consent_feed::ConsentFollower;
 use crate::domain::{
     self, AdmissionCriteria, Assessment, Assignment, AssignmentRole, CareRole, ChangeEncoder,
     ConsentReference, CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter,
@@ -36,14 +37,56 @@ const MAX_COUNT_YEARS: i32 = 50;
 pub struct ParticipantsApi {
     store: ParticipantStore,
     settings: Arc<ParticipantsSettings>,
+    consents: Option<ConsentFollower>,
 }
 
+/// How long enrolment waits for the consent feed to bring a consent it does not know yet
+/// (one recorded a moment before): the feed is pushed as changes commit, so this is only
+/// ever spent on a consent that is not there.
+const CONSENT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl ParticipantsApi {
-    /// Handlers over the store, with the service's settings.
-    pub fn new(store: ParticipantStore, settings: ParticipantsSettings) -> Self {
+    /// Handlers over the store, with the service's settings and the follower of the consent
+    /// feed (without one, enrolment is refused).
+    pub fn new(
+        store: ParticipantStore,
+        settings: ParticipantsSettings,
+        consents: Option<ConsentFollower>,
+    ) -> Self {
         Self {
             store,
             settings: Arc::new(settings),
+            consents,
+        }
+    }
+
+    /// Checks that `consent` is an active participation consent of `participant`, waiting
+    /// briefly for the consent feed when it does not say so yet.
+    async fn check_consent(
+        &self,
+        consent: ConsentReference,
+        participant: ParticipantId,
+    ) -> Result<(), Status> {
+        let Some(consents) = &self.consents else {
+            tracing::warn!("enrolment refused: the consent feed is not followed");
+            return Err(ApiError::Unavailable.into());
+        };
+        let mut applied = consents.applied();
+        let deadline = tokio::time::Instant::now() + CONSENT_CATCH_UP;
+        loop {
+            let known = self
+                .store
+                .participation_consent(consent)
+                .await
+                .map_err(status)?;
+            let checked = domain::check_participation_consent(known, participant);
+            if checked.is_ok() {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, applied.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return checked.map_err(status),
+            }
         }
     }
 }
@@ -238,6 +281,7 @@ impl ParticipantsService for ParticipantsApi {
         else {
             return Err(incomplete());
         };
+        self.check_consent(consent, id).await?;
         let p = self
             .store
             .update(id, revision, move |p, now| {
@@ -834,6 +878,7 @@ fn participant_to_proto(p: &Participant) -> pb::Participant {
         enrolment: p.enrolment.as_ref().map(|e| pb::Enrolment {
             consent_reference: e.consent_reference.to_string(),
             enrolled_on: Some(to_calendar_date(e.enrolled_on)),
+            consent_revoked_at: e.consent_revoked_at.map(to_timestamp),
         }),
         discharge: p.discharge.as_ref().map(|d| pb::Discharge {
             reason: match d.reason {

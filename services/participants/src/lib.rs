@@ -3,6 +3,7 @@
 //! Three layers: [`api`] (tonic) → [`domain`] (rules and newtypes) → [`store`] (sea-orm).
 
 mod api;
+mod consent_feed;
 pub mod domain;
 pub mod store;
 
@@ -13,6 +14,7 @@ use samsyn_kit::serve::{Part, PartContext};
 use samsyn_proto::participants::v1::participants_service_server::ParticipantsServiceServer;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
+use tonic::transport::Channel;
 
 pub use domain::{ParticipantsSettings, ReviewRule};
 
@@ -20,20 +22,33 @@ pub use domain::{ParticipantsSettings, ReviewRule};
 pub const NAME: &str = "participants";
 
 /// Opens (and migrates) the database and builds the part's gRPC services, with default
-/// settings.
-pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
-    part_with_settings(context, ParticipantsSettings::default()).await
+/// settings, following the consent service's feed over `consent_feed`. Without it, `Enrol`
+/// cannot check participation consents and refuses (`UNAVAILABLE`): it never enrols on an
+/// unchecked consent.
+pub async fn part(
+    context: &PartContext,
+    consent_feed: Option<Channel>,
+) -> Result<Part, sea_orm::DbErr> {
+    part_with_settings(context, ParticipantsSettings::default(), consent_feed).await
 }
 
 /// Like [`part`], with the service's settings.
 pub async fn part_with_settings(
     context: &PartContext,
     settings: ParticipantsSettings,
+    consent_feed: Option<Channel>,
 ) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
     let store = store::ParticipantStore::new(db, feed.clone(), Arc::new(api::ProtoEncoder));
-    let api = api::ParticipantsApi::new(store, settings);
+    let consents = consent_feed.map(|channel| {
+        consent_feed::ConsentFollower::start(
+            store.clone(),
+            channel,
+            settings.on_participation_consent_revoked,
+        )
+    });
+    let api = api::ParticipantsApi::new(store, settings, consents);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ParticipantsServiceServer::new(api)

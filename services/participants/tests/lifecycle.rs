@@ -36,7 +36,7 @@ async fn review(
 }
 
 /// Refers, reviews and enrols a person; returns the participant.
-async fn enrolled(client: &mut Client, pin: &str, name: &str) -> Participant {
+async fn enrolled(served: &Served, client: &mut Client, pin: &str, name: &str) -> Participant {
     let p = client
         .create_referral(referral(pin, name, ""))
         .await
@@ -65,7 +65,7 @@ async fn enrolled(client: &mut Client, pin: &str, name: &str) -> Participant {
         .enrol(EnrolRequest {
             participant_id: pid(&id),
             revision: p.revision,
-            consent_reference: uuid::Uuid::now_v7().to_string(),
+            consent_reference: served.participation_consent(&id).await.id,
             enrolled_on: today(),
         })
         .await
@@ -90,7 +90,7 @@ fn current(team: &CareTeam) -> Vec<(&str, i32, i32, i32)> {
 
 async fn life_cycle(url: String) {
     let dir = tempfile::tempdir().unwrap();
-    let (_served, mut client) = serve(&url, dir.path()).await;
+    let (served, mut client) = serve(&url, dir.path()).await;
     let pin_asa = pin("19850412", "234");
     let name = "Åsa Öberg-Ängström";
 
@@ -143,7 +143,7 @@ async fn life_cycle(url: String) {
     );
 
     // Enrolment needs a consent reference shaped like a UUID.
-    let consent = uuid::Uuid::now_v7().to_string();
+    let consent = served.participation_consent(&id).await.id;
     let bad = client
         .enrol(EnrolRequest {
             participant_id: pid(&id),
@@ -307,7 +307,7 @@ async fn life_cycle(url: String) {
 
     // A second participant moves to Malmö, outside the area: participation ends, and so do
     // their assignments.
-    let other = enrolled(&mut client, &pin("19900101", "456"), "Bo Ek").await;
+    let other = enrolled(&served, &mut client, &pin("19900101", "456"), "Bo Ek").await;
     let other_id = other.participant_id.clone().unwrap().value;
     let team = client
         .add_care_team_member(AddCareTeamMemberRequest {
@@ -505,7 +505,7 @@ async fn both_must_agree_declines_on_one_decline() {
         review_rule: ReviewRule::BothMustAgree,
         ..ParticipantsSettings::default()
     };
-    let part = samsyn_participants::part_with_settings(&context, settings)
+    let part = samsyn_participants::part_with_settings(&context, settings, None)
         .await
         .unwrap();
     let served = samsyn_kit::testing::ServedPart::start(part).await;

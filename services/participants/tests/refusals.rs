@@ -27,7 +27,7 @@ fn fields(status: &tonic::Status) -> Vec<String> {
 
 async fn refusals(url: String) {
     let dir = tempfile::tempdir().unwrap();
-    let (_served, mut client) = serve(&url, dir.path()).await;
+    let (served, mut client) = serve(&url, dir.path()).await;
     let known = pin("19770707", "117");
     let p = client
         .create_referral(referral(&known, "Karin Lindqvist", ""))
@@ -177,7 +177,7 @@ async fn refusals(url: String) {
         .enrol(EnrolRequest {
             participant_id: pid(&id),
             revision: rev(1),
-            consent_reference: uuid::Uuid::now_v7().to_string(),
+            consent_reference: served.participation_consent(&id).await.id,
             enrolled_on: date(-1200),
         })
         .await

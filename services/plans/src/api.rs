@@ -14,9 +14,10 @@ use samsyn_proto::plans::v1::plans_service_server::PlansService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::catalogue::Principal;
+use crate::domain::decision::{DecisionSubject, MAX_DISMISSAL_CHARS, Resolver};
 use crate::domain::plan::{Plan, PlanContent, RevisionKind};
 use crate::domain::repository::{FollowUpOwner, PlanRepository};
-use crate::domain::values::{Day, OrganisationId, TeamId};
+use crate::domain::values::{Day, ItemId, OrganisationId, StaffId, TeamId, Text};
 use crate::domain::{PlansError, Violations};
 use crate::wire;
 
@@ -70,9 +71,13 @@ impl From<PlansError> for ApiError {
             PlansError::PlanNotFound => ApiError::NotFound("plan"),
             PlansError::RevisionNotFound => ApiError::NotFound("plan revision"),
             PlansError::InterventionNotFound => ApiError::NotFound("intervention"),
+            PlansError::InboxEntryNotFound => ApiError::NotFound("decision inbox entry"),
+            PlansError::DecisionNotFound => ApiError::NotFound("decision.external_decision_id"),
+            e @ PlansError::VersionGap { .. } => ApiError::FailedPrecondition(e.to_string()),
             PlansError::StaleRevision { current } => ApiError::StaleRevision { current },
             e @ (PlansError::ActivePlanExists
             | PlansError::PlanClosed
+            | PlansError::NotParked
             | PlansError::AmbiguousIntervention) => ApiError::FailedPrecondition(e.to_string()),
             PlansError::DecisionConflict => {
                 ApiError::AlreadyExists("a different decision with this external decision id")
@@ -91,6 +96,27 @@ fn to_status(error: PlansError) -> Status {
 
 fn finish(v: Violations) -> Result<(), Status> {
     v.finish().map_err(to_status)
+}
+
+/// Who links or dismisses a parked decision: the authenticated member of staff, never a
+/// name in the request. A call without one is refused.
+fn resolver<T>(request: &Request<T>) -> Result<Resolver, Status> {
+    let caller = Caller::of(request)?.ok_or(ApiError::PermissionDenied)?;
+    let staff_id = StaffId::parse(&caller.id).map_err(|_| ApiError::PermissionDenied)?;
+    let organisation_id = caller
+        .organisation
+        .as_deref()
+        .and_then(|org| OrganisationId::parse(org).ok())
+        .ok_or(ApiError::PermissionDenied)?;
+    let unit_id = caller
+        .unit
+        .as_deref()
+        .and_then(|unit| TeamId::parse(unit).ok());
+    Ok(Resolver {
+        staff_id,
+        organisation_id,
+        unit_id,
+    })
 }
 
 fn plan_response(plan: Result<Plan, PlansError>) -> Result<Response<pb::Plan>, Status> {
@@ -372,8 +398,99 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         let Some(decision) = decision else {
             return Err(to_status(PlansError::Invalid(Violations::default())));
         };
+        // A code the catalogue does not hold is a mistake, not a decision to park.
+        if let DecisionSubject::CatalogueCode(code) = &decision.subject {
+            let unknown = self
+                .repo
+                .unknown_codes(vec![code.clone()])
+                .await
+                .map_err(to_status)?;
+            if !unknown.is_empty() {
+                return Err(ApiError::invalid(
+                    "decision.catalogue_code",
+                    "not in the intervention catalogue",
+                )
+                .into());
+            }
+        }
         let receipt = self.repo.push_decision(decision).await.map_err(to_status)?;
         Ok(Response::new(wire::receipt_to(&receipt)))
+    }
+
+    async fn list_decision_inbox(
+        &self,
+        request: Request<pb::ListDecisionInboxRequest>,
+    ) -> Result<Response<pb::ListDecisionInboxResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let organisation = match &r.organisation_id {
+            Some(org) => v.check("organisation_id.value", OrganisationId::parse(&org.value)),
+            None => {
+                v.add("organisation_id", "required");
+                None
+            }
+        };
+        finish(v)?;
+        let page = Page::from_request(r.page.as_ref(), "page")?;
+        let Some(organisation) = organisation else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let (parked, next_page_token) = self
+            .repo
+            .decision_inbox(organisation, r.include_resolved, page)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ListDecisionInboxResponse {
+            decisions: parked.iter().map(wire::parked_to).collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    async fn link_parked_decision(
+        &self,
+        request: Request<pb::LinkParkedDecisionRequest>,
+    ) -> Result<Response<pb::PushDecisionResponse>, Status> {
+        let resolver = resolver(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let inbox_id = v.check("inbox_id", ItemId::parse(&r.inbox_id));
+        let intervention = v.check("intervention_id", ItemId::parse(&r.intervention_id));
+        finish(v)?;
+        let (Some(participant), Some(inbox_id), Some(intervention)) =
+            (participant, inbox_id, intervention)
+        else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let receipt = self
+            .repo
+            .link_parked_decision(participant, inbox_id, intervention, resolver)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(wire::receipt_to(&receipt)))
+    }
+
+    async fn dismiss_parked_decision(
+        &self,
+        request: Request<pb::DismissParkedDecisionRequest>,
+    ) -> Result<Response<pb::ParkedDecision>, Status> {
+        let resolver = resolver(&request)?;
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
+        let inbox_id = v.check("inbox_id", ItemId::parse(&r.inbox_id));
+        let reason = v.check("reason", Text::required(&r.reason, MAX_DISMISSAL_CHARS));
+        finish(v)?;
+        let (Some(participant), Some(inbox_id), Some(reason)) = (participant, inbox_id, reason)
+        else {
+            return Err(to_status(PlansError::Invalid(Violations::default())));
+        };
+        let parked = self
+            .repo
+            .dismiss_parked_decision(participant, inbox_id, reason, resolver)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(wire::parked_to(&parked)))
     }
 
     async fn list_catalogue(

@@ -10,7 +10,8 @@ use samsyn_proto::plans::v1 as pb;
 use crate::domain::Violations;
 use crate::domain::catalogue::{CatalogueEntry, Principal};
 use crate::domain::decision::{
-    Decider, Decision, DecisionOutcome, DecisionReceipt, DecisionSubject,
+    Decider, Decision, DecisionChange, DecisionOutcome, DecisionReceipt, DecisionSubject,
+    Disposition, InboxState, ParkReason, ParkedDecision,
 };
 use crate::domain::plan::{
     Attendee, DecisionLink, Evaluation, EvaluationAnswer, EvaluationQuestion, FollowUp, Goal,
@@ -551,6 +552,14 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
                 CatalogueCode::parse(code),
             )
             .map(DecisionSubject::CatalogueCode),
+        // The gateway translates a case system's own terms; they never reach the service.
+        Some(pb::decision::Subject::DecisionTypeCode(_)) => {
+            v.add(
+                format!("{field}.decision_type_code"),
+                "resolved by the gateway from a linked case system's code mapping",
+            );
+            None
+        }
         None => {
             v.add(
                 format!("{field}.subject"),
@@ -559,6 +568,12 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
             None
         }
     };
+    if !d.personal_identity_number.is_empty() {
+        v.add(
+            format!("{field}.personal_identity_number"),
+            "resolved by the gateway; send participant_id",
+        );
+    }
     let outcome = required(
         v,
         &format!("{field}.outcome"),
@@ -603,10 +618,38 @@ pub fn decision(v: &mut Violations, field: &str, value: Option<&pb::Decision>) -
             None
         }
     };
+    let version = d.version.max(1);
+    if version > MAX_DECISION_VERSION {
+        v.add(
+            format!("{field}.version"),
+            format!("at most {MAX_DECISION_VERSION}"),
+        );
+    }
+    let change = match pb::DecisionChange::try_from(d.change) {
+        Ok(pb::DecisionChange::Unspecified) => Some(DecisionChange::Original),
+        Ok(pb::DecisionChange::Amended) => Some(DecisionChange::Amended),
+        Ok(pb::DecisionChange::Withdrawn) => Some(DecisionChange::Withdrawn),
+        Ok(pb::DecisionChange::Appealed) => Some(DecisionChange::Appealed),
+        Ok(pb::DecisionChange::AppealDecided) => Some(DecisionChange::AppealDecided),
+        Err(_) => {
+            v.add(format!("{field}.change"), "not a decision change");
+            None
+        }
+    };
+    if let Some(change) = change
+        && (version == 1) != (change == DecisionChange::Original)
+    {
+        v.add(
+            format!("{field}.change"),
+            "unspecified for version 1, and a change (amended, withdrawn, appealed, appeal decided) for every later version",
+        );
+    }
     if v.0.len() > before {
         return None;
     }
     Some(Decision {
+        version,
+        change: change?,
         external_decision_id: external?,
         organisation_id: org?,
         participant_id: participant?,
@@ -734,6 +777,8 @@ fn intervention_to(i: &Intervention) -> pb::Intervention {
                 outcome: outcome_to(d.outcome) as i32,
                 valid_from: Some(date(d.valid_from)),
                 valid_until: d.valid_until.map(date),
+                version: d.version,
+                change: change_to(d.change) as i32,
             }),
     }
 }
@@ -872,8 +917,24 @@ pub fn decision_to(d: &Decision) -> pb::Decision {
             unit_id: text_of(d.decided_by.unit_id.as_ref()),
         }),
         decided_at: Some(to_timestamp(d.decided_at)),
+        personal_identity_number: String::new(),
+        version: d.version,
+        change: change_to(d.change) as i32,
     }
 }
+
+fn change_to(change: DecisionChange) -> pb::DecisionChange {
+    match change {
+        DecisionChange::Original => pb::DecisionChange::Unspecified,
+        DecisionChange::Amended => pb::DecisionChange::Amended,
+        DecisionChange::Withdrawn => pb::DecisionChange::Withdrawn,
+        DecisionChange::Appealed => pb::DecisionChange::Appealed,
+        DecisionChange::AppealDecided => pb::DecisionChange::AppealDecided,
+    }
+}
+
+/// The highest version a decision may reach.
+pub const MAX_DECISION_VERSION: u32 = 1_000;
 
 /// The message of a plan.
 pub fn plan_to(p: &Plan) -> pb::Plan {
@@ -944,12 +1005,70 @@ pub fn catalogue_entry_to(e: &CatalogueEntry) -> pb::CatalogueEntry {
 
 /// The message of a decision receipt.
 pub fn receipt_to(r: &DecisionReceipt) -> pb::PushDecisionResponse {
-    pb::PushDecisionResponse {
-        plan_id: r.plan_id.to_string(),
-        intervention_id: r.intervention_id.to_string(),
-        plan_revision: Some(revision_of(r.plan_revision)),
-        replayed: r.replayed,
+    match &r.disposition {
+        Disposition::Applied {
+            plan_id,
+            intervention_id,
+            plan_revision,
+        } => pb::PushDecisionResponse {
+            plan_id: plan_id.to_string(),
+            intervention_id: intervention_id.to_string(),
+            plan_revision: Some(revision_of(*plan_revision)),
+            replayed: r.replayed,
+            disposition: pb::DecisionDisposition::Applied as i32,
+            ..Default::default()
+        },
+        Disposition::Parked { inbox_id, reason } => pb::PushDecisionResponse {
+            replayed: r.replayed,
+            disposition: pb::DecisionDisposition::Parked as i32,
+            inbox_id: inbox_id.to_string(),
+            park_reason: park_reason_to(*reason) as i32,
+            ..Default::default()
+        },
     }
+}
+
+fn park_reason_to(reason: ParkReason) -> pb::ParkReason {
+    match reason {
+        ParkReason::NoActivePlan => pb::ParkReason::NoActivePlan,
+        ParkReason::NoMatchingIntervention => pb::ParkReason::NoMatchingIntervention,
+        ParkReason::Ambiguous => pb::ParkReason::Ambiguous,
+    }
+}
+
+/// The message of a decision in the inbox.
+pub fn parked_to(p: &ParkedDecision) -> pb::ParkedDecision {
+    let mut message = pb::ParkedDecision {
+        inbox_id: p.inbox_id.to_string(),
+        decision: Some(decision_to(&p.decision)),
+        reason: park_reason_to(p.reason) as i32,
+        parked_at: Some(to_timestamp(p.parked_at)),
+        ..Default::default()
+    };
+    message.state = match &p.state {
+        InboxState::Parked => pb::InboxState::Parked,
+        InboxState::Linked {
+            plan_id,
+            intervention_id,
+        } => {
+            message.plan_id = plan_id.to_string();
+            message.intervention_id = intervention_id.to_string();
+            pb::InboxState::Linked
+        }
+        InboxState::Dismissed { reason } => {
+            message.dismissal_reason = reason.as_str().to_owned();
+            pb::InboxState::Dismissed
+        }
+    } as i32;
+    if let Some((by, at)) = &p.resolved {
+        message.resolved_by = Some(common::StaffRef {
+            staff_id: by.staff_id.to_string(),
+            organisation_id: Some(org(&by.organisation_id)),
+            unit_id: text_of(by.unit_id.as_ref()),
+        });
+        message.resolved_at = Some(to_timestamp(*at));
+    }
+    message
 }
 
 #[cfg(test)]

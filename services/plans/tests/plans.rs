@@ -192,22 +192,30 @@ async fn sip_flow(database_url: Option<String>) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
-    let unknown_person = decision("BB-2026-0816", &new_participant(), &intervention_id);
-    let status = client
+    // A decision for someone without a plan, or for no waiting intervention, is no longer
+    // refused (the case system would be left retrying): it is parked, with the reason.
+    let no_plan = decision("BB-2026-0816", &new_participant(), &intervention_id);
+    let parked = client
         .push_decision(pb::PushDecisionRequest {
-            decision: Some(unknown_person),
+            decision: Some(no_plan),
         })
         .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
+        .unwrap()
+        .into_inner();
+    assert_eq!(parked.disposition, pb::DecisionDisposition::Parked as i32);
+    assert_eq!(parked.park_reason, pb::ParkReason::NoActivePlan as i32);
     let unknown_intervention = decision("BB-2026-0817", &person, &uuid::Uuid::new_v4().to_string());
-    let status = client
+    let parked = client
         .push_decision(pb::PushDecisionRequest {
             decision: Some(unknown_intervention),
         })
         .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        parked.park_reason,
+        pb::ParkReason::NoMatchingIntervention as i32
+    );
 
     // Nobody chases it: the intervention is granted in the plan.
     let now = client
@@ -417,7 +425,8 @@ async fn sip_flow(database_url: Option<String>) {
         "a closed plan no longer changes"
     );
 
-    // The change feed carries each step, the decision included, for the board and SIP tool.
+    // The change feed carries each step, the decision included (and the parked ones, for the
+    // coordinators' inbox), for the board and SIP tool.
     let mut feed = client
         .watch_changes(WatchChangesRequest {
             after_sequence: 0,
@@ -427,7 +436,7 @@ async fn sip_flow(database_url: Option<String>) {
         .unwrap()
         .into_inner();
     let mut seen = Vec::new();
-    while seen.len() < 11 {
+    while seen.len() < 13 {
         let change = tokio::time::timeout(Duration::from_secs(5), feed.next())
             .await
             .unwrap()
@@ -450,6 +459,8 @@ async fn sip_flow(database_url: Option<String>) {
             "plan:evaluation_recorded",
             "plan:decision_recorded",
             "decision:recorded",
+            "decision_inbox:parked",
+            "decision_inbox:parked",
             "plan:closed",
             "plan:created",
             "plan:content_updated",
@@ -725,4 +736,104 @@ async fn the_catalogue_holds_both_principals_and_admins_edit_it() {
         .await
         .unwrap_err();
     assert_eq!(fields(&status), ["entry.code"]);
+}
+
+/// A decision for a participant without a plan is parked, not refused; a replay is the same
+/// receipt, different content under its id is ALREADY_EXISTS; the inbox lists it.
+async fn parking(url: Option<String>) {
+    let mut served = serve(url).await;
+    let client = &mut served.client;
+    let person = new_participant();
+    let push = pb::PushDecisionRequest {
+        decision: Some(decision(
+            "BB-2026-0099",
+            &person,
+            &uuid::Uuid::new_v4().to_string(),
+        )),
+    };
+    let receipt = client
+        .push_decision(push.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(receipt.disposition, pb::DecisionDisposition::Parked as i32);
+    assert_eq!(receipt.park_reason, pb::ParkReason::NoActivePlan as i32);
+    let replay = client
+        .push_decision(push.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.replayed);
+    assert_eq!(replay.inbox_id, receipt.inbox_id);
+    let mut changed = push.clone();
+    changed.decision.as_mut().unwrap().outcome = pb::DecisionOutcome::Denied as i32;
+    let conflict = client.push_decision(changed).await.unwrap_err();
+    assert_eq!(conflict.code(), tonic::Code::AlreadyExists);
+    let inbox = client
+        .list_decision_inbox(pb::ListDecisionInboxRequest {
+            organisation_id: org(MUNICIPALITY),
+            include_resolved: false,
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.decisions.len(), 1);
+    assert_eq!(inbox.decisions[0].inbox_id, receipt.inbox_id);
+    // As pushed; version 0 reads as 1, the first.
+    let mut expected = push.decision.clone();
+    expected.as_mut().unwrap().version = 1;
+    assert_eq!(inbox.decisions[0].decision, expected);
+    // A later version of a parked decision stays parked, as the inbox's latest.
+    let mut amended = push.clone();
+    let d = amended.decision.as_mut().unwrap();
+    d.version = 2;
+    d.change = pb::DecisionChange::Amended as i32;
+    d.valid_until = day(2027, 5, 31);
+    let receipt2 = client
+        .push_decision(amended.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!receipt2.replayed);
+    assert_eq!(receipt2.inbox_id, receipt.inbox_id);
+    let inbox = client
+        .list_decision_inbox(pb::ListDecisionInboxRequest {
+            organisation_id: org(MUNICIPALITY),
+            include_resolved: false,
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.decisions[0].decision.as_ref().unwrap().version, 2);
+    assert!(
+        client
+            .push_decision(push.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .replayed
+    );
+    // Linking and dismissing are the deciding organisation's staff's: never anonymous.
+    let refused = client
+        .dismiss_parked_decision(pb::DismissParkedDecisionRequest {
+            participant_id: participant(&person),
+            inbox_id: receipt.inbox_id,
+            reason: "Dubblett".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_without_a_plan_is_parked_on_sqlite() {
+    parking(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_without_a_plan_is_parked_on_postgres() {
+    let url = samsyn_kit::testing::fresh_postgres_url().await.unwrap();
+    parking(Some(url)).await;
 }

@@ -10,7 +10,7 @@ pub mod types;
 pub use error::ParticipantsError;
 pub use participant::*;
 pub use pin::{PersonalIdentityNumber, PinError};
-pub use settings::{ParticipantsSettings, ReviewRule};
+pub use settings::{OnConsentRevoked, ParticipantsSettings, ReviewRule};
 pub use types::*;
 
 /// Encodes records for the change feed and for remembered answers; implemented by the API

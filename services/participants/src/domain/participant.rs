@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::error::ParticipantsError;
 use super::pin::PersonalIdentityNumber;
-use super::settings::{ParticipantsSettings, ReviewRule};
+use super::settings::{OnConsentRevoked, ParticipantsSettings, ReviewRule};
 use super::types::{
     AssignmentId, ConsentReference, FreeText, MunicipalityCode, ParticipantId, PersonName,
     Principal, Staff,
@@ -158,6 +158,33 @@ pub struct Enrolment {
     pub enrolled_on: NaiveDate,
     /// The home municipality at enrolment (what the yearly counts count).
     pub municipality: MunicipalityCode,
+    /// When the participation consent was revoked or voided while taking part: follow up.
+    pub consent_revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A participation consent as the consent service's change feed last described it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownConsent {
+    /// Whose consent it is.
+    pub participant_id: ParticipantId,
+    /// Recorded and neither revoked nor voided.
+    pub active: bool,
+}
+
+/// Whether `consent` lets `participant` be enrolled: it must be a participation consent of
+/// this participant that still counts. Unknown, ended and someone else's get the same
+/// answer, so enrolment tells nothing about other people's consents.
+pub fn check_participation_consent(
+    consent: Option<KnownConsent>,
+    participant: ParticipantId,
+) -> Result<(), ParticipantsError> {
+    match consent {
+        Some(c) if c.active && c.participant_id == participant => Ok(()),
+        _ => Err(ParticipantsError::InvalidField {
+            field: "consent_reference",
+            reason: "not an active participation consent of this participant",
+        }),
+    }
 }
 
 /// Why participation ended.
@@ -381,9 +408,42 @@ impl Participant {
             consent_reference,
             enrolled_on,
             municipality: self.home_municipality.clone(),
+            consent_revoked_at: None,
         });
         self.touch(now);
         Ok(())
+    }
+
+    /// The participation consent `consent` no longer counts (revoked or voided). When it is
+    /// this enrolled participant's, flags the participation for follow-up and, when the
+    /// programme says so, ends it. Returns the feed's change kind when something changed.
+    pub fn participation_consent_ended(
+        &mut self,
+        consent: ConsentReference,
+        on_revoked: OnConsentRevoked,
+        now: DateTime<Utc>,
+    ) -> Option<&'static str> {
+        if self.status != Status::Enrolled {
+            return None;
+        }
+        let enrolment = self.enrolment.as_mut()?;
+        if enrolment.consent_reference != consent || enrolment.consent_revoked_at.is_some() {
+            return None;
+        }
+        enrolment.consent_revoked_at = Some(now);
+        let kind = match on_revoked {
+            OnConsentRevoked::Flag => "participation_consent_revoked",
+            OnConsentRevoked::Discharge => {
+                self.end(
+                    DischargeReason::DeclinedFurtherParticipation,
+                    now.date_naive(),
+                    FreeText::default(),
+                );
+                "discharged"
+            }
+        };
+        self.touch(now);
+        Some(kind)
     }
 
     /// Records a move; returns whether it ended participation (a move out of the programme

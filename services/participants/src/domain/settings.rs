@@ -14,6 +14,16 @@ pub enum ReviewRule {
     MunicipalityDecides,
 }
 
+/// What revoking (or voiding) an enrolled participant's participation consent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConsentRevoked {
+    /// The participation is flagged for follow-up ("participation consent revoked").
+    Flag,
+    /// The participation is flagged and ends (declined further participation).
+    Discharge,
+}
+
 /// Settings of the participants service.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -26,6 +36,8 @@ pub struct ParticipantsSettings {
     pub yearly_target: u32,
     /// Whether an accepted referral needs the programme's diagnosis criteria met.
     pub diagnosis_criteria_required: bool,
+    /// What revoking an enrolled participant's participation consent does.
+    pub on_participation_consent_revoked: OnConsentRevoked,
 }
 
 /// The ten municipalities of North-West Skåne that share one FACT team (seed 001).
@@ -52,6 +64,7 @@ impl Default for ParticipantsSettings {
                 .collect(),
             yearly_target: 30,
             diagnosis_criteria_required: true,
+            on_participation_consent_revoked: OnConsentRevoked::Flag,
         }
     }
 }

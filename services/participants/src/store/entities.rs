@@ -56,6 +56,7 @@ pub mod referral {
         pub discharge_reason: Option<String>,
         pub discharged_on: Option<Date>,
         pub discharge_note: Option<String>,
+        pub consent_revoked_at: Option<DateTimeUtc>,
     }
 
     /// Relations are followed by id in queries.
@@ -117,6 +118,47 @@ pub mod assignment {
     }
 
     /// Relations are followed by id in queries.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Participation consents, as followed from the consent service's change feed.
+pub mod participation_consent {
+    use sea_orm::entity::prelude::*;
+
+    /// One participation consent and whether it still counts.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "participation_consent")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub consent_id: String,
+        pub participant_id: String,
+        pub active: bool,
+    }
+
+    /// Relates to nothing.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// How far each followed change feed has been applied.
+pub mod feed_cursor {
+    use sea_orm::entity::prelude::*;
+
+    /// One followed feed's cursor.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "feed_cursor")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub feed: String,
+        pub sequence: i64,
+    }
+
+    /// Relates to nothing.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    boolean, boolean_null, date_null, string, string_null, text, text_null,
+    big_integer, boolean, boolean_null, date_null, string, string_null, text, text_null,
     timestamp_with_time_zone, timestamp_with_time_zone_null,
 };
 
@@ -261,5 +261,92 @@ impl MigrationTrait for CreateParticipants {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Adds what enrolment needs from the consent service: the participation consents followed
+/// from its change feed, the cursor of that feed, and the flag on a referral whose
+/// participation consent was revoked.
+pub struct FollowParticipationConsents;
+
+impl MigrationName for FollowParticipationConsents {
+    fn name(&self) -> &str {
+        "m20261204_100002_follow_participation_consents"
+    }
+}
+
+#[derive(DeriveIden)]
+enum ReferralFlag {
+    #[sea_orm(iden = "referral")]
+    Table,
+    ConsentRevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum ParticipationConsent {
+    Table,
+    ConsentId,
+    ParticipantId,
+    Active,
+}
+
+#[derive(DeriveIden)]
+enum FeedCursor {
+    Table,
+    Feed,
+    Sequence,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for FollowParticipationConsents {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ReferralFlag::Table)
+                    .add_column(timestamp_with_time_zone_null(
+                        ReferralFlag::ConsentRevokedAt,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ParticipationConsent::Table)
+                    .if_not_exists()
+                    .col(string(ParticipationConsent::ConsentId).primary_key())
+                    .col(string(ParticipationConsent::ParticipantId))
+                    .col(boolean(ParticipationConsent::Active))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(FeedCursor::Table)
+                    .if_not_exists()
+                    .col(string(FeedCursor::Feed).primary_key())
+                    .col(big_integer(FeedCursor::Sequence))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(FeedCursor::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(ParticipationConsent::Table).to_owned())
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ReferralFlag::Table)
+                    .drop_column(ReferralFlag::ConsentRevokedAt)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -25,12 +25,13 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use crate::domain::{
     AdmissionCriteria, Assessment, Assignment, AssignmentChange, AssignmentId, AssignmentRole,
     CareRole, ChangeEncoder, ConsentReference, CoordinatorRank, Discharge, DischargeReason,
-    Enrolment, ExternalId, FreeText, ListFilter, MunicipalityCode, NewReferral, Outcome,
-    Participant, ParticipantId, ParticipantSummary, ParticipantsError, ParticipantsSettings,
-    PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
+    Enrolment, ExternalId, FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral,
+    OnConsentRevoked, Outcome, Participant, ParticipantId, ParticipantSummary, ParticipantsError,
+    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff,
+    Status, YearCount,
 };
-use entities::{assignment, participant, referral, review};
-pub use migrations::CreateParticipants;
+use entities::{assignment, feed_cursor, participant, participation_consent, referral, review};
+pub use migrations::{CreateParticipants, FollowParticipationConsents};
 
 /// Every migration of the participants database, oldest first.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIdempotencyKeys),
             Box::new(CreateParticipants),
             Box::new(AddRequestFingerprint),
+            Box::new(FollowParticipationConsents),
         ]
     }
 }
@@ -110,6 +112,18 @@ pub struct Effect {
     pub ends_assignments: bool,
 }
 
+/// The name the consent feed's cursor is kept under.
+const CONSENT_FEED: &str = "consent";
+
+/// A participation consent's state, taken from the consent service's feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentFact {
+    /// The consent.
+    pub consent: ConsentReference,
+    /// Whose it is and whether it counts.
+    pub known: KnownConsent,
+}
+
 /// The participants service's storage.
 #[derive(Clone)]
 pub struct ParticipantStore {
@@ -133,6 +147,127 @@ impl ParticipantStore {
     /// The change feed.
     pub fn feed(&self) -> &ChangeFeed {
         &self.feed
+    }
+
+    /// A participation consent as last taken from the consent feed.
+    pub async fn participation_consent(
+        &self,
+        consent: ConsentReference,
+    ) -> Result<Option<KnownConsent>, ParticipantsError> {
+        let Some(row) = participation_consent::Entity::find_by_id(consent.to_string())
+            .one(&self.db)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(KnownConsent {
+            participant_id: ParticipantId::parse(&row.participant_id)
+                .map_err(|_| corrupt("participation_consent"))?,
+            active: row.active,
+        }))
+    }
+
+    /// How far the consent feed has been applied.
+    pub async fn consent_cursor(&self) -> Result<u64, ParticipantsError> {
+        let row = feed_cursor::Entity::find_by_id(CONSENT_FEED.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db)?;
+        Ok(row.map_or(0, |r| u64::try_from(r.sequence).unwrap_or_default()))
+    }
+
+    /// Applies one change of the consent feed at `sequence`: keeps the participation
+    /// consent's state and, when it stopped counting, flags (or ends, per `on_revoked`) the
+    /// participation enrolled under it. One transaction with the cursor, so a restart
+    /// resumes after the last change applied and applies nothing twice.
+    pub async fn apply_consent_change(
+        &self,
+        sequence: u64,
+        fact: Option<ConsentFact>,
+        on_revoked: OnConsentRevoked,
+    ) -> Result<(), ParticipantsError> {
+        use sea_orm::sea_query::OnConflict;
+        let txn = self.begin_write().await?;
+        let mut changed = false;
+        if let Some(fact) = fact {
+            participation_consent::Entity::insert(participation_consent::ActiveModel {
+                consent_id: Set(fact.consent.to_string()),
+                participant_id: Set(fact.known.participant_id.to_string()),
+                active: Set(fact.known.active),
+            })
+            .on_conflict(
+                OnConflict::column(participation_consent::Column::ConsentId)
+                    .update_column(participation_consent::Column::Active)
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db)?;
+            if !fact.known.active {
+                let enrolled: Vec<String> = referral::Entity::find()
+                    .select_only()
+                    .column(referral::Column::ParticipantId)
+                    .filter(referral::Column::ConsentReference.eq(fact.consent.to_string()))
+                    .filter(referral::Column::ConsentRevokedAt.is_null())
+                    .into_tuple()
+                    .all(&txn)
+                    .await
+                    .map_err(db)?;
+                for id in enrolled {
+                    let id = ParticipantId::parse(&id).map_err(|_| corrupt("referral"))?;
+                    let Some(mut p) = load(&txn, id).await? else {
+                        continue;
+                    };
+                    let expected = p.revision;
+                    let now = now();
+                    let Some(kind) = p.participation_consent_ended(fact.consent, on_revoked, now)
+                    else {
+                        continue;
+                    };
+                    save_participant(&txn, &p, expected).await?;
+                    referral::Entity::update(referral_row(&p))
+                        .exec(&txn)
+                        .await
+                        .map_err(db)?;
+                    if p.status == Status::Discharged {
+                        end_assignments(&txn, id, None, now).await?;
+                        ChangeFeed::append(
+                            &txn,
+                            NewChange {
+                                entity_kind: CARE_TEAM_KIND,
+                                entity_id: id.to_string(),
+                                change_kind: "ended",
+                                participant_id: Some(id.to_string()),
+                                payload: self.encoder.care_team(&p, &[]),
+                            },
+                        )
+                        .await
+                        .map_err(db)?;
+                    }
+                    self.append_participant_change(&txn, &p, kind).await?;
+                    tracing::info!(participant_id = %id, change = kind, "participation consent ended");
+                    changed = true;
+                }
+            }
+        }
+        feed_cursor::Entity::insert(feed_cursor::ActiveModel {
+            feed: Set(CONSENT_FEED.to_owned()),
+            sequence: Set(i64::try_from(sequence).map_err(|_| corrupt("feed_cursor"))?),
+        })
+        .on_conflict(
+            OnConflict::column(feed_cursor::Column::Feed)
+                .update_column(feed_cursor::Column::Sequence)
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await
+        .map_err(db)?;
+        txn.commit().await.map_err(db)?;
+        if changed {
+            self.feed.notify_committed();
+        }
+        Ok(())
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, ParticipantsError> {
@@ -640,6 +775,7 @@ async fn to_domain<C: ConnectionTrait>(
             consent_reference: ConsentReference::parse(consent).map_err(bad_referral)?,
             enrolled_on,
             municipality: MunicipalityCode::parse(code).map_err(bad_referral)?,
+            consent_revoked_at: r.consent_revoked_at,
         }),
         _ => None,
     };
@@ -827,6 +963,7 @@ fn referral_row(p: &Participant) -> referral::ActiveModel {
         discharge_reason: Set(p.discharge.as_ref().map(|d| d.reason.as_str().to_owned())),
         discharged_on: Set(p.discharge.as_ref().map(|d| d.discharged_on)),
         discharge_note: Set(p.discharge.as_ref().map(|d| d.note.as_str().to_owned())),
+        consent_revoked_at: Set(p.enrolment.as_ref().and_then(|e| e.consent_revoked_at)),
     }
 }
 

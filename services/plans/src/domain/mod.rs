@@ -76,6 +76,22 @@ pub enum PlansError {
     /// A different decision was recorded under the same external id.
     #[error("a different decision with this external decision id")]
     DecisionConflict,
+    /// A later version of a decision that skips one.
+    #[error("this decision's next version is {next}")]
+    VersionGap {
+        /// The version that comes next.
+        next: u32,
+    },
+    /// A later version of a decision never recorded.
+    #[error("no decision with this external decision id")]
+    DecisionNotFound,
+    /// No such entry in the decision inbox (for this participant).
+
+    #[error("decision inbox entry not found")]
+    InboxEntryNotFound,
+    /// The parked decision was already linked or dismissed.
+    #[error("the decision was already linked or dismissed")]
+    NotParked,
     /// A decision's catalogue code matches several waiting interventions.
     #[error("the catalogue code matches several waiting interventions; name the intervention id")]
     AmbiguousIntervention,

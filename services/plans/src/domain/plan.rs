@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::decision::{Decision, DecisionOutcome, DecisionSubject};
+use super::decision::{Decision, DecisionChange, DecisionOutcome, DecisionSubject};
 use super::values::{
     CatalogueCode, Day, ItemId, OrganisationId, ParticipantId, PlanId, StaffId, TeamId, Text,
 };
@@ -147,6 +147,16 @@ pub struct DecisionLink {
     pub valid_from: Day,
     /// Until which day, if limited.
     pub valid_until: Option<Day>,
+    /// The decision's current version.
+    #[serde(default = "first_version")]
+    pub version: u32,
+    /// What that version did.
+    #[serde(default)]
+    pub change: DecisionChange,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// An intervention (insats) meeting a need.
@@ -577,6 +587,28 @@ impl Plan {
                 first
             }
         };
+        self.decide_at(index, decision)
+    }
+
+    /// Records `decision` (as pushed) for the intervention `intervention`, whatever the
+    /// decision names: a later version of a decision already applied, or a parked decision a
+    /// coordinator linked.
+    pub fn apply_decision_to(
+        &mut self,
+        intervention: ItemId,
+        decision: &Decision,
+    ) -> Result<ItemId, PlansError> {
+        self.ensure_open()?;
+        let index = self
+            .content
+            .interventions
+            .iter()
+            .position(|i| i.id == intervention)
+            .ok_or(PlansError::InterventionNotFound)?;
+        self.decide_at(index, decision)
+    }
+
+    fn decide_at(&mut self, index: usize, decision: &Decision) -> Result<ItemId, PlansError> {
         let Some(intervention) = self.content.interventions.get_mut(index) else {
             return Err(PlansError::InterventionNotFound);
         };
@@ -586,14 +618,31 @@ impl Plan {
         if intervention.responsible_organisation_id != decision.organisation_id {
             return Err(PlansError::Forbidden);
         }
-        if let Some(status) = intervention.status.after_decision(decision.outcome) {
-            intervention.status = status;
+        match decision.change {
+            // The decision stands while appealed.
+            DecisionChange::Appealed => {}
+            // Withdrawn: the intervention waits for a decision again.
+            DecisionChange::Withdrawn => {
+                if matches!(
+                    intervention.status,
+                    InterventionStatus::Granted | InterventionStatus::Denied
+                ) {
+                    intervention.status = InterventionStatus::Applied;
+                }
+            }
+            DecisionChange::Original | DecisionChange::Amended | DecisionChange::AppealDecided => {
+                if let Some(status) = intervention.status.after_decision(decision.outcome) {
+                    intervention.status = status;
+                }
+            }
         }
         intervention.decision = Some(DecisionLink {
             external_decision_id: decision.external_decision_id.clone(),
             outcome: decision.outcome,
             valid_from: decision.valid_from,
             valid_until: decision.valid_until,
+            version: decision.version,
+            change: decision.change,
         });
         let id = intervention.id;
         self.decisions.push(decision.clone());
@@ -725,6 +774,8 @@ mod tests {
                 unit_id: None,
             },
             decided_at: Utc::now(),
+            version: 1,
+            change: DecisionChange::Original,
         };
         let plan_of = |statuses: &[InterventionStatus]| {
             let mut content = plan_with("Mål", false);

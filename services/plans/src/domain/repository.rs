@@ -8,9 +8,11 @@ use samsyn_kit::paging::Page;
 
 use super::PlansError;
 use super::catalogue::{CatalogueEntry, Principal};
-use super::decision::{Decision, DecisionReceipt};
+use super::decision::{Decision, DecisionReceipt, ParkedDecision, Resolver};
 use super::plan::{FollowUp, Plan, PlanStatus, RevisionKind};
-use super::values::{CatalogueCode, Day, OrganisationId, ParticipantId, PlanId, TeamId};
+use super::values::{
+    CatalogueCode, Day, ItemId, OrganisationId, ParticipantId, PlanId, TeamId, Text,
+};
 
 /// A plan without its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +128,34 @@ pub trait PlanRepository: Clone + Send + Sync + 'static {
         &self,
         decision: Decision,
     ) -> impl Future<Output = Result<DecisionReceipt, PlansError>> + Send;
+
+    /// One deciding organisation's decision inbox, oldest first; parked ones only unless
+    /// `include_resolved`.
+    fn decision_inbox(
+        &self,
+        organisation: OrganisationId,
+        include_resolved: bool,
+        page: Page,
+    ) -> impl Future<Output = Result<Paged<ParkedDecision>, PlansError>> + Send;
+
+    /// Links a parked decision of `participant_id` to `intervention` of their active plan,
+    /// which it then decides.
+    fn link_parked_decision(
+        &self,
+        participant_id: ParticipantId,
+        inbox_id: ItemId,
+        intervention: ItemId,
+        resolver: Resolver,
+    ) -> impl Future<Output = Result<DecisionReceipt, PlansError>> + Send;
+
+    /// Dismisses a parked decision of `participant_id` with a reason.
+    fn dismiss_parked_decision(
+        &self,
+        participant_id: ParticipantId,
+        inbox_id: ItemId,
+        reason: Text,
+        resolver: Resolver,
+    ) -> impl Future<Output = Result<ParkedDecision, PlansError>> + Send;
 
     /// Open follow-ups of active plans due on or before `until`, earliest first.
     fn due_follow_ups(

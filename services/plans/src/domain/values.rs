@@ -43,6 +43,11 @@ macro_rules! uuid_id {
                 Self(Uuid::new_v4())
             }
 
+            /// A new id that sorts after every id made before it (UUID version 7).
+            pub fn generate_ordered() -> Self {
+                Self(Uuid::now_v7())
+            }
+
             /// Parses the hyphenated (or simple) UUID text form.
             pub fn parse(value: &str) -> Result<Self, ValueError> {
                 if value.is_empty() {

@@ -129,3 +129,29 @@ pub mod catalogue_entry {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// The decision inbox: parked decisions, one per (organisation, external id).
+pub mod decision_inbox {
+    use sea_orm::entity::prelude::*;
+
+    /// One parked decision; the body is the domain's `ParkedDecision` as JSON.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "decision_inbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub inbox_id: String,
+        pub organisation_id: String,
+        pub external_id: String,
+        pub participant_id: String,
+        pub state: String,
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        pub parked_at: DateTimeUtc,
+    }
+
+    /// Relations are by id only.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -386,3 +386,75 @@ impl MigrationTrait for SeedCatalogue {
             .await
     }
 }
+
+/// Creates the decision inbox: decisions accepted but parked because they matched no
+/// waiting intervention or arrived before the participant's plan.
+pub struct CreateDecisionInbox;
+
+impl MigrationName for CreateDecisionInbox {
+    fn name(&self) -> &str {
+        "m20261204_000102_create_decision_inbox"
+    }
+}
+
+#[derive(DeriveIden)]
+enum DecisionInbox {
+    Table,
+    InboxId,
+    OrganisationId,
+    ExternalId,
+    ParticipantId,
+    State,
+    Body,
+    ParkedAt,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for CreateDecisionInbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(DecisionInbox::Table)
+                    .if_not_exists()
+                    .col(string(DecisionInbox::InboxId).primary_key())
+                    .col(string(DecisionInbox::OrganisationId))
+                    .col(string(DecisionInbox::ExternalId))
+                    .col(string(DecisionInbox::ParticipantId))
+                    .col(string(DecisionInbox::State))
+                    .col(text(DecisionInbox::Body))
+                    .col(timestamp_with_time_zone(DecisionInbox::ParkedAt))
+                    .to_owned(),
+            )
+            .await?;
+        // One entry per pushed decision: a replay finds it.
+        manager
+            .create_index(
+                Index::create()
+                    .name("decision_inbox_external")
+                    .table(DecisionInbox::Table)
+                    .col(DecisionInbox::OrganisationId)
+                    .col(DecisionInbox::ExternalId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("decision_inbox_organisation")
+                    .table(DecisionInbox::Table)
+                    .col(DecisionInbox::OrganisationId)
+                    .col(DecisionInbox::State)
+                    .col(DecisionInbox::InboxId)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(DecisionInbox::Table).to_owned())
+            .await
+    }
+}

@@ -26,14 +26,19 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::domain::PlansError;
 use crate::domain::catalogue::{CatalogueEntry, Principal};
-use crate::domain::decision::{Decision, DecisionReceipt, Replay};
+use crate::domain::decision::{
+    Decision, DecisionReceipt, Disposition, InboxState, ParkReason, ParkedDecision, Resolver,
+    Versioned,
+};
 use crate::domain::plan::{Plan, PlanStatus, RevisionKind};
 use crate::domain::repository::{
     DueFollowUp, FollowUpOwner, Paged, PlanRepository, PlanSummary, RevisionSummary,
 };
-use crate::domain::values::{CatalogueCode, Day, ItemId, ParticipantId, PlanId, Text};
+use crate::domain::values::{
+    CatalogueCode, Day, ItemId, OrganisationId, ParticipantId, PlanId, Text,
+};
 use crate::wire;
-use entities::{catalogue_entry, decision, follow_up_index, plan, plan_revision};
+use entities::{catalogue_entry, decision, decision_inbox, follow_up_index, plan, plan_revision};
 
 /// Every migration of the plans database, oldest first.
 #[derive(Debug)]
@@ -47,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(migrations::CreatePlans),
             Box::new(migrations::SeedCatalogue),
             Box::new(AddRequestFingerprint),
+            Box::new(migrations::CreateDecisionInbox),
         ]
     }
 }
@@ -261,11 +267,61 @@ async fn store_revision<C: ConnectionTrait>(
 
 fn receipt(row: &decision::Model, replayed: bool) -> Result<DecisionReceipt, PlansError> {
     Ok(DecisionReceipt {
-        plan_id: PlanId::parse(&row.plan_id).map_err(corrupt)?,
-        intervention_id: ItemId::parse(&row.intervention_id).map_err(corrupt)?,
-        plan_revision: to_u64(row.plan_revision),
+        disposition: Disposition::Applied {
+            plan_id: PlanId::parse(&row.plan_id).map_err(corrupt)?,
+            intervention_id: ItemId::parse(&row.intervention_id).map_err(corrupt)?,
+            plan_revision: to_u64(row.plan_revision),
+        },
         replayed,
     })
+}
+
+fn inbox_state_name(state: &InboxState) -> &'static str {
+    match state {
+        InboxState::Parked => "parked",
+        InboxState::Linked { .. } => "linked",
+        InboxState::Dismissed { .. } => "dismissed",
+    }
+}
+
+fn inbox_change(parked: &ParkedDecision, change_kind: &'static str) -> NewChange {
+    NewChange {
+        entity_kind: "decision_inbox",
+        entity_id: parked.inbox_id.to_string(),
+        change_kind,
+        participant_id: Some(parked.decision.participant_id.to_string()),
+        payload: wire::parked_to(parked).encode_to_vec(),
+    }
+}
+
+/// The inbox entry `inbox_id` if it is `participant_id`'s.
+async fn inbox_row<C: ConnectionTrait>(
+    db: &C,
+    participant_id: ParticipantId,
+    inbox_id: ItemId,
+) -> Result<ParkedDecision, PlansError> {
+    let row = decision_inbox::Entity::find_by_id(inbox_id.to_string())
+        .one(db)
+        .await
+        .map_err(storage)?
+        .filter(|row| row.participant_id == participant_id.to_string())
+        .ok_or(PlansError::InboxEntryNotFound)?;
+    from_json(&row.body)
+}
+
+/// Stores the new state of an inbox entry (its row exists).
+async fn save_inbox<C: ConnectionTrait>(db: &C, parked: &ParkedDecision) -> Result<(), PlansError> {
+    decision_inbox::Entity::update_many()
+        .col_expr(
+            decision_inbox::Column::State,
+            Expr::value(inbox_state_name(&parked.state)),
+        )
+        .col_expr(decision_inbox::Column::Body, Expr::value(to_json(parked)?))
+        .filter(decision_inbox::Column::InboxId.eq(parked.inbox_id.to_string()))
+        .exec(db)
+        .await
+        .map_err(storage)?;
+    Ok(())
 }
 
 fn catalogue_from(row: catalogue_entry::Model) -> Result<CatalogueEntry, PlansError> {
@@ -294,18 +350,57 @@ impl SqlPlans {
             .await
             .map_err(storage)?
         {
-            let recorded: Decision = from_json(&row.body)?;
-            return match decision.replay_of(&recorded) {
-                Replay::Same => receipt(&row, true),
-                Replay::Conflict => Err(PlansError::DecisionConflict),
-            };
+            return self.next_version(txn, row, decision).await;
         }
-        let row = active_row(&txn, decision.participant_id)
-            .await?
-            .ok_or(PlansError::PlanNotFound)?;
+        if let Some(row) = decision_inbox::Entity::find()
+            .filter(decision_inbox::Column::OrganisationId.eq(key.0.clone()))
+            .filter(decision_inbox::Column::ExternalId.eq(key.1.clone()))
+            .one(&txn)
+            .await
+            .map_err(storage)?
+        {
+            let mut parked: ParkedDecision = from_json(&row.body)?;
+            let versioned = decision.against(&parked.decision, &parked.earlier)?;
+            let receipt = DecisionReceipt {
+                disposition: Disposition::Parked {
+                    inbox_id: parked.inbox_id,
+                    reason: parked.reason,
+                },
+                replayed: versioned == Versioned::Replay,
+            };
+            if versioned == Versioned::Next {
+                // A later version of a parked decision stays parked, the earlier ones kept.
+                if parked.state != InboxState::Parked {
+                    return Err(PlansError::NotParked);
+                }
+                let earlier = std::mem::replace(&mut parked.decision, decision.clone());
+                parked.earlier.push(earlier);
+                save_inbox(&txn, &parked).await?;
+                ChangeFeed::append(&txn, inbox_change(&parked, "changed"))
+                    .await
+                    .map_err(storage)?;
+                txn.commit().await.map_err(storage)?;
+                self.feed.notify_committed();
+            }
+            return Ok(receipt);
+        }
+        if decision.version > 1 {
+            return Err(PlansError::DecisionNotFound);
+        }
+        let Some(row) = active_row(&txn, decision.participant_id).await? else {
+            return self
+                .park(txn, decision.clone(), ParkReason::NoActivePlan)
+                .await;
+        };
         let mut plan = decode(&row.body)?;
         let previous = plan.revision;
-        let intervention_id = plan.apply_decision(decision)?;
+        let intervention_id = match plan.apply_decision(decision) {
+            Ok(id) => id,
+            Err(e) => match ParkReason::of(&e) {
+                Some(reason) => return self.park(txn, decision.clone(), reason).await,
+                None => return Err(e),
+            },
+        };
         plan.next_revision(Utc::now());
         store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
         let row = decision::ActiveModel {
@@ -345,6 +440,118 @@ impl SqlPlans {
         txn.commit().await.map_err(storage)?;
         self.feed.notify_committed();
         receipt(&row, false)
+    }
+}
+
+impl SqlPlans {
+    /// A push under the id of a decision already applied (`row`): a replay of a recorded
+    /// version, or the next version, applied to the intervention the decision decided as a
+    /// new plan revision. The plan keeps every version.
+    async fn next_version(
+        &self,
+        txn: DatabaseTransaction,
+        row: decision::Model,
+        decision: &Decision,
+    ) -> Result<DecisionReceipt, PlansError> {
+        let latest: Decision = from_json(&row.body)?;
+        let plan_row = plan::Entity::find_by_id(row.plan_id.clone())
+            .one(&txn)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| corrupt(std::io::Error::other("decision of a missing plan")))?;
+        let mut plan = decode(&plan_row.body)?;
+        let earlier: Vec<Decision> = plan
+            .decisions
+            .iter()
+            .filter(|d| {
+                d.organisation_id == decision.organisation_id
+                    && d.external_decision_id == decision.external_decision_id
+            })
+            .cloned()
+            .collect();
+        if decision.against(&latest, &earlier)? == Versioned::Replay {
+            return receipt(&row, true);
+        }
+        let intervention = ItemId::parse(&row.intervention_id).map_err(corrupt)?;
+        let previous = plan.revision;
+        plan.apply_decision_to(intervention, decision)?;
+        plan.next_revision(Utc::now());
+        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        let updated = decision::Model {
+            body: to_json(decision)?,
+            plan_revision: to_i64(plan.revision),
+            recorded_at: plan.updated_at,
+            ..row
+        };
+        decision::Entity::update(decision::ActiveModel {
+            organisation_id: Set(updated.organisation_id.clone()),
+            external_id: Set(updated.external_id.clone()),
+            participant_id: Set(updated.participant_id.clone()),
+            body: Set(updated.body.clone()),
+            plan_id: Set(updated.plan_id.clone()),
+            intervention_id: Set(updated.intervention_id.clone()),
+            plan_revision: Set(updated.plan_revision),
+            recorded_at: Set(updated.recorded_at),
+        })
+        .exec(&txn)
+        .await
+        .map_err(storage)?;
+        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
+            .await
+            .map_err(storage)?;
+        ChangeFeed::append(
+            &txn,
+            NewChange {
+                entity_kind: "decision",
+                entity_id: format!("{}/{}", updated.organisation_id, updated.external_id),
+                change_kind: "changed",
+                participant_id: Some(decision.participant_id.to_string()),
+                payload: wire::decision_to(decision).encode_to_vec(),
+            },
+        )
+        .await
+        .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        receipt(&updated, false)
+    }
+
+    /// Parks `decision` in its organisation's inbox, in `txn`, and commits.
+    async fn park(
+        &self,
+        txn: DatabaseTransaction,
+        decision: Decision,
+        reason: ParkReason,
+    ) -> Result<DecisionReceipt, PlansError> {
+        let parked = ParkedDecision::park(decision, reason, Utc::now());
+        decision_inbox::ActiveModel {
+            inbox_id: Set(parked.inbox_id.to_string()),
+            organisation_id: Set(parked.decision.organisation_id.to_string()),
+            external_id: Set(parked.decision.external_decision_id.to_string()),
+            participant_id: Set(parked.decision.participant_id.to_string()),
+            state: Set(inbox_state_name(&parked.state).to_owned()),
+            body: Set(to_json(&parked)?),
+            parked_at: Set(parked.parked_at),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match classify(&e) {
+            // A concurrent push of the same id won; `push_decision` retries, and replays.
+            StoreFailure::AlreadyExists => PlansError::StaleRevision { current: 0 },
+            _ => storage(e),
+        })?;
+        ChangeFeed::append(&txn, inbox_change(&parked, "parked"))
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        Ok(DecisionReceipt {
+            disposition: Disposition::Parked {
+                inbox_id: parked.inbox_id,
+                reason,
+            },
+            replayed: false,
+        })
     }
 }
 
@@ -541,6 +748,114 @@ impl PlanRepository for SqlPlans {
             Err(PlansError::StaleRevision { .. }) => self.try_push_decision(&decision).await,
             other => other,
         }
+    }
+
+    async fn decision_inbox(
+        &self,
+        organisation: OrganisationId,
+        include_resolved: bool,
+        page: Page,
+    ) -> Result<Paged<ParkedDecision>, PlansError> {
+        let mut query = decision_inbox::Entity::find()
+            .filter(decision_inbox::Column::OrganisationId.eq(organisation.to_string()));
+        if !include_resolved {
+            query = query.filter(decision_inbox::Column::State.eq("parked"));
+        }
+        if let Some(token) = &page.after {
+            let after = ItemId::parse(token).map_err(|_| {
+                PlansError::Invalid(crate::domain::Violations(vec![(
+                    "page.page_token".into(),
+                    "not a token this server issued".into(),
+                )]))
+            })?;
+            query = query.filter(decision_inbox::Column::InboxId.gt(after.to_string()));
+        }
+        let rows = query
+            .order_by_asc(decision_inbox::Column::InboxId)
+            .limit(page.fetch_limit())
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut parked = rows
+            .iter()
+            .map(|row| from_json(&row.body))
+            .collect::<Result<Vec<ParkedDecision>, PlansError>>()?;
+        let next = page.finish(&mut parked, |p| p.inbox_id.to_string());
+        Ok((parked, next))
+    }
+
+    async fn link_parked_decision(
+        &self,
+        participant_id: ParticipantId,
+        inbox_id: ItemId,
+        intervention: ItemId,
+        resolver: Resolver,
+    ) -> Result<DecisionReceipt, PlansError> {
+        let txn = self.write().await?;
+        let mut parked = inbox_row(&txn, participant_id, inbox_id).await?;
+        parked.check_resolvable(&resolver)?;
+        let row = active_row(&txn, participant_id)
+            .await?
+            .ok_or(PlansError::PlanNotFound)?;
+        let mut plan = decode(&row.body)?;
+        let previous = plan.revision;
+        plan.decisions.extend(parked.earlier.iter().cloned());
+        let intervention_id = plan.apply_decision_to(intervention, &parked.decision)?;
+        let now = Utc::now();
+        plan.next_revision(now);
+        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        // The decision as pushed, so a replay of the push still finds it the same.
+        let recorded = decision::ActiveModel {
+            organisation_id: Set(parked.decision.organisation_id.to_string()),
+            external_id: Set(parked.decision.external_decision_id.to_string()),
+            participant_id: Set(participant_id.to_string()),
+            body: Set(to_json(&parked.decision)?),
+            plan_id: Set(plan.id.to_string()),
+            intervention_id: Set(intervention_id.to_string()),
+            plan_revision: Set(to_i64(plan.revision)),
+            recorded_at: Set(plan.updated_at),
+        }
+        .insert(&txn)
+        .await
+        .map_err(storage)?;
+        parked.resolve(
+            InboxState::Linked {
+                plan_id: plan.id,
+                intervention_id,
+            },
+            resolver,
+            now,
+        );
+        save_inbox(&txn, &parked).await?;
+        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
+            .await
+            .map_err(storage)?;
+        ChangeFeed::append(&txn, inbox_change(&parked, "linked"))
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        receipt(&recorded, false)
+    }
+
+    async fn dismiss_parked_decision(
+        &self,
+        participant_id: ParticipantId,
+        inbox_id: ItemId,
+        reason: Text,
+        resolver: Resolver,
+    ) -> Result<ParkedDecision, PlansError> {
+        let txn = self.write().await?;
+        let mut parked = inbox_row(&txn, participant_id, inbox_id).await?;
+        parked.check_resolvable(&resolver)?;
+        parked.resolve(InboxState::Dismissed { reason }, resolver, Utc::now());
+        save_inbox(&txn, &parked).await?;
+        ChangeFeed::append(&txn, inbox_change(&parked, "dismissed"))
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        self.feed.notify_committed();
+        Ok(parked)
     }
 
     async fn due_follow_ups(

@@ -144,5 +144,8 @@ pub fn decision(external_id: &str, participant_id: &str, intervention_id: &str) 
             seconds: 1_795_000_000,
             nanos: 0,
         }),
+        personal_identity_number: String::new(),
+        version: 0,
+        change: 0,
     }
 }
