@@ -9,7 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every part `samsyn up` announces, in order.
-pub const PARTS: [&str; 5] = ["participants", "consent", "plans", "board", "gateway"];
+pub const PARTS: [&str; 6] = [
+    "participants",
+    "consent",
+    "plans",
+    "board",
+    "reports",
+    "gateway",
+];
 
 /// The running launcher.
 pub struct Up {

@@ -1,0 +1,135 @@
+//! The read model's facts, the caller's scope and the reports built from them. No tonic or
+//! sea-orm here: the facts are plain values, the reports pure functions of them.
+
+pub mod facts;
+pub mod reports;
+pub mod table;
+pub mod update;
+
+use serde::{Deserialize, Serialize};
+
+pub use facts::{
+    ConsentFact, ExitReason, Facts, InterventionFact, NeedFact, ParticipantEvent, ParticipantFact,
+    ParticipantState, PlanFact, Principal, Stage, StayFact,
+};
+pub use table::{Cell, Table, Value};
+pub use update::{Feed, Update};
+
+/// The smallest count shown by default: smaller ones are suppressed.
+pub const DEFAULT_SUPPRESSION_THRESHOLD: u32 = 5;
+
+/// The `[reporting]` section of the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportingConfig {
+    /// Counts under this are suppressed (2 to 100; default 5).
+    pub suppression_threshold: u32,
+}
+
+impl Default for ReportingConfig {
+    fn default() -> Self {
+        Self {
+            suppression_threshold: DEFAULT_SUPPRESSION_THRESHOLD,
+        }
+    }
+}
+
+/// How reports are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSettings {
+    /// The region's organisation id: its staff see the whole programme.
+    pub region_organisation: String,
+    /// The programme's municipalities (codes); each gets a row in the recruitment report.
+    pub programme_municipalities: Vec<String>,
+    /// New participants per municipality and year that the programme aims for.
+    pub yearly_target: u32,
+    /// Counts under this are suppressed (2 to 100).
+    pub suppression_threshold: u32,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            region_organisation: "SE2321000255".to_owned(),
+            programme_municipalities: Vec::new(),
+            yearly_target: 30,
+            suppression_threshold: DEFAULT_SUPPRESSION_THRESHOLD,
+        }
+    }
+}
+
+/// Whose data a report covers: the region sees the programme, a municipality its residents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every participant.
+    Programme,
+    /// Participants whose home municipality is this one.
+    Municipality(String),
+}
+
+impl Scope {
+    /// The scope of a caller acting for `organisation`; `None` for an organisation that is
+    /// neither the region nor a municipality of the programme.
+    pub fn of(organisation: &str, settings: &ReportSettings) -> Option<Self> {
+        if organisation == settings.region_organisation {
+            Some(Self::Programme)
+        } else if settings
+            .programme_municipalities
+            .iter()
+            .any(|m| m == organisation)
+        {
+            Some(Self::Municipality(organisation.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    /// Whether a participant living in `municipality` is in scope.
+    pub fn covers(&self, municipality: &str) -> bool {
+        match self {
+            Self::Programme => true,
+            Self::Municipality(own) => own == municipality,
+        }
+    }
+
+    /// How the report names its scope.
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Programme => "programme",
+            Self::Municipality(code) => code,
+        }
+    }
+}
+
+/// Which report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// The recruitment funnel per municipality.
+    Recruitment,
+    /// Needs and interventions per life area.
+    InterventionCoverage,
+    /// Board stays per quarter.
+    Board,
+    /// FACT-fidelity indicators.
+    Fidelity,
+}
+
+/// A calendar year reports may cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Year(i32);
+
+impl Year {
+    /// 2000 to 2100.
+    pub fn parse(value: i32) -> Result<Self, &'static str> {
+        if (2000..=2100).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err("must be a year from 2000 to 2100")
+        }
+    }
+
+    /// The year.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
