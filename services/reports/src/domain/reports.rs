@@ -1,7 +1,7 @@
 //! The reports: pure functions from the read model's facts, a year, a scope and the
 //! settings to a protected table.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
@@ -402,24 +402,21 @@ pub fn fidelity(facts: &Facts, year: Year, scope: &Scope) -> Table {
             *caseload.entry(staff.as_str()).or_default() += 1;
         }
     }
-    let active_plan = |id: &str| {
-        facts
-            .plans
-            .iter()
-            .find(|p| p.active && p.participant_id == id)
-    };
-    let with_plan = enrolled
-        .iter()
-        .filter(|(id, _)| active_plan(id).is_some())
-        .count();
+    let mut plans_of: HashMap<&str, Vec<&super::facts::PlanFact>> = HashMap::new();
+    for plan in &facts.plans {
+        plans_of
+            .entry(plan.participant_id.as_str())
+            .or_default()
+            .push(plan);
+    }
+    let no_plans = Vec::new();
+    let mut with_plan = 0usize;
     let mut to_first_meeting = Vec::new();
     let mut meetings_in_year = 0u64;
     let mut evaluated = 0u64;
     for (id, p) in &enrolled {
-        let plans = facts
-            .plans
-            .iter()
-            .filter(|plan| &plan.participant_id == *id);
+        let plans = plans_of.get(id.as_str()).unwrap_or(&no_plans);
+        with_plan += usize::from(plans.iter().any(|plan| plan.active));
         let mut first: Option<NaiveDate> = None;
         let mut evaluated_now = false;
         for plan in plans {
