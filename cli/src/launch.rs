@@ -30,7 +30,7 @@ async fn build_part(
         "reports" => {
             samsyn_reports::part(
                 context,
-                report_settings(config),
+                report_settings(config)?,
                 feed_channels(config, bound)?,
             )
             .await?
@@ -40,9 +40,15 @@ async fn build_part(
     })
 }
 
-/// What reports need from the programme and access settings.
-fn report_settings(config: &SamsynConfig) -> samsyn_reports::ReportSettings {
-    samsyn_reports::ReportSettings {
+/// What reports need from the programme and access settings, the studies' keys read.
+fn report_settings(config: &SamsynConfig) -> anyhow::Result<samsyn_reports::ReportSettings> {
+    let studies = config
+        .reporting
+        .studies
+        .iter()
+        .map(|study| study.load().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(samsyn_reports::ReportSettings {
         region_organisation: config.access.region_organisation.clone(),
         programme_municipalities: config
             .programme
@@ -52,7 +58,8 @@ fn report_settings(config: &SamsynConfig) -> samsyn_reports::ReportSettings {
             .collect(),
         yearly_target: config.programme.yearly_target,
         suppression_threshold: config.reporting.suppression_threshold,
-    }
+        studies,
+    })
 }
 
 /// Internal channels to a part by name, presenting `name`'s certificate.

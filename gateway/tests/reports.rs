@@ -677,3 +677,163 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
     assert_eq!(theirs["participants_enrolled"]["value"], "x");
     assert_eq!(theirs["mean_caseload_per_case_manager"]["value"], "x");
 }
+
+/// The pseudonym the test expects: HMAC-SHA-256 of the participant id, first 16 bytes, hex.
+fn expected_pseudonym(key: &[u8], participant_id: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, participant_id.as_bytes()).as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn csv_rows(document: &[u8]) -> Vec<Vec<String>> {
+    String::from_utf8(document.to_vec())
+        .unwrap()
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonyms() {
+    let stack = Stack::start().await;
+    let seeded = seed(&stack).await;
+    // One more participant consents to research and then withdraws: never exported.
+    let (withdrawn, _) = seeded
+        .iter()
+        .find(|(_, s)| s.home == ANGELHOLM)
+        .unwrap()
+        .clone();
+    let mut consent = ConsentServiceClient::new(stack.consent.channel.clone());
+    let research = consent
+        .record_consent(consent_request(
+            &withdrawn,
+            consent_pb::ConsentKind::ResearchStudy,
+            None,
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    consent
+        .revoke_consent(consent_pb::RevokeConsentRequest {
+            participant_id: pid(&withdrawn),
+            consent_id: research.id,
+            revision: research.revision,
+            revoked_by: actor("SE2321000255-D01", REGION),
+            reason: "Vill inte delta i studien".to_owned(),
+        })
+        .await
+        .unwrap();
+    stack.settle_reports().await;
+    let consenting: Vec<&str> = seeded
+        .iter()
+        .filter(|(_, s)| s.research)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(consenting.len(), 5);
+
+    let mut owner = client(
+        &stack,
+        "SE2321000255-forskning",
+        REGION,
+        &["research_data_manager"],
+    );
+    let export = |study: &str| pb::ExportResearchDataRequest {
+        study_id: study.to_owned(),
+    };
+    let first = owner
+        .export_research_data(export("fact-rct"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.row_count, 5);
+    let rows = csv_rows(&first.document);
+    let dictionary = csv_rows(&first.dictionary);
+    // A header naming every column of the dictionary, then one row per consenting participant.
+    let header: Vec<String> = dictionary[1..].iter().map(|d| d[0].clone()).collect();
+    assert_eq!(rows[0], header);
+    assert_eq!(rows.len(), 6);
+    let (_, key) = STUDIES[0];
+    let mut want: Vec<String> = consenting
+        .iter()
+        .map(|id| expected_pseudonym(&key, id))
+        .collect();
+    want.sort();
+    let got: Vec<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        got, want,
+        "exactly the consenting participants, pseudonymised"
+    );
+    for row in &rows[1..] {
+        assert!(["fact", "usual_care"].contains(&row[1].as_str()), "{row:?}");
+        assert_eq!(row[2], HELSINGBORG);
+        // Dates by quarter, never a day.
+        let quarter = format!("{}-Q{}", this_year(), (chrono::Utc::now().month0() / 3) + 1);
+        assert_eq!(row[4], quarter);
+    }
+    assert!(first.allocation_method.contains("randomisation"));
+    assert_eq!(first.date_precision, "quarter");
+    // No identifier, name, identity number or free text, and not the key.
+    let text = String::from_utf8(first.document.clone()).unwrap();
+    for (n, (id, _)) in seeded.iter().enumerate() {
+        assert!(!text.contains(id.as_str()), "a participant id leaked");
+        assert!(!text.contains(&format!("Deltagare {n},")), "a name leaked");
+        assert!(
+            !text.contains(&pin("19800101", &format!("{:03}", 100 + n))[2..]),
+            "an identity number leaked"
+        );
+    }
+    assert!(!text.contains("Samtycke") && !text.contains("Behov"));
+    assert!(!text.contains(&expected_pseudonym(&key, &withdrawn)));
+
+    // Again: the same pseudonyms and the same arms (the allocation is recorded).
+    let again = owner
+        .export_research_data(export("fact-rct"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.document, first.document);
+    // Another study: other pseudonyms for the same people.
+    let other = owner
+        .export_research_data(export("other-study"))
+        .await
+        .unwrap()
+        .into_inner();
+    let other_rows = csv_rows(&other.document);
+    assert_eq!(other_rows.len(), 6);
+    for row in &other_rows[1..] {
+        assert!(!got.contains(&row[0]), "a pseudonym shared across studies");
+    }
+
+    // Only the research data manager exports; an unknown study names the field.
+    let status = client(&stack, "SE2321000255-chef", REGION, &["manager"])
+        .export_research_data(export("fact-rct"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = owner
+        .export_research_data(export("no-such-study"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let details = tonic_types::StatusExt::get_details_bad_request(&status).unwrap();
+    assert_eq!(details.field_violations[0].field, "study_id");
+
+    // Every export is in the audit trail, with who asked.
+    let exports: Vec<_> = stack
+        .trail
+        .events()
+        .into_iter()
+        .filter(|e| e.rpc == "/samsyn.reports.v1.ReportsService/ExportResearchData")
+        .collect();
+    assert_eq!(exports.iter().filter(|e| e.allowed).count(), 4);
+    assert!(
+        exports
+            .iter()
+            .filter(|e| e.allowed)
+            .all(|e| e.principal.as_ref().unwrap().id == "SE2321000255-forskning")
+    );
+}

@@ -300,7 +300,11 @@ pub async fn feed_head(feed: samsyn_gateway::access_view::FeedName, channel: Cha
     }
 }
 
-/// The reports' settings in tests: the default region and programme, threshold 5.
+/// The research studies of the tests and their keys (test keys, never a real study's).
+pub const STUDIES: [(&str, [u8; 32]); 2] = [("fact-rct", [7; 32]), ("other-study", [9; 32])];
+
+/// The reports' settings in tests: the default region and programme, threshold 5, and
+/// [`STUDIES`] with dates by quarter.
 pub fn report_settings() -> samsyn_reports::ReportSettings {
     samsyn_reports::ReportSettings {
         region_organisation: REGION.to_owned(),
@@ -308,6 +312,15 @@ pub fn report_settings() -> samsyn_reports::ReportSettings {
             .programme_municipalities
             .iter()
             .map(|m| m.as_str().to_owned())
+            .collect(),
+        studies: STUDIES
+            .iter()
+            .map(|(id, key)| samsyn_reports::Study {
+                id: (*id).to_owned(),
+                key: key.to_vec(),
+                date_precision: samsyn_reports::DatePrecision::Quarter,
+                arms: vec!["fact".to_owned(), "usual_care".to_owned()],
+            })
             .collect(),
         ..samsyn_reports::ReportSettings::default()
     }

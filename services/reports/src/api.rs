@@ -9,15 +9,17 @@ use samsyn_proto::reports::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::domain::table::{JsonReport, to_csv};
-use crate::domain::{ReportKind, ReportSettings, Scope, Year, reports};
+use crate::domain::{ReportKind, ReportSettings, Scope, Year, reports, research};
 use crate::follow::Follower;
-use crate::store::Store;
+use crate::store::{ExportRecord, Store};
 
 /// The reports service.
 #[derive(Debug, Clone)]
 pub struct ReportsApi {
     store: Store,
     settings: Arc<ReportSettings>,
+    /// One export at a time: an allocation drawn by one is the one every later export shows.
+    exporting: Arc<tokio::sync::Mutex<()>>,
     /// Keeps the read model following the feeds for as long as the service is served.
     _follower: Arc<Follower>,
 }
@@ -28,6 +30,7 @@ impl ReportsApi {
         Self {
             store,
             settings: Arc::new(settings),
+            exporting: Arc::new(tokio::sync::Mutex::new(())),
             _follower: Arc::new(follower),
         }
     }
@@ -56,8 +59,101 @@ fn kind_code(kind: ReportKind) -> &'static str {
     }
 }
 
+fn unavailable(error: crate::store::StoreError) -> Status {
+    tracing::error!(%error, "cannot use the reports read model");
+    Status::from(ApiError::Unavailable)
+}
+
+/// The longest study id.
+const MAX_STUDY_ID: usize = 100;
+
 #[tonic::async_trait]
 impl pb::reports_service_server::ReportsService for ReportsApi {
+    async fn export_research_data(
+        &self,
+        request: Request<pb::ExportResearchDataRequest>,
+    ) -> Result<Response<pb::ResearchExport>, Status> {
+        let caller = Caller::of(&request)?;
+        let req = request.into_inner();
+        if req.study_id.is_empty() || req.study_id.chars().count() > MAX_STUDY_ID {
+            return Err(ApiError::invalid("study_id", "must be 1 to 100 characters").into());
+        }
+        let Some(study) = self.settings.studies.iter().find(|s| s.id == req.study_id) else {
+            return Err(ApiError::invalid("study_id", "no such study is configured").into());
+        };
+        // The whole programme's data owner exports; a municipality does not.
+        let (requested_by, organisation) = match &caller {
+            None => (String::new(), String::new()),
+            Some(caller) => {
+                let organisation = caller.organisation.clone().unwrap_or_default();
+                if Scope::of(&organisation, &self.settings) != Some(Scope::Programme) {
+                    return Err(ApiError::PermissionDenied.into());
+                }
+                (caller.id.clone(), organisation)
+            }
+        };
+        let _one_at_a_time = self.exporting.lock().await;
+        let facts = self.store.facts().await.map_err(unavailable)?;
+        let allocations = self
+            .store
+            .allocations(&study.id)
+            .await
+            .map_err(unavailable)?;
+        let now = chrono::Utc::now();
+        let random = ring::rand::SystemRandom::new();
+        let mut failed = false;
+        let export = research::export(&facts, study, &allocations, now, |arms| {
+            let mut byte = [0u8; 4];
+            if ring::rand::SecureRandom::fill(&random, &mut byte).is_err() {
+                failed = true;
+            }
+            usize::try_from(u32::from_le_bytes(byte)).unwrap_or(0) % arms.max(1)
+        });
+        if failed {
+            return Err(ApiError::Unavailable.into());
+        }
+        let row_count = u64::try_from(export.rows.len()).unwrap_or(u64::MAX);
+        self.store
+            .record_export(
+                ExportRecord {
+                    study_id: study.id.clone(),
+                    row_count,
+                    at: now,
+                    requested_by,
+                    organisation,
+                },
+                export.new_allocations,
+            )
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(study_id = %study.id, row_count, "research data exported");
+        let columns: Vec<String> = research::DICTIONARY
+            .iter()
+            .map(|(c, _, _)| (*c).to_owned())
+            .collect();
+        let dictionary: Vec<Vec<String>> = research::DICTIONARY
+            .iter()
+            .map(|(c, t, m)| vec![(*c).to_owned(), (*t).to_owned(), (*m).to_owned()])
+            .collect();
+        Ok(Response::new(pb::ResearchExport {
+            study_id: study.id.clone(),
+            row_count: u32::try_from(row_count).unwrap_or(u32::MAX),
+            document: to_csv(&columns, &export.rows).into_bytes(),
+            dictionary: to_csv(
+                &["column".to_owned(), "type".to_owned(), "meaning".to_owned()],
+                &dictionary,
+            )
+            .into_bytes(),
+            allocation_method: research::ALLOCATION_METHOD.to_owned(),
+            date_precision: match study.date_precision {
+                research::DatePrecision::Month => "month",
+                research::DatePrecision::Quarter => "quarter",
+                research::DatePrecision::Year => "year",
+            }
+            .to_owned(),
+        }))
+    }
+
     async fn get_report(
         &self,
         request: Request<pb::GetReportRequest>,
@@ -81,10 +177,7 @@ impl pb::reports_service_server::ReportsService for ReportsApi {
                 .and_then(|o| Scope::of(o, &self.settings))
                 .ok_or(ApiError::PermissionDenied)?,
         };
-        let facts = self.store.facts().await.map_err(|error| {
-            tracing::error!(%error, "cannot read the reports read model");
-            Status::from(ApiError::Unavailable)
-        })?;
+        let facts = self.store.facts().await.map_err(unavailable)?;
         let now = chrono::Utc::now();
         let table = reports::build(report_kind, &facts, year, &scope, &self.settings, now);
         let threshold = self.settings.suppression_threshold;

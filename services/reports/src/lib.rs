@@ -14,7 +14,8 @@ use samsyn_proto::reports::v1::reports_service_server::ReportsServiceServer;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 
-pub use domain::{Feed, ReportSettings, ReportingConfig};
+pub use domain::research::{DatePrecision, Study};
+pub use domain::{Feed, ReportSettings, ReportingConfig, StudyConfig};
 pub use follow::{FeedChannels, FollowSettings, Follower, Progress, follow};
 
 /// The part's name: its certificate, database file and log target.

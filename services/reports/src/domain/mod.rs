@@ -3,6 +3,7 @@
 
 pub mod facts;
 pub mod reports;
+pub mod research;
 pub mod table;
 pub mod update;
 
@@ -24,13 +25,71 @@ pub const DEFAULT_SUPPRESSION_THRESHOLD: u32 = 5;
 pub struct ReportingConfig {
     /// Counts under this are suppressed (2 to 100; default 5).
     pub suppression_threshold: u32,
+    /// Research studies the data may be exported for.
+    pub studies: Vec<StudyConfig>,
 }
 
 impl Default for ReportingConfig {
     fn default() -> Self {
         Self {
             suppression_threshold: DEFAULT_SUPPRESSION_THRESHOLD,
+            studies: Vec::new(),
         }
+    }
+}
+
+/// One `[[reporting.studies]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyConfig {
+    /// The study's id (1 to 100 characters).
+    pub id: String,
+    /// A file holding the study's pseudonymisation key (at least 32 bytes), kept by the
+    /// data owner; the export never contains it.
+    pub key_file: std::path::PathBuf,
+    /// How precisely dates are exported (default month).
+    #[serde(default)]
+    pub date_precision: research::DatePrecision,
+    /// The arms (default "fact" and "usual_care").
+    #[serde(default = "default_arms")]
+    pub arms: Vec<String>,
+}
+
+fn default_arms() -> Vec<String> {
+    vec!["fact".to_owned(), "usual_care".to_owned()]
+}
+
+impl StudyConfig {
+    /// Reads the study's key; refuses a short key, an empty id and fewer than two arms.
+    pub fn load(&self) -> Result<research::Study, String> {
+        if self.id.is_empty() || self.id.chars().count() > 100 {
+            return Err("reporting.studies.id must be 1 to 100 characters".to_owned());
+        }
+        if self.arms.len() < 2 || self.arms.iter().any(String::is_empty) {
+            return Err(format!(
+                "reporting.studies {}: name at least two arms",
+                self.id
+            ));
+        }
+        let key = std::fs::read(&self.key_file).map_err(|e| {
+            format!(
+                "reporting.studies {}: cannot read key_file {}: {e}",
+                self.id,
+                self.key_file.display()
+            )
+        })?;
+        if key.len() < 32 {
+            return Err(format!(
+                "reporting.studies {}: the key must be at least 32 bytes",
+                self.id
+            ));
+        }
+        Ok(research::Study {
+            id: self.id.clone(),
+            key,
+            date_precision: self.date_precision,
+            arms: self.arms.clone(),
+        })
     }
 }
 
@@ -45,6 +104,8 @@ pub struct ReportSettings {
     pub yearly_target: u32,
     /// Counts under this are suppressed (2 to 100).
     pub suppression_threshold: u32,
+    /// Studies the data may be exported for, keys loaded.
+    pub studies: Vec<research::Study>,
 }
 
 impl Default for ReportSettings {
@@ -54,6 +115,7 @@ impl Default for ReportSettings {
             programme_municipalities: Vec::new(),
             yearly_target: 30,
             suppression_threshold: DEFAULT_SUPPRESSION_THRESHOLD,
+            studies: Vec::new(),
         }
     }
 }

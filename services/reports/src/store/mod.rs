@@ -13,9 +13,10 @@ use sea_orm::{
     QueryFilter, TransactionTrait,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
+use crate::domain::research::Allocation;
 use crate::domain::{Facts, Feed, ParticipantFact, Update};
 use entities::{fact, feed_cursor};
 
@@ -37,7 +38,7 @@ pub enum StoreError {
     Db(#[from] DbErr),
     /// A row does not decode.
     #[error("stored {0} does not decode")]
-    Corrupt(&'static str),
+    Corrupt(String),
 }
 
 const PARTICIPANT: &str = "participant";
@@ -45,6 +46,26 @@ const CASE_MANAGERS: &str = "case_managers";
 const PLAN: &str = "plan";
 const STAY: &str = "stay";
 const RESEARCH_CONSENT: &str = "research_consent";
+const EXPORT: &str = "research_export";
+
+fn allocation_kind(study: &str) -> String {
+    format!("allocation:{study}")
+}
+
+/// One research export, as the export log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// The study.
+    pub study_id: String,
+    /// Rows exported.
+    pub row_count: u64,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Who asked (staff id) and for which organisation.
+    pub requested_by: String,
+    /// The organisation they acted for.
+    pub organisation: String,
+}
 
 /// The read model.
 #[derive(Debug, Clone)]
@@ -111,6 +132,45 @@ impl Store {
         Ok(())
     }
 
+    /// The recorded allocations of `study`, by participant id.
+    pub async fn allocations(
+        &self,
+        study: &str,
+    ) -> Result<HashMap<String, Allocation>, StoreError> {
+        Ok(all(&self.db, &allocation_kind(study))
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Records the allocations an export drew and the export itself, together.
+    pub async fn record_export(
+        &self,
+        record: ExportRecord,
+        allocations: Vec<(String, Allocation)>,
+    ) -> Result<(), StoreError> {
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
+        let kind = allocation_kind(&record.study_id);
+        for (participant_id, allocation) in allocations {
+            insert_new(&txn, &kind, participant_id, &allocation).await?;
+        }
+        let id = format!("{}-{}", record.at.timestamp_micros(), record.study_id);
+        save(&txn, EXPORT, id, &record).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Every recorded export, oldest first.
+    pub async fn exports(&self) -> Result<Vec<ExportRecord>, StoreError> {
+        let mut records: Vec<ExportRecord> = all(&self.db, EXPORT)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        records.sort_by_key(|r: &ExportRecord| r.at);
+        Ok(records)
+    }
+
     /// Everything the read model holds.
     pub async fn facts(&self) -> Result<Facts, StoreError> {
         let txn = self.db.begin().await?;
@@ -135,23 +195,23 @@ impl Store {
 
 async fn load<C: ConnectionTrait, T: DeserializeOwned>(
     db: &C,
-    kind: &'static str,
+    kind: &str,
     id: &str,
 ) -> Result<Option<T>, StoreError> {
     let row = fact::Entity::find_by_id((kind.to_owned(), id.to_owned()))
         .one(db)
         .await?;
-    row.map(|r| serde_json::from_str(&r.body).map_err(|_| StoreError::Corrupt(kind)))
+    row.map(|r| serde_json::from_str(&r.body).map_err(|_| StoreError::Corrupt(kind.to_owned())))
         .transpose()
 }
 
 async fn save<C: ConnectionTrait, T: Serialize>(
     db: &C,
-    kind: &'static str,
+    kind: &str,
     id: String,
     value: &T,
 ) -> Result<(), StoreError> {
-    let body = serde_json::to_string(value).map_err(|_| StoreError::Corrupt(kind))?;
+    let body = serde_json::to_string(value).map_err(|_| StoreError::Corrupt(kind.to_owned()))?;
     fact::Entity::insert(fact::ActiveModel {
         kind: Set(kind.to_owned()),
         id: Set(id),
@@ -169,7 +229,7 @@ async fn save<C: ConnectionTrait, T: Serialize>(
 
 async fn all<C: ConnectionTrait, T: DeserializeOwned>(
     db: &C,
-    kind: &'static str,
+    kind: &str,
 ) -> Result<Vec<(String, T)>, StoreError> {
     fact::Entity::find()
         .filter(fact::Column::Kind.eq(kind))
@@ -179,7 +239,26 @@ async fn all<C: ConnectionTrait, T: DeserializeOwned>(
         .map(|r| {
             serde_json::from_str(&r.body)
                 .map(|f| (r.id, f))
-                .map_err(|_| StoreError::Corrupt(kind))
+                .map_err(|_| StoreError::Corrupt(kind.to_owned()))
         })
         .collect()
+}
+
+/// Inserts a fact that must not exist yet (an allocation is never redrawn).
+async fn insert_new<C: ConnectionTrait, T: Serialize>(
+    db: &C,
+    kind: &str,
+    id: String,
+    value: &T,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(value).map_err(|_| StoreError::Corrupt(kind.to_owned()))?;
+    fact::Entity::insert(fact::ActiveModel {
+        kind: Set(kind.to_owned()),
+        id: Set(id),
+        body: Set(body),
+    })
+    .on_conflict_do_nothing_on([fact::Column::Kind, fact::Column::Id])
+    .exec(db)
+    .await?;
+    Ok(())
 }
