@@ -90,7 +90,7 @@ pub enum Action {
     /// An aggregate report for the person's organisation (small cells withheld), as CSV,
     /// or as JSON with `--json`.
     Report {
-        /// recruitment, coverage, board or fidelity.
+        /// recruitment, coverage, board, fidelity or consultation.
         kind: String,
         /// The calendar year (default: this year).
         #[arg(long)]
@@ -497,8 +497,11 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                 "coverage" => reports_pb::ReportKind::InterventionCoverage,
                 "board" => reports_pb::ReportKind::Board,
                 "fidelity" => reports_pb::ReportKind::Fidelity,
+                "consultation" => reports_pb::ReportKind::Consultation,
                 other => {
-                    anyhow::bail!("no report {other:?}: recruitment, coverage, board or fidelity")
+                    anyhow::bail!(
+                        "no report {other:?}: recruitment, coverage, board, fidelity or consultation"
+                    )
                 }
             };
             let format = if json {

@@ -42,6 +42,7 @@ fn kind(value: i32) -> Result<ReportKind, &'static str> {
         Ok(pb::ReportKind::InterventionCoverage) => Ok(ReportKind::InterventionCoverage),
         Ok(pb::ReportKind::Board) => Ok(ReportKind::Board),
         Ok(pb::ReportKind::Fidelity) => Ok(ReportKind::Fidelity),
+        Ok(pb::ReportKind::Consultation) => Ok(ReportKind::Consultation),
         Ok(pb::ReportKind::Unspecified) | Err(_) => Err("must name a report"),
     }
 }
@@ -56,6 +57,7 @@ fn kind_code(kind: ReportKind) -> &'static str {
         ReportKind::InterventionCoverage => "intervention_coverage",
         ReportKind::Board => "board",
         ReportKind::Fidelity => "fidelity",
+        ReportKind::Consultation => "consultation",
     }
 }
 

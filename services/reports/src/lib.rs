@@ -4,12 +4,14 @@
 //! participant can be singled out, from one report or from several.
 
 mod api;
+mod consultation_api;
 pub mod domain;
 mod follow;
 pub mod store;
 mod wire;
 
 use samsyn_kit::serve::{Part, PartContext};
+use samsyn_proto::reports::v1::consultation_service_server::ConsultationServiceServer;
 use samsyn_proto::reports::v1::reports_service_server::ReportsServiceServer;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
@@ -42,15 +44,23 @@ pub async fn part_with_progress(
     let store = store::Store::new(db);
     let follower = follow::follow(store.clone(), feeds, follow::FollowSettings::default());
     let progress = follower.progress();
+    let consultation = consultation_api::ConsultationApi::new(store.clone());
     let api = api::ReportsApi::new(store, settings, follower);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ReportsServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
     );
+    routes.add_service(
+        ConsultationServiceServer::new(consultation)
+            .max_decoding_message_size(context.limits.max_request_bytes),
+    );
     let part = Part {
         name: NAME,
         routes,
-        services: vec![<ReportsServiceServer<api::ReportsApi> as NamedService>::NAME],
+        services: vec![
+            <ReportsServiceServer<api::ReportsApi> as NamedService>::NAME,
+            <ConsultationServiceServer<consultation_api::ConsultationApi> as NamedService>::NAME,
+        ],
         feeds: Vec::new(),
         http1: false,
     };

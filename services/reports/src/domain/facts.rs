@@ -218,6 +218,10 @@ pub struct Facts {
     pub stays: Vec<StayFact>,
     /// Research-study consents.
     pub research_consents: Vec<ConsentFact>,
+    /// The consultation group's cases.
+    pub consultation_cases: Vec<(String, super::consultation::CaseFact)>,
+    /// The consultation group's meetings.
+    pub consultation_meetings: Vec<super::consultation::MeetingFact>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The read model's facts, the caller's scope and the reports built from them. No tonic or
 //! sea-orm here: the facts are plain values, the reports pure functions of them.
 
+pub mod consultation;
 pub mod facts;
 pub mod reports;
 pub mod research;
@@ -174,6 +175,8 @@ pub enum ReportKind {
     Board,
     /// FACT-fidelity indicators.
     Fidelity,
+    /// The consultation group's cases and meetings per quarter.
+    Consultation,
 }
 
 /// A calendar year reports may cover.

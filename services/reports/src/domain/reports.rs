@@ -57,6 +57,11 @@ pub fn build(
             table.protect(threshold);
             table
         }
+        ReportKind::Consultation => {
+            let mut table = consultation(facts, year, scope);
+            table.protect(threshold);
+            table
+        }
     }
 }
 
@@ -384,6 +389,77 @@ fn board_row(
             Cell::measure(median(&mut lengths), 1, ended),
         ],
     }
+}
+
+/// The consultation group per quarter: cases brought by the region and by municipalities,
+/// cases advised on in the quarter, meetings held. A municipality sees the cases about its
+/// residents (and no meeting count, which covers everyone's cases).
+pub fn consultation(facts: &Facts, year: Year, scope: &Scope) -> Table {
+    let mut table = Table::new(&[
+        "quarter",
+        "cases",
+        "cases_from_region",
+        "cases_from_municipalities",
+        "cases_advised",
+        "meetings",
+    ]);
+    let quarter_of = |day: NaiveDate| (day.year() == year.get()).then(|| day.month0() / 3);
+    let mut sums = [[0u64; 5]; 4];
+    let in_scope: HashMap<&str, &super::consultation::CaseFact> = facts
+        .consultation_cases
+        .iter()
+        .filter(|(_, c)| scope.covers(&c.municipality))
+        .map(|(id, c)| (id.as_str(), c))
+        .collect();
+    for case in in_scope.values() {
+        if let Some(q) = quarter_of(case.submitted_at.date_naive()) {
+            let row = &mut sums[q as usize];
+            row[0] += 1;
+            let municipal = case.organisation.len() == 4
+                && case.organisation.bytes().all(|b| b.is_ascii_digit());
+            row[if municipal { 2 } else { 1 }] += 1;
+        }
+    }
+    for meeting in &facts.consultation_meetings {
+        if let Some(q) = quarter_of(meeting.held_on) {
+            let row = &mut sums[q as usize];
+            let advised: std::collections::BTreeSet<&str> = meeting
+                .agenda
+                .iter()
+                .filter(|a| in_scope.contains_key(a.case_id.as_str()))
+                .map(|a| a.case_id.as_str())
+                .collect();
+            row[3] += u64::try_from(advised.len()).unwrap_or(0);
+            if *scope == Scope::Programme {
+                row[4] += 1;
+            }
+        }
+    }
+    let mut total = [0u64; 5];
+    for (q, row) in sums.iter().enumerate() {
+        for (t, n) in total.iter_mut().zip(row) {
+            *t += n;
+        }
+        table.rows.push(Row {
+            label: format!("Q{}", q + 1),
+            municipality: None,
+            cells: row.iter().copied().map(Cell::count).collect(),
+        });
+    }
+    table.rows.push(Row {
+        label: "year".to_owned(),
+        municipality: None,
+        cells: total.iter().copied().map(Cell::count).collect(),
+    });
+    table.columns_add_up(&[0, 1, 2, 3], &[0, 1, 2, 3], 4);
+    table.rows_add_up(&[1, 2], 0);
+    table.notes = vec![
+        "cases are counted in the quarter they were brought, by the organisation that brought them"
+            .to_owned(),
+        "cases_advised: cases discussed at a meeting in the quarter".to_owned(),
+        "meetings: the group's meetings held (programme scope only)".to_owned(),
+    ];
+    table
 }
 
 /// The FACT-fidelity indicators the read model can compute, over the participants enrolled

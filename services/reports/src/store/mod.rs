@@ -16,6 +16,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::consultation::{CaseFact, MeetingFact};
 use crate::domain::research::Allocation;
 use crate::domain::{Facts, Feed, ParticipantFact, Update};
 use entities::{fact, feed_cursor};
@@ -47,6 +48,8 @@ const PLAN: &str = "plan";
 const STAY: &str = "stay";
 const RESEARCH_CONSENT: &str = "research_consent";
 const EXPORT: &str = "research_export";
+const CASE: &str = "consultation_case";
+const MEETING: &str = "consultation_meeting";
 
 fn allocation_kind(study: &str) -> String {
     format!("allocation:{study}")
@@ -132,6 +135,30 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a consultation case.
+    pub async fn save_case(&self, id: &str, case: &CaseFact) -> Result<(), StoreError> {
+        insert_new(&self.db, CASE, id.to_owned(), case).await
+    }
+
+    /// The consultation cases, oldest first (ids are time-ordered).
+    pub async fn cases(&self) -> Result<Vec<(String, CaseFact)>, StoreError> {
+        let mut cases = all(&self.db, CASE).await?;
+        cases.sort_by(|a: &(String, CaseFact), b| a.0.cmp(&b.0));
+        Ok(cases)
+    }
+
+    /// Stores a consultation meeting.
+    pub async fn save_meeting(&self, id: &str, meeting: &MeetingFact) -> Result<(), StoreError> {
+        insert_new(&self.db, MEETING, id.to_owned(), meeting).await
+    }
+
+    /// The consultation meetings, oldest first.
+    pub async fn meetings(&self) -> Result<Vec<(String, MeetingFact)>, StoreError> {
+        let mut meetings = all(&self.db, MEETING).await?;
+        meetings.sort_by(|a: &(String, MeetingFact), b| a.0.cmp(&b.0));
+        Ok(meetings)
+    }
+
     /// The recorded allocations of `study`, by participant id.
     pub async fn allocations(
         &self,
@@ -183,6 +210,12 @@ impl Store {
             plans: all(&txn, PLAN).await?.into_iter().map(|(_, f)| f).collect(),
             stays: all(&txn, STAY).await?.into_iter().map(|(_, f)| f).collect(),
             research_consents: all(&txn, RESEARCH_CONSENT)
+                .await?
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect(),
+            consultation_cases: all(&txn, CASE).await?,
+            consultation_meetings: all(&txn, MEETING)
                 .await?
                 .into_iter()
                 .map(|(_, f)| f)
