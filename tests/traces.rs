@@ -231,7 +231,14 @@ async fn a_call_through_the_gateway_is_one_trace_across_processes_without_person
     ]);
     // The services first, each in a process of its own; then the gateway.
     let mut running = Vec::new();
-    for part in ["participants", "consent", "plans", "board", "gateway"] {
+    for part in [
+        "participants",
+        "consent",
+        "plans",
+        "board",
+        "reports",
+        "gateway",
+    ] {
         let log = dir.path().join(format!("{part}.log"));
         running.push((part, Up::serve(dir.path(), part, &env, &log), log));
     }

@@ -101,7 +101,7 @@ async fn services_refuse_clients_without_a_certificate_from_the_internal_ca() {
     other_ca.ensure(&["intruder"]).unwrap();
     let intruder = other_ca.identity("intruder").unwrap();
 
-    for part in ["participants", "consent", "plans", "board"] {
+    for part in ["participants", "consent", "plans", "board", "reports"] {
         let addr = up.addr(part);
         let anonymous = health(addr, &pki.ca_cert(), None, "").await;
         assert!(

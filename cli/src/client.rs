@@ -100,6 +100,15 @@ pub enum Action {
         #[arg(long)]
         issuer: Option<String>,
     },
+    /// An aggregate report for the person's organisation (small cells withheld), as CSV,
+    /// or as JSON with `--json`.
+    Report {
+        /// recruitment, coverage, board, fidelity or consultation.
+        kind: String,
+        /// The calendar year (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+    },
     /// The demo people one can act as.
     People,
 }
@@ -553,6 +562,42 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                 "revoked; kept until {}",
                 revoked.until.map_or(0, |t| t.seconds)
             )?;
+        }
+        Action::Report { kind, year } => {
+            use samsyn_proto::reports::v1 as reports_pb;
+            let kind = match kind.as_str() {
+                "recruitment" => reports_pb::ReportKind::Recruitment,
+                "coverage" => reports_pb::ReportKind::InterventionCoverage,
+                "board" => reports_pb::ReportKind::Board,
+                "fidelity" => reports_pb::ReportKind::Fidelity,
+                "consultation" => reports_pb::ReportKind::Consultation,
+                other => {
+                    anyhow::bail!(
+                        "no report {other:?}: recruitment, coverage, board, fidelity or consultation"
+                    )
+                }
+            };
+            let format = if json {
+                reports_pb::ReportFormat::Json
+            } else {
+                reports_pb::ReportFormat::Csv
+            };
+            let report =
+                reports_pb::reports_service_client::ReportsServiceClient::with_interceptor(
+                    channel.clone(),
+                    bearer.clone(),
+                )
+                .get_report(reports_pb::GetReportRequest {
+                    kind: kind as i32,
+                    year: year.unwrap_or_else(|| chrono::Datelike::year(&chrono::Utc::now())),
+                    format: format as i32,
+                })
+                .await?
+                .into_inner();
+            out.write_all(&report.document)?;
+            if json {
+                writeln!(out)?;
+            }
         }
         Action::AuditLog { participant: key } => {
             let mut audit = AuditServiceClient::with_interceptor(channel.clone(), bearer.clone());

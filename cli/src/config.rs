@@ -7,8 +7,16 @@ use samsyn_kit::config::{ConfigError, Limits, PartConfig, TelemetryConfig, Valid
 use serde::{Deserialize, Serialize};
 
 /// Every part `samsyn up` starts, services first (the gateway connects to them), consent
-/// before participants (which follow its feed).
-pub const PARTS: [&str; 5] = ["consent", "participants", "plans", "board", "gateway"];
+/// before participants (which follow its feed); reports after the four services whose
+/// feeds it follows.
+pub const PARTS: [&str; 6] = [
+    "consent",
+    "participants",
+    "plans",
+    "board",
+    "reports",
+    "gateway",
+];
 
 /// Certificate files for production; without them the development PKI is used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +46,10 @@ pub struct SamsynConfig {
     pub plans: PartConfig,
     /// The board service.
     pub board: PartConfig,
+    /// The reports service.
+    pub reports: PartConfig,
+    /// How reports protect small cells.
+    pub reporting: samsyn_reports::ReportingConfig,
     /// The programme: review rule, programme municipalities, yearly target, criteria.
     pub programme: samsyn_participants::ParticipantsSettings,
     /// The gateway's access control: data owners, tokens, policies, external links.
@@ -60,6 +72,8 @@ impl Default for SamsynConfig {
             consent: PartConfig::local(7402),
             plans: PartConfig::local(7403),
             board: PartConfig::local(7404),
+            reports: PartConfig::local(7405),
+            reporting: samsyn_reports::ReportingConfig::default(),
             programme: samsyn_participants::ParticipantsSettings::default(),
             access: samsyn_gateway::settings::AccessSettings::default(),
             tls: None,
@@ -78,6 +92,7 @@ impl SamsynConfig {
             "consent" => Some(&self.consent),
             "plans" => Some(&self.plans),
             "board" => Some(&self.board),
+            "reports" => Some(&self.reports),
             _ => None,
         }
     }
@@ -95,6 +110,12 @@ impl Validate for SamsynConfig {
             return Err(ConfigError::Invalid {
                 field: "programme.programme_municipalities".into(),
                 reason: "name at least one municipality".into(),
+            });
+        }
+        if !(2..=100).contains(&self.reporting.suppression_threshold) {
+            return Err(ConfigError::Invalid {
+                field: "reporting.suppression_threshold".into(),
+                reason: "must be 2 to 100".into(),
             });
         }
         let mut ports = HashSet::new();

@@ -33,6 +33,14 @@ async fn build_part(
         "consent" => samsyn_consent::part(context).await?,
         "plans" => samsyn_plans::part(context).await?,
         "board" => samsyn_board::part(context).await?,
+        "reports" => {
+            samsyn_reports::part(
+                context,
+                report_settings(config)?,
+                feed_channels(config, bound)?,
+            )
+            .await?
+        }
         "gateway" => samsyn_gateway::part(build_gateway(context, config, bound).await?),
         other => anyhow::bail!("unknown part {other}"),
     })
@@ -58,6 +66,68 @@ fn service_channel(
         SERVICE_SERVER_NAME,
         client,
     )?)
+}
+
+/// What reports need from the programme and access settings, the studies' keys read.
+fn report_settings(config: &SamsynConfig) -> anyhow::Result<samsyn_reports::ReportSettings> {
+    let studies = config
+        .reporting
+        .studies
+        .iter()
+        .map(|study| study.load().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(samsyn_reports::ReportSettings {
+        region_organisation: config.access.region_organisation.clone(),
+        programme_municipalities: config
+            .programme
+            .programme_municipalities
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        yearly_target: config.programme.yearly_target,
+        suppression_threshold: config.reporting.suppression_threshold,
+        studies,
+    })
+}
+
+/// Internal channels to a part by name, presenting `name`'s certificate.
+fn part_channels(
+    config: &SamsynConfig,
+    bound: &HashMap<&'static str, SocketAddr>,
+    name: &str,
+) -> anyhow::Result<impl Fn(&str) -> anyhow::Result<tonic::transport::Channel>> {
+    let (identity, roots) = identity_and_roots(config, name)?;
+    let client = tls::client_config(roots, Some(&identity))?;
+    let config = config.clone();
+    let bound = bound.clone();
+    Ok(
+        move |part: &str| -> anyhow::Result<tonic::transport::Channel> {
+            let listen = bound
+                .get(part)
+                .copied()
+                .or_else(|| config.part(part).map(|p| p.listen))
+                .with_context(|| format!("unknown part {part}"))?;
+            Ok(tls::channel(
+                reachable(listen),
+                SERVICE_SERVER_NAME,
+                client.clone(),
+            )?)
+        },
+    )
+}
+
+/// The feeds the reports part follows.
+fn feed_channels(
+    config: &SamsynConfig,
+    bound: &HashMap<&'static str, SocketAddr>,
+) -> anyhow::Result<samsyn_reports::FeedChannels> {
+    let channel = part_channels(config, bound, samsyn_reports::NAME)?;
+    Ok(samsyn_reports::FeedChannels {
+        participants: channel("participants")?,
+        consent: channel("consent")?,
+        plans: channel("plans")?,
+        board: channel("board")?,
+    })
 }
 
 /// The gateway, with channels to the services and its durable audit trail.
@@ -92,6 +162,7 @@ async fn build_gateway(
         consent: channel("consent")?,
         plans: channel("plans")?,
         board: channel("board")?,
+        reports: Some(channel("reports")?),
         audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
             &audit,
         ))),

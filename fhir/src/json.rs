@@ -235,6 +235,7 @@ pub(crate) fn data_category_code(category: DataCategory) -> Option<(&'static str
         DataCategory::Audit => ("audit", "Audit trail"),
         DataCategory::Admin => ("admin", "Configuration and reference data"),
         DataCategory::ChangeFeed => ("change-feed", "Change feed"),
+        DataCategory::Report => ("report", "Aggregate reports"),
     })
 }
 

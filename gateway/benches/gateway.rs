@@ -250,6 +250,7 @@ async fn second_gateway(stack: &Stack, trail: Arc<dyn AuditTrail>) -> SocketAddr
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
         audit: None,
+        reports: None,
     };
     let gateway = samsyn_gateway::build(
         AccessSettings {

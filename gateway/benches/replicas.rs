@@ -45,6 +45,7 @@ async fn replica(stack: &Stack, audit_url: &str, dir: &std::path::Path) -> Repli
         consent: stack.consent.channel.clone(),
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
+        reports: Some(stack.reports.channel.clone()),
         audit: None,
     };
     let trail: Arc<dyn samsyn_gateway::audit::AuditTrail> = store.clone();

@@ -742,6 +742,7 @@ mod tests {
                     home_municipality_code: "0180".into(),
                     status: 2,
                     revision: None,
+                    ..Default::default()
                 },
                 participants::ParticipantSummary {
                     name: "Märta Håkansson".into(),

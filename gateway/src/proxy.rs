@@ -75,6 +75,8 @@ pub struct Upstreams {
     pub board: Channel,
     /// The audit follow-up service the gateway serves from its own trail, when it has one.
     pub audit: Option<Channel>,
+    /// The reports service, when one runs.
+    pub reports: Option<Channel>,
 }
 
 impl Upstreams {
@@ -88,6 +90,7 @@ impl Upstreams {
             "plans" => (&self.plans, None),
             "board" => (&self.board, Some(FeedName::Board)),
             "audit" => (self.audit.as_ref()?, None),
+            "reports" => (self.reports.as_ref()?, None),
             _ => return None,
         })
     }
@@ -1648,6 +1651,7 @@ mod tests {
             plans: lazy(),
             board: lazy(),
             audit: None,
+            reports: None,
         };
         for (path, feed) in [
             (

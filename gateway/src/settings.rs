@@ -67,7 +67,8 @@ impl DataOwners {
             DataCategory::Unspecified
             | DataCategory::Audit
             | DataCategory::Admin
-            | DataCategory::ChangeFeed => Owner::Joint,
+            | DataCategory::ChangeFeed
+            | DataCategory::Report => Owner::Joint,
         }
     }
 }

@@ -88,6 +88,7 @@ async fn fhir_gateway_pinning(stack: &Stack, also_pinned: Vec<String>) -> FhirGa
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
         audit: None,
+        reports: None,
     };
     let served = serve_gateway(&stack.certs(), dir.path(), settings, upstreams).await;
     FhirGateway {

@@ -131,6 +131,7 @@ async fn a_stalled_service_ends_the_call_with_deadline_exceeded() {
         plans: tls::channel(stalled_addr, "localhost", client).unwrap(),
         board: stack.board.channel.clone(),
         audit: None,
+        reports: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let served = serve_gateway(&certs, dir.path(), Default::default(), upstreams).await;
@@ -423,6 +424,7 @@ async fn a_write_the_service_applied_has_its_intent_in_the_trail_whatever_follow
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
         audit: None,
+        reports: None,
     };
     let (gateway, addr, _stop) = serve_with_trail(
         &stack.certs(),

@@ -54,6 +54,7 @@ async fn replica(stack: &Stack, audit_url: &str, dir: &std::path::Path) -> Repli
         consent: stack.consent.channel.clone(),
         plans: stack.plans.channel.clone(),
         board: stack.board.channel.clone(),
+        reports: Some(stack.reports.channel.clone()),
         audit: Some(samsyn_gateway::audit::service::in_process(Arc::clone(
             &store,
         ))),

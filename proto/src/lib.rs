@@ -38,9 +38,14 @@ mod generated {
             tonic::include_proto!("samsyn.audit.v1");
         }
     }
+    pub mod reports {
+        pub mod v1 {
+            tonic::include_proto!("samsyn.reports.v1");
+        }
+    }
 }
 
-pub use generated::{audit, board, common, consent, kit, participants, plans};
+pub use generated::{audit, board, common, consent, kit, participants, plans, reports};
 
 mod access_check;
 

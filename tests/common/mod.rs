@@ -9,7 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every part `samsyn up` announces, in order.
-pub const PARTS: [&str; 5] = ["consent", "participants", "plans", "board", "gateway"];
+pub const PARTS: [&str; 6] = [
+    "consent",
+    "participants",
+    "plans",
+    "board",
+    "reports",
+    "gateway",
+];
 
 /// The running launcher.
 pub struct Up {

@@ -110,7 +110,8 @@ pub(crate) fn category(value: i32) -> Option<Category> {
         common::DataCategory::Audit => Some(Category::Audit),
         common::DataCategory::Unspecified
         | common::DataCategory::Admin
-        | common::DataCategory::ChangeFeed => None,
+        | common::DataCategory::ChangeFeed
+        | common::DataCategory::Report => None,
     }
 }
 

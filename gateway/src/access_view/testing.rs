@@ -73,6 +73,7 @@ pub fn participant(
         home_municipality_code: HELSINGBORG.to_owned(),
         status: status as i32,
         revision: Some(common::Revision { value: revision }),
+        ..Default::default()
     }
     .encode_to_vec();
     change(sequence, "participant", id, Utc::now(), payload)

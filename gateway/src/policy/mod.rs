@@ -967,7 +967,7 @@ const KINDS: [PrincipalKind; 3] = [
 
 const ACTIONS: [Action; 2] = [Action::Read, Action::Write];
 
-const CATEGORIES: [DataCategory; 10] = [
+const CATEGORIES: [DataCategory; 11] = [
     DataCategory::Unspecified,
     DataCategory::Enrolment,
     DataCategory::CareTeam,
@@ -978,6 +978,7 @@ const CATEGORIES: [DataCategory; 10] = [
     DataCategory::Audit,
     DataCategory::Admin,
     DataCategory::ChangeFeed,
+    DataCategory::Report,
 ];
 
 /// A boolean of the request that policies test directly; the discriminant is its bit.
@@ -1067,6 +1068,7 @@ impl Features {
             DataCategory::Audit => 7,
             DataCategory::Admin => 8,
             DataCategory::ChangeFeed => 9,
+            DataCategory::Report => 10,
         };
         (((kind * ACTIONS.len() + action) * CATEGORIES.len() + category) << BITS) | self.bits
     }
@@ -1333,6 +1335,7 @@ pub fn category_code(category: DataCategory) -> &'static str {
         DataCategory::Audit => "audit",
         DataCategory::Admin => "admin",
         DataCategory::ChangeFeed => "change_feed",
+        DataCategory::Report => "report",
     }
 }
 

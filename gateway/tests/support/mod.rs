@@ -65,6 +65,9 @@ pub struct Stack {
     pub consent: ServedPart,
     pub plans: ServedPart,
     pub board: ServedPart,
+    pub reports: ServedPart,
+    /// How far the reports' read model has followed the feeds.
+    pub reports_progress: samsyn_reports::Progress,
     pub gateway: Arc<Gateway>,
     /// Every audit event, in memory, for tests to inspect.
     pub trail: Arc<MemoryTrail>,
@@ -101,6 +104,19 @@ impl Stack {
         .await;
         let plans = ServedPart::start(samsyn_plans::part(&at(&context)).await.unwrap()).await;
         let board = ServedPart::start(samsyn_board::part(&at(&context)).await.unwrap()).await;
+        let (reports_part, reports_progress) = samsyn_reports::part_with_progress(
+            &at(&context),
+            report_settings(),
+            samsyn_reports::FeedChannels {
+                participants: participants.channel.clone(),
+                consent: consent.channel.clone(),
+                plans: plans.channel.clone(),
+                board: board.channel.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let reports = ServedPart::start(reports_part).await;
 
         let certs = dir.path().join("certs");
         let pki = tls::DevPki::at(&certs);
@@ -138,6 +154,7 @@ impl Stack {
             plans: plans.channel.clone(),
             board: board.channel.clone(),
             audit: None,
+            reports: Some(reports.channel.clone()),
         };
         let served = serve_gateway(&certs, dir.path(), settings, upstreams).await;
         let (gateway, trail, store, addr) =
@@ -149,6 +166,8 @@ impl Stack {
             consent,
             plans,
             board,
+            reports,
+            reports_progress,
             gateway,
             trail,
             store,
@@ -190,6 +209,26 @@ impl Stack {
             view.wait_for(feed, head, Duration::from_secs(5))
                 .await
                 .unwrap();
+        }
+    }
+
+    /// Waits until the reports' read model has applied everything the services have written.
+    pub async fn settle_reports(&self) {
+        use samsyn_reports::Feed;
+        for (feed, channel) in [
+            (Feed::Participants, &self.participants.channel),
+            (Feed::Consent, &self.consent.channel),
+            (Feed::Plans, &self.plans.channel),
+            (Feed::Board, &self.board.channel),
+        ] {
+            let head = report_feed_head(feed, channel.clone()).await;
+            assert!(
+                self.reports_progress
+                    .wait_for(feed, head, Duration::from_secs(10))
+                    .await,
+                "the reports read model never caught up with {}",
+                feed.as_str()
+            );
         }
     }
 
@@ -283,6 +322,62 @@ pub async fn feed_head(feed: samsyn_gateway::access_view::FeedName, channel: Cha
             return change.sequence;
         }
     }
+}
+
+/// The research studies of the tests and their keys (test keys, never a real study's).
+pub const STUDIES: [(&str, [u8; 32]); 2] = [("fact-rct", [7; 32]), ("other-study", [9; 32])];
+
+/// The reports' settings in tests: the default region and programme, threshold 5, and
+/// [`STUDIES`] with dates by quarter.
+pub fn report_settings() -> samsyn_reports::ReportSettings {
+    samsyn_reports::ReportSettings {
+        region_organisation: REGION.to_owned(),
+        programme_municipalities: samsyn_participants::ParticipantsSettings::default()
+            .programme_municipalities
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        studies: STUDIES
+            .iter()
+            .map(|(id, key)| samsyn_reports::Study {
+                id: (*id).to_owned(),
+                key: key.to_vec(),
+                date_precision: samsyn_reports::DatePrecision::Quarter,
+                arms: vec!["fact".to_owned(), "usual_care".to_owned()],
+            })
+            .collect(),
+        ..samsyn_reports::ReportSettings::default()
+    }
+}
+
+/// The sequence of the newest change on any of the feeds the reports follow.
+pub async fn report_feed_head(feed: samsyn_reports::Feed, channel: Channel) -> u64 {
+    use samsyn_gateway::access_view::FeedName;
+    use samsyn_proto::common::v1::WatchChangesRequest;
+    use samsyn_reports::Feed;
+    let name = match feed {
+        Feed::Participants => FeedName::Participants,
+        Feed::Consent => FeedName::Consent,
+        Feed::Board => FeedName::Board,
+        Feed::Plans => {
+            let mut stream =
+                samsyn_proto::plans::v1::plans_service_client::PlansServiceClient::new(channel)
+                    .watch_changes(WatchChangesRequest {
+                        after_sequence: 0,
+                        heartbeat_seconds: 1,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+            loop {
+                let change = stream.message().await.unwrap().unwrap();
+                if change.change_kind == samsyn_kit::feed::HEARTBEAT {
+                    return change.sequence;
+                }
+            }
+        }
+    };
+    feed_head(name, channel).await
 }
 
 /// Adds credentials (and an emergency reason) to every call.

@@ -23,7 +23,8 @@ pub fn category_from_proto(value: i32) -> Option<Category> {
         common::DataCategory::Audit => Some(Category::Audit),
         common::DataCategory::Unspecified
         | common::DataCategory::Admin
-        | common::DataCategory::ChangeFeed => None,
+        | common::DataCategory::ChangeFeed
+        | common::DataCategory::Report => None,
     }
 }
 

@@ -439,6 +439,7 @@ impl ParticipantsService for ParticipantsApi {
                     home_municipality_code: r.home_municipality.clone(),
                     status: status_to_proto(r.status) as i32,
                     revision: Some(Revision { value: r.revision }),
+                    ..pb::ParticipantSummary::default()
                 })
                 .collect(),
             page: Some(PageResponse { next_page_token }),
@@ -848,6 +849,18 @@ fn referral_to_proto(r: &Referral) -> pb::Referral {
     }
 }
 
+fn discharge_reason_to_proto(reason: DischargeReason) -> pb::DischargeReason {
+    match reason {
+        DischargeReason::ReadyForOrdinaryCare => pb::DischargeReason::ReadyForOrdinaryCare,
+        DischargeReason::Moved => pb::DischargeReason::Moved,
+        DischargeReason::DeclinedFurtherParticipation => {
+            pb::DischargeReason::DeclinedFurtherParticipation
+        }
+        DischargeReason::Deceased => pb::DischargeReason::Deceased,
+        DischargeReason::Other => pb::DischargeReason::Other,
+    }
+}
+
 fn participant_to_proto(p: &Participant) -> pb::Participant {
     pb::Participant {
         participant_id: Some(proto_id(p.id)),
@@ -881,15 +894,7 @@ fn participant_to_proto(p: &Participant) -> pb::Participant {
             consent_revoked_at: e.consent_revoked_at.map(to_timestamp),
         }),
         discharge: p.discharge.as_ref().map(|d| pb::Discharge {
-            reason: match d.reason {
-                DischargeReason::ReadyForOrdinaryCare => pb::DischargeReason::ReadyForOrdinaryCare,
-                DischargeReason::Moved => pb::DischargeReason::Moved,
-                DischargeReason::DeclinedFurtherParticipation => {
-                    pb::DischargeReason::DeclinedFurtherParticipation
-                }
-                DischargeReason::Deceased => pb::DischargeReason::Deceased,
-                DischargeReason::Other => pb::DischargeReason::Other,
-            } as i32,
+            reason: discharge_reason_to_proto(d.reason) as i32,
             discharged_on: Some(to_calendar_date(d.discharged_on)),
             note: d.note.as_str().to_owned(),
         }),
@@ -972,6 +977,20 @@ impl ChangeEncoder for ProtoEncoder {
             home_municipality_code: p.home_municipality.as_str().to_owned(),
             status: status_to_proto(p.status) as i32,
             revision: Some(Revision { value: p.revision }),
+            enrolled_on: p
+                .enrolment
+                .as_ref()
+                .map(|e| to_calendar_date(e.enrolled_on)),
+            discharged_on: p
+                .discharge
+                .as_ref()
+                .map(|d| to_calendar_date(d.discharged_on)),
+            discharge_reason: p
+                .discharge
+                .as_ref()
+                .map_or(pb::DischargeReason::Unspecified, |d| {
+                    discharge_reason_to_proto(d.reason)
+                }) as i32,
         }
         .encode_to_vec()
     }

@@ -1,0 +1,255 @@
+//! What the read model keeps of each feed: only the fields reports count, never a name, a
+//! personal identity number or free text.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a participant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Stage {
+    /// Referred, not yet decided.
+    #[default]
+    Referred,
+    /// Accepted at review.
+    Accepted,
+    /// Declined at review.
+    Declined,
+    /// Enrolled.
+    Enrolled,
+    /// Participation ended.
+    Discharged,
+}
+
+/// Why participation ended, grouped as reports show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitReason {
+    /// Manages with ordinary care.
+    OrdinaryCare,
+    /// Moved out of the programme area.
+    Moved,
+    /// Declined further participation.
+    DeclinedFurther,
+    /// Died.
+    Deceased,
+    /// Another reason.
+    Other,
+}
+
+/// A participant's state as one participant change carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantState {
+    /// Current home municipality code.
+    pub home_municipality: String,
+    /// Current stage.
+    pub stage: Stage,
+    /// The current episode's enrolment date.
+    pub enrolled_on: Option<NaiveDate>,
+    /// The current episode's discharge date.
+    pub discharged_on: Option<NaiveDate>,
+    /// Why the current episode ended.
+    pub exit: Option<ExitReason>,
+}
+
+/// What a participant change records, from its change kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantEvent {
+    /// A (new) referral.
+    Referred,
+    /// One principal reviewed; no outcome yet.
+    Reviewed,
+    /// The review accepted.
+    Accepted,
+    /// The review declined.
+    Declined,
+    /// Anything else (enrolment, moves, discharge carry their own dates).
+    Other,
+}
+
+/// One participant's funnel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantFact {
+    /// Current home municipality code.
+    pub home_municipality: String,
+    /// Current stage.
+    pub stage: Stage,
+    /// When the current episode was referred.
+    pub referred_at: Option<DateTime<Utc>>,
+    /// When the first review of the current episode was recorded.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// When the review accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When the review declined.
+    pub declined_at: Option<DateTime<Utc>>,
+    /// Enrolment date.
+    pub enrolled_on: Option<NaiveDate>,
+    /// Discharge date.
+    pub discharged_on: Option<NaiveDate>,
+    /// Why participation ended.
+    pub exit: Option<ExitReason>,
+}
+
+impl ParticipantFact {
+    /// Takes in one participant change recorded at `at`.
+    pub fn apply(&mut self, state: ParticipantState, event: ParticipantEvent, at: DateTime<Utc>) {
+        match event {
+            ParticipantEvent::Referred if state.stage == Stage::Referred => {
+                // A new episode (a first referral, or a re-referral after one ended).
+                *self = Self {
+                    referred_at: Some(at),
+                    ..Self::default()
+                };
+            }
+            ParticipantEvent::Referred => {
+                // A referral kept beside an ongoing participation changes nothing.
+                self.referred_at.get_or_insert(at);
+            }
+            ParticipantEvent::Reviewed => {
+                self.reviewed_at.get_or_insert(at);
+            }
+            ParticipantEvent::Accepted => {
+                self.reviewed_at.get_or_insert(at);
+                self.accepted_at = Some(at);
+            }
+            ParticipantEvent::Declined => {
+                self.reviewed_at.get_or_insert(at);
+                self.declined_at = Some(at);
+            }
+            ParticipantEvent::Other => {}
+        }
+        self.home_municipality = state.home_municipality;
+        self.stage = state.stage;
+        self.enrolled_on = state.enrolled_on;
+        self.discharged_on = state.discharged_on;
+        self.exit = state.exit;
+    }
+}
+
+/// Which principal is responsible for an intervention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Principal {
+    /// The region (health care).
+    Region,
+    /// The municipality (social services).
+    Municipality,
+}
+
+/// One intervention as reports count it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterventionFact {
+    /// Who is responsible.
+    pub principal: Principal,
+    /// Whether it still meets the need (not denied, not ended).
+    pub current: bool,
+    /// Days from the decision's start to the intervention's start, when both are known.
+    pub days_decision_to_start: Option<i64>,
+}
+
+/// One need as reports count it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeedFact {
+    /// The life area's code ("housing", "occupation", ...).
+    pub life_area: String,
+    /// The interventions meeting it.
+    pub interventions: Vec<InterventionFact>,
+}
+
+/// One plan as reports count it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanFact {
+    /// The participant's id.
+    pub participant_id: String,
+    /// Whether the plan is the participant's active one.
+    pub active: bool,
+    /// When it was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Its needs.
+    pub needs: Vec<NeedFact>,
+    /// The days SIP meetings were held.
+    pub meetings: Vec<NaiveDate>,
+    /// When SIP-kollen evaluations were recorded.
+    pub evaluations: Vec<DateTime<Utc>>,
+}
+
+/// One stay on the board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StayFact {
+    /// The participant's id.
+    pub participant_id: String,
+    /// The FACT team's id.
+    pub team_id: String,
+    /// Put on the board.
+    pub on_at: DateTime<Utc>,
+    /// Taken off, when it has been.
+    pub off_at: Option<DateTime<Utc>>,
+}
+
+/// One research-study consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentFact {
+    /// The participant's id.
+    pub participant_id: String,
+    /// From when it counts.
+    pub valid_from: DateTime<Utc>,
+    /// Until when, if limited.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Revoked or voided.
+    pub ended: bool,
+}
+
+impl ConsentFact {
+    /// Whether it is in force at `at`.
+    pub fn active_at(&self, at: DateTime<Utc>) -> bool {
+        !self.ended && self.valid_from <= at && self.valid_until.is_none_or(|until| at < until)
+    }
+}
+
+/// Everything the read model holds, loaded for one report.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Participants by id.
+    pub participants: HashMap<String, ParticipantFact>,
+    /// Current case managers (staff ids) by participant id.
+    pub case_managers: HashMap<String, Vec<String>>,
+    /// Plans.
+    pub plans: Vec<PlanFact>,
+    /// Board stays.
+    pub stays: Vec<StayFact>,
+    /// Research-study consents.
+    pub research_consents: Vec<ConsentFact>,
+    /// The consultation group's cases.
+    pub consultation_cases: Vec<(String, super::consultation::CaseFact)>,
+    /// The consultation group's meetings.
+    pub consultation_meetings: Vec<super::consultation::MeetingFact>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(stage: Stage) -> ParticipantState {
+        ParticipantState {
+            home_municipality: "1283".into(),
+            stage,
+            enrolled_on: None,
+            discharged_on: None,
+            exit: None,
+        }
+    }
+
+    #[test]
+    fn a_funnel_keeps_the_first_review_and_a_new_referral_starts_over() {
+        let t = |h: i64| DateTime::<Utc>::from_timestamp(h * 3600, 0).unwrap_or_default();
+        let mut fact = ParticipantFact::default();
+        fact.apply(state(Stage::Referred), ParticipantEvent::Referred, t(1));
+        fact.apply(state(Stage::Referred), ParticipantEvent::Reviewed, t(2));
+        fact.apply(state(Stage::Accepted), ParticipantEvent::Accepted, t(3));
+        assert_eq!(fact.referred_at, Some(t(1)));
+        assert_eq!(fact.reviewed_at, Some(t(2)));
+        assert_eq!(fact.accepted_at, Some(t(3)));
+        fact.apply(state(Stage::Referred), ParticipantEvent::Referred, t(9));
+        assert_eq!(fact.referred_at, Some(t(9)));
+        assert_eq!(fact.reviewed_at, None);
+    }
+}
