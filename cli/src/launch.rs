@@ -12,28 +12,54 @@ use tokio::task::JoinSet;
 
 use crate::config::SamsynConfig;
 
-/// Builds the named part, opening and migrating its database. `bound` holds the addresses
-/// of the parts this process already serves (they may have picked free ports).
+/// Work a part runs besides answering calls, owned by the launcher through the part and
+/// stopped at shutdown.
+#[derive(Debug, Default)]
+struct Background {
+    /// The gateway's pushes to SIP tools.
+    pushes: Option<samsyn_gateway::outbound::Pushes>,
+}
+
+impl Background {
+    /// Stops it all, letting sends in flight finish. A stop mid-send (or a crash) is safe:
+    /// the message goes again later and the far side drops the repeat by its id.
+    async fn stop(self) {
+        if let Some(pushes) = self.pushes {
+            pushes.stop().await;
+        }
+    }
+}
+
+/// Builds the named part, opening and migrating its database, with its background work.
+/// `bound` holds the addresses of the parts this process already serves (they may have
+/// picked free ports).
 async fn build_part(
     name: &str,
     context: &PartContext,
     config: &SamsynConfig,
     bound: &HashMap<&'static str, SocketAddr>,
-) -> anyhow::Result<Part> {
+) -> anyhow::Result<(Part, Background)> {
+    let service = |part| (part, Background::default());
     Ok(match name {
         "participants" => {
             let consent = service_channel(config, samsyn_participants::NAME, "consent", bound)?;
-            samsyn_participants::part_with_settings(
-                context,
-                config.programme.clone(),
-                Some(consent),
+            service(
+                samsyn_participants::part_with_settings(
+                    context,
+                    config.programme.clone(),
+                    Some(consent),
+                )
+                .await?,
             )
-            .await?
         }
-        "consent" => samsyn_consent::part(context).await?,
-        "plans" => samsyn_plans::part(context).await?,
-        "board" => samsyn_board::part(context).await?,
-        "gateway" => samsyn_gateway::part(build_gateway(context, config, bound).await?),
+        "consent" => service(samsyn_consent::part(context).await?),
+        "plans" => service(samsyn_plans::part(context).await?),
+        "board" => service(samsyn_board::part(context).await?),
+        "gateway" => {
+            let gateway = build_gateway(context, config, bound).await?;
+            let pushes = start_pushes(context, config, &gateway).await?;
+            (samsyn_gateway::part(gateway), Background { pushes })
+        }
         other => anyhow::bail!("unknown part {other}"),
     })
 }
@@ -110,21 +136,20 @@ async fn build_gateway(
         audit,
         &config.limits,
     )?;
-    start_pushes(context, config, &gateway).await?;
     Ok(gateway)
 }
 
 /// Starts pushing to the configured links (SIP tools), through the outbox in the gateway's
-/// own database. The pushes run for the life of the process; whatever is queued when it
-/// stops is sent after the next start.
+/// own database: from this replica while it holds the outbox's pusher lock. Whatever is
+/// queued when it stops is sent by another replica or after the next start.
 async fn start_pushes(
     context: &PartContext,
     config: &SamsynConfig,
     gateway: &Arc<samsyn_gateway::proxy::Gateway>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<samsyn_gateway::outbound::Pushes>> {
     let pushes = &config.access.pushes;
     if pushes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut targets = Vec::new();
     for push in pushes {
@@ -161,29 +186,9 @@ async fn start_pushes(
         targets,
         &identity,
         samsyn_outbox::DeliveryConfig::default(),
+        config.outbox.takeover()?,
     )?;
-    PUSHES
-        .lock()
-        .map_err(|_| anyhow::anyhow!("pushes poisoned"))?
-        .push(running);
-    Ok(())
-}
-
-/// The pushes this process runs, stopped gracefully at shutdown. A stop mid-send (or a
-/// crash) is safe: the message goes again after a restart and the far side drops the
-/// repeat by its id.
-static PUSHES: std::sync::Mutex<Vec<samsyn_gateway::outbound::Pushes>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Stops the pushes, letting sends in flight finish.
-async fn stop_pushes() {
-    let running = PUSHES
-        .lock()
-        .map(|mut pushes| std::mem::take(&mut *pushes))
-        .unwrap_or_default();
-    for pushes in running {
-        pushes.stop().await;
-    }
+    Ok(Some(running))
 }
 
 /// The name services' certificates are verified against (the development PKI's leaves carry
@@ -264,6 +269,7 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
     let shutdown = shutdown_signal()?;
     let (stop, stopped) = watch::channel(false);
     let mut running = JoinSet::new();
+    let mut background = Vec::new();
     let mut bound = HashMap::new();
     // The consent service starts first: participants follow its feed and must know where it
     // listens (it may have picked a free port).
@@ -278,9 +284,10 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
             data_dir: config.data_dir.clone(),
             limits: config.limits.clone(),
         };
-        let part = build_part(name, &context, &config, &bound)
+        let (part, work) = build_part(name, &context, &config, &bound)
             .await
             .with_context(|| format!("{name} does not start"))?;
+        background.push(work);
         let tls = server_tls(&config, name)?;
         let listener = samsyn_kit::serve::bind(part_config.listen)
             .await
@@ -326,7 +333,9 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
         }
     }
     let _ = stop.send(true);
-    stop_pushes().await;
+    for work in background {
+        work.stop().await;
+    }
     // In-flight calls get a grace period; a client that keeps its connection open (an idle
     // channel, a change-feed watcher) must not hold the process up beyond it.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
