@@ -58,7 +58,9 @@ async fn build_part(
         "gateway" => {
             let gateway = build_gateway(context, config, bound).await?;
             let pushes = start_pushes(context, config, &gateway).await?;
-            (samsyn_gateway::part(gateway), Background { pushes })
+            let mut part = samsyn_gateway::part(Arc::clone(&gateway));
+            gateway_readiness(&mut part.readiness, context, &gateway).await?;
+            (part, Background { pushes })
         }
         other => anyhow::bail!("unknown part {other}"),
     })
@@ -137,6 +139,30 @@ async fn build_gateway(
         &config.limits,
     )?;
     Ok(gateway)
+}
+
+/// The gateway is ready while its database answers with the audit trail's migrations
+/// applied and its access view is current (within `max_view_lag_seconds`): otherwise it
+/// would refuse every decided call with `UNAVAILABLE`.
+async fn gateway_readiness(
+    readiness: &mut samsyn_kit::ready::Readiness,
+    context: &PartContext,
+    gateway: &Arc<samsyn_gateway::proxy::Gateway>,
+) -> anyhow::Result<()> {
+    let db =
+        samsyn_kit::db::connect::<samsyn_gateway::audit::store::Migrator>(&context.database_url)
+            .await?;
+    readiness.add_database::<samsyn_gateway::audit::store::Migrator>(db);
+    let gateway = Arc::clone(gateway);
+    readiness.add("access view", move || {
+        let current = gateway
+            .gate()
+            .view()
+            .ensure_current(std::time::Instant::now())
+            .map_err(|e| e.to_string());
+        std::future::ready(current)
+    });
+    Ok(())
 }
 
 /// Starts pushing to the configured links (SIP tools), through the outbox in the gateway's
@@ -270,6 +296,7 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
     let (stop, stopped) = watch::channel(false);
     let mut running = JoinSet::new();
     let mut background = Vec::new();
+    let mut probing = JoinSet::new();
     let mut bound = HashMap::new();
     // The consent service starts first: participants follow its feed and must know where it
     // listens (it may have picked a free port).
@@ -293,6 +320,23 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
             .await
             .with_context(|| format!("{name} cannot listen on {}", part_config.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(probe_listen) = part_config.probe_listen {
+            let probes = samsyn_kit::serve::bind(probe_listen)
+                .await
+                .with_context(|| format!("{name} probes cannot listen on {probe_listen}"))?;
+            let probe_addr = probes.local_addr()?;
+            let mut stopped = stopped.clone();
+            probing.spawn(samsyn_kit::probe::serve_probes(
+                probes,
+                part.readiness.clone(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ));
+            tracing::info!(part = name, addr = %probe_addr, "probes listening");
+            println!("{name} probes on http://{probe_addr}");
+        }
+        let mut ready = part.readiness.subscribe();
         let limits = config.limits.clone();
         let mut stopped = stopped.clone();
         let shutdown = async move {
@@ -304,6 +348,15 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
             let result = samsyn_kit::serve::serve(part, listener, tls, &limits, shutdown).await;
             (name, result)
         });
+        // Announced once ready, so that whoever reads the line finds it serving; a part
+        // that is not ready by then (a gateway whose services are down) is announced
+        // anyway, and its health says NOT_SERVING until it is.
+        if tokio::time::timeout(ANNOUNCE_WAIT, ready.wait_for(|ready| *ready))
+            .await
+            .is_err()
+        {
+            tracing::warn!(part = name, "not ready yet");
+        }
         tracing::info!(part = name, %addr, "listening");
         println!("{name} listening on https://{addr}");
     }
@@ -336,6 +389,7 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
     for work in background {
         work.stop().await;
     }
+    probing.abort_all();
     // In-flight calls get a grace period; a client that keeps its connection open (an idle
     // channel, a change-feed watcher) must not hold the process up beyond it.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -387,6 +441,9 @@ async fn seed_demo(
     };
     crate::demo::seed(&channels).await
 }
+
+/// How long a part may take to turn ready before it is announced regardless.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long shutdown waits for open calls and connections.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
