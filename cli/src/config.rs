@@ -30,6 +30,37 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// `[outbox]`: of several gateway replicas on one database, one pushes at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// Seconds within which another replica takes over pushing after the pusher dies
+    /// (at least 3).
+    pub takeover_seconds: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            takeover_seconds: samsyn_outbox::Takeover::DEFAULT.as_secs(),
+        }
+    }
+}
+
+impl OutboxSettings {
+    /// The takeover bound.
+    pub fn takeover(&self) -> Result<samsyn_outbox::Takeover, ConfigError> {
+        samsyn_outbox::Takeover::within(std::time::Duration::from_secs(self.takeover_seconds))
+            .map_err(|_| ConfigError::Invalid {
+                field: "outbox.takeover_seconds".into(),
+                reason: format!(
+                    "at least {} seconds",
+                    samsyn_outbox::Takeover::MIN.as_secs()
+                ),
+            })
+    }
+}
+
 /// `samsyn.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -57,6 +88,8 @@ pub struct SamsynConfig {
     /// Production certificates for `samsyn serve`; absent means the development PKI.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
+    /// The gateway's outbox of pushes: how replicas share it.
+    pub outbox: OutboxSettings,
     /// Request limits for every part.
     pub limits: Limits,
     /// Logs and traces.
@@ -77,6 +110,7 @@ impl Default for SamsynConfig {
             programme: samsyn_participants::ParticipantsSettings::default(),
             access: samsyn_gateway::settings::AccessSettings::default(),
             tls: None,
+            outbox: OutboxSettings::default(),
             limits: Limits::default(),
             telemetry: TelemetryConfig::default(),
         }
@@ -102,6 +136,7 @@ impl Validate for SamsynConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.limits.validate()?;
         self.telemetry.validate()?;
+        self.outbox.takeover()?;
         self.access
             .check()
             .map_err(|(field, reason)| ConfigError::Invalid { field, reason })?;
@@ -246,6 +281,23 @@ mod tests {
         );
         std::fs::write(&file, "[programme]\nprogramme_municipalities = [\"12\"]\n").unwrap();
         assert!(samsyn_kit::config::load::<SamsynConfig>(Some(&file), pairs(&[])).is_err());
+    }
+
+    #[test]
+    fn the_pusher_takeover_time_is_configured_and_bounded() {
+        let config: SamsynConfig =
+            samsyn_kit::config::load(None, pairs(&[("SAMSYN_OUTBOX__TAKEOVER_SECONDS", "6")]))
+                .unwrap();
+        assert_eq!(
+            config.outbox.takeover().unwrap().bound(),
+            std::time::Duration::from_secs(6)
+        );
+        let err = samsyn_kit::config::load::<SamsynConfig>(
+            None,
+            pairs(&[("SAMSYN_OUTBOX__TAKEOVER_SECONDS", "1")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("outbox.takeover_seconds"), "{err}");
     }
 
     #[test]

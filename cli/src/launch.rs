@@ -12,36 +12,64 @@ use tokio::task::JoinSet;
 
 use crate::config::SamsynConfig;
 
-/// Builds the named part, opening and migrating its database. `bound` holds the addresses
-/// of the parts this process already serves (they may have picked free ports).
+/// Work a part runs besides answering calls, owned by the launcher through the part and
+/// stopped at shutdown.
+#[derive(Debug, Default)]
+struct Background {
+    /// The gateway's pushes to SIP tools.
+    pushes: Option<samsyn_gateway::outbound::Pushes>,
+}
+
+impl Background {
+    /// Stops it all, letting sends in flight finish. A stop mid-send (or a crash) is safe:
+    /// the message goes again later and the far side drops the repeat by its id.
+    async fn stop(self) {
+        if let Some(pushes) = self.pushes {
+            pushes.stop().await;
+        }
+    }
+}
+
+/// Builds the named part, opening and migrating its database, with its background work.
+/// `bound` holds the addresses of the parts this process already serves (they may have
+/// picked free ports).
 async fn build_part(
     name: &str,
     context: &PartContext,
     config: &SamsynConfig,
     bound: &HashMap<&'static str, SocketAddr>,
-) -> anyhow::Result<Part> {
+) -> anyhow::Result<(Part, Background)> {
+    let service = |part| (part, Background::default());
     Ok(match name {
         "participants" => {
             let consent = service_channel(config, samsyn_participants::NAME, "consent", bound)?;
-            samsyn_participants::part_with_settings(
-                context,
-                config.programme.clone(),
-                Some(consent),
+            service(
+                samsyn_participants::part_with_settings(
+                    context,
+                    config.programme.clone(),
+                    Some(consent),
+                )
+                .await?,
             )
-            .await?
         }
-        "consent" => samsyn_consent::part(context).await?,
-        "plans" => samsyn_plans::part(context).await?,
-        "board" => samsyn_board::part(context).await?,
-        "reports" => {
+        "consent" => service(samsyn_consent::part(context).await?),
+        "plans" => service(samsyn_plans::part(context).await?),
+        "board" => service(samsyn_board::part(context).await?),
+        "reports" => service(
             samsyn_reports::part(
                 context,
                 report_settings(config)?,
                 feed_channels(config, bound)?,
             )
-            .await?
+            .await?,
+        ),
+        "gateway" => {
+            let gateway = build_gateway(context, config, bound).await?;
+            let pushes = start_pushes(context, config, &gateway).await?;
+            let mut part = samsyn_gateway::part(Arc::clone(&gateway));
+            gateway_readiness(&mut part.readiness, context, &gateway).await?;
+            (part, Background { pushes })
         }
-        "gateway" => samsyn_gateway::part(build_gateway(context, config, bound).await?),
         other => anyhow::bail!("unknown part {other}"),
     })
 }
@@ -181,21 +209,44 @@ async fn build_gateway(
         audit,
         &config.limits,
     )?;
-    start_pushes(context, config, &gateway).await?;
     Ok(gateway)
 }
 
+/// The gateway is ready while its database answers with the audit trail's migrations
+/// applied and its access view is current (within `max_view_lag_seconds`): otherwise it
+/// would refuse every decided call with `UNAVAILABLE`.
+async fn gateway_readiness(
+    readiness: &mut samsyn_kit::ready::Readiness,
+    context: &PartContext,
+    gateway: &Arc<samsyn_gateway::proxy::Gateway>,
+) -> anyhow::Result<()> {
+    let db =
+        samsyn_kit::db::connect::<samsyn_gateway::audit::store::Migrator>(&context.database_url)
+            .await?;
+    readiness.add_database::<samsyn_gateway::audit::store::Migrator>(db);
+    let gateway = Arc::clone(gateway);
+    readiness.add("access view", move || {
+        let current = gateway
+            .gate()
+            .view()
+            .ensure_current(std::time::Instant::now())
+            .map_err(|e| e.to_string());
+        std::future::ready(current)
+    });
+    Ok(())
+}
+
 /// Starts pushing to the configured links (SIP tools), through the outbox in the gateway's
-/// own database. The pushes run for the life of the process; whatever is queued when it
-/// stops is sent after the next start.
+/// own database: from this replica while it holds the outbox's pusher lock. Whatever is
+/// queued when it stops is sent by another replica or after the next start.
 async fn start_pushes(
     context: &PartContext,
     config: &SamsynConfig,
     gateway: &Arc<samsyn_gateway::proxy::Gateway>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<samsyn_gateway::outbound::Pushes>> {
     let pushes = &config.access.pushes;
     if pushes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut targets = Vec::new();
     for push in pushes {
@@ -232,29 +283,9 @@ async fn start_pushes(
         targets,
         &identity,
         samsyn_outbox::DeliveryConfig::default(),
+        config.outbox.takeover()?,
     )?;
-    PUSHES
-        .lock()
-        .map_err(|_| anyhow::anyhow!("pushes poisoned"))?
-        .push(running);
-    Ok(())
-}
-
-/// The pushes this process runs, stopped gracefully at shutdown. A stop mid-send (or a
-/// crash) is safe: the message goes again after a restart and the far side drops the
-/// repeat by its id.
-static PUSHES: std::sync::Mutex<Vec<samsyn_gateway::outbound::Pushes>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Stops the pushes, letting sends in flight finish.
-async fn stop_pushes() {
-    let running = PUSHES
-        .lock()
-        .map(|mut pushes| std::mem::take(&mut *pushes))
-        .unwrap_or_default();
-    for pushes in running {
-        pushes.stop().await;
-    }
+    Ok(Some(running))
 }
 
 /// The name services' certificates are verified against (the development PKI's leaves carry
@@ -335,6 +366,8 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
     let shutdown = shutdown_signal()?;
     let (stop, stopped) = watch::channel(false);
     let mut running = JoinSet::new();
+    let mut background = Vec::new();
+    let mut probing = JoinSet::new();
     let mut bound = HashMap::new();
     // The consent service starts first: participants follow its feed and must know where it
     // listens (it may have picked a free port).
@@ -349,14 +382,32 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
             data_dir: config.data_dir.clone(),
             limits: config.limits.clone(),
         };
-        let part = build_part(name, &context, &config, &bound)
+        let (part, work) = build_part(name, &context, &config, &bound)
             .await
             .with_context(|| format!("{name} does not start"))?;
+        background.push(work);
         let tls = server_tls(&config, name)?;
         let listener = samsyn_kit::serve::bind(part_config.listen)
             .await
             .with_context(|| format!("{name} cannot listen on {}", part_config.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(probe_listen) = part_config.probe_listen {
+            let probes = samsyn_kit::serve::bind(probe_listen)
+                .await
+                .with_context(|| format!("{name} probes cannot listen on {probe_listen}"))?;
+            let probe_addr = probes.local_addr()?;
+            let mut stopped = stopped.clone();
+            probing.spawn(samsyn_kit::probe::serve_probes(
+                probes,
+                part.readiness.clone(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ));
+            tracing::info!(part = name, addr = %probe_addr, "probes listening");
+            println!("{name} probes on http://{probe_addr}");
+        }
+        let mut ready = part.readiness.subscribe();
         let limits = config.limits.clone();
         let mut stopped = stopped.clone();
         let shutdown = async move {
@@ -368,6 +419,15 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
             let result = samsyn_kit::serve::serve(part, listener, tls, &limits, shutdown).await;
             (name, result)
         });
+        // Announced once ready, so that whoever reads the line finds it serving; a part
+        // that is not ready by then (a gateway whose services are down) is announced
+        // anyway, and its health says NOT_SERVING until it is.
+        if tokio::time::timeout(ANNOUNCE_WAIT, ready.wait_for(|ready| *ready))
+            .await
+            .is_err()
+        {
+            tracing::warn!(part = name, "not ready yet");
+        }
         tracing::info!(part = name, %addr, "listening");
         println!("{name} listening on https://{addr}");
     }
@@ -397,7 +457,10 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
         }
     }
     let _ = stop.send(true);
-    stop_pushes().await;
+    for work in background {
+        work.stop().await;
+    }
+    probing.abort_all();
     // In-flight calls get a grace period; a client that keeps its connection open (an idle
     // channel, a change-feed watcher) must not hold the process up beyond it.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
@@ -449,6 +512,9 @@ async fn seed_demo(
     };
     crate::demo::seed(&channels).await
 }
+
+/// How long a part may take to turn ready before it is announced regardless.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long shutdown waits for open calls and connections.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

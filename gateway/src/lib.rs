@@ -210,6 +210,8 @@ pub fn part(gateway: Arc<Gateway>) -> Part {
         routes: RoutesBuilder::from(router),
         services: Vec::new(),
         feeds: Vec::new(),
+        // the launcher adds the checks of its database and access view
+        readiness: Default::default(),
         http1: true,
     }
 }

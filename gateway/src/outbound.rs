@@ -11,14 +11,16 @@ use chrono::Utc;
 use prost::Message;
 use ring::digest::{SHA256, digest};
 use samsyn_outbox::{
-    Deliverer, DelivererHandle, DeliveryConfig, Link, LinkId, OutboundMessage, Outbox, OutboxError,
+    Deliverer, DeliveryConfig, Leading, Link, LinkId, OutboundMessage, Outbox, OutboxError,
+    Takeover,
 };
 use samsyn_proto::common::v1::{Change, OrganisationId, ParticipantId, WatchChangesRequest};
 use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
 use samsyn_proto::participants::v1::{GetCareTeamRequest, GetParticipantRequest};
 use samsyn_proto::plans::v1::plans_service_client::PlansServiceClient;
 use samsyn_proto::plans::v1::{GetActivePlanRequest, GetPlanRequest, Plan};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tonic::codec::Streaming;
 use tonic::transport::Channel;
 use tracing::Instrument;
@@ -89,34 +91,37 @@ impl PushFeed {
     }
 }
 
-/// Pushing, running: one consumer per feed and one deliverer per link.
+/// Pushing, running while this replica holds the outbox's pusher lock: then one consumer
+/// per feed and one deliverer per link; otherwise waiting to take over.
 #[derive(Debug)]
 pub struct Pushes {
-    consumers: Vec<JoinHandle<()>>,
-    deliverers: Vec<DelivererHandle>,
+    leading: Leading,
 }
 
 impl Pushes {
-    /// Stops consuming and lets sends in flight finish; what is queued stays queued.
+    /// Stops consuming, lets sends in flight finish and gives the pusher lock up; what is
+    /// queued stays queued.
     pub async fn stop(self) {
-        for consumer in &self.consumers {
-            consumer.abort();
-        }
-        for deliverer in self.deliverers {
-            deliverer.stop().await;
-        }
+        self.leading.stop().await;
+    }
+
+    /// Whether this replica is the one pushing now.
+    pub fn is_pushing(&self) -> bool {
+        self.leading.is_leading()
     }
 }
 
-/// Starts pushing to `targets` through `outbox`.
+/// Starts pushing to `targets` through `outbox` — from this replica only while it holds
+/// the outbox's pusher lock; another replica takes over within `takeover` after it dies.
 pub fn start(
     gateway: Arc<Gateway>,
     outbox: Outbox,
     targets: Vec<PushTarget>,
     identity: &ClientIdentity,
     delivery: DeliveryConfig,
+    takeover: Takeover,
 ) -> Result<Pushes, OutboxError> {
-    let mut deliverers = Vec::new();
+    let mut links = Vec::new();
     for target in &targets {
         let link = Link {
             id: target.link.id.parse::<LinkId>()?,
@@ -125,22 +130,46 @@ pub fn start(
             client_cert: identity.cert.clone(),
             client_key: identity.key.clone(),
         };
-        deliverers.push(Deliverer::spawn(&outbox, link, delivery.clone(), None)?);
+        link.check()?;
+        links.push(link);
     }
-    let context = Arc::new(Pusher {
+    let pusher = Arc::new(Pusher {
         gateway,
-        outbox,
+        outbox: outbox.clone(),
         targets,
         reading: tokio::sync::Mutex::new(()),
     });
-    let consumers = [PushFeed::Participants, PushFeed::Plans]
-        .into_iter()
-        .map(|feed| tokio::spawn(consume(Arc::clone(&context), feed)))
-        .collect();
-    Ok(Pushes {
-        consumers,
-        deliverers,
-    })
+    let leading = samsyn_outbox::lead(&outbox, takeover, move |stop| {
+        push(Arc::clone(&pusher), links.clone(), delivery.clone(), stop)
+    });
+    Ok(Pushes { leading })
+}
+
+/// Consumes the feeds and delivers to every link until told to stop.
+async fn push(
+    pusher: Arc<Pusher>,
+    links: Vec<Link>,
+    delivery: DeliveryConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut deliverers = Vec::new();
+    for link in links {
+        let id = link.id.clone();
+        match Deliverer::spawn(&pusher.outbox, link, delivery.clone(), None) {
+            Ok(deliverer) => deliverers.push(deliverer),
+            Err(error) => tracing::error!(%error, link = %id, "cannot deliver to link"),
+        }
+    }
+    // A set, so that dropping this future (an abort) ends the consumers too.
+    let mut consumers = JoinSet::new();
+    for feed in [PushFeed::Participants, PushFeed::Plans] {
+        consumers.spawn(consume(Arc::clone(&pusher), feed));
+    }
+    let _ = stop.wait_for(|stop| *stop).await;
+    consumers.abort_all();
+    for deliverer in deliverers {
+        deliverer.stop().await;
+    }
 }
 
 struct Pusher {

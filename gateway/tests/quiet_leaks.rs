@@ -105,6 +105,7 @@ async fn a_stalled_service_ends_the_call_with_deadline_exceeded() {
         routes,
         services: Vec::new(),
         feeds: Vec::new(),
+        readiness: Default::default(),
         http1: false,
     };
     let server = tls::server_config(

@@ -6,11 +6,13 @@
 //! Every request carries `X-Samsyn-Message-Id`, stable across retries and restarts, so the
 //! far side can drop a repeat. Messages refused permanently ([`DeliveryConfig::max_permanent_failures`]
 //! times) become dead letters, listed by [`Outbox::dead_letters`] and revived by
-//! [`Outbox::retry_dead`].
+//! [`Outbox::retry_dead`]. Of several processes sharing the outbox, only one delivers at a
+//! time ([`lead`]), and another takes over within a bounded time when it dies.
 
 mod client;
 mod deliver;
 mod error;
+mod lead;
 mod link;
 mod message;
 mod store;
@@ -18,6 +20,7 @@ mod store;
 pub use client::{FailureKind, MESSAGE_ID_HEADER};
 pub use deliver::{Deliverer, DelivererHandle, DeliveryConfig, DeliveryCounters, DeliveryHook};
 pub use error::OutboxError;
+pub use lead::{Leading, Takeover, lead};
 pub use link::Link;
 pub use message::{FHIR_JSON, LinkId, LinkStats, MessageState, MessageSummary, OutboundMessage};
 pub use store::{Migrator, Outbox, RetrySelection, entity};

@@ -39,6 +39,13 @@ pub(crate) struct Target {
 }
 
 impl Link {
+    /// Refuses a link whose endpoint or TLS files cannot work, before any sender starts.
+    pub fn check(&self) -> Result<(), OutboxError> {
+        self.target()?;
+        self.client_config()?;
+        Ok(())
+    }
+
     /// The rustls client configuration: trusts only `server_ca`, presents our certificate.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, OutboxError> {
         let mut roots = RootCertStore::empty();

@@ -25,6 +25,8 @@ pub struct Up {
     killed: bool,
     /// Each part and its address, in the order announced.
     pub addrs: Vec<(String, SocketAddr)>,
+    /// Each part with a probe listener and its plain-HTTP address.
+    pub probes: Vec<(String, SocketAddr)>,
     /// Every line printed up to the last one waited for.
     pub announced: Vec<String>,
 }
@@ -98,6 +100,7 @@ impl Up {
             }
         });
         let mut addrs = Vec::new();
+        let mut probes = Vec::new();
         let mut announced = Vec::new();
         let mut waited_for = until.is_none();
         while addrs.len() < parts || !waited_for {
@@ -107,6 +110,9 @@ impl Up {
             if let Some((part, url)) = line.split_once(" listening on https://") {
                 addrs.push((part.to_owned(), url.parse().unwrap()));
             }
+            if let Some((part, url)) = line.split_once(" probes on http://") {
+                probes.push((part.to_owned(), url.parse().unwrap()));
+            }
             waited_for |= until.is_some_and(|u| line.starts_with(u));
             announced.push(line);
         }
@@ -115,6 +121,7 @@ impl Up {
             child,
             killed: false,
             addrs,
+            probes,
             announced,
         }
     }
@@ -122,6 +129,16 @@ impl Up {
     /// The address of `part`.
     pub fn addr(&self, part: &str) -> SocketAddr {
         self.addrs.iter().find(|(p, _)| p == part).unwrap().1
+    }
+
+    /// The plain-HTTP probe address of `part`.
+    pub fn probe(&self, part: &str) -> SocketAddr {
+        self.probes.iter().find(|(p, _)| p == part).unwrap().1
+    }
+
+    /// The process id, for stopping it by its id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process without warning (SIGKILL) and waits for it.
@@ -149,4 +166,47 @@ impl Drop for Up {
             );
         }
     }
+}
+
+/// The status code of a plain `GET path` on `addr` (HTTP/1.1); `None` when nothing answers.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        let answer = String::from_utf8_lossy(&answer);
+        answer.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Waits until `condition` holds, checking every 50 ms, or fails after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A port free right now on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

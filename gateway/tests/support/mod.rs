@@ -276,6 +276,7 @@ impl Stack {
             routes: tonic::service::RoutesBuilder::default(),
             services: Vec::new(),
             feeds: Vec::new(),
+            readiness: Default::default(),
             http1: false,
         })
         .await;

@@ -7,6 +7,7 @@ pub mod store;
 mod wire;
 
 use samsyn_kit::feed::ChangeFeed;
+use samsyn_kit::ready::Readiness;
 use samsyn_kit::serve::{Part, PartContext};
 use samsyn_proto::board::v1::board_service_server::BoardServiceServer;
 use tonic::server::NamedService;
@@ -19,6 +20,7 @@ pub const NAME: &str = "board";
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
+    let readiness = Readiness::database::<store::Migrator>(db.clone());
     let api = api::BoardApi::new(store::Store::new(db, feed.clone()));
     let mut routes = RoutesBuilder::default();
     routes.add_service(
@@ -29,6 +31,7 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         routes,
         services: vec![<BoardServiceServer<api::BoardApi> as NamedService>::NAME],
         feeds: vec![feed],
+        readiness,
         http1: false,
     })
 }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod store;
 mod wire;
 
+use samsyn_kit::ready::Readiness;
 use samsyn_kit::serve::{Part, PartContext};
 use samsyn_proto::consent::v1::consent_service_server::ConsentServiceServer;
 use tonic::server::NamedService;
@@ -19,6 +20,7 @@ pub const NAME: &str = "consent";
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let store = store::Store::open(&context.database_url).await?;
     let feed = store.feed().clone();
+    let readiness = Readiness::database::<store::Migrator>(store.connection().clone());
     let api = api::ConsentApi::new(store);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
@@ -29,6 +31,7 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         routes,
         services: vec![<ConsentServiceServer<api::ConsentApi> as NamedService>::NAME],
         feeds: vec![feed],
+        readiness,
         http1: false,
     })
 }

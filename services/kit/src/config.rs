@@ -172,6 +172,10 @@ pub struct PartConfig {
     /// A PostgreSQL URL; when absent the part keeps an SQLite file under the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// Where to answer plain-HTTP `/livez` and `/readyz` probes (no TLS, no data); off
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_listen: Option<SocketAddr>,
 }
 
 impl PartConfig {
@@ -180,6 +184,7 @@ impl PartConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: None,
+            probe_listen: None,
         }
     }
 

@@ -10,6 +10,8 @@ pub mod feed;
 pub mod idempotency;
 pub mod metrics;
 pub mod paging;
+pub mod probe;
+pub mod ready;
 pub mod serve;
 pub mod telemetry;
 pub mod testing;

@@ -39,6 +39,8 @@ pub struct Part {
     pub services: Vec<&'static str>,
     /// Its change feeds, closed at shutdown so their open watch streams end.
     pub feeds: Vec<crate::feed::ChangeFeed>,
+    /// What must hold for the part to be ready; reported by health and the probe listener.
+    pub readiness: crate::ready::Readiness,
     /// Also serve HTTP/1.1 (offered by ALPN next to `h2`): the gateway's FHIR view, for
     /// journal systems that speak FHIR REST over HTTP/1.1. gRPC needs HTTP/2 either way.
     pub http1: bool,
@@ -58,15 +60,29 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    for service in &part.services {
-        reporter
-            .set_service_status(*service, ServingStatus::Serving)
-            .await;
-    }
+    // Not serving until the first round of readiness checks passes, and whenever one fails.
+    let services = part.services.clone();
+    let report = move |ready: bool| {
+        let reporter = reporter.clone();
+        let services = services.clone();
+        async move {
+            let status = if ready {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            for service in services.iter().copied().chain([""]) {
+                reporter.set_service_status(service, status).await;
+            }
+        }
+    };
+    report(false).await;
+    let readiness = part.readiness.clone();
+    let name = part.name;
+    let checker = tokio::spawn(async move { readiness.watch_over(name, report).await });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(samsyn_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let name = part.name;
     let mut routes = part.routes;
     routes.add_service(health).add_service(reflection);
     let feeds = part.feeds;
@@ -83,7 +99,7 @@ pub async fn serve(
         tls
     };
     let incoming = crate::tls::incoming(listener, tls, name, limits);
-    Server::builder()
+    let served = Server::builder()
         .accept_http1(http1)
         // Pings a client that has sent nothing for a while, and drops it if it does not
         // answer; an answer is activity, which keeps a live client under the idle timeout.
@@ -101,7 +117,9 @@ pub async fn serve(
         .trace_fn(crate::telemetry::server_span)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .await;
+    checker.abort();
+    served?;
     Ok(())
 }
 

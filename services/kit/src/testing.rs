@@ -87,12 +87,19 @@ impl ServedPart {
             .expect("a port");
         let addr = listener.local_addr().expect("bound address");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut ready = part.readiness.subscribe();
         let served = tokio::spawn(async move {
             crate::serve::serve(part, listener, server, &limits, async {
                 let _ = stopped.await;
             })
             .await
         });
+        // Like the launcher: in use once ready (or once it has had its chance to be).
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            ready.wait_for(|ready| *ready),
+        )
+        .await;
         let channel = tls::channel(addr, "localhost", client.clone()).expect("client channel");
         Self {
             addr,

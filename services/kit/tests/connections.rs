@@ -30,6 +30,7 @@ fn empty_part() -> Part {
         routes: RoutesBuilder::default(),
         services: vec![],
         feeds: vec![],
+        readiness: Default::default(),
         http1: false,
     }
 }
@@ -215,6 +216,7 @@ async fn a_client_waiting_on_a_stream_outlasts_the_idle_timeout() {
     let part = Part {
         routes,
         feeds: vec![feed.clone()],
+        readiness: Default::default(),
         ..empty_part()
     };
     let served = ServedPart::start_with_limits(part, short(1000)).await;

@@ -53,6 +53,7 @@ fn part(service: FeedOnly, limits: &Limits) -> Part {
         routes,
         services: vec![],
         feeds,
+        readiness: Default::default(),
         http1: false,
     }
 }

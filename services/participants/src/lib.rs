@@ -10,6 +10,7 @@ pub mod store;
 use std::sync::Arc;
 
 use samsyn_kit::feed::ChangeFeed;
+use samsyn_kit::ready::Readiness;
 use samsyn_kit::serve::{Part, PartContext};
 use samsyn_proto::participants::v1::participants_service_server::ParticipantsServiceServer;
 use tonic::server::NamedService;
@@ -40,6 +41,7 @@ pub async fn part_with_settings(
 ) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
+    let readiness = Readiness::database::<store::Migrator>(db.clone());
     let store = store::ParticipantStore::new(db, feed.clone(), Arc::new(api::ProtoEncoder));
     let consents = consent_feed.map(|channel| {
         consent_feed::ConsentFollower::start(
@@ -59,6 +61,7 @@ pub async fn part_with_settings(
         routes,
         services: vec![<ParticipantsServiceServer<api::ParticipantsApi> as NamedService>::NAME],
         feeds: vec![feed],
+        readiness,
         http1: false,
     })
 }

@@ -15,6 +15,7 @@ pub mod store;
 pub mod wire;
 
 use samsyn_kit::feed::ChangeFeed;
+use samsyn_kit::ready::Readiness;
 use samsyn_kit::serve::{Part, PartContext};
 use samsyn_proto::plans::v1::plans_service_server::PlansServiceServer;
 use tonic::server::NamedService;
@@ -30,6 +31,7 @@ type Api = api::PlansApi<store::SqlPlans>;
 pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
+    let readiness = Readiness::database::<store::Migrator>(db.clone());
     let api = Api::new(store::SqlPlans::new(db, feed.clone()), feed.clone());
     let mut routes = RoutesBuilder::default();
     routes.add_service(
@@ -40,6 +42,7 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
         routes,
         services: vec![<PlansServiceServer<Api> as NamedService>::NAME],
         feeds: vec![feed],
+        readiness,
         http1: false,
     })
 }

@@ -41,6 +41,7 @@ pub async fn part_with_progress(
     feeds: FeedChannels,
 ) -> Result<(Part, Progress), sea_orm::DbErr> {
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
+    let readiness = samsyn_kit::ready::Readiness::database::<store::Migrator>(db.clone());
     let store = store::Store::new(db);
     let follower = follow::follow(store.clone(), feeds, follow::FollowSettings::default());
     let progress = follower.progress();
@@ -62,6 +63,7 @@ pub async fn part_with_progress(
             <ConsultationServiceServer<consultation_api::ConsultationApi> as NamedService>::NAME,
         ],
         feeds: Vec::new(),
+        readiness,
         http1: false,
     };
     Ok((part, progress))

@@ -141,6 +141,11 @@ impl Store {
         })
     }
 
+    /// The database, for the readiness check.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// The service's change feed.
     pub fn feed(&self) -> &ChangeFeed {
         &self.feed
