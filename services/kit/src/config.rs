@@ -172,6 +172,10 @@ pub struct PartConfig {
     /// A PostgreSQL URL; when absent the part keeps an SQLite file under the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// Where other processes reach this part (`host:port`, e.g. its Kubernetes Service);
+    /// absent means its `listen` address (on this host when that is unspecified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 impl PartConfig {
@@ -180,6 +184,7 @@ impl PartConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: None,
+            address: None,
         }
     }
 
