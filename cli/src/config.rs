@@ -67,6 +67,10 @@ impl OutboxSettings {
 pub struct SamsynConfig {
     /// Where SQLite files and development certificates live.
     pub data_dir: PathBuf,
+    /// Whether a part applies its pending migrations when it starts. `samsyn up` always
+    /// does; under `samsyn serve` with `false` (as on Kubernetes, where `samsyn migrate` is a
+    /// step of its own) a part refuses to start on a schema that is not its binary's.
+    pub migrate_on_start: bool,
     /// The gateway: the only door for clients and external systems.
     pub gateway: PartConfig,
     /// The participants service.
@@ -100,6 +104,7 @@ impl Default for SamsynConfig {
     fn default() -> Self {
         Self {
             data_dir: samsyn_kit::config::default_data_dir(),
+            migrate_on_start: true,
             gateway: PartConfig::local(7400),
             participants: PartConfig::local(7401),
             consent: PartConfig::local(7402),
@@ -203,6 +208,23 @@ mod tests {
             ["journal_system", "municipal_case_system", "sip_tool"]
         );
         assert_eq!(config.access.pushes[0].link, "sip-tool");
+    }
+
+    #[test]
+    fn the_kubernetes_configuration_loads() {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/kubernetes/base/samsyn.toml"
+        );
+        let config: SamsynConfig =
+            samsyn_kit::config::load(Some(Path::new(file)), pairs(&[])).unwrap();
+        assert!(!config.migrate_on_start, "migrations are the Job's step");
+        assert_eq!(config.plans.address.as_deref(), Some("plans:7403"));
+        assert!(
+            config.tls.is_some(),
+            "cert-manager's files, not the development CA"
+        );
+        assert_eq!(config.access.issuers.len(), 1);
     }
 
     #[test]

@@ -167,13 +167,17 @@ async fn build_gateway(
     let (identity, roots) = identity_and_roots(config, samsyn_gateway::NAME)?;
     let client = tls::client_config(roots, Some(&identity))?;
     let channel = |part: &str| -> anyhow::Result<tonic::transport::Channel> {
-        let listen = bound
-            .get(part)
-            .copied()
-            .or_else(|| config.part(part).map(|p| p.listen))
-            .with_context(|| format!("unknown part {part}"))?;
-        Ok(tls::channel(
-            reachable(listen),
+        // A part served here first, else where the configuration says it is reached.
+        let authority = match (bound.get(part), config.part(part)) {
+            (Some(addr), _) => reachable(*addr).to_string(),
+            (None, Some(other)) => other
+                .address
+                .clone()
+                .unwrap_or_else(|| reachable(other.listen).to_string()),
+            (None, None) => anyhow::bail!("unknown part {part}"),
+        };
+        Ok(tls::channel_to(
+            &authority,
             SERVICE_SERVER_NAME,
             client.clone(),
         )?)
@@ -382,6 +386,9 @@ pub async fn run(config: SamsynConfig, names: &[&str], demo: bool) -> anyhow::Re
             data_dir: config.data_dir.clone(),
             limits: config.limits.clone(),
         };
+        if !config.migrate_on_start {
+            crate::schema::check(name, &context.database_url).await?;
+        }
         let (part, work) = build_part(name, &context, &config, &bound)
             .await
             .with_context(|| format!("{name} does not start"))?;

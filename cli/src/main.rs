@@ -5,6 +5,7 @@ mod client;
 mod config;
 mod demo;
 mod launch;
+mod schema;
 mod status;
 
 use std::io::Write;
@@ -54,6 +55,16 @@ enum Command {
         /// participants, consent, plans, board or gateway.
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(PARTS))]
         part: String,
+    },
+    /// Apply a part's database migrations (or every part's) and exit.
+    Migrate {
+        /// participants, consent, plans, board or gateway.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(PARTS),
+              required_unless_present = "all", conflicts_with = "all")]
+        part: Option<String>,
+        /// Every part, each in its own database.
+        #[arg(long)]
+        all: bool,
     },
     /// Ask every part of a running `samsyn up` whether it is serving.
     Status,
@@ -114,6 +125,16 @@ struct TokenArgs {
     ttl_minutes: u64,
 }
 
+/// The standard variable `DATABASE_URL` names a single part's database in production.
+fn database_url_of(part: Option<&str>) -> Vec<(String, String)> {
+    match (part, std::env::var("DATABASE_URL")) {
+        (Some(part), Ok(url)) => {
+            vec![(format!("SAMSYN_{}__DATABASE_URL", part.to_uppercase()), url)]
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn load_config(cli: &Cli, extra: Vec<(String, String)>) -> anyhow::Result<SamsynConfig> {
     let mut env: Vec<(String, String)> = std::env::vars().collect();
     env.extend(extra);
@@ -133,6 +154,8 @@ async fn main() -> anyhow::Result<()> {
             let mut config = load_config(&cli, Vec::new())?;
             // `up` is for development: it trusts the development issuer, and says so.
             config.access.development_issuer = true;
+            // One process holds everything: its databases follow its binary.
+            config.migrate_on_start = true;
             writeln!(
                 std::io::stdout().lock(),
                 "tokens: trusting the development issuer {} (key {}) — for development only; \
@@ -150,12 +173,7 @@ async fn main() -> anyhow::Result<()> {
             client::run(&config, who, action.clone(), *json).await
         }
         Command::Serve { part } => {
-            // The standard variable names a single part's database in production.
-            let mut extra = Vec::new();
-            if let Ok(url) = std::env::var("DATABASE_URL") {
-                extra.push((format!("SAMSYN_{}__DATABASE_URL", part.to_uppercase()), url));
-            }
-            let config = load_config(&cli, extra)?;
+            let config = load_config(&cli, database_url_of(Some(part)))?;
             let _telemetry =
                 samsyn_kit::telemetry::init(&format!("samsyn-{part}"), &config.telemetry)?;
             launch::run(config, &[part.as_str()], false).await
@@ -183,6 +201,31 @@ async fn main() -> anyhow::Result<()> {
             // Refuse to print a token the gateway would refuse.
             issuer.verifier()?.verify(&token)?;
             writeln!(std::io::stdout().lock(), "{token}")?;
+            Ok(())
+        }
+        Command::Migrate { part, all } => {
+            let config = load_config(&cli, database_url_of(part.as_deref()))?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let parts: Vec<&str> = match part {
+                Some(part) if !all => vec![part.as_str()],
+                _ => PARTS.to_vec(),
+            };
+            for name in parts {
+                let url = config
+                    .part(name)
+                    .with_context(|| format!("unknown part {name}"))?
+                    .database_url_in(&config.data_dir, name);
+                let applied = schema::migrate(name, &url)
+                    .await
+                    .with_context(|| format!("{name}: migrations failed"))?;
+                let mut out = std::io::stdout().lock();
+                if applied == 0 {
+                    writeln!(out, "{name}: schema up to date")?;
+                } else {
+                    writeln!(out, "{name}: {applied} migrations applied")?;
+                }
+            }
             Ok(())
         }
         Command::Status => status::run(&load_config(&cli, Vec::new())?).await,

@@ -314,8 +314,7 @@ async fn the_gateways_role_cannot_update_or_delete_an_audit_event() {
     .replace(":\"purge_role\"", &purge_role);
     store.database().execute_unprepared(&grants).await.unwrap();
 
-    let base = std::env::var("SAMSYN_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = samsyn_kit::testing::test_server_url().await.unwrap();
     let as_role = |role: &str| {
         let rest = base.split_once('@').unwrap().1;
         format!("postgres://{role}@{rest}?options=-c%20search_path%3D{schema}")

@@ -176,6 +176,10 @@ pub struct PartConfig {
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_listen: Option<SocketAddr>,
+    /// Where other processes reach this part (`host:port`, e.g. its Kubernetes Service);
+    /// absent means its `listen` address (on this host when that is unspecified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 impl PartConfig {
@@ -185,6 +189,7 @@ impl PartConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: None,
             probe_listen: None,
+            address: None,
         }
     }
 

@@ -15,7 +15,115 @@ pub fn sqlite_url(path: &Path) -> String {
 }
 
 /// Connects to `url` and brings the schema up to date with `M`'s migrations.
+///
+/// Runs no DDL when the schema is already the binary's, so a role that may only read and
+/// write rows can use it after `samsyn migrate`; refuses a schema newer than the binary's.
 pub async fn connect<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let db = open(url).await?;
+    match schema_of::<M>(&db).await {
+        Ok(()) => {}
+        Err(SchemaError::Older { .. }) => M::up(&db, None).await?,
+        Err(SchemaError::Db(error)) => return Err(error),
+        Err(newer @ SchemaError::Newer { .. }) => return Err(DbErr::Custom(newer.to_string())),
+    }
+    Ok(db)
+}
+
+/// A database schema that is not the one this binary was built for.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Migrations of this binary are not applied yet.
+    #[error(
+        "the database schema is older than this binary: {} migrations pending ({}); \
+         run `samsyn migrate <part>` first",
+        pending.len(),
+        pending.join(", ")
+    )]
+    Older {
+        /// The names of the pending migrations.
+        pending: Vec<String>,
+    },
+    /// The database has applied migrations this binary does not know: a newer release
+    /// migrated it.
+    #[error(
+        "the database schema is newer than this binary: it has applied migrations this \
+         binary does not know ({}); run the release that migrated it",
+        unknown.join(", ")
+    )]
+    Newer {
+        /// The names of the unknown applied migrations.
+        unknown: Vec<String>,
+    },
+    /// The database could not be read.
+    #[error("cannot read the schema's migrations: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Checks, without changing anything, that the schema at `url` is exactly `M`'s.
+pub async fn check<M: MigratorTrait>(url: &str) -> Result<(), SchemaError> {
+    let db = open(url).await?;
+    let checked = schema_of::<M>(&db).await;
+    db.close().await?;
+    checked
+}
+
+/// Applies `M`'s pending migrations at `url`; how many were applied (0: already current).
+pub async fn migrate<M: MigratorTrait>(url: &str) -> Result<usize, DbErr> {
+    let db = open(url).await?;
+    let pending = match schema_of::<M>(&db).await {
+        Ok(()) => 0,
+        Err(SchemaError::Older { pending }) => pending.len(),
+        Err(SchemaError::Db(error)) => return Err(error),
+        Err(newer @ SchemaError::Newer { .. }) => return Err(DbErr::Custom(newer.to_string())),
+    };
+    if pending > 0 {
+        M::up(&db, None).await?;
+    }
+    db.close().await?;
+    Ok(pending)
+}
+
+/// Compares the applied migrations with `M`'s, reading only (no migration table is made).
+async fn schema_of<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), SchemaError> {
+    use sea_orm::ConnectionTrait;
+    let known: Vec<String> = M::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let table = M::migration_table_name();
+    let exists = table_exists(db, &table.to_string()).await?;
+    let applied: Vec<String> = if exists {
+        let query = sea_orm::sea_query::Query::select()
+            .column(sea_orm::sea_query::Alias::new("version"))
+            .from(table)
+            .to_owned();
+        let builder = db.get_database_backend();
+        db.query_all_raw(builder.build(&query))
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String>("", "version"))
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    let unknown: Vec<String> = applied
+        .iter()
+        .filter(|a| !known.contains(a))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(SchemaError::Newer { unknown });
+    }
+    let pending: Vec<String> = known.into_iter().filter(|k| !applied.contains(k)).collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::Older { pending })
+    }
+}
+
+/// Connects to `url` without touching the schema.
+async fn open(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     // Statements and their parameters may hold personal data: keep them out of logs and spans.
     options
@@ -36,8 +144,35 @@ pub async fn connect<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, 
             .max_connections(8);
     }
     let db = Database::connect(options).await?;
-    M::up(&db, None).await?;
     Ok(db)
+}
+
+/// Whether `table` exists in the connection's schema (the search path on PostgreSQL).
+async fn table_exists(db: &DatabaseConnection, table: &str) -> Result<bool, DbErr> {
+    use sea_orm::ConnectionTrait;
+    let (sql, backend) = match db.get_database_backend() {
+        DbBackend::Postgres => (
+            "SELECT count(*) AS n FROM pg_catalog.pg_tables \
+             WHERE schemaname = current_schema() AND tablename = $1",
+            DbBackend::Postgres,
+        ),
+        backend => (
+            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
+            backend,
+        ),
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [table.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0)
+        > 0)
 }
 
 /// A transaction that reads and then writes.

@@ -240,6 +240,17 @@ pub fn channel(
     server_name: &str,
     config: Arc<ClientConfig>,
 ) -> Result<Channel, TlsError> {
+    channel_to(&addr.to_string(), server_name, config)
+}
+
+/// A lazily connecting gRPC channel to `authority` (`host:port`, the host looked up on each
+/// connection) over TLS, verifying the server as `server_name`.
+pub fn channel_to(
+    authority: &str,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+) -> Result<Channel, TlsError> {
+    let addr = authority.to_owned();
     let server_name = ServerName::try_from(server_name.to_owned()).map_err(|e| TlsError::Read {
         path: PathBuf::from(server_name),
         reason: e.to_string(),
@@ -255,8 +266,9 @@ pub fn channel(
         endpoint.connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
             let connector = connector.clone();
             let server_name = server_name.clone();
+            let addr = addr.clone();
             async move {
-                let tcp = TcpStream::connect(addr).await?;
+                let tcp = TcpStream::connect(addr.as_str()).await?;
                 tcp.set_nodelay(true)?;
                 let tls = connector.connect(server_name, tcp).await?;
                 Ok::<_, io::Error>(TokioIo::new(tls))
