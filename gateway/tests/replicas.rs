@@ -1,7 +1,7 @@
 //! Two gateway replicas in front of the same services, writing one audit database on
 //! PostgreSQL and sharing configured page-token keys: a page token from A works on B, an
-//! emergency declared on A counts from its first time on B, a revocation through A is in
-//! force on B for a call carrying the consistency token A handed out, and the one trail
+//! emergency declared on A counts from its first time on B, a revocation through A refuses
+//! the next call on B carrying the consistency token A handed out, and the one trail
 //! both wrote verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +14,8 @@ use samsyn_gateway::audit::store::AuditStore;
 use samsyn_gateway::proxy::{CONSISTENCY_HEADER, Upstreams};
 use samsyn_gateway::settings::{AccessSettings, PageTokenKey};
 use samsyn_kit::testing::fresh_postgres_url;
+use samsyn_proto::board::v1 as board_pb;
+use samsyn_proto::board::v1::board_service_client::BoardServiceClient;
 use samsyn_proto::common::v1::{DataCategory, PageRequest};
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
@@ -197,8 +199,33 @@ async fn replicas_share_page_tokens_emergencies_revocations_and_one_trail() {
 
     // 3. Örjan revokes a consent through A; the next call, on B with the consistency token
     // A handed out, is decided with the revocation applied.
+    let team_id = board_team(&stack).await;
+    let entry_id = put_on_board(&stack, &team_id, &ids[1]).await;
     let sharing = share_with_helsingborg(&stack, &ids[1], &[DataCategory::Board], None).await;
     settle(&stack, &a).await;
+    settle(&stack, &b).await;
+    let mut coordinator = staff("hbg-coord-1", HELSINGBORG, &["coordinator"]);
+    coordinator.unit = Some("hbg-ifo-1".into());
+    let coordinator_token = stack.token(&coordinator);
+    let read_entry = |channel: tonic::transport::Channel, consistency: Option<String>| {
+        let mut credentials = Credentials::bearer(&coordinator_token);
+        if let Some(token) = &consistency {
+            credentials = credentials.header(CONSISTENCY_HEADER, token);
+        }
+        let entry_id = entry_id.clone();
+        let participant = ids[1].clone();
+        async move {
+            BoardServiceClient::with_interceptor(channel, credentials)
+                .get_entry(board_pb::GetEntryRequest {
+                    entry_id,
+                    participant_id: pid(&participant),
+                })
+                .await
+        }
+    };
+    read_entry(b.channel.clone(), None)
+        .await
+        .expect("Helsingborg reads the board entry the consent opens");
     let participant = stack.token(&person(&ids[1]));
     let revoked = ConsentServiceClient::with_interceptor(
         a.channel.clone(),
@@ -224,6 +251,14 @@ async fn replicas_share_page_tokens_emergencies_revocations_and_one_trail() {
         .unwrap()
         .to_owned();
     assert!(consistency.starts_with("consent:"), "{consistency}");
+    let refused = read_entry(b.channel.clone(), Some(consistency.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::PermissionDenied,
+        "the next call, on B with A's token, is refused"
+    );
     ConsentServiceClient::with_interceptor(
         b.channel.clone(),
         Credentials::bearer(&participant).header(CONSISTENCY_HEADER, &consistency),
