@@ -172,13 +172,11 @@ async fn bench() {
         verification.events
     );
 
-    // Staleness without a consistency token: a consent recorded through A (which answers
-    // once A's own view has it) until B's view has applied it.
-    let participant_token = stack.token(&person(&participant));
-    let mut consent = ConsentServiceClient::with_interceptor(
-        a.channel.clone(),
-        Credentials::bearer(&participant_token),
-    );
+    // Staleness without a consistency token: a consent recorded through A by the region's
+    // case manager (staff of the disclosing organisation; A answers once its own view has
+    // it) until B's view has applied it.
+    let mut consent =
+        ConsentServiceClient::with_interceptor(a.channel.clone(), Credentials::bearer(&token));
     let mut staleness = Vec::with_capacity(STALENESS_SAMPLES);
     for n in 0..STALENESS_SAMPLES {
         let answer = consent
@@ -190,7 +188,7 @@ async fn bench() {
                     None,
                 );
                 request.idempotency_key = format!("staleness-{n}");
-                // The participant records it themself; the gateway fills in who.
+                // The gateway fills in who recorded it: the caller.
                 request.recorded_by = None;
                 request
             })
