@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
@@ -13,6 +12,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::config::Limits;
+use crate::tls::Reloading;
 
 /// Largest accepted header block; gRPC metadata carries a token and a trace context, no more.
 const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
@@ -52,10 +52,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `part` on `listener` over TLS until `shutdown` completes, then drains in-flight calls.
+/// Each new connection's handshake uses the TLS configuration `tls` holds at the time.
 pub async fn serve(
     part: Part,
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: impl Into<Reloading<ServerConfig>>,
     limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -93,12 +94,7 @@ pub async fn serve(
         }
     };
     let http1 = part.http1;
-    let tls = if http1 {
-        crate::tls::with_http1(&tls)
-    } else {
-        tls
-    };
-    let incoming = crate::tls::incoming(listener, tls, name, limits);
+    let incoming = crate::tls::incoming(listener, tls.into(), http1, name, limits);
     let served = Server::builder()
         .accept_http1(http1)
         // Pings a client that has sent nothing for a while, and drops it if it does not

@@ -1,5 +1,6 @@
-//! Mutual TLS with rustls: server and client configurations, the TLS listener and client
-//! channel for tonic, and the development certificate authority.
+//! Mutual TLS with rustls: server and client configurations (kept current with their files,
+//! see [`watch`]), the TLS listener and client channel for tonic, and the development
+//! certificate authority.
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,6 +23,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::config::Limits;
 use crate::connection::{Connection, ConnectionLimit};
+
+mod reload;
+
+pub use reload::{DEFAULT_RELOAD_INTERVAL, Files, Reloading, watch};
 
 /// TLS material that cannot be read or used.
 #[derive(Debug, thiserror::Error)]
@@ -171,18 +176,31 @@ const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The accepted TLS connections of `part`'s listener, for `serve_with_incoming`.
 ///
+/// Each handshake uses the configuration current when its connection arrives (with
+/// HTTP/1.1 offered by ALPN next to HTTP/2 when `http1`), so a reloaded certificate or
+/// trust bundle applies from the next connection on while open ones keep their session.
 /// Beyond `limits.max_connections` open connections, a new one is closed as soon as it is
 /// accepted. Handshakes run in their own tasks with a timeout, so a slow or failing client
 /// never holds up the others; failed handshakes are logged and dropped. Each connection is
 /// closed once its peer has been silent for `limits.idle_timeout_ms`.
 pub fn incoming(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
+    config: Reloading<ServerConfig>,
+    http1: bool,
     part: &'static str,
     limits: &Limits,
 ) -> ReceiverStream<Result<Connection<TlsStream<TcpStream>>, io::Error>> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
+    let acceptor_for = move |config: &Arc<ServerConfig>| {
+        TlsAcceptor::from(if http1 {
+            with_http1(config)
+        } else {
+            Arc::clone(config)
+        })
+    };
+    // The acceptor of the current configuration, made anew only when that changes.
+    let mut source = config.current();
+    let mut acceptor = acceptor_for(&source);
     let bound = ConnectionLimit::new(part, limits.max_connections);
     let handshake_timeout = limits.handshake_timeout();
     let idle = limits.idle_timeout();
@@ -216,6 +234,11 @@ pub fn incoming(
             }
             let _ = tcp.set_nodelay(true);
             let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+            let current = config.current();
+            if !Arc::ptr_eq(&current, &source) {
+                acceptor = acceptor_for(&current);
+                source = current;
+            }
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -238,24 +261,26 @@ pub fn incoming(
 pub fn channel(
     addr: SocketAddr,
     server_name: &str,
-    config: Arc<ClientConfig>,
+    config: impl Into<Reloading<ClientConfig>>,
 ) -> Result<Channel, TlsError> {
     channel_to(&addr.to_string(), server_name, config)
 }
 
 /// A lazily connecting gRPC channel to `authority` (`host:port`, the host looked up on each
-/// connection) over TLS, verifying the server as `server_name`.
+/// connection) over TLS, verifying the server as `server_name`. Each connection it opens
+/// uses the client configuration current at the time, so a reloaded identity or trust
+/// bundle applies from the next connection on.
 pub fn channel_to(
     authority: &str,
     server_name: &str,
-    config: Arc<ClientConfig>,
+    config: impl Into<Reloading<ClientConfig>>,
 ) -> Result<Channel, TlsError> {
     let addr = authority.to_owned();
     let server_name = ServerName::try_from(server_name.to_owned()).map_err(|e| TlsError::Read {
         path: PathBuf::from(server_name),
         reason: e.to_string(),
     })?;
-    let connector = TlsConnector::from(config);
+    let config = config.into();
     // The scheme stays http: TLS happens in this connector, and an https URI would make tonic
     // look for its own TLS settings if a dependency ever enables them.
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
@@ -264,17 +289,28 @@ pub fn channel_to(
         .tcp_nodelay(true);
     Ok(
         endpoint.connect_with_connector_lazy(tower::service_fn(move |_: http::Uri| {
-            let connector = connector.clone();
+            let config = config.clone();
             let server_name = server_name.clone();
             let addr = addr.clone();
             async move {
-                let tcp = TcpStream::connect(addr.as_str()).await?;
-                tcp.set_nodelay(true)?;
-                let tls = connector.connect(server_name, tcp).await?;
+                let tls = connect(&addr, &server_name, &config).await?;
                 Ok::<_, io::Error>(TokioIo::new(tls))
             }
         })),
     )
+}
+
+/// One TLS connection to `authority` with the client configuration current now.
+pub async fn connect(
+    authority: &str,
+    server_name: &ServerName<'static>,
+    config: &Reloading<ClientConfig>,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(authority).await?;
+    tcp.set_nodelay(true)?;
+    TlsConnector::from(config.current())
+        .connect(server_name.clone(), tcp)
+        .await
 }
 
 /// File locations of the development PKI under a directory.
