@@ -28,7 +28,18 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// This part's private key.
     pub key: PathBuf,
+    /// How often (ms) the part looks at these files for a renewal; new handshakes use the
+    /// renewed files, open connections keep theirs.
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
 }
+
+fn default_reload_interval_ms() -> u64 {
+    u64::try_from(samsyn_kit::tls::DEFAULT_RELOAD_INTERVAL.as_millis()).unwrap_or(5_000)
+}
+
+/// Bounds of `tls.reload_interval_ms`: often enough to matter, rarely enough to cost nothing.
+const RELOAD_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 
 /// `[outbox]`: of several gateway replicas on one database, one pushes at a time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +153,18 @@ impl Validate for SamsynConfig {
         self.limits.validate()?;
         self.telemetry.validate()?;
         self.outbox.takeover()?;
+        if let Some(tls) = &self.tls
+            && !RELOAD_INTERVAL_MS.contains(&tls.reload_interval_ms)
+        {
+            return Err(ConfigError::Invalid {
+                field: "tls.reload_interval_ms".into(),
+                reason: format!(
+                    "must be {} to {}",
+                    RELOAD_INTERVAL_MS.start(),
+                    RELOAD_INTERVAL_MS.end()
+                ),
+            });
+        }
         self.access
             .check()
             .map_err(|(field, reason)| ConfigError::Invalid { field, reason })?;
@@ -239,6 +262,20 @@ mod tests {
         .unwrap();
         let err = samsyn_kit::config::load::<SamsynConfig>(Some(&file), pairs(&[])).unwrap_err();
         assert!(err.to_string().contains("access.pushes.link"), "{err}");
+    }
+
+    #[test]
+    fn the_tls_reload_interval_has_a_default_and_bounds() {
+        let tls = [
+            ("SAMSYN_TLS__CA_CERT", "/tls/ca.crt"),
+            ("SAMSYN_TLS__CERT", "/tls/tls.crt"),
+            ("SAMSYN_TLS__KEY", "/tls/tls.key"),
+        ];
+        let config: SamsynConfig = samsyn_kit::config::load(None, pairs(&tls)).unwrap();
+        assert_eq!(config.tls.unwrap().reload_interval_ms, 5_000);
+        let too_often = [tls.as_slice(), &[("SAMSYN_TLS__RELOAD_INTERVAL_MS", "10")]].concat();
+        let err = samsyn_kit::config::load::<SamsynConfig>(None, pairs(&too_often)).unwrap_err();
+        assert!(err.to_string().contains("tls.reload_interval_ms"), "{err}");
     }
 
     #[test]

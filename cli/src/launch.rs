@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -82,8 +83,7 @@ fn service_channel(
     to: &str,
     bound: &HashMap<&'static str, SocketAddr>,
 ) -> anyhow::Result<tonic::transport::Channel> {
-    let (identity, roots) = identity_and_roots(config, from)?;
-    let client = tls::client_config(roots, Some(&identity))?;
+    let client = client_tls(config, from)?;
     let listen = bound
         .get(to)
         .copied()
@@ -124,8 +124,7 @@ fn part_channels(
     bound: &HashMap<&'static str, SocketAddr>,
     name: &str,
 ) -> anyhow::Result<impl Fn(&str) -> anyhow::Result<tonic::transport::Channel>> {
-    let (identity, roots) = identity_and_roots(config, name)?;
-    let client = tls::client_config(roots, Some(&identity))?;
+    let client = client_tls(config, name)?;
     let config = config.clone();
     let bound = bound.clone();
     Ok(
@@ -164,8 +163,7 @@ async fn build_gateway(
     config: &SamsynConfig,
     bound: &HashMap<&'static str, SocketAddr>,
 ) -> anyhow::Result<Arc<samsyn_gateway::proxy::Gateway>> {
-    let (identity, roots) = identity_and_roots(config, samsyn_gateway::NAME)?;
-    let client = tls::client_config(roots, Some(&identity))?;
+    let client = client_tls(config, samsyn_gateway::NAME)?;
     let channel = |part: &str| -> anyhow::Result<tonic::transport::Channel> {
         // A part served here first, else where the configuration says it is reached.
         let authority = match (bound.get(part), config.part(part)) {
@@ -313,28 +311,57 @@ pub(crate) fn reachable(listen: SocketAddr) -> SocketAddr {
     }
 }
 
-/// A part's certificate and the CA it trusts: production files when configured, else the
-/// development PKI under the data directory.
-fn identity_and_roots(
-    config: &SamsynConfig,
-    name: &str,
-) -> anyhow::Result<(tls::Identity, Arc<rustls::RootCertStore>)> {
+/// The files of a part's certificate, its key and the CA bundle it trusts: production files
+/// when configured, else the development PKI under the data directory.
+fn tls_files(config: &SamsynConfig, name: &str) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
     Ok(match &config.tls {
-        Some(files) => (
-            tls::Identity::from_pem_files(&files.cert, &files.key)?,
-            tls::trust_anchors(&files.ca_cert)?,
-        ),
+        Some(files) => (files.cert.clone(), files.key.clone(), files.ca_cert.clone()),
         None => {
             let pki = DevPki::at(config.data_dir.join("certs"));
             pki.ensure(&[name])?;
-            (pki.identity(name)?, pki.trust_anchors()?)
+            (pki.cert(name), pki.key(name), pki.ca_cert())
         }
     })
 }
 
-/// The TLS server configuration of a part: production files when configured, else the
-/// development PKI under the data directory.
-fn server_tls(config: &SamsynConfig, name: &str) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// How often a part looks at its certificate files for a renewal.
+fn reload_interval(config: &SamsynConfig) -> std::time::Duration {
+    config
+        .tls
+        .as_ref()
+        .map_or(tls::DEFAULT_RELOAD_INTERVAL, |files| {
+            std::time::Duration::from_millis(files.reload_interval_ms)
+        })
+}
+
+/// The client side of `name`'s internal mutual TLS, following its files: a connection
+/// opened after a renewal presents the new certificate and trusts the new bundle.
+fn client_tls(
+    config: &SamsynConfig,
+    name: &str,
+) -> anyhow::Result<tls::Reloading<rustls::ClientConfig>> {
+    let (cert, key, ca) = tls_files(config, name)?;
+    let paths = vec![cert.clone(), key.clone(), ca.clone()];
+    let what = format!("{name} client");
+    Ok(tls::watch(
+        &what,
+        paths,
+        reload_interval(config),
+        move |files| {
+            tls::client_config(
+                files.trust_anchors(&[&ca])?,
+                Some(&files.identity(&cert, &key)?),
+            )
+        },
+    )?)
+}
+
+/// The TLS server configuration of a part, following its files: a handshake after a
+/// renewal presents the new certificate and verifies clients against the new bundle.
+fn server_tls(
+    config: &SamsynConfig,
+    name: &str,
+) -> anyhow::Result<tls::Reloading<rustls::ServerConfig>> {
     // Services take calls only from Samsyn's own components; the gateway also takes staff
     // clients, who bring a token instead of a certificate.
     let client_auth = if name == samsyn_gateway::NAME {
@@ -342,18 +369,32 @@ fn server_tls(config: &SamsynConfig, name: &str) -> anyhow::Result<Arc<rustls::S
     } else {
         ClientAuth::Required
     };
-    let (identity, mut roots) = identity_and_roots(config, name)?;
+    let (cert, key, ca) = tls_files(config, name)?;
+    let mut bundles = vec![ca];
     if name == samsyn_gateway::NAME {
         // Each external system's certificate is issued by its own organisation's CA.
-        let mut store = (*roots).clone();
         for link in &config.access.links {
-            let link_roots = tls::trust_anchors(&link.ca_cert)
+            tls::trust_anchors(&link.ca_cert)
                 .with_context(|| format!("link {}: cannot read its ca_cert", link.id))?;
-            store.roots.extend(link_roots.roots.iter().cloned());
+            bundles.push(link.ca_cert.clone());
         }
-        roots = Arc::new(store);
     }
-    Ok(tls::server_config(&identity, roots, client_auth)?)
+    let mut paths = vec![cert.clone(), key.clone()];
+    paths.extend(bundles.iter().cloned());
+    let what = format!("{name} server");
+    Ok(tls::watch(
+        &what,
+        paths,
+        reload_interval(config),
+        move |files| {
+            let bundles: Vec<&Path> = bundles.iter().map(PathBuf::as_path).collect();
+            tls::server_config(
+                &files.identity(&cert, &key)?,
+                files.trust_anchors(&bundles)?,
+                client_auth,
+            )
+        },
+    )?)
 }
 
 /// Starts `names` in this process and serves until Ctrl-C or SIGTERM.
