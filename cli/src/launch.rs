@@ -84,16 +84,28 @@ fn service_channel(
     bound: &HashMap<&'static str, SocketAddr>,
 ) -> anyhow::Result<tonic::transport::Channel> {
     let client = client_tls(config, from)?;
-    let listen = bound
-        .get(to)
-        .copied()
-        .or_else(|| config.part(to).map(|p| p.listen))
-        .with_context(|| format!("unknown part {to}"))?;
-    Ok(tls::channel(
-        reachable(listen),
+    Ok(tls::channel_to(
+        &authority(config, bound, to)?,
         SERVICE_SERVER_NAME,
         client,
     )?)
+}
+
+/// Where `part` is reached from this process: where it is served here, else its configured
+/// `address` (another pod's Service), else its `listen` address.
+fn authority(
+    config: &SamsynConfig,
+    bound: &HashMap<&'static str, SocketAddr>,
+    part: &str,
+) -> anyhow::Result<String> {
+    Ok(match (bound.get(part), config.part(part)) {
+        (Some(addr), _) => reachable(*addr).to_string(),
+        (None, Some(other)) => other
+            .address
+            .clone()
+            .unwrap_or_else(|| reachable(other.listen).to_string()),
+        (None, None) => anyhow::bail!("unknown part {part}"),
+    })
 }
 
 /// What reports need from the programme and access settings, the studies' keys read.
@@ -129,13 +141,8 @@ fn part_channels(
     let bound = bound.clone();
     Ok(
         move |part: &str| -> anyhow::Result<tonic::transport::Channel> {
-            let listen = bound
-                .get(part)
-                .copied()
-                .or_else(|| config.part(part).map(|p| p.listen))
-                .with_context(|| format!("unknown part {part}"))?;
-            Ok(tls::channel(
-                reachable(listen),
+            Ok(tls::channel_to(
+                &authority(&config, &bound, part)?,
                 SERVICE_SERVER_NAME,
                 client.clone(),
             )?)
@@ -165,17 +172,8 @@ async fn build_gateway(
 ) -> anyhow::Result<Arc<samsyn_gateway::proxy::Gateway>> {
     let client = client_tls(config, samsyn_gateway::NAME)?;
     let channel = |part: &str| -> anyhow::Result<tonic::transport::Channel> {
-        // A part served here first, else where the configuration says it is reached.
-        let authority = match (bound.get(part), config.part(part)) {
-            (Some(addr), _) => reachable(*addr).to_string(),
-            (None, Some(other)) => other
-                .address
-                .clone()
-                .unwrap_or_else(|| reachable(other.listen).to_string()),
-            (None, None) => anyhow::bail!("unknown part {part}"),
-        };
         Ok(tls::channel_to(
-            &authority,
+            &authority(config, bound, part)?,
             SERVICE_SERVER_NAME,
             client.clone(),
         )?)
@@ -587,4 +585,35 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_part_in_another_process_is_reached_at_its_address() {
+        let mut config = SamsynConfig::default();
+        config.consent.listen = "0.0.0.0:7402".parse().unwrap();
+        config.consent.address = Some("consent:7402".to_owned());
+        let mut bound = HashMap::new();
+        assert_eq!(
+            authority(&config, &bound, "consent").unwrap(),
+            "consent:7402"
+        );
+        assert_eq!(
+            authority(&config, &bound, "plans").unwrap(),
+            "127.0.0.1:7403",
+            "no address: its listen address on this host"
+        );
+        bound.insert("consent", "0.0.0.0:9999".parse().unwrap());
+        assert_eq!(
+            authority(&config, &bound, "consent").unwrap(),
+            "127.0.0.1:9999",
+            "served here: where it listens"
+        );
+        assert!(authority(&config, &bound, "nowhere").is_err());
+    }
 }
