@@ -9,7 +9,9 @@
    checks below instead.
 3. The conventions: pods non-root with a read-only root filesystem, no service-account
    token, requests and limits on every container, liveness and readiness probes on the
-   probe listener, a NetworkPolicy for every part, pinned image tags (never `latest`),
+   probe listener, a Deployment, Certificate, database, roles and NetworkPolicy for every
+   part (PARTS), only the gateway and a service's feed followers let in, pinned image tags
+   (never `latest`),
    PostgreSQL over verified TLS, short-lived certificates, production's replicas,
    PodDisruptionBudgets and autoscaler, and Secrets that are all there in dev.
 4. `--self-test`: each convention check must refuse a deliberately broken copy.
@@ -31,8 +33,18 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 OVERLAYS = ["dev", "production"]
 KUBERNETES_VERSION = "1.37.0"
-PARTS = ["participants", "consent", "plans", "board", "gateway"]
+PARTS = ["participants", "consent", "plans", "board", "reports", "gateway"]
 SERVICES = [p for p in PARTS if p != "gateway"]
+# Who may call each service besides the gateway: the parts that follow its change feed.
+FEED_FOLLOWERS = {
+    "participants": {"reports"},
+    "consent": {"participants", "reports"},
+    "plans": {"reports"},
+    "board": {"reports"},
+    "reports": set(),
+}
+# Parts that must stay at one replica in production, and why.
+SINGLE_REPLICA = {"reports": "the one follower of the feeds into its read model"}
 PROBE_PORT = 9400
 
 # Custom resources: no schema in kubernetes-validate; checked structurally below.
@@ -198,17 +210,22 @@ def network_problems(objects):
         ]
         if not own:
             problems.append(f"{name(obj)}: no NetworkPolicy of its own")
-    # Only the gateway reaches the services.
+    # Only the gateway reaches the services, and the parts that follow a service's feed.
+    for part in PARTS:
+        component = {"app.kubernetes.io/name": "samsyn", "app.kubernetes.io/component": part}
+        if not any(selects(p["spec"]["podSelector"], component) and p["spec"]["podSelector"] for p in policies):
+            problems.append(f"no NetworkPolicy for {part}")
     for policy in policies:
         selector = policy["spec"]["podSelector"].get("matchLabels", {})
-        if selector.get("app.kubernetes.io/component") not in SERVICES:
+        service = selector.get("app.kubernetes.io/component")
+        if service not in SERVICES:
             continue
         for rule in policy["spec"].get("ingress", []):
             for peer in rule.get("from", []):
                 component = peer.get("podSelector", {}).get("matchLabels", {}).get(
                     "app.kubernetes.io/component"
                 )
-                if component != "gateway":
+                if component != "gateway" and component not in FEED_FOLLOWERS[service]:
                     problems.append(f"{name(policy)}: lets {peer} in")
             if "from" not in rule and any(
                 p.get("port") != PROBE_PORT for p in rule.get("ports", [{}])
@@ -265,6 +282,38 @@ def custom_problems(objects, overlay):
     return problems
 
 
+def migrate_container(objects):
+    """The container of the migrate Job that runs `samsyn migrate --all`, or None."""
+    for obj, pod in workloads(objects):
+        if obj["kind"] != "Job":
+            continue
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            if container.get("args") == ["migrate", "--all"]:
+                return container
+    return None
+
+
+def migrate_problems(objects):
+    """The migrate Job migrates every part's database as its owner over verified TLS, and
+    its grants script grants every part's runtime role."""
+    container = migrate_container(objects)
+    if container is None:
+        return ["no Job runs `samsyn migrate --all`"]
+    problems = []
+    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    for part in PARTS:
+        url = env.get(f"SAMSYN_{part.upper()}__DATABASE_URL", "")
+        if f"samsyn_{part}_owner:" not in url or "sslmode=verify-full" not in url:
+            problems.append(f"the migrate Job does not migrate {part} as samsyn_{part}_owner over verified TLS")
+    scripts = [o["data"]["grants.sh"] for o in objects if o["kind"] == "ConfigMap" and "grants.sh" in o.get("data", {})]
+    loop = re.search(r"^for part in (.*); do$", scripts[0], re.M) if scripts else None
+    granted = set(loop.group(1).split()) if loop else set()
+    for part in PARTS:
+        if part not in granted:
+            problems.append(f"grants.sh does not grant samsyn_{part}")
+    return problems
+
+
 def duration_hours(text):
     match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
     if not text or not match:
@@ -278,9 +327,12 @@ def production_problems(objects):
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     for part in PARTS:
         deployment = deployments.get(f"samsyn-{part}")
-        want = 2
-        if deployment and deployment["spec"].get("replicas", 1) < want:
-            problems.append(f"samsyn-{part}: fewer than {want} replicas in production")
+        replicas = deployment["spec"].get("replicas", 1) if deployment else 0
+        if part in SINGLE_REPLICA:
+            if deployment and replicas != 1:
+                problems.append(f"samsyn-{part}: {replicas} replicas, want one ({SINGLE_REPLICA[part]})")
+        elif deployment and replicas < 2:
+            problems.append(f"samsyn-{part}: fewer than 2 replicas in production")
         labels = deployment["spec"]["template"]["metadata"]["labels"] if deployment else {}
         if not any(
             o["kind"] == "PodDisruptionBudget" and selects(o["spec"]["selector"], labels)
@@ -340,7 +392,7 @@ def copy_problems():
 
 def convention_problems(objects, overlay):
     problems = pod_problems(objects) + part_problems(objects) + network_problems(objects)
-    problems += custom_problems(objects, overlay)
+    problems += custom_problems(objects, overlay) + migrate_problems(objects)
     problems += production_problems(objects) if overlay == "production" else dev_problems(objects)
     return problems
 
@@ -353,6 +405,15 @@ def self_test(objects):
 
     def container(objs, part):
         return deployment(objs, part)["spec"]["template"]["spec"]["containers"][0]
+
+    def policy(objs, policy_name):
+        return next(p for p in objs if p["kind"] == "NetworkPolicy" and p["metadata"]["name"] == policy_name)
+
+    def drop_env(container, env_name):
+        container["env"] = [e for e in container["env"] if e["name"] != env_name]
+
+    def grants(objs):
+        return next(o for o in objs if o["kind"] == "ConfigMap" and "grants.sh" in o.get("data", {}))["data"]
 
     breakages = {
         "a `latest` image": lambda o: container(o, "plans").update(image="samsyn:latest"),
@@ -371,6 +432,15 @@ def self_test(objects):
         "TLS optional in PostgreSQL": lambda o: next(c for c in o if c["kind"] == "Cluster")["spec"]["postgresql"].update(pg_hba=[]),
         "a long-lived certificate": lambda o: next(c for c in o if c["kind"] == "Certificate" and c["metadata"]["name"] == "samsyn-gateway")["spec"].update(duration="8760h"),
         "no backups": lambda o: next(c for c in o if c["kind"] == "Cluster")["spec"].pop("backup"),
+        "no reports Deployment": lambda o: o.remove(deployment(o, "reports")),
+        "no reports NetworkPolicy": lambda o: o.remove(next(p for p in o if p["kind"] == "NetworkPolicy" and p["metadata"]["name"] == "samsyn-reports")),
+        "no reports Certificate": lambda o: o.remove(next(c for c in o if c["kind"] == "Certificate" and c["metadata"]["name"] == "samsyn-reports")),
+        "no reports database": lambda o: o.remove(next(d for d in o if d["kind"] == "Database" and d["spec"]["name"] == "samsyn_reports")),
+        "no reports role": lambda o: next(c for c in o if c["kind"] == "Cluster")["spec"]["managed"]["roles"].remove({"name": "samsyn_reports", "login": True, "passwordSecret": {"name": "samsyn-db-reports"}}),
+        "two report followers": lambda o: deployment(o, "reports")["spec"].update(replicas=2),
+        "a stranger let into a service": lambda o: policy(o, "samsyn-board")["spec"]["ingress"][0]["from"].append({"podSelector": {"matchLabels": {"app.kubernetes.io/component": "migrate"}}}),
+        "migrations that skip reports": lambda o: drop_env(migrate_container(o), "SAMSYN_REPORTS__DATABASE_URL"),
+        "grants that skip reports": lambda o: grants(o).update({"grants.sh": grants(o)["grants.sh"].replace(" reports ", " ")}),
     }
     failures = []
     baseline = convention_problems(objects, "production")

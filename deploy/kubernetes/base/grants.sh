@@ -4,7 +4,7 @@
 # audit trail stays append-only (gateway-grants.sql, a copy of deploy/postgres/).
 set -euo pipefail
 ca=/etc/samsyn/postgres-ca/ca.crt
-for part in participants consent plans board gateway; do
+for part in participants consent plans board reports gateway; do
     password_var="OWNER_PASSWORD_${part^^}"
     export PGPASSWORD="${!password_var}"
     conn="host=samsyn-pg-rw port=5432 dbname=samsyn_${part} user=samsyn_${part}_owner sslmode=verify-full sslrootcert=${ca}"
