@@ -2,7 +2,7 @@
 //! pool of kept-alive connections, and the classification of every outcome.
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
+use samsyn_kit::tls::Reloading;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use uuid::Uuid;
@@ -115,7 +116,8 @@ pub(crate) struct Outgoing<'a> {
 
 /// The client of one link.
 pub(crate) struct Client {
-    connector: TlsConnector,
+    /// Read per connection: a renewed client certificate applies from the next one.
+    tls: Reloading<ClientConfig>,
     target: Target,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     connect_timeout: Duration,
@@ -133,13 +135,13 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     pub fn new(
-        config: Arc<ClientConfig>,
+        tls: Reloading<ClientConfig>,
         target: Target,
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Self {
         Self {
-            connector: TlsConnector::from(config),
+            tls,
             target,
             idle: Mutex::new(Vec::new()),
             connect_timeout,
@@ -245,7 +247,7 @@ impl Client {
         let _ = tcp.set_nodelay(true);
         let tls = tokio::time::timeout(
             self.connect_timeout,
-            self.connector.connect(target.server_name.clone(), tcp),
+            TlsConnector::from(self.tls.current()).connect(target.server_name.clone(), tcp),
         )
         .await
         .map_err(|_| FailureKind::Timeout)?

@@ -167,7 +167,7 @@ impl Deliverer {
             ));
         }
         let client = Client::new(
-            link.client_config()?,
+            link.reloading_client_config()?,
             link.target()?,
             config.connect_timeout,
             config.request_timeout,

@@ -8,6 +8,8 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+use samsyn_kit::tls::Reloading;
+
 use crate::OutboxError;
 use crate::message::LinkId;
 
@@ -62,6 +64,37 @@ impl Link {
             .with_client_auth_cert(chain, key)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// [`Link::client_config`], built again whenever its files change (a renewed client
+    /// certificate, a new CA of the far side), for the next connection; a replacement that
+    /// does not make a configuration keeps the current one with a warning.
+    pub fn reloading_client_config(&self) -> Result<Reloading<ClientConfig>, OutboxError> {
+        // Refused now with this link's own errors; the files as watched from here on.
+        self.client_config()?;
+        let (ca, cert, key) = (
+            self.server_ca.clone(),
+            self.client_cert.clone(),
+            self.client_key.clone(),
+        );
+        let paths = vec![ca.clone(), cert.clone(), key.clone()];
+        samsyn_kit::tls::watch(
+            &format!("link {}", self.id),
+            paths,
+            samsyn_kit::tls::DEFAULT_RELOAD_INTERVAL,
+            move |files| {
+                let identity = files.identity(&cert, &key)?;
+                let config =
+                    samsyn_kit::tls::client_config(files.trust_anchors(&[&ca])?, Some(&identity))?;
+                let mut config = ClientConfig::clone(&config);
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Ok(Arc::new(config))
+            },
+        )
+        .map_err(|e| OutboxError::TlsFile {
+            path: self.client_cert.clone(),
+            reason: e.to_string(),
+        })
     }
 
     pub(crate) fn target(&self) -> Result<Target, OutboxError> {
@@ -141,5 +174,33 @@ mod tests {
     #[test]
     fn plain_http_is_refused() {
         assert!(link("http://sip.example.test/").target().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_renewed_client_certificate_is_taken_up() {
+        let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let pki = samsyn_kit::tls::DevPki::at(dir.path());
+        pki.ensure(&["gateway", "renewed"])
+            .unwrap_or_else(|_| unreachable!());
+        let mut link = link("https://sip.example.test/");
+        link.server_ca = pki.ca_cert();
+        link.client_cert = pki.cert("gateway");
+        link.client_key = pki.key("gateway");
+        let reloading = link
+            .reloading_client_config()
+            .unwrap_or_else(|_| unreachable!());
+        let first = reloading.current();
+        assert_eq!(first.alpn_protocols, [b"http/1.1".to_vec()]);
+        std::fs::copy(pki.key("renewed"), pki.key("gateway")).unwrap_or_else(|_| unreachable!());
+        std::fs::copy(pki.cert("renewed"), pki.cert("gateway")).unwrap_or_else(|_| unreachable!());
+        let deadline = std::time::Instant::now() + samsyn_kit::tls::DEFAULT_RELOAD_INTERVAL * 4;
+        while Arc::ptr_eq(&first, &reloading.current()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the renewal was not taken up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(reloading.current().alpn_protocols, [b"http/1.1".to_vec()]);
     }
 }
