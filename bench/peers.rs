@@ -17,7 +17,7 @@
 //! Everything listens on 127.0.0.1; every process started here is stopped by its id when the
 //! benchmark ends, fails or panics. Needs nginx and HAProxy (`bench/requirements.sh`).
 //! Run: `cargo bench -p samsyn --bench peers` (`PEERS_SECONDS`, `PEERS_ROUNDS`,
-//! `PEERS_CONCURRENCY` to change the run).
+//! `PEERS_CONCURRENCY` and `PEERS_PATHS` to change the run).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/common/mod.rs"]
@@ -541,6 +541,11 @@ async fn main() {
             );
         }
     }
+    // `PEERS_PATHS=direct,gateway` measures only those (e.g. to profile one under load).
+    if let Ok(only) = std::env::var("PEERS_PATHS") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        paths.retain(|p| only.contains(&p.label.as_str()));
+    }
     let paths: Vec<Arc<Route>> = paths.into_iter().map(Arc::new).collect();
     for path in &paths {
         if let Err(status) = path.call(0).await {
@@ -603,9 +608,10 @@ async fn main() {
         rule.push_str("---|");
     }
     let mut ratios: Vec<(String, usize, usize)> = Vec::new();
-    let gateway = index("gateway").unwrap();
     for peer in ["nginx", "HAProxy"] {
-        ratios.push((format!("gateway ÷ {peer}"), gateway, index(peer).unwrap()));
+        if let (Some(gateway), Some(peer_index)) = (index("gateway"), index(peer)) {
+            ratios.push((format!("gateway ÷ {peer}"), gateway, peer_index));
+        }
     }
     if let (Some(after), Some(before)) = (index("direct"), index("direct, before")) {
         ratios.push(("direct ÷ before".into(), after, before));
