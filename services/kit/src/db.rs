@@ -130,7 +130,11 @@ async fn open(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false)
         .record_stmt_in_spans(false)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
+        .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a pooled connection on every checkout by default: a round trip to the
+        // server (or, on SQLite, to the connection's worker thread) before each statement.
+        // Only a connection idle long enough to have been dropped is worth checking.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         // WAL lets readers (change-feed watchers) run beside the one writer; the busy
         // timeout makes a second writer wait instead of failing.

@@ -18,7 +18,7 @@ use samsyn_kit::idempotency::{
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -334,15 +334,12 @@ impl ParticipantStore {
         {
             return Ok(Created::Replayed(answer));
         }
-        let existing = match participant::Entity::find()
-            .filter(participant::Column::PersonalIdentityNumber.eq(new.pin.as_normalised()))
-            .one(&txn)
-            .await
-            .map_err(db)?
-        {
-            Some(row) => Some(to_domain(&txn, row).await?),
-            None => None,
-        };
+        let existing = load_where(
+            &txn,
+            Key::PersonalIdentityNumber,
+            new.pin.as_normalised().to_string(),
+        )
+        .await?;
         let now = now();
         let referred = Participant::refer(existing.as_ref(), new.clone(), settings, now);
         let p = match (referred, existing.as_ref()) {
@@ -724,36 +721,89 @@ async fn end_assignments<C: ConnectionTrait>(
     Ok(update.exec(txn).await.map_err(db)?.rows_affected)
 }
 
+/// Which participant [`load_where`] reads.
+#[derive(Clone, Copy)]
+enum Key {
+    Id,
+    PersonalIdentityNumber,
+}
+
+/// The statement reading a participant, its current referral and that referral's reviews in
+/// one round trip: the reviews left-joined, one row per review in recorded order (one row
+/// with empty review columns when there is none), the referral left-joined so a missing one
+/// reads as corrupt rather than as an unknown participant. Built once per key and backend;
+/// the driver prepares it once per connection.
+fn load_statement(key: Key, backend: DbBackend) -> &'static str {
+    use sea_orm::{IdenStatic, Iterable};
+    use std::sync::OnceLock;
+    static STATEMENTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    let (slot, column, placeholder) = match (key, backend) {
+        (Key::Id, DbBackend::Postgres) => (0, "id", "$1"),
+        (Key::PersonalIdentityNumber, DbBackend::Postgres) => (1, "personal_identity_number", "$1"),
+        (Key::Id, _) => (2, "id", "?"),
+        (Key::PersonalIdentityNumber, _) => (3, "personal_identity_number", "?"),
+    };
+    STATEMENTS[slot].get_or_init(|| {
+        let mut columns: Vec<String> = Vec::new();
+        columns.extend(participant::Column::iter().map(|c| format!("p.{0} AS p_{0}", c.as_str())));
+        columns.extend(referral::Column::iter().map(|c| format!("r.{0} AS r_{0}", c.as_str())));
+        columns.extend(review::Column::iter().map(|c| format!("v.{0} AS v_{0}", c.as_str())));
+        format!(
+            "SELECT {} FROM participant p \
+             LEFT JOIN referral r ON r.id = p.current_referral_id \
+             LEFT JOIN review v ON v.referral_id = r.id \
+             WHERE p.{column} = {placeholder} \
+             ORDER BY v.recorded_at, v.id",
+            columns.join(", ")
+        )
+    })
+}
+
 async fn load<C: ConnectionTrait>(
     c: &C,
     id: ParticipantId,
 ) -> Result<Option<Participant>, ParticipantsError> {
-    match participant::Entity::find_by_id(id.to_string())
-        .one(c)
-        .await
-        .map_err(db)?
-    {
-        Some(row) => Ok(Some(to_domain(c, row).await?)),
-        None => Ok(None),
-    }
+    load_where(c, Key::Id, id.to_string()).await
 }
 
-async fn to_domain<C: ConnectionTrait>(
+/// The participant whose `key` is `value`, read in one statement ([`load_statement`]).
+async fn load_where<C: ConnectionTrait>(
     c: &C,
-    row: participant::Model,
-) -> Result<Participant, ParticipantsError> {
-    let r = referral::Entity::find_by_id(row.current_referral_id.clone())
-        .one(c)
-        .await
-        .map_err(db)?
-        .ok_or(corrupt("referral"))?;
-    let reviews = review::Entity::find()
-        .filter(review::Column::ReferralId.eq(r.id.clone()))
-        .order_by_asc(review::Column::RecordedAt)
-        .order_by_asc(review::Column::Id)
-        .all(c)
+    key: Key,
+    value: String,
+) -> Result<Option<Participant>, ParticipantsError> {
+    use sea_orm::FromQueryResult;
+    let backend = c.get_database_backend();
+    let rows = c
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            load_statement(key, backend),
+            [value.into()],
+        ))
         .await
         .map_err(db)?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let row =
+        participant::Model::from_query_result(first, "p_").map_err(|_| corrupt("participant"))?;
+    let r = referral::Model::from_query_result(first, "r_").map_err(|_| corrupt("referral"))?;
+    let mut reviews = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let present: Option<String> = row.try_get("v_", "id").map_err(|_| corrupt("review"))?;
+        if present.is_some() {
+            reviews
+                .push(review::Model::from_query_result(row, "v_").map_err(|_| corrupt("review"))?);
+        }
+    }
+    to_domain(row, r, reviews).map(Some)
+}
+
+fn to_domain(
+    row: participant::Model,
+    r: referral::Model,
+    reviews: Vec<review::Model>,
+) -> Result<Participant, ParticipantsError> {
     let today = Utc::now().date_naive();
     let bad = |_| corrupt("participant");
     let bad_referral = |_| corrupt("referral");
