@@ -775,7 +775,9 @@ impl Store {
                 (r.consent_revoked_at, r.latest_decision_at)
             });
             match fact {
-                Fact::Decision { notice, .. } => {
+                Fact::Decision { mut notice, .. } => {
+                    // To the microsecond, as PostgreSQL keeps it.
+                    notice.noted_at = notice.noted_at.trunc_subsecs(6);
                     latest = Some(latest.map_or(notice.noted_at, |l| l.max(notice.noted_at)));
                     decision_notice::ActiveModel {
                         id: NotSet,
@@ -787,6 +789,7 @@ impl Store {
                     .await?;
                 }
                 Fact::ParticipationConsent { revoked_at, .. } => {
+                    let revoked_at = revoked_at.map(|at| at.trunc_subsecs(6));
                     if revoked == revoked_at {
                         continue;
                     }
