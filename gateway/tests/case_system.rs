@@ -251,6 +251,7 @@ fn inbox_of(organisation: &str) -> plans_pb::ListDecisionInboxRequest {
         organisation_id: org(organisation),
         include_resolved: false,
         page: None,
+        team_id: String::new(),
     }
 }
 
@@ -369,7 +370,8 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
         .find(|i| i.id == housing)
         .unwrap();
     assert_eq!(housing_now.decision.unwrap().external_decision_id, "HBG-10");
-    // The plan's history has the revision that recorded it; the inbox is empty again.
+    // The plan's history has the revision that linked it, naming the inbox entry, the
+    // case system's id and the coordinator; the inbox is empty again.
     let history = plans
         .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
             participant_id: pid(&id),
@@ -379,10 +381,18 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
         .await
         .unwrap()
         .into_inner();
+    let linked = history.revisions.last().unwrap();
     assert_eq!(
-        history.revisions.last().unwrap().kind,
-        plans_pb::RevisionKind::DecisionRecorded as i32
+        linked.kind,
+        plans_pb::RevisionKind::ParkedDecisionLinked as i32
     );
+    assert_eq!(linked.inbox_id, receipt.inbox_id);
+    assert_eq!(linked.external_decision_id, "HBG-10");
+    assert_eq!(
+        linked.resolved_by.as_ref().unwrap().staff_id,
+        HBG_COORDINATOR
+    );
+    assert!(linked.dismissal_reason.is_empty());
     let inbox = plans_as(&stack, &coordinator)
         .list_decision_inbox(inbox_of(HELSINGBORG))
         .await
@@ -432,6 +442,24 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
+    // The dismissal, with its reason exactly as written, is in the plan's history too.
+    let history = plans
+        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
+            participant_id: pid(&id),
+            plan_id: plan.id.clone(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let last = history.revisions.last().unwrap();
+    assert_eq!(
+        last.kind,
+        plans_pb::RevisionKind::ParkedDecisionDismissed as i32
+    );
+    assert_eq!(last.inbox_id, receipt.inbox_id);
+    assert_eq!(last.external_decision_id, "HBG-11");
+    assert_eq!(last.dismissal_reason, reason);
     let everything = plans_as(&stack, &coordinator)
         .list_decision_inbox(plans_pb::ListDecisionInboxRequest {
             include_resolved: true,
