@@ -255,6 +255,26 @@ fn inbox_of(organisation: &str) -> plans_pb::ListDecisionInboxRequest {
     }
 }
 
+/// The newest entry of a plan's history.
+async fn last_revision(
+    plans: &mut PlansServiceClient<tonic::transport::Channel>,
+    id: &str,
+    plan_id: &str,
+) -> plans_pb::PlanRevisionSummary {
+    plans
+        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
+            participant_id: pid(id),
+            plan_id: plan_id.to_owned(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revisions
+        .pop()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
     let stack = Stack::start().await;
@@ -372,16 +392,7 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
     assert_eq!(housing_now.decision.unwrap().external_decision_id, "HBG-10");
     // The plan's history has the revision that linked it, naming the inbox entry, the
     // case system's id and the coordinator; the inbox is empty again.
-    let history = plans
-        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
-            participant_id: pid(&id),
-            plan_id: plan.id.clone(),
-            page: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let linked = history.revisions.last().unwrap();
+    let linked = last_revision(&mut plans, &id, &plan.id).await;
     assert_eq!(
         linked.kind,
         plans_pb::RevisionKind::ParkedDecisionLinked as i32
@@ -443,16 +454,7 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     // The dismissal, with its reason exactly as written, is in the plan's history too.
-    let history = plans
-        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
-            participant_id: pid(&id),
-            plan_id: plan.id.clone(),
-            page: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let last = history.revisions.last().unwrap();
+    let last = last_revision(&mut plans, &id, &plan.id).await;
     assert_eq!(
         last.kind,
         plans_pb::RevisionKind::ParkedDecisionDismissed as i32
