@@ -55,7 +55,20 @@ async fn build_part(
         }
         "consent" => service(samsyn_consent::part(context).await?),
         "plans" => service(samsyn_plans::part(context).await?),
-        "board" => service(samsyn_board::part(context).await?),
+        "board" => {
+            // The agenda follows the plans and participants feeds (decisions, revoked
+            // participation consents).
+            let feeds = samsyn_board::BoardFeeds {
+                plans: service_channel(config, samsyn_board::NAME, "plans", bound)?,
+                participants: service_channel(config, samsyn_board::NAME, "participants", bound)?,
+            };
+            let settings = samsyn_board::FollowSettings::default();
+            service(
+                samsyn_board::part_with_feeds(context, Some(feeds), settings)
+                    .await?
+                    .0,
+            )
+        }
         "reports" => service(
             samsyn_reports::part(
                 context,

@@ -1,10 +1,11 @@
 //! Describing a call from the access annotations: what it touches, and which participant —
 //! read from the request message itself by the annotated field path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ReflectMessage, Value};
+use samsyn_proto::common::v1::DataCategory;
 use samsyn_proto::{AccessTable, AccessTableError, MethodAccess};
 
 /// A call the gateway cannot describe, and so refuses.
@@ -66,7 +67,15 @@ struct Method {
 pub struct CallDescriber {
     table: AccessTable,
     methods: HashMap<String, Method>,
+    /// Response fields that hold another category's data, by full field name (see
+    /// `field_category` in access.proto).
+    field_categories: HashMap<String, DataCategory>,
+    /// Methods whose response may hold such a field, at any depth.
+    withholding: HashSet<String>,
 }
+
+/// The field option that marks a response field as data of another category.
+pub const FIELD_CATEGORY_EXTENSION: &str = "samsyn.common.v1.field_category";
 
 impl std::fmt::Debug for CallDescriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,11 +96,17 @@ impl CallDescriber {
         let table = AccessTable::from_descriptor_set(bytes)?;
         let pool =
             DescriptorPool::decode(bytes).map_err(|e| DescribeError::Descriptors(e.to_string()))?;
+        let field_categories = field_categories(&pool);
         let mut methods = HashMap::new();
+        let mut withholding = HashSet::new();
         for service in pool.services() {
             for method in service.methods() {
                 let path = format!("/{}/{}", service.full_name(), method.name());
                 if table.get(&path).is_some() {
+                    if holds_marked_field(&method.output(), &field_categories, &mut HashSet::new())
+                    {
+                        withholding.insert(path.clone());
+                    }
                     methods.insert(
                         path,
                         Method {
@@ -103,7 +118,33 @@ impl CallDescriber {
                 }
             }
         }
-        Ok(Self { table, methods })
+        Ok(Self {
+            table,
+            methods,
+            field_categories,
+            withholding,
+        })
+    }
+
+    /// Re-encodes a response without the fields of another category (`field_category` in
+    /// access.proto) that `may_read` says no to, asked with the category and the participant
+    /// named by the nearest enclosing message (an element of a repeated field is its own
+    /// nearest message). Such a field with no participant around it is withheld: the safe
+    /// side. `None` when the method's response holds no such field (nothing to do).
+    pub fn withhold(
+        &self,
+        path: &str,
+        response: &[u8],
+        mut may_read: impl FnMut(DataCategory, &str) -> bool,
+    ) -> Result<Option<Vec<u8>>, DescribeError> {
+        if !self.withholding.contains(path) {
+            return Ok(None);
+        }
+        let (_, method) = self.method(path)?;
+        let mut message = DynamicMessage::decode(method.output.clone(), response)
+            .map_err(|_| DescribeError::Malformed)?;
+        withhold_in(&mut message, None, &self.field_categories, &mut may_read, 0);
+        Ok(Some(message.encode_to_vec()))
     }
 
     /// Every annotated method path.
@@ -265,6 +306,99 @@ impl CallDescriber {
         match (self.table.get(path), self.methods.get(path)) {
             (Some(access), Some(method)) => Ok((access, method)),
             _ => Err(DescribeError::UnknownMethod),
+        }
+    }
+}
+
+/// Every field marked with `field_category`, by full name.
+fn field_categories(pool: &DescriptorPool) -> HashMap<String, DataCategory> {
+    let Some(extension) = pool.get_extension_by_name(FIELD_CATEGORY_EXTENSION) else {
+        return HashMap::new();
+    };
+    let mut found = HashMap::new();
+    for message in pool.all_messages() {
+        for field in message.fields() {
+            let options = field.options();
+            if !options.has_extension(&extension) {
+                continue;
+            }
+            let category = match options.get_extension(&extension).as_ref() {
+                Value::EnumNumber(n) => DataCategory::try_from(*n).unwrap_or_default(),
+                _ => DataCategory::Unspecified,
+            };
+            found.insert(field.full_name().to_owned(), category);
+        }
+    }
+    found
+}
+
+/// Whether `message` holds a marked field at any depth.
+fn holds_marked_field(
+    message: &MessageDescriptor,
+    marked: &HashMap<String, DataCategory>,
+    seen: &mut HashSet<String>,
+) -> bool {
+    if !seen.insert(message.full_name().to_owned()) {
+        return false;
+    }
+    message.fields().any(|field| {
+        marked.contains_key(field.full_name())
+            || field
+                .kind()
+                .as_message()
+                .is_some_and(|inner| holds_marked_field(inner, marked, seen))
+    })
+}
+
+fn withhold_in(
+    message: &mut DynamicMessage,
+    around: Option<&str>,
+    marked: &HashMap<String, DataCategory>,
+    may_read: &mut impl FnMut(DataCategory, &str) -> bool,
+    depth: usize,
+) {
+    if depth > MAX_ANSWER_DEPTH {
+        return;
+    }
+    let own = participant_at(message, "participant_id");
+    let participant = own.as_deref().or(around);
+    let fields: Vec<_> = message.descriptor().fields().collect();
+    for field in fields {
+        if !message.has_field(&field) {
+            continue;
+        }
+        let category = marked.get(field.full_name()).copied();
+        let value = message.get_field_mut(&field);
+        match value {
+            Value::List(items) => {
+                if let Some(category) = category {
+                    items.retain(|item| {
+                        let named = item
+                            .as_message()
+                            .and_then(|m| participant_at(m, "participant_id"));
+                        named
+                            .as_deref()
+                            .or(participant)
+                            .is_some_and(|p| may_read(category, p))
+                    });
+                }
+                for item in items.iter_mut() {
+                    if let Value::Message(inner) = item {
+                        withhold_in(inner, participant, marked, may_read, depth + 1);
+                    }
+                }
+            }
+            _ => {
+                if let Some(category) = category
+                    && !participant.is_some_and(|p| may_read(category, p))
+                {
+                    message.clear_field(&field);
+                    continue;
+                }
+                if let Value::Message(inner) = message.get_field_mut(&field) {
+                    withhold_in(inner, participant, marked, may_read, depth + 1);
+                }
+            }
         }
     }
 }
@@ -466,6 +600,111 @@ mod tests {
         assert_eq!(
             reasons,
             ["Återfall i missbruk", "Utskriven från slutenvård"]
+        );
+    }
+
+    #[test]
+    fn fields_of_another_category_are_withheld_per_participant_everywhere_they_nest() {
+        const GET_AGENDA: &str = "/samsyn.board.v1.BoardService/GetAgenda";
+        const GET_ENTRY: &str = "/samsyn.board.v1.BoardService/GetEntry";
+        let describer = CallDescriber::samsyn().unwrap();
+        let at = Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        });
+        let item = |participant: &str| board::AgendaItem {
+            participant_id: id(participant),
+            entry: Some(board::BoardEntry {
+                participant_id: id(participant),
+                reason: "Kris – ångest".into(),
+                latest_decision_at: at,
+                ..board::BoardEntry::default()
+            }),
+            ..board::AgendaItem::default()
+        };
+        let decisions = |participant: &str| board::AgendaDecisions {
+            participant_id: id(participant),
+            notices: vec![board::DecisionNotice {
+                external_decision_id: format!("BES-{participant}"),
+                ..board::DecisionNotice::default()
+            }],
+        };
+        let agenda = board::Agenda {
+            team_id: "fact-nw".into(),
+            items: vec![item("p-1"), item("p-2")],
+            decisions: vec![decisions("p-1"), decisions("p-2")],
+            ..board::Agenda::default()
+        }
+        .encode_to_vec();
+        let mut asked = Vec::new();
+        let withheld = describer
+            .withhold(GET_AGENDA, &agenda, |category, participant| {
+                asked.push((category, participant.to_owned()));
+                participant == "p-1"
+            })
+            .unwrap()
+            .expect("the agenda holds decision data");
+        assert!(
+            asked.iter().all(|(c, _)| *c == DataCategory::Decision),
+            "{asked:?}"
+        );
+        let withheld = board::Agenda::decode(withheld.as_slice()).unwrap();
+        let shown: Vec<_> = withheld
+            .decisions
+            .iter()
+            .map(|d| d.notices[0].external_decision_id.as_str())
+            .collect();
+        assert_eq!(shown, ["BES-p-1"], "only the rows the caller may read");
+        assert_eq!(
+            withheld.items.len(),
+            2,
+            "the board rows are not this rule's"
+        );
+        assert_eq!(
+            withheld.items[0].entry.as_ref().unwrap().latest_decision_at,
+            at
+        );
+        assert_eq!(
+            withheld.items[1].entry.as_ref().unwrap().latest_decision_at,
+            None
+        );
+        assert_eq!(
+            withheld.items[1].entry.as_ref().unwrap().reason,
+            "Kris – ångest"
+        );
+
+        let entry = board::BoardEntry {
+            participant_id: id("p-2"),
+            latest_decision_at: at,
+            ..board::BoardEntry::default()
+        }
+        .encode_to_vec();
+        let withheld = describer
+            .withhold(GET_ENTRY, &entry, |_, _| false)
+            .unwrap()
+            .unwrap();
+        let withheld = board::BoardEntry::decode(withheld.as_slice()).unwrap();
+        assert_eq!(withheld.latest_decision_at, None, "single records too");
+        let nobody = board::BoardEntry {
+            latest_decision_at: at,
+            ..board::BoardEntry::default()
+        }
+        .encode_to_vec();
+        let withheld = describer
+            .withhold(GET_ENTRY, &nobody, |_, _| true)
+            .unwrap()
+            .unwrap();
+        let withheld = board::BoardEntry::decode(withheld.as_slice()).unwrap();
+        assert_eq!(
+            withheld.latest_decision_at, None,
+            "no participant: withheld"
+        );
+        assert_eq!(
+            describer
+                .withhold(GET_PARTICIPANT, &[], |_, _| true)
+                .unwrap(),
+            None,
+            "nothing to do for answers without such fields"
         );
     }
 }

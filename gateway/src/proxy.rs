@@ -885,8 +885,9 @@ impl Call {
                 disclosure,
             })
             .collect();
+        let body = crate::withhold::withhold(gateway, principal, &self.path, access, body.into())?;
         self.audit_forwarded(admitted, rows, Code::Ok).await?;
-        Ok(Response::new(Bytes::from(body)))
+        Ok(Response::new(body))
     }
 
     /// Waits (bounded) until this gateway's access view has applied the changes named by the
@@ -971,6 +972,7 @@ impl Call {
         access: &MethodAccess,
         body: Bytes,
     ) -> Result<(Bytes, Vec<RowAccess>), Status> {
+        let body = crate::withhold::withhold(&self.gateway, principal, &self.path, access, body)?;
         if !access.narrowed_list {
             return Ok((body, Vec::new()));
         }
@@ -1288,7 +1290,15 @@ impl Stream {
                             .is_ok_and(|verdict| verdict.decision.disclosure);
                         Some((participant, disclosure))
                     }));
-                    if !self.send(Ok(Bytes::from(update.encode_to_vec()))).await {
+                    let bytes = Bytes::from(update.encode_to_vec());
+                    let item = crate::withhold::withhold(
+                        &self.gateway,
+                        &self.principal,
+                        &self.path,
+                        &self.access,
+                        bytes,
+                    );
+                    if !self.send(item).await {
                         return;
                     }
                 }

@@ -7,7 +7,8 @@
 
 mod support;
 
-use samsyn_proto::common::v1::OrganisationKind;
+use samsyn_proto::board::v1 as board_pb;
+use samsyn_proto::common::v1::{DataCategory, OrganisationKind};
 use samsyn_proto::participants::v1 as participants_pb;
 use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
 use samsyn_proto::plans::v1 as plans_pb;
@@ -250,7 +251,28 @@ fn inbox_of(organisation: &str) -> plans_pb::ListDecisionInboxRequest {
         organisation_id: org(organisation),
         include_resolved: false,
         page: None,
+        team_id: String::new(),
     }
+}
+
+/// The newest entry of a plan's history.
+async fn last_revision(
+    plans: &mut PlansServiceClient<tonic::transport::Channel>,
+    id: &str,
+    plan_id: &str,
+) -> plans_pb::PlanRevisionSummary {
+    plans
+        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
+            participant_id: pid(id),
+            plan_id: plan_id.to_owned(),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revisions
+        .pop()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,20 +390,20 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
         .find(|i| i.id == housing)
         .unwrap();
     assert_eq!(housing_now.decision.unwrap().external_decision_id, "HBG-10");
-    // The plan's history has the revision that recorded it; the inbox is empty again.
-    let history = plans
-        .list_plan_revisions(plans_pb::ListPlanRevisionsRequest {
-            participant_id: pid(&id),
-            plan_id: plan.id.clone(),
-            page: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // The plan's history has the revision that linked it, naming the inbox entry, the
+    // case system's id and the coordinator; the inbox is empty again.
+    let linked = last_revision(&mut plans, &id, &plan.id).await;
     assert_eq!(
-        history.revisions.last().unwrap().kind,
-        plans_pb::RevisionKind::DecisionRecorded as i32
+        linked.kind,
+        plans_pb::RevisionKind::ParkedDecisionLinked as i32
     );
+    assert_eq!(linked.inbox_id, receipt.inbox_id);
+    assert_eq!(linked.external_decision_id, "HBG-10");
+    assert_eq!(
+        linked.resolved_by.as_ref().unwrap().staff_id,
+        HBG_COORDINATOR
+    );
+    assert!(linked.dismissal_reason.is_empty());
     let inbox = plans_as(&stack, &coordinator)
         .list_decision_inbox(inbox_of(HELSINGBORG))
         .await
@@ -431,6 +453,15 @@ async fn a_decision_that_matches_nothing_is_parked_then_linked_or_dismissed() {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
+    // The dismissal, with its reason exactly as written, is in the plan's history too.
+    let last = last_revision(&mut plans, &id, &plan.id).await;
+    assert_eq!(
+        last.kind,
+        plans_pb::RevisionKind::ParkedDecisionDismissed as i32
+    );
+    assert_eq!(last.inbox_id, receipt.inbox_id);
+    assert_eq!(last.external_decision_id, "HBG-11");
+    assert_eq!(last.dismissal_reason, reason);
     let everything = plans_as(&stack, &coordinator)
         .list_decision_inbox(plans_pb::ListDecisionInboxRequest {
             include_resolved: true,
@@ -659,4 +690,275 @@ async fn a_decision_is_amended_appealed_and_withdrawn_by_versions() {
         .into_inner();
     assert_eq!(after.revision, kept.revision);
     stack.stop().await;
+}
+
+type BoardAs = samsyn_proto::board::v1::board_service_client::BoardServiceClient<Authed>;
+
+fn board_as(stack: &Stack, token: &str) -> BoardAs {
+    samsyn_proto::board::v1::board_service_client::BoardServiceClient::with_interceptor(
+        stack.channel(),
+        Credentials::bearer(token),
+    )
+}
+
+/// Waits until the board has applied everything the plans and participants services wrote.
+async fn board_settled(stack: &Stack) {
+    use samsyn_reports::Feed;
+    let followers = &stack.board_followers;
+    for (feed, channel, following) in [
+        (Feed::Plans, &stack.plans.channel, &followers.plans),
+        (
+            Feed::Participants,
+            &stack.participants.channel,
+            &followers.participants,
+        ),
+    ] {
+        let head = report_feed_head(feed, channel.clone()).await;
+        assert!(
+            following
+                .wait_for(head, std::time::Duration::from_secs(10))
+                .await,
+            "the board never caught up with {}",
+            feed.as_str()
+        );
+    }
+}
+
+async fn agenda_of(board: &mut BoardAs, team_id: &str) -> board_pb::Agenda {
+    board
+        .get_agenda(board_pb::GetAgendaRequest {
+            team_id: team_id.into(),
+            on: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The next update of a live board that shows `entry_id`, with at most a few seconds' wait.
+async fn next_with(
+    stream: &mut tonic::Streaming<board_pb::BoardUpdate>,
+    entry_id: &str,
+    done: impl Fn(&board_pb::BoardEntry) -> bool,
+) -> board_pb::BoardEntry {
+    let deadline = std::time::Duration::from_secs(10);
+    tokio::time::timeout(deadline, async {
+        loop {
+            let update = stream.message().await.unwrap().expect("the stream goes on");
+            if let Some(entry) = update
+                .entries
+                .into_iter()
+                .find(|e| e.entry_id == entry_id && done(e))
+            {
+                return entry;
+            }
+        }
+    })
+    .await
+    .expect("the live board shows the change")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_morning_meeting_sees_new_and_parked_decisions_and_revoked_participation() {
+    let stack = Stack::start().await;
+    let team = Team {
+        region: &[CASE_MANAGER],
+        municipal: &[HBG_COORDINATOR],
+    };
+    let planned_number = pin("19790321", "482");
+    let planned = enrolled(&stack, &planned_number, "Örjan Åkesson", team).await;
+    let unplanned_number = pin("19830212", "227");
+    let unplanned = enrolled(
+        &stack,
+        &unplanned_number,
+        "Märta Ölund",
+        Team {
+            region: &[CASE_MANAGER],
+            municipal: &[HBG_COORDINATOR],
+        },
+    )
+    .await;
+    plan_with_housing(&stack, &planned).await;
+    let team_id = board_team(&stack).await;
+    let planned_entry = put_on_board(&stack, &team_id, &planned).await;
+    put_on_board(&stack, &team_id, &unplanned).await;
+    // Helsingborg's coordinator sees the region's board rows by the participants' consent;
+    // the region's case manager, on both care teams, has no consent to read Helsingborg's
+    // decisions.
+    for id in [&planned, &unplanned] {
+        share_with_helsingborg(&stack, id, &[DataCategory::Board], None).await;
+    }
+    stack.settle().await;
+    let coordinator = stack.token(&staff(HBG_COORDINATOR, HELSINGBORG, &["coordinator"]));
+    let mut case_manager = staff(CASE_MANAGER, REGION, &["case_manager"]);
+    case_manager.teams = vec![team_id.clone()];
+    let case_manager = stack.token(&case_manager);
+    let mut live = board_as(&stack, &coordinator)
+        .watch_board(board_pb::WatchBoardRequest {
+            team_id: team_id.clone(),
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut live_without_consent = board_as(&stack, &case_manager)
+        .watch_board(board_pb::WatchBoardRequest {
+            team_id: team_id.clone(),
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The case system pushes one decision that applies and one that parks (no plan yet).
+    let mut system = PlansServiceClient::new(stack.system_channel(MUNICIPAL_SYSTEM));
+    let applied = system
+        .push_decision(in_own_terms("HBG-30", &planned_number, "BS-SOL-4:1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        applied.disposition,
+        plans_pb::DecisionDisposition::Applied as i32
+    );
+    let parked = system
+        .push_decision(in_own_terms("HBG-31", &unplanned_number, "BS-SOL-4:1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        parked.disposition,
+        plans_pb::DecisionDisposition::Parked as i32
+    );
+
+    // Live, without asking: the coordinator's board shows that a decision landed.
+    let shown = next_with(&mut live, &planned_entry, |e| {
+        e.latest_decision_at.is_some()
+    })
+    .await;
+    assert_eq!(shown.reason, BOARD_REASON);
+    board_settled(&stack).await;
+
+    // The morning meeting's agenda: the new decision and the parked one, each under its
+    // participant, in the case system's ids; nobody had to ask for them.
+    let agenda = agenda_of(&mut board_as(&stack, &coordinator), &team_id).await;
+    let mut seen: Vec<(String, String, i32, String)> = agenda
+        .decisions
+        .iter()
+        .flat_map(|d| {
+            let who = d.participant_id.as_ref().unwrap().value.clone();
+            d.notices.iter().map(move |n| {
+                (
+                    who.clone(),
+                    n.external_decision_id.clone(),
+                    n.kind,
+                    n.inbox_id.clone(),
+                )
+            })
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (
+            planned.clone(),
+            "HBG-30".to_owned(),
+            board_pb::DecisionNoticeKind::Recorded as i32,
+            String::new(),
+        ),
+        (
+            unplanned.clone(),
+            "HBG-31".to_owned(),
+            board_pb::DecisionNoticeKind::Parked as i32,
+            parked.inbox_id.clone(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    let notice = agenda
+        .decisions
+        .iter()
+        .find(|d| d.participant_id == pid(&planned))
+        .map(|d| d.notices[0].clone())
+        .unwrap();
+    // Named as the case system's code maps in the catalogue.
+    assert_eq!(notice.catalogue_code, "municipality.housing_support");
+    assert_eq!(notice.outcome, plans_pb::DecisionOutcome::Granted as i32);
+    assert_eq!(notice.organisation_id, org(HELSINGBORG));
+    assert_eq!(agenda.items.len(), 2, "both are new on the board");
+
+    // The region's case manager sees the same board rows, but not Helsingborg's decisions:
+    // no notices, no time of the latest one, neither on the agenda nor live.
+    let withheld = agenda_of(&mut board_as(&stack, &case_manager), &team_id).await;
+    assert_eq!(withheld.items.len(), 2);
+    assert!(withheld.decisions.is_empty(), "{:?}", withheld.decisions);
+    assert!(
+        withheld
+            .items
+            .iter()
+            .all(|i| i.entry.as_ref().unwrap().latest_decision_at.is_none())
+    );
+    let board = board_as(&stack, &case_manager)
+        .get_board(board_pb::GetBoardRequest {
+            team_id: team_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(board.entries.len(), 2);
+    assert!(board.entries.iter().all(|e| e.latest_decision_at.is_none()));
+    let quiet = next_with(&mut live_without_consent, &planned_entry, |_| true).await;
+    assert_eq!(quiet.latest_decision_at, None);
+
+    // The participant revokes the participation consent: the participation is flagged, and
+    // the flag is on the agenda and on the live board.
+    let mut consent = samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient::new(
+        stack.consent.channel.clone(),
+    );
+    let participation = consent
+        .list_consents(samsyn_proto::consent::v1::ListConsentsRequest {
+            participant_id: pid(&planned),
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .consents
+        .into_iter()
+        .find(|c| c.kind == samsyn_proto::consent::v1::ConsentKind::Participation as i32)
+        .unwrap();
+    consent
+        .revoke_consent(samsyn_proto::consent::v1::RevokeConsentRequest {
+            participant_id: pid(&planned),
+            consent_id: participation.id.clone(),
+            revision: participation.revision,
+            revoked_by: actor(CASE_MANAGER, REGION),
+            reason: "Vill inte längre delta".into(),
+        })
+        .await
+        .unwrap();
+    let flagged = next_with(&mut live, &planned_entry, |e| {
+        e.participation_consent_revoked_at.is_some()
+    })
+    .await;
+    assert_eq!(flagged.participant_id, pid(&planned));
+    board_settled(&stack).await;
+    let agenda = agenda_of(&mut board_as(&stack, &coordinator), &team_id).await;
+    let item = agenda
+        .items
+        .iter()
+        .find(|i| i.participant_id == pid(&planned))
+        .unwrap();
+    assert!(
+        item.reasons
+            .contains(&(board_pb::AgendaReason::ParticipationConsentRevoked as i32)),
+        "{:?}",
+        item.reasons
+    );
+    assert!(item.participation_consent_revoked_at.is_some());
+    let other = agenda
+        .items
+        .iter()
+        .find(|i| i.participant_id == pid(&unplanned))
+        .unwrap();
+    assert!(other.participation_consent_revoked_at.is_none());
 }

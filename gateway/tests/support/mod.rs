@@ -68,6 +68,8 @@ pub struct Stack {
     pub reports: ServedPart,
     /// How far the reports' read model has followed the feeds.
     pub reports_progress: samsyn_reports::Progress,
+    /// How far the board has followed the plans and participants feeds.
+    pub board_followers: Arc<samsyn_board::Followers>,
     pub gateway: Arc<Gateway>,
     /// Every audit event, in memory, for tests to inspect.
     pub trail: Arc<MemoryTrail>,
@@ -103,7 +105,17 @@ impl Stack {
         )
         .await;
         let plans = ServedPart::start(samsyn_plans::part(&at(&context)).await.unwrap()).await;
-        let board = ServedPart::start(samsyn_board::part(&at(&context)).await.unwrap()).await;
+        let (board_part, board_followers) = samsyn_board::part_with_feeds(
+            &at(&context),
+            Some(samsyn_board::BoardFeeds {
+                plans: plans.channel.clone(),
+                participants: participants.channel.clone(),
+            }),
+            samsyn_board::FollowSettings::default(),
+        )
+        .await
+        .unwrap();
+        let board = ServedPart::start(board_part).await;
         let (reports_part, reports_progress) = samsyn_reports::part_with_progress(
             &at(&context),
             report_settings(),
@@ -168,6 +180,7 @@ impl Stack {
             board,
             reports,
             reports_progress,
+            board_followers: board_followers.expect("the board follows feeds"),
             gateway,
             trail,
             store,

@@ -2,6 +2,7 @@
 //! store, map the answer and errors.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use prost::Message;
@@ -24,6 +25,7 @@ use crate::domain::{
     CriterionCode, EntryUpdate, Invalid, NewAction, NewDiscussion, NewEntry, NewMeeting, Staff,
     Text, Trend,
 };
+use crate::follow::Followers;
 use crate::store::{ENTRY_KIND, Outcome, Store};
 use crate::wire;
 
@@ -31,12 +33,17 @@ use crate::wire;
 #[derive(Debug, Clone)]
 pub struct BoardApi {
     store: Store,
+    _followers: Option<Arc<Followers>>,
 }
 
 impl BoardApi {
-    /// Handlers over the board's store.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Handlers over the board's store; `followers` keep it current from the other
+    /// services' feeds for as long as the handlers live.
+    pub fn new(store: Store, followers: Option<Arc<Followers>>) -> Self {
+        Self {
+            store,
+            _followers: followers,
+        }
     }
 }
 
@@ -717,8 +724,8 @@ impl BoardService for BoardApi {
             None => Some(wire::today()),
         };
         let (team_id, on) = finish(v, (|| Some((team_id?, on?)))())?;
-        let items = self.store.agenda(team_id, on).await.map_err(status)?;
-        Ok(Response::new(wire::agenda(team_id, on, &items)))
+        let (items, decisions) = self.store.agenda(team_id, on).await.map_err(status)?;
+        Ok(Response::new(wire::agenda(team_id, on, &items, &decisions)))
     }
 
     async fn start_meeting(

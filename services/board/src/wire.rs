@@ -6,6 +6,7 @@ use samsyn_kit::time::{to_calendar_date, to_timestamp};
 use samsyn_proto::board::v1 as pb;
 use samsyn_proto::common::v1::{OrganisationId, ParticipantId, Revision, StaffRef};
 
+use crate::domain::notice::{DecisionNotice, NoticeKind};
 use crate::domain::{self, agenda::AgendaReason};
 
 /// Today in UTC: the day days-on-board and default agendas count from.
@@ -143,6 +144,40 @@ pub fn entry(entry: &domain::Entry, today: NaiveDate) -> pb::BoardEntry {
             value: entry.revision,
         }),
         updated_at: Some(to_timestamp(entry.updated_at)),
+        participation_consent_revoked_at: entry
+            .facts
+            .participation_consent_revoked_at
+            .map(to_timestamp),
+        latest_decision_at: entry.facts.latest_decision_at.map(to_timestamp),
+    }
+}
+
+fn notice_kind(kind: NoticeKind) -> pb::DecisionNoticeKind {
+    match kind {
+        NoticeKind::Recorded => pb::DecisionNoticeKind::Recorded,
+        NoticeKind::Changed => pb::DecisionNoticeKind::Changed,
+        NoticeKind::Parked => pb::DecisionNoticeKind::Parked,
+        NoticeKind::Linked => pb::DecisionNoticeKind::Linked,
+        NoticeKind::Dismissed => pb::DecisionNoticeKind::Dismissed,
+    }
+}
+
+/// A municipal decision to bring up.
+pub fn notice(notice: &DecisionNotice) -> pb::DecisionNotice {
+    pb::DecisionNotice {
+        kind: notice_kind(notice.kind).into(),
+        external_decision_id: notice.external_decision_id.clone(),
+        organisation_id: Some(OrganisationId {
+            value: notice.organisation_id.clone(),
+        }),
+        outcome: notice.outcome,
+        version: notice.version,
+        change: notice.change,
+        intervention_id: notice.intervention_id.clone(),
+        catalogue_code: notice.catalogue_code.clone(),
+        inbox_id: notice.inbox_id.clone(),
+        park_reason: notice.park_reason,
+        noted_at: Some(to_timestamp(notice.noted_at)),
     }
 }
 
@@ -198,6 +233,7 @@ pub fn agenda(
     team_id: domain::TeamId,
     on: NaiveDate,
     items: &[domain::agenda::AgendaItem],
+    decisions: &[(domain::ParticipantId, Vec<DecisionNotice>)],
 ) -> pb::Agenda {
     pb::Agenda {
         team_id: team_id.to_string(),
@@ -214,11 +250,26 @@ pub fn agenda(
                             AgendaReason::NewEntry => pb::AgendaReason::NewEntry,
                             AgendaReason::DueForReview => pb::AgendaReason::DueForReview,
                             AgendaReason::OverdueActions => pb::AgendaReason::OverdueActions,
+                            AgendaReason::ParticipationConsentRevoked => {
+                                pb::AgendaReason::ParticipationConsentRevoked
+                            }
                         })
                     })
                     .collect(),
                 entry: Some(entry(&item.entry, on)),
                 overdue_actions: item.overdue.iter().map(action).collect(),
+                participation_consent_revoked_at: item
+                    .entry
+                    .facts
+                    .participation_consent_revoked_at
+                    .map(to_timestamp),
+            })
+            .collect(),
+        decisions: decisions
+            .iter()
+            .map(|(id, notices)| pb::AgendaDecisions {
+                participant_id: participant(*id),
+                notices: notices.iter().map(notice).collect(),
             })
             .collect(),
     }

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod follow;
 pub mod idempotency;
 pub mod metrics;
 pub mod paging;

@@ -991,6 +991,11 @@ impl ChangeEncoder for ProtoEncoder {
                 .map_or(pb::DischargeReason::Unspecified, |d| {
                     discharge_reason_to_proto(d.reason)
                 }) as i32,
+            participation_consent_revoked_at: p
+                .enrolment
+                .as_ref()
+                .and_then(|e| e.consent_revoked_at)
+                .map(to_timestamp),
         }
         .encode_to_vec()
     }

@@ -430,6 +430,9 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
                 None
             }
         };
+        let team = (!r.team_id.is_empty())
+            .then(|| v.check("team_id", TeamId::parse(&r.team_id)))
+            .flatten();
         finish(v)?;
         let page = Page::from_request(r.page.as_ref(), "page")?;
         let Some(organisation) = organisation else {
@@ -437,7 +440,7 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         };
         let (parked, next_page_token) = self
             .repo
-            .decision_inbox(organisation, r.include_resolved, page)
+            .decision_inbox(organisation, team, r.include_resolved, page)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListDecisionInboxResponse {

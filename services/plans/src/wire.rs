@@ -975,8 +975,31 @@ pub fn revision_summary_to(r: &RevisionSummary) -> pb::PlanRevisionSummary {
             RevisionKind::EvaluationRecorded => pb::RevisionKind::EvaluationRecorded,
             RevisionKind::DecisionRecorded => pb::RevisionKind::DecisionRecorded,
             RevisionKind::Closed => pb::RevisionKind::Closed,
+            RevisionKind::ParkedDecisionLinked => pb::RevisionKind::ParkedDecisionLinked,
+            RevisionKind::ParkedDecisionDismissed => pb::RevisionKind::ParkedDecisionDismissed,
         } as i32,
         recorded_at: Some(to_timestamp(r.recorded_at)),
+        inbox_id: r
+            .inbox
+            .as_ref()
+            .map(|n| n.inbox_id.to_string())
+            .unwrap_or_default(),
+        external_decision_id: r
+            .inbox
+            .as_ref()
+            .map(|n| n.external_decision_id.clone())
+            .unwrap_or_default(),
+        resolved_by: r.inbox.as_ref().map(|n| common::StaffRef {
+            staff_id: n.resolved_by.staff_id.to_string(),
+            organisation_id: Some(org(&n.resolved_by.organisation_id)),
+            unit_id: text_of(n.resolved_by.unit_id.as_ref()),
+        }),
+        dismissal_reason: r
+            .inbox
+            .as_ref()
+            .and_then(|n| n.dismissal_reason.as_ref())
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -1043,6 +1066,7 @@ pub fn parked_to(p: &ParkedDecision) -> pb::ParkedDecision {
         decision: Some(decision_to(&p.decision)),
         reason: park_reason_to(p.reason) as i32,
         parked_at: Some(to_timestamp(p.parked_at)),
+        team_ids: p.teams.iter().map(ToString::to_string).collect(),
         ..Default::default()
     };
     message.state = match &p.state {

@@ -774,6 +774,7 @@ async fn parking(url: Option<String>) {
             organisation_id: org(MUNICIPALITY),
             include_resolved: false,
             page: None,
+            team_id: String::new(),
         })
         .await
         .unwrap()
@@ -802,11 +803,53 @@ async fn parking(url: Option<String>) {
             organisation_id: org(MUNICIPALITY),
             include_resolved: false,
             page: None,
+            team_id: String::new(),
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(inbox.decisions[0].decision.as_ref().unwrap().version, 2);
+    assert!(
+        inbox.decisions[0].team_ids.is_empty(),
+        "no plan: no team known"
+    );
+    // Once the participant's plan names the team that follows it up, the decision is in
+    // that team's inbox, and in no other team's.
+    let mut with_team = content(&uuid::Uuid::new_v4().to_string());
+    with_team.follow_ups = vec![follow_up(day(2027, 1, 15), "fact-nordvast")];
+    client
+        .create_plan(pb::CreatePlanRequest {
+            participant_id: participant(&person),
+            content: Some(with_team),
+            supersede_active: false,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let of_team = |team: &str| pb::ListDecisionInboxRequest {
+        organisation_id: org(MUNICIPALITY),
+        include_resolved: false,
+        page: None,
+        team_id: team.into(),
+    };
+    let team_inbox = client
+        .list_decision_inbox(of_team("fact-nordvast"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(team_inbox.decisions.len(), 1);
+    assert_eq!(team_inbox.decisions[0].team_ids, ["fact-nordvast"]);
+    let other = client
+        .list_decision_inbox(of_team("fact-sydost"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other.decisions.is_empty());
+    let bad = client
+        .list_decision_inbox(of_team(&"x".repeat(65)))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&bad), ["team_id"]);
     assert!(
         client
             .push_decision(push.clone())

@@ -64,6 +64,7 @@ fn summary(n: usize, status: participants_pb::ParticipantStatus, day: NaiveDate)
         } else {
             0
         },
+        participation_consent_revoked_at: None,
     }
     .encode_to_vec()
 }

@@ -2,7 +2,8 @@
 
 use chrono::{Days, NaiveDate};
 
-use super::{Action, Entry};
+use super::notice::DecisionNotice;
+use super::{Action, Entry, ParticipantId};
 
 /// Why an entry is on the agenda.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -13,6 +14,8 @@ pub enum AgendaReason {
     DueForReview,
     /// An open action is past its due date.
     OverdueActions,
+    /// The participation consent was revoked: follow up.
+    ParticipationConsentRevoked,
 }
 
 /// One participant to bring up.
@@ -36,10 +39,7 @@ pub fn agenda(
     previous_meeting: Option<NaiveDate>,
 ) -> Vec<AgendaItem> {
     super::sort_board(&mut entries);
-    // With no earlier meeting, "new" means put on yesterday or today: a morning meeting
-    // reviews what came in since the last one.
-    let new_after =
-        previous_meeting.unwrap_or_else(|| on.checked_sub_days(Days::new(2)).unwrap_or(on));
+    let new_after = new_after(on, previous_meeting);
     entries
         .into_iter()
         .filter(|e| e.is_on_board() && e.put_on_at.date_naive() <= on)
@@ -61,6 +61,9 @@ pub fn agenda(
             if !overdue.is_empty() {
                 reasons.push(AgendaReason::OverdueActions);
             }
+            if entry.facts.participation_consent_revoked_at.is_some() {
+                reasons.push(AgendaReason::ParticipationConsentRevoked);
+            }
             (!reasons.is_empty()).then_some(AgendaItem {
                 reasons,
                 entry,
@@ -68,6 +71,47 @@ pub fn agenda(
             })
         })
         .collect()
+}
+
+/// With no earlier meeting, "new" means yesterday or today: a morning meeting reviews what
+/// came in since the last one.
+fn new_after(on: NaiveDate, previous_meeting: Option<NaiveDate>) -> NaiveDate {
+    previous_meeting.unwrap_or_else(|| on.checked_sub_days(Days::new(2)).unwrap_or(on))
+}
+
+/// The decisions to bring up on `on`: those about participants on the board (`entries`)
+/// noted since `previous_meeting` (or, with none, since the day before) and not after `on`,
+/// grouped by participant in board order, each participant's oldest first.
+pub fn decisions(
+    entries: &[Entry],
+    notices: Vec<(ParticipantId, DecisionNotice)>,
+    on: NaiveDate,
+    previous_meeting: Option<NaiveDate>,
+) -> Vec<(ParticipantId, Vec<DecisionNotice>)> {
+    let new_after = new_after(on, previous_meeting);
+    let mut sorted = entries.to_vec();
+    super::sort_board(&mut sorted);
+    let mut groups: Vec<(ParticipantId, Vec<DecisionNotice>)> = Vec::new();
+    for entry in sorted.iter().filter(|e| e.is_on_board()) {
+        if groups.iter().any(|(p, _)| *p == entry.participant_id) {
+            continue;
+        }
+        let mut mine: Vec<DecisionNotice> = notices
+            .iter()
+            .filter(|(p, n)| {
+                *p == entry.participant_id
+                    && n.noted_at.date_naive() > new_after
+                    && n.noted_at.date_naive() <= on
+            })
+            .map(|(_, n)| n.clone())
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        mine.sort_by_key(|n| n.noted_at);
+        groups.push((entry.participant_id, mine));
+    }
+    groups
 }
 
 #[cfg(test)]
@@ -209,5 +253,71 @@ mod tests {
         let items = agenda(vec![yellow.clone(), gone, red.clone()], on, None);
         let ids: Vec<_> = items.iter().map(|i| i.entry.id).collect();
         assert_eq!(ids, [red.id, yellow.id]);
+    }
+
+    fn notice(noted: &str) -> DecisionNotice {
+        DecisionNotice {
+            kind: super::super::notice::NoticeKind::Recorded,
+            external_decision_id: "BES-1".into(),
+            organisation_id: "1283".into(),
+            outcome: 1,
+            version: 1,
+            change: 0,
+            intervention_id: String::new(),
+            catalogue_code: String::new(),
+            inbox_id: String::new(),
+            park_reason: 0,
+            noted_at: chrono::DateTime::parse_from_rfc3339(noted)
+                .unwrap()
+                .to_utc(),
+        }
+    }
+
+    #[test]
+    fn decisions_since_the_previous_meeting_of_participants_on_the_board() {
+        let on = date("2026-11-20");
+        let a = entry("2026-11-01T09:00:00Z", 2);
+        let b = entry("2026-11-01T09:00:00Z", 1);
+        let stranger = ParticipantId::generate();
+        let notices = vec![
+            (a.participant_id, notice("2026-11-19T15:00:00Z")),
+            (a.participant_id, notice("2026-11-18T15:00:00Z")),
+            (a.participant_id, notice("2026-11-10T15:00:00Z")),
+            (b.participant_id, notice("2026-11-21T08:00:00Z")),
+            (stranger, notice("2026-11-19T15:00:00Z")),
+        ];
+        let found = decisions(&[a.clone(), b.clone()], notices.clone(), on, None);
+        assert_eq!(
+            found.len(),
+            1,
+            "only a's, not after the day, not off the board"
+        );
+        assert_eq!(found[0].0, a.participant_id);
+        assert_eq!(
+            found[0].1.len(),
+            1,
+            "since the day before without a meeting"
+        );
+        let found = decisions(&[a.clone(), b], notices, on, Some(date("2026-11-17")));
+        let times: Vec<_> = found[0].1.iter().map(|n| n.noted_at.to_rfc3339()).collect();
+        assert_eq!(
+            times,
+            ["2026-11-18T15:00:00+00:00", "2026-11-19T15:00:00+00:00"],
+            "since the last meeting, oldest first"
+        );
+    }
+
+    #[test]
+    fn a_revoked_participation_consent_is_on_the_agenda_until_it_counts_again() {
+        let on = date("2026-11-20");
+        let mut flagged = entry("2026-11-01T09:00:00Z", 2);
+        flagged.facts.participation_consent_revoked_at = Some(Utc::now());
+        let items = agenda(vec![flagged.clone()], on, None);
+        assert_eq!(
+            items[0].reasons,
+            [AgendaReason::ParticipationConsentRevoked]
+        );
+        flagged.facts.participation_consent_revoked_at = None;
+        assert!(agenda(vec![flagged], on, None).is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! agenda. No tonic or sea-orm here.
 
 pub mod agenda;
+pub mod notice;
 pub mod values;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -472,6 +473,17 @@ pub struct Entry {
     pub revision: u64,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// What the board learned from the feeds about the participant.
+    pub facts: ParticipantFacts,
+}
+
+/// What the board learned from other services' feeds about a participant on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParticipantFacts {
+    /// When the participation consent was revoked while they took part (follow up).
+    pub participation_consent_revoked_at: Option<DateTime<Utc>>,
+    /// When a municipal decision about them was last recorded, changed or parked.
+    pub latest_decision_at: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -854,6 +866,7 @@ mod tests {
             taken_off: None,
             revision: 1,
             updated_at: at,
+            facts: ParticipantFacts::default(),
         }
     }
 

@@ -193,3 +193,66 @@ pub mod discussion {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `feed_cursor`: how far each followed feed has been applied.
+pub mod feed_cursor {
+    use sea_orm::entity::prelude::*;
+
+    /// A cursor row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "feed_cursor")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub feed: String,
+        pub sequence: i64,
+    }
+
+    /// Read by feed name only.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `participant_fact`: what the feeds said about a participant.
+pub mod participant_fact {
+    use sea_orm::entity::prelude::*;
+
+    /// A participant's facts.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "participant_fact")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub participant_id: String,
+        pub consent_revoked_at: Option<DateTimeUtc>,
+        pub latest_decision_at: Option<DateTimeUtc>,
+    }
+
+    /// Read by participant only.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `decision_notice`: municipal decisions to bring up at the morning meeting.
+pub mod decision_notice {
+    use sea_orm::entity::prelude::*;
+
+    /// A notice row; the body is the domain's notice as JSON.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "decision_notice")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub participant_id: String,
+        pub noted_at: DateTimeUtc,
+        pub body: String,
+    }
+
+    /// Read by participant and time only.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

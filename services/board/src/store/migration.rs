@@ -366,3 +366,104 @@ impl MigrationTrait for CreateBoard {
         Ok(())
     }
 }
+
+/// Creates what the board keeps from other services' feeds for the agenda: the feed
+/// cursors, each participant's facts, and the municipal decisions to bring up.
+pub struct CreateAgendaFacts;
+
+impl MigrationName for CreateAgendaFacts {
+    fn name(&self) -> &str {
+        "m20261205_000200_create_agenda_facts"
+    }
+}
+
+#[derive(DeriveIden)]
+enum FeedCursor {
+    Table,
+    Feed,
+    Sequence,
+}
+
+#[derive(DeriveIden)]
+enum ParticipantFact {
+    Table,
+    ParticipantId,
+    ConsentRevokedAt,
+    LatestDecisionAt,
+}
+
+#[derive(DeriveIden)]
+enum DecisionNotice {
+    Table,
+    Id,
+    ParticipantId,
+    NotedAt,
+    Body,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for CreateAgendaFacts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(FeedCursor::Table)
+                    .if_not_exists()
+                    .col(string(FeedCursor::Feed).primary_key())
+                    .col(big_integer(FeedCursor::Sequence))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ParticipantFact::Table)
+                    .if_not_exists()
+                    .col(string(ParticipantFact::ParticipantId).primary_key())
+                    .col(timestamp_with_time_zone_null(
+                        ParticipantFact::ConsentRevokedAt,
+                    ))
+                    .col(timestamp_with_time_zone_null(
+                        ParticipantFact::LatestDecisionAt,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DecisionNotice::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(DecisionNotice::Id))
+                    .col(string(DecisionNotice::ParticipantId))
+                    .col(timestamp_with_time_zone(DecisionNotice::NotedAt))
+                    .col(text(DecisionNotice::Body))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("decision_notice_participant")
+                    .table(DecisionNotice::Table)
+                    .col(DecisionNotice::ParticipantId)
+                    .col(DecisionNotice::NotedAt)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            DecisionNotice::Table.into_iden(),
+            ParticipantFact::Table.into_iden(),
+            FeedCursor::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -21,6 +21,7 @@ use sea_orm::{
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
+use crate::domain::notice::{DecisionNotice, Fact};
 use crate::domain::{
     self, Action, ActionId, BoardError, BoardEvent, ConfigChange, Coordinator, Decision,
     Discussion, DiscussionId, Entry, EntryId, EntryUpdate, EventKind, Meeting, MeetingId,
@@ -28,7 +29,10 @@ use crate::domain::{
     StatusPoint, TakenOff, Team, TeamId, TeamSpec, Timeline, Trend, Window,
 };
 use crate::wire;
-use entities::{board_action, board_entry, board_event, discussion, meeting, status_point, team};
+use entities::{
+    board_action, board_entry, board_event, decision_notice, discussion, feed_cursor, meeting,
+    participant_fact, status_point, team,
+};
 
 /// Every migration of the board database, oldest first.
 #[derive(Debug)]
@@ -41,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIdempotencyKeys),
             Box::new(migration::CreateBoard),
             Box::new(AddRequestFingerprint),
+            Box::new(migration::CreateAgendaFacts),
         ]
     }
 }
@@ -91,6 +96,11 @@ fn from_json<T: serde::de::DeserializeOwned>(
     what: &'static str,
 ) -> Result<T, BoardError> {
     serde_json::from_str(text).map_err(|_| corrupt(what))
+}
+
+/// The first instant of `day`, in UTC.
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 fn revision(value: i64) -> u64 {
@@ -678,12 +688,19 @@ impl Store {
         })
     }
 
-    /// The agenda of a team's meeting on `on`.
+    /// The agenda of a team's meeting on `on`: its items, and the municipal decisions to
+    /// bring up per participant.
     pub async fn agenda(
         &self,
         team_id: TeamId,
         on: NaiveDate,
-    ) -> Result<Vec<domain::agenda::AgendaItem>, BoardError> {
+    ) -> Result<
+        (
+            Vec<domain::agenda::AgendaItem>,
+            Vec<(ParticipantId, Vec<DecisionNotice>)>,
+        ),
+        BoardError,
+    > {
         load_team(&self.db, team_id).await?;
         let previous = meeting::Entity::find()
             .filter(meeting::Column::TeamId.eq(team_id.to_string()))
@@ -693,7 +710,141 @@ impl Store {
             .await?
             .map(|m| m.held_on);
         let entries = load_board(&self.db, team_id).await?;
-        Ok(domain::agenda::agenda(entries, on, previous))
+        let notices = if entries.is_empty() {
+            Vec::new()
+        } else {
+            // From two days before the earliest day that can count, to the end of `on`.
+            let since = previous
+                .unwrap_or(on)
+                .checked_sub_days(chrono::Days::new(2))
+                .unwrap_or(on);
+            decision_notice::Entity::find()
+                .filter(
+                    decision_notice::Column::ParticipantId
+                        .is_in(entries.iter().map(|e| e.participant_id.to_string())),
+                )
+                .filter(decision_notice::Column::NotedAt.gte(day_start(since)))
+                .order_by_asc(decision_notice::Column::NotedAt)
+                .order_by_asc(decision_notice::Column::Id)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok((
+                        ParticipantId::parse(&row.participant_id)
+                            .map_err(|_| corrupt("participant id"))?,
+                        from_json::<DecisionNotice>(&row.body, "decision notice")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, BoardError>>()?
+        };
+        let decisions = domain::agenda::decisions(&entries, notices, on, previous);
+        Ok((domain::agenda::agenda(entries, on, previous), decisions))
+    }
+
+    // ---- what other services' feeds say ----
+
+    /// How far the feed `feed` has been applied (0 for not at all).
+    pub async fn feed_cursor(&self, feed: &str) -> Result<u64, BoardError> {
+        let row = feed_cursor::Entity::find_by_id(feed.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map_or(0, |r| revision(r.sequence)))
+    }
+
+    /// Applies facts learned from `feed` up to its sequence `through`, in one transaction
+    /// with the cursor, so a restart resumes after the last change applied and applies
+    /// nothing twice. Each entry on a board whose participant's facts changed is appended to
+    /// the board's own feed in its new state, so live boards see it.
+    pub async fn apply_facts(
+        &self,
+        feed: &str,
+        facts: Vec<Fact>,
+        through: u64,
+    ) -> Result<(), BoardError> {
+        use sea_orm::sea_query::OnConflict;
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
+        let mut touched: Vec<ParticipantId> = Vec::new();
+        for fact in facts {
+            let participant_id = fact.participant_id();
+            let key = participant_id.to_string();
+            let current = participant_fact::Entity::find_by_id(key.clone())
+                .one(&txn)
+                .await?;
+            let (mut revoked, mut latest) = current.as_ref().map_or((None, None), |r| {
+                (r.consent_revoked_at, r.latest_decision_at)
+            });
+            match fact {
+                Fact::Decision { mut notice, .. } => {
+                    // To the microsecond, as PostgreSQL keeps it.
+                    notice.noted_at = notice.noted_at.trunc_subsecs(6);
+                    latest = Some(latest.map_or(notice.noted_at, |l| l.max(notice.noted_at)));
+                    decision_notice::ActiveModel {
+                        id: NotSet,
+                        participant_id: Set(key.clone()),
+                        noted_at: Set(notice.noted_at),
+                        body: Set(to_json(&notice)?),
+                    }
+                    .insert(&txn)
+                    .await?;
+                }
+                Fact::ParticipationConsent { revoked_at, .. } => {
+                    let revoked_at = revoked_at.map(|at| at.trunc_subsecs(6));
+                    if revoked == revoked_at {
+                        continue;
+                    }
+                    revoked = revoked_at;
+                }
+            }
+            participant_fact::Entity::insert(participant_fact::ActiveModel {
+                participant_id: Set(key),
+                consent_revoked_at: Set(revoked),
+                latest_decision_at: Set(latest),
+            })
+            .on_conflict(
+                OnConflict::column(participant_fact::Column::ParticipantId)
+                    .update_columns([
+                        participant_fact::Column::ConsentRevokedAt,
+                        participant_fact::Column::LatestDecisionAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            if !touched.contains(&participant_id) {
+                touched.push(participant_id);
+            }
+        }
+        if !touched.is_empty() {
+            let rows = board_entry::Entity::find()
+                .filter(
+                    board_entry::Column::ParticipantId
+                        .is_in(touched.iter().map(ToString::to_string)),
+                )
+                .filter(board_entry::Column::TakenOffAt.is_null())
+                .all(&txn)
+                .await?;
+            for row in rows {
+                let id = EntryId::parse(&row.id).map_err(|_| corrupt("entry id"))?;
+                let participant_id = ParticipantId::parse(&row.participant_id)
+                    .map_err(|_| corrupt("participant id"))?;
+                let entry = load_entry(&txn, id, participant_id).await?;
+                let payload = wire::entry(&entry, wire::today()).encode_to_vec();
+                append_entry(&txn, &entry, "facts_changed", payload).await?;
+            }
+        }
+        feed_cursor::Entity::insert(feed_cursor::ActiveModel {
+            feed: Set(feed.to_owned()),
+            sequence: Set(db_revision(through)),
+        })
+        .on_conflict(
+            OnConflict::column(feed_cursor::Column::Feed)
+                .update_column(feed_cursor::Column::Sequence)
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        self.commit(txn).await
     }
 
     // ---- meetings ----
@@ -1167,7 +1318,9 @@ async fn load_entry<C: ConnectionTrait>(
         .order_by_asc(board_action::Column::Id)
         .all(db)
         .await?;
-    entry_from_row(row, actions)
+    let mut entry = entry_from_row(row, actions)?;
+    with_facts(db, std::slice::from_mut(&mut entry)).await?;
+    Ok(entry)
 }
 
 async fn load_board<C: ConnectionTrait>(db: &C, team_id: TeamId) -> Result<Vec<Entry>, BoardError> {
@@ -1193,6 +1346,7 @@ async fn load_board<C: ConnectionTrait>(db: &C, team_id: TeamId) -> Result<Vec<E
         actions = rest;
         entries.push(entry_from_row(row, mine)?);
     }
+    with_facts(db, &mut entries).await?;
     Ok(entries)
 }
 
@@ -1268,7 +1422,33 @@ fn entry_from_row(
         taken_off,
         revision: revision(row.revision),
         updated_at: row.updated_at,
+        facts: domain::ParticipantFacts::default(),
     })
+}
+
+/// Fills in what the feeds said about each entry's participant.
+async fn with_facts<C: ConnectionTrait>(db: &C, entries: &mut [Entry]) -> Result<(), BoardError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = entries
+        .iter()
+        .map(|e| e.participant_id.to_string())
+        .collect();
+    let rows = participant_fact::Entity::find()
+        .filter(participant_fact::Column::ParticipantId.is_in(ids))
+        .all(db)
+        .await?;
+    for entry in entries {
+        let id = entry.participant_id.to_string();
+        if let Some(row) = rows.iter().find(|r| r.participant_id == id) {
+            entry.facts = domain::ParticipantFacts {
+                participation_consent_revoked_at: row.consent_revoked_at,
+                latest_decision_at: row.latest_decision_at,
+            };
+        }
+    }
+    Ok(())
 }
 
 fn point_from_row(row: status_point::Model) -> Result<StatusPoint, BoardError> {

@@ -191,6 +191,10 @@ pub struct ParkedDecision {
     /// Earlier versions of the decision, oldest first, while it was parked.
     #[serde(default)]
     pub earlier: Vec<Decision>,
+    /// The teams that follow up the participant's active plan, where known: read with the
+    /// inbox, never stored with the entry.
+    #[serde(skip)]
+    pub teams: Vec<TeamId>,
 }
 
 impl ParkedDecision {
@@ -204,6 +208,7 @@ impl ParkedDecision {
             parked_at: now,
             resolved: None,
             earlier: Vec::new(),
+            teams: Vec::new(),
         }
     }
 

@@ -408,6 +408,10 @@ pub enum RevisionKind {
     DecisionRecorded,
     /// The plan was closed (superseded by a new one).
     Closed,
+    /// A parked decision was linked to one of its interventions.
+    ParkedDecisionLinked,
+    /// A parked decision about the participant was dismissed.
+    ParkedDecisionDismissed,
 }
 
 impl RevisionKind {
@@ -420,6 +424,8 @@ impl RevisionKind {
             Self::EvaluationRecorded => "evaluation_recorded",
             Self::DecisionRecorded => "decision_recorded",
             Self::Closed => "closed",
+            Self::ParkedDecisionLinked => "parked_decision_linked",
+            Self::ParkedDecisionDismissed => "parked_decision_dismissed",
         }
     }
 
@@ -432,6 +438,8 @@ impl RevisionKind {
             Self::EvaluationRecorded,
             Self::DecisionRecorded,
             Self::Closed,
+            Self::ParkedDecisionLinked,
+            Self::ParkedDecisionDismissed,
         ]
         .into_iter()
         .find(|k| k.as_str() == value)

@@ -8,7 +8,7 @@ use samsyn_kit::paging::Page;
 
 use super::PlansError;
 use super::catalogue::{CatalogueEntry, Principal};
-use super::decision::{Decision, DecisionReceipt, ParkedDecision, Resolver};
+use super::decision::{Decision, DecisionReceipt, InboxState, ParkedDecision, Resolver};
 use super::plan::{FollowUp, Plan, PlanStatus, RevisionKind};
 use super::values::{
     CatalogueCode, Day, ItemId, OrganisationId, ParticipantId, PlanId, TeamId, Text,
@@ -40,6 +40,37 @@ pub struct RevisionSummary {
     pub kind: RevisionKind,
     /// When.
     pub recorded_at: DateTime<Utc>,
+    /// A parked decision linked or dismissed at this revision.
+    pub inbox: Option<InboxNote>,
+}
+
+/// What the plan's history keeps of a parked decision linked or dismissed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InboxNote {
+    /// The inbox entry.
+    pub inbox_id: ItemId,
+    /// The deciding system's id.
+    pub external_decision_id: String,
+    /// Who linked or dismissed it.
+    pub resolved_by: Resolver,
+    /// Dismissed: why.
+    pub dismissal_reason: Option<Text>,
+}
+
+impl InboxNote {
+    /// The note of a parked decision just resolved.
+    pub fn of(parked: &ParkedDecision) -> Option<Self> {
+        let (resolved_by, _) = parked.resolved.clone()?;
+        Some(Self {
+            inbox_id: parked.inbox_id,
+            external_decision_id: parked.decision.external_decision_id.to_string(),
+            resolved_by,
+            dismissal_reason: match &parked.state {
+                InboxState::Dismissed { reason } => Some(reason.clone()),
+                _ => None,
+            },
+        })
+    }
 }
 
 /// Whose follow-ups to list.
@@ -130,10 +161,11 @@ pub trait PlanRepository: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<DecisionReceipt, PlansError>> + Send;
 
     /// One deciding organisation's decision inbox, oldest first; parked ones only unless
-    /// `include_resolved`.
+    /// `include_resolved`; with `team`, only about participants that team follows up.
     fn decision_inbox(
         &self,
         organisation: OrganisationId,
+        team: Option<TeamId>,
         include_resolved: bool,
         page: Page,
     ) -> impl Future<Output = Result<Paged<ParkedDecision>, PlansError>> + Send;

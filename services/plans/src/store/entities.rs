@@ -43,6 +43,9 @@ pub mod plan_revision {
         #[sea_orm(column_type = "Text")]
         pub body: String,
         pub recorded_at: DateTimeUtc,
+        /// JSON: what the revision did with a parked decision, if anything.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub inbox_note: Option<String>,
     }
 
     /// Relations are by id only.

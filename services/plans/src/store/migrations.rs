@@ -458,3 +458,45 @@ impl MigrationTrait for CreateDecisionInbox {
             .await
     }
 }
+
+/// Adds to each plan revision what it did with a parked decision (linked or dismissed), so
+/// the plan's history tells it.
+pub struct AddRevisionInboxNote;
+
+impl MigrationName for AddRevisionInboxNote {
+    fn name(&self) -> &str {
+        "m20261205_000103_add_revision_inbox_note"
+    }
+}
+
+#[derive(DeriveIden)]
+enum PlanRevisionNote {
+    #[sea_orm(iden = "plan_revision")]
+    Table,
+    InboxNote,
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for AddRevisionInboxNote {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(PlanRevisionNote::Table)
+                    .add_column(ColumnDef::new(PlanRevisionNote::InboxNote).text().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(PlanRevisionNote::Table)
+                    .drop_column(PlanRevisionNote::InboxNote)
+                    .to_owned(),
+            )
+            .await
+    }
+}

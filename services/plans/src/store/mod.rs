@@ -32,10 +32,10 @@ use crate::domain::decision::{
 };
 use crate::domain::plan::{Plan, PlanStatus, RevisionKind};
 use crate::domain::repository::{
-    DueFollowUp, FollowUpOwner, Paged, PlanRepository, PlanSummary, RevisionSummary,
+    DueFollowUp, FollowUpOwner, InboxNote, Paged, PlanRepository, PlanSummary, RevisionSummary,
 };
 use crate::domain::values::{
-    CatalogueCode, Day, ItemId, OrganisationId, ParticipantId, PlanId, Text,
+    CatalogueCode, Day, ItemId, OrganisationId, ParticipantId, PlanId, TeamId, Text,
 };
 use crate::wire;
 use entities::{catalogue_entry, decision, decision_inbox, follow_up_index, plan, plan_revision};
@@ -53,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(migrations::SeedCatalogue),
             Box::new(AddRequestFingerprint),
             Box::new(migrations::CreateDecisionInbox),
+            Box::new(migrations::AddRevisionInboxNote),
         ]
     }
 }
@@ -231,6 +232,7 @@ async fn store_revision<C: ConnectionTrait>(
         kind: Set(kind.as_str().to_owned()),
         body: Set(body),
         recorded_at: Set(plan.updated_at),
+        inbox_note: Set(None),
     }
     .insert(txn)
     .await
@@ -321,6 +323,66 @@ async fn save_inbox<C: ConnectionTrait>(db: &C, parked: &ParkedDecision) -> Resu
         .exec(db)
         .await
         .map_err(storage)?;
+    Ok(())
+}
+
+/// Notes on the plan's revision `plan.revision` what it did with a parked decision.
+async fn note_inbox<C: ConnectionTrait>(
+    txn: &C,
+    plan: &Plan,
+    parked: &ParkedDecision,
+) -> Result<(), PlansError> {
+    let Some(note) = InboxNote::of(parked) else {
+        return Ok(());
+    };
+    plan_revision::Entity::update_many()
+        .col_expr(
+            plan_revision::Column::InboxNote,
+            Expr::value(Some(to_json(&note)?)),
+        )
+        .filter(plan_revision::Column::PlanId.eq(plan.id.to_string()))
+        .filter(plan_revision::Column::Revision.eq(to_i64(plan.revision)))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// Fills in the teams that follow up each parked decision's participant (their active
+/// plan's open follow-ups name them).
+async fn teams_of<C: ConnectionTrait>(
+    db: &C,
+    parked: &mut [ParkedDecision],
+) -> Result<(), PlansError> {
+    if parked.is_empty() {
+        return Ok(());
+    }
+    let participants: Vec<String> = parked
+        .iter()
+        .map(|p| p.decision.participant_id.to_string())
+        .collect();
+    let rows: Vec<(String, Option<String>)> = follow_up_index::Entity::find()
+        .select_only()
+        .column(follow_up_index::Column::ParticipantId)
+        .column(follow_up_index::Column::TeamId)
+        .filter(follow_up_index::Column::ParticipantId.is_in(participants))
+        .filter(follow_up_index::Column::TeamId.is_not_null())
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(storage)?;
+    for p in parked {
+        let id = p.decision.participant_id.to_string();
+        let mut teams: Vec<TeamId> = rows
+            .iter()
+            .filter(|(participant, _)| *participant == id)
+            .filter_map(|(_, team)| TeamId::parse(team.as_deref()?).ok())
+            .collect();
+        teams.sort_by_key(ToString::to_string);
+        teams.dedup();
+        p.teams = teams;
+    }
     Ok(())
 }
 
@@ -684,11 +746,12 @@ impl PlanRepository for SqlPlans {
                 )]))
             })?,
         };
-        let rows: Vec<(i64, String, DateTime<Utc>)> = plan_revision::Entity::find()
+        let rows: Vec<(i64, String, DateTime<Utc>, Option<String>)> = plan_revision::Entity::find()
             .select_only()
             .column(plan_revision::Column::Revision)
             .column(plan_revision::Column::Kind)
             .column(plan_revision::Column::RecordedAt)
+            .column(plan_revision::Column::InboxNote)
             .filter(plan_revision::Column::PlanId.eq(plan_id.to_string()))
             .filter(plan_revision::Column::Revision.gt(after))
             .order_by_asc(plan_revision::Column::Revision)
@@ -699,12 +762,13 @@ impl PlanRepository for SqlPlans {
             .map_err(storage)?;
         let mut revisions = rows
             .into_iter()
-            .map(|(revision, kind, recorded_at)| {
+            .map(|(revision, kind, recorded_at, note)| {
                 Ok(RevisionSummary {
                     revision: to_u64(revision),
                     kind: RevisionKind::parse(&kind)
                         .ok_or_else(|| corrupt(std::io::Error::other("unknown revision kind")))?,
                     recorded_at,
+                    inbox: note.as_deref().map(from_json).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, PlansError>>()?;
@@ -753,11 +817,24 @@ impl PlanRepository for SqlPlans {
     async fn decision_inbox(
         &self,
         organisation: OrganisationId,
+        team: Option<TeamId>,
         include_resolved: bool,
         page: Page,
     ) -> Result<Paged<ParkedDecision>, PlansError> {
         let mut query = decision_inbox::Entity::find()
             .filter(decision_inbox::Column::OrganisationId.eq(organisation.to_string()));
+        if let Some(team) = &team {
+            // The participant's team is the one that follows up their active plan.
+            query = query.filter(
+                decision_inbox::Column::ParticipantId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(follow_up_index::Column::ParticipantId)
+                        .from(follow_up_index::Entity)
+                        .and_where(follow_up_index::Column::TeamId.eq(team.to_string()))
+                        .to_owned(),
+                ),
+            );
+        }
         if !include_resolved {
             query = query.filter(decision_inbox::Column::State.eq("parked"));
         }
@@ -781,6 +858,7 @@ impl PlanRepository for SqlPlans {
             .map(|row| from_json(&row.body))
             .collect::<Result<Vec<ParkedDecision>, PlansError>>()?;
         let next = page.finish(&mut parked, |p| p.inbox_id.to_string());
+        teams_of(&self.db, &mut parked).await?;
         Ok((parked, next))
     }
 
@@ -803,7 +881,8 @@ impl PlanRepository for SqlPlans {
         let intervention_id = plan.apply_decision_to(intervention, &parked.decision)?;
         let now = Utc::now();
         plan.next_revision(now);
-        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        let kind = RevisionKind::ParkedDecisionLinked;
+        store_revision(&txn, &plan, kind, Some(previous)).await?;
         // The decision as pushed, so a replay of the push still finds it the same.
         let recorded = decision::ActiveModel {
             organisation_id: Set(parked.decision.organisation_id.to_string()),
@@ -827,7 +906,8 @@ impl PlanRepository for SqlPlans {
             now,
         );
         save_inbox(&txn, &parked).await?;
-        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
+        note_inbox(&txn, &plan, &parked).await?;
+        ChangeFeed::append(&txn, plan_change(&plan, kind.as_str()))
             .await
             .map_err(storage)?;
         ChangeFeed::append(&txn, inbox_change(&parked, "linked"))
@@ -848,8 +928,22 @@ impl PlanRepository for SqlPlans {
         let txn = self.write().await?;
         let mut parked = inbox_row(&txn, participant_id, inbox_id).await?;
         parked.check_resolvable(&resolver)?;
-        parked.resolve(InboxState::Dismissed { reason }, resolver, Utc::now());
+        let now = Utc::now();
+        parked.resolve(InboxState::Dismissed { reason }, resolver, now);
         save_inbox(&txn, &parked).await?;
+        // The participant's plan keeps the dismissal in its history (with no plan yet, the
+        // inbox entry alone keeps it).
+        if let Some(row) = active_row(&txn, participant_id).await? {
+            let mut plan = decode(&row.body)?;
+            let previous = plan.revision;
+            plan.next_revision(now);
+            let kind = RevisionKind::ParkedDecisionDismissed;
+            store_revision(&txn, &plan, kind, Some(previous)).await?;
+            note_inbox(&txn, &plan, &parked).await?;
+            ChangeFeed::append(&txn, plan_change(&plan, kind.as_str()))
+                .await
+                .map_err(storage)?;
+        }
         ChangeFeed::append(&txn, inbox_change(&parked, "dismissed"))
             .await
             .map_err(storage)?;
