@@ -18,7 +18,6 @@ pub mod page_token;
 pub mod policy;
 pub mod proxy;
 pub mod settings;
-mod withhold;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -213,11 +213,6 @@ impl PageTokens {
         })
     }
 
-    /// The same key with another set of paged methods.
-    pub fn with_methods(self, methods: PagedMethods) -> Self {
-        Self { methods, ..self }
-    }
-
     /// The paged methods this rewrites.
     pub fn methods(&self) -> &PagedMethods {
         &self.methods

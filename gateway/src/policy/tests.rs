@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use chrono::Duration;
 use samsyn_consent_rule as rule;
 
+use super::prune::CATEGORIES;
 use super::*;
 use crate::access_view::ParticipantStatus;
+use crate::auth::PrincipalKind;
 
 const REGION: &str = "SE2321000016-F00D";
 const MUNICIPALITY: &str = "1283";

@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use samsyn_consent_rule as rule;
 use samsyn_proto::MethodAccess;
-use samsyn_proto::common::v1::{Action as ProtoAction, DataCategory};
+use samsyn_proto::common::v1::DataCategory;
 
 use crate::access_view::{AccessView, ParticipantFacts, ViewError};
 use crate::auth::{Principal, PrincipalKind};
@@ -241,10 +241,7 @@ impl Gate {
         at: DateTime<Utc>,
     ) -> Verdict {
         let category = access.category();
-        let action = match access.action() {
-            ProtoAction::Write => Action::Write,
-            ProtoAction::Read | ProtoAction::Unspecified => Action::Read,
-        };
+        let action = Action::of(access);
         let owner = facts.and_then(|facts| self.owner(category, facts));
         // Systems are asked about as their organisation: no unit, no member of staff, so a
         // consent limited to either does not cover them.
@@ -356,3 +353,6 @@ fn purpose(purpose: Option<&str>) -> rule::Purpose {
         _ => rule::Purpose::Care,
     }
 }
+
+#[cfg(test)]
+mod tests;

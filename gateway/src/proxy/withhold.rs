@@ -9,12 +9,13 @@ use bytes::Bytes;
 use samsyn_proto::MethodAccess;
 use tonic::Status;
 
+use super::Gateway;
+use super::error::GatewayError;
 use crate::auth::Principal;
-use crate::proxy::Gateway;
 
 /// `body`, an answer of `path`, without the marked fields `principal` may not read. A field
 /// whose participant the access view cannot decide on now is withheld.
-pub(crate) fn withhold(
+pub(super) fn withhold(
     gateway: &Gateway,
     principal: &Principal,
     path: &str,
@@ -34,6 +35,8 @@ pub(crate) fn withhold(
                 .decide_row(principal, &read, participant)
                 .is_ok_and(|verdict| verdict.decision.allowed)
         })
-        .map_err(|_| Status::internal("internal error"))?;
+        .map_err(GatewayError::internal(
+            "withholding fields of another category",
+        ))?;
     Ok(withheld.map_or(body, Bytes::from))
 }

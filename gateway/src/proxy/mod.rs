@@ -1,0 +1,415 @@
+//! Forwarding: every Samsyn RPC arrives here and goes, in this order, through
+//!
+//! 1. [`admit`]: the method is known, the caller authenticated, a case system's push put in
+//!    Samsyn's terms, the caller's consistency token caught up with, the call described and
+//!    decided; a refusal is audited there and ends the call;
+//! 2. [`trail`]: a write's intent is in the audit trail before it happens;
+//! 3. [`forward`]: the call goes to its owning service over internal mutual TLS, built afresh
+//!    with the principal, under the gateway's own deadline;
+//! 4. [`narrow`]: the answer is checked against the decision and a list narrowed to what the
+//!    caller may see, or [`fill`]ed with visible rows page by page; page tokens are sealed;
+//! 5. [`trail`]: how the call ended, with the rows shown, and only then the answer leaves;
+//! 6. [`stream`] and [`board_stream`]: a stream is re-decided message by message (the board
+//!    whenever access may have changed) and the rows it shows are audited in batches.
+//!
+//! Messages pass through as bytes ([`RawCodec`]); only what a decision needs is decoded
+//! (the participant id of the request, the rows of a list), by the access annotations in
+//! the descriptor set.
+
+mod admit;
+mod board_stream;
+mod codec;
+mod error;
+mod fill;
+mod forward;
+mod metadata;
+mod narrow;
+mod stream;
+mod trail;
+mod withhold;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use samsyn_proto::MethodAccess;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+use crate::access_view::{FeedName, Follower};
+use crate::audit::AuditTrail;
+use crate::auth::Principal;
+use crate::authenticate::Authenticator;
+use crate::describe::CallDescriber;
+use crate::gate::{Gate, Verdict};
+use crate::page_token::PageTokens;
+
+use error::GatewayError;
+use forward::scrub;
+use metadata::{caller_trace_id, new_trace_id, trace_id_of, written_sequence};
+
+pub use codec::RawCodec;
+pub use metadata::{CONSISTENCY_HEADER, EMERGENCY_REASON, EMERGENCY_REASON_BIN};
+/// Metadata the gateway adds to a forwarded call: who the caller is (services behind the
+/// gateway trust it, since only Samsyn's own components reach them).
+pub use samsyn_kit::caller::{
+    PRINCIPAL_ID, PRINCIPAL_KIND, PRINCIPAL_ORGANISATION, PRINCIPAL_UNIT,
+};
+
+/// The internal channels to the services the gateway forwards to.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    /// The participants service.
+    pub participants: Channel,
+    /// The consent service.
+    pub consent: Channel,
+    /// The plans service.
+    pub plans: Channel,
+    /// The board service.
+    pub board: Channel,
+    /// The audit follow-up service the gateway serves from its own trail, when it has one.
+    pub audit: Option<Channel>,
+    /// The reports service, when one runs.
+    pub reports: Option<Channel>,
+}
+
+impl Upstreams {
+    /// The channel of the service that owns `path`, and the feed the access view follows
+    /// from it, if any.
+    fn route(&self, path: &str) -> Option<(&Channel, Option<FeedName>)> {
+        let package = path.strip_prefix("/samsyn.")?.split('.').next()?;
+        Some(match package {
+            "participants" => (&self.participants, Some(FeedName::Participants)),
+            "consent" => (&self.consent, Some(FeedName::Consent)),
+            "plans" => (&self.plans, None),
+            "board" => (&self.board, Some(FeedName::Board)),
+            "audit" => (self.audit.as_ref()?, None),
+            "reports" => (self.reports.as_ref()?, None),
+            _ => return None,
+        })
+    }
+}
+
+/// Everything a forwarded call needs, shared by all calls.
+#[derive(Debug)]
+pub struct Gateway {
+    describer: CallDescriber,
+    authenticator: Authenticator,
+    gate: Gate,
+    upstreams: Upstreams,
+    audit: Arc<dyn AuditTrail>,
+    pages: PageTokens,
+    max_request_bytes: usize,
+    default_deadline: Duration,
+    /// Keeps the access view following the feeds for as long as the gateway lives.
+    _follower: Option<Follower>,
+}
+
+impl Gateway {
+    /// Assembles the gateway.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        describer: CallDescriber,
+        authenticator: Authenticator,
+        gate: Gate,
+        upstreams: Upstreams,
+        audit: Arc<dyn AuditTrail>,
+        pages: PageTokens,
+        limits: &samsyn_kit::config::Limits,
+        follower: Option<Follower>,
+    ) -> Self {
+        Self {
+            describer,
+            authenticator,
+            gate,
+            upstreams,
+            audit,
+            pages,
+            max_request_bytes: limits.max_request_bytes,
+            default_deadline: limits.default_deadline(),
+            _follower: follower,
+        }
+    }
+
+    /// The decision maker.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// What each method reads or writes.
+    pub fn describer(&self) -> &CallDescriber {
+        &self.describer
+    }
+
+    /// The channels to the services.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> &Arc<dyn AuditTrail> {
+        &self.audit
+    }
+}
+
+/// The catch-all gRPC service of the gateway.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    gateway: Arc<Gateway>,
+}
+
+impl Proxy {
+    /// A proxy for `gateway`.
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self { gateway }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<B> tower::Service<http::Request<B>> for Proxy
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let gateway = Arc::clone(&self.gateway);
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            let Some((_, streaming)) = gateway.describer.method_access(&path) else {
+                return Ok(Status::from(GatewayError::UnknownMethod).into_http());
+            };
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .apply_max_message_size_config(Some(gateway.max_request_bytes), None);
+            let trace = caller_trace_id(request.headers()).unwrap_or_else(new_trace_id);
+            let call = Call {
+                gateway,
+                path,
+                trace,
+            };
+            Ok(if streaming {
+                grpc.server_streaming(call, request).await
+            } else {
+                grpc.unary(call, request).await
+            })
+        })
+    }
+}
+
+/// One call on its way through.
+struct Call {
+    gateway: Arc<Gateway>,
+    path: String,
+    /// The trace id the audit trail records when no trace is being exported: the caller's
+    /// `traceparent`, or one made up for this call.
+    trace: String,
+}
+
+/// A call that may be forwarded.
+struct Admitted {
+    principal: Principal,
+    /// Ties a write's intent event to its outcome event.
+    call_id: String,
+    /// When the caller's token or link certificate expires (seconds since the epoch); a
+    /// stream ends then.
+    expires_at: Option<u64>,
+    /// The caller's token session: a stream ends when it is revoked.
+    session: Option<crate::auth::Session>,
+    verdict: Verdict,
+    participant_id: Option<String>,
+    emergency_reason: Option<String>,
+    message: Bytes,
+    timeout: Option<Duration>,
+}
+
+/// What the audit event of a refused call knows.
+struct Refused {
+    principal: Option<Principal>,
+    participant_id: Option<String>,
+    verdict: Option<Verdict>,
+    emergency_reason: Option<String>,
+    status: Status,
+}
+
+impl Refused {
+    fn new(status: Status) -> Self {
+        Self {
+            principal: None,
+            participant_id: None,
+            verdict: None,
+            emergency_reason: None,
+            status,
+        }
+    }
+}
+
+impl Call {
+    /// The call's trace id: the exported trace's, else the caller's or a made-up one.
+    fn trace_id(&self) -> String {
+        samsyn_kit::telemetry::current_traceparent()
+            .and_then(|tp| trace_id_of(&tp))
+            .unwrap_or_else(|| self.trace.clone())
+    }
+
+    fn access(&self) -> Result<&MethodAccess, Status> {
+        self.gateway
+            .describer
+            .method_access(&self.path)
+            .map(|(access, _)| access)
+            .ok_or_else(|| GatewayError::UnknownMethod.into())
+    }
+
+    async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
+        let admitted = self.admit(request).await?;
+        let access = self.access()?.clone();
+        if access.action() == samsyn_proto::common::v1::Action::Write {
+            self.audit_intent(&admitted).await?;
+        }
+        let limit = admitted.timeout.map_or(self.gateway.default_deadline, |t| {
+            t.min(self.gateway.default_deadline)
+        });
+        if filled(&self.gateway, &access, &self.path) {
+            return self.unary_filled(admitted, &access, limit).await;
+        }
+        let (result, feed) = self
+            .forward_unary(&admitted, admitted.message.clone(), limit)
+            .await?;
+        let response = match result {
+            Ok(response) => response,
+            Err(status) => {
+                let status = scrub(&status);
+                self.audit_forwarded(admitted, Vec::new(), status.code())
+                    .await?;
+                return Err(status);
+            }
+        };
+        let written = feed.zip(written_sequence(response.metadata()));
+        if let Some((feed, sequence)) = written {
+            self.settle(feed, sequence).await;
+        }
+        let body = response.into_inner();
+        if let Err(status) = self.check_answer(&admitted, &access, &body) {
+            self.audit_forwarded(admitted, Vec::new(), status.code())
+                .await?;
+            return Err(status);
+        }
+        let (body, rows) = match self.narrow(&admitted.principal, &access, body) {
+            Ok(narrowed) => narrowed,
+            Err(status) => {
+                self.audit_forwarded(admitted, Vec::new(), status.code())
+                    .await?;
+                return Err(status);
+            }
+        };
+        let body = match self
+            .gateway
+            .pages
+            .seal_response(&self.path, &admitted.principal.id, &body)
+        {
+            Ok(Some(sealed)) => Bytes::from(sealed),
+            Ok(None) => body,
+            Err(error) => {
+                let status = Status::from(GatewayError::internal("sealing a page token")(error));
+                self.audit_forwarded(admitted, rows, status.code()).await?;
+                return Err(status);
+            }
+        };
+        self.audit_forwarded(admitted, rows, Code::Ok).await?;
+        let mut response = Response::new(body);
+        if let Some((feed, sequence)) = written
+            && let Ok(token) = format!("{}:{sequence}", feed.as_str()).parse()
+        {
+            response.metadata_mut().insert(CONSISTENCY_HEADER, token);
+        }
+        Ok(response)
+    }
+}
+
+impl tonic::server::UnaryService<Bytes> for Call {
+    type Response = Bytes;
+    type Future = BoxFuture<Result<Response<Bytes>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let call = Call {
+            gateway: Arc::clone(&self.gateway),
+            path: self.path.clone(),
+            trace: self.trace.clone(),
+        };
+        Box::pin(async move { call.unary(request).await })
+    }
+}
+
+impl tonic::server::ServerStreamingService<Bytes> for Call {
+    type Response = Bytes;
+    type ResponseStream = ReceiverStream<Result<Bytes, Status>>;
+    type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let call = Call {
+            gateway: Arc::clone(&self.gateway),
+            path: self.path.clone(),
+            trace: self.trace.clone(),
+        };
+        Box::pin(async move { call.server_streaming(request).await })
+    }
+}
+
+/// Whether a call's list is filled with visible rows at the gateway: narrowed and paged.
+fn filled(gateway: &Gateway, access: &MethodAccess, path: &str) -> bool {
+    access.narrowed_list && gateway.pages.methods().is_paged(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_settle_on_the_feed_of_the_service_they_went_to() {
+        let lazy = || Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        let upstreams = Upstreams {
+            participants: lazy(),
+            consent: lazy(),
+            plans: lazy(),
+            board: lazy(),
+            audit: None,
+            reports: None,
+        };
+        for (path, feed) in [
+            (
+                "/samsyn.participants.v1.ParticipantsService/Enrol",
+                Some(FeedName::Participants),
+            ),
+            (
+                "/samsyn.consent.v1.ConsentService/RevokeConsent",
+                Some(FeedName::Consent),
+            ),
+            (
+                "/samsyn.board.v1.BoardService/TakeOffBoard",
+                Some(FeedName::Board),
+            ),
+            ("/samsyn.plans.v1.PlansService/UpdatePlan", None),
+        ] {
+            assert_eq!(upstreams.route(path).map(|(_, f)| f), Some(feed), "{path}");
+        }
+        assert!(
+            upstreams
+                .route("/samsyn.audit.v1.AuditService/ListEvents")
+                .is_none()
+        );
+    }
+}

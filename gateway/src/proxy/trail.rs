@@ -1,0 +1,111 @@
+//! The audit events of a call: refused, intended (a write) and forwarded.
+
+use chrono::Utc;
+use samsyn_proto::MethodAccess;
+use tonic::{Code, Status};
+use tracing::Instrument;
+
+use super::error::GatewayError;
+use super::{Admitted, Call, Refused};
+use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
+use crate::gate::Verdict;
+use crate::policy::Action;
+
+impl Call {
+    pub(super) async fn audit_refusal(&self, refused: Refused) -> Result<(), Status> {
+        let access = self.access().ok();
+        let verdict = refused.verdict.unwrap_or_else(|| Verdict {
+            decision: crate::policy::Decision::default(),
+            owner: None,
+        });
+        let event = AuditEvent {
+            at: Utc::now(),
+            principal: refused.principal,
+            rpc: self.path.clone(),
+            action: access.map(Action::of),
+            category: access.map_or(Default::default(), MethodAccess::category),
+            participant_id: refused.participant_id,
+            owner_organisation: verdict.owner,
+            allowed: false,
+            policies: verdict.decision.policies,
+            disclosure: false,
+            emergency: false,
+            emergency_reason: refused.emergency_reason,
+            rows: Vec::new(),
+            outcome: Outcome::Refused,
+            status: refused.status.code(),
+            trace_id: Some(self.trace_id()),
+            stakeholders: Vec::new(),
+            call_id: None,
+        };
+        self.record(event).await
+    }
+
+    /// The event of an admitted call: its intent (a write, before forwarding) or how it ended.
+    pub(super) fn admitted_event(
+        &self,
+        admitted: &Admitted,
+        rows: Vec<RowAccess>,
+        status: Code,
+        outcome: Outcome,
+    ) -> Result<AuditEvent, Status> {
+        let access = self.access()?;
+        let write = access.action() == samsyn_proto::common::v1::Action::Write;
+        Ok(AuditEvent {
+            at: Utc::now(),
+            principal: Some(admitted.principal.clone()),
+            rpc: self.path.clone(),
+            action: Some(Action::of(access)),
+            category: access.category(),
+            participant_id: admitted.participant_id.clone(),
+            owner_organisation: admitted.verdict.owner.clone(),
+            allowed: true,
+            policies: admitted.verdict.decision.policies.clone(),
+            disclosure: admitted.verdict.decision.disclosure,
+            emergency: admitted.verdict.decision.emergency,
+            emergency_reason: admitted.emergency_reason.clone(),
+            rows,
+            outcome,
+            status,
+            trace_id: Some(self.trace_id()),
+            stakeholders: Vec::new(),
+            call_id: write.then(|| admitted.call_id.clone()),
+        })
+    }
+
+    /// A write is in the trail before it happens: if the gateway stops or the trail refuses
+    /// the outcome, the intent still says who decided to change what.
+    pub(super) async fn audit_intent(&self, admitted: &Admitted) -> Result<(), Status> {
+        let event = self.admitted_event(admitted, Vec::new(), Code::Ok, Outcome::Intended)?;
+        self.record(event).await
+    }
+
+    pub(super) async fn audit_forwarded(
+        &self,
+        admitted: Admitted,
+        rows: Vec<RowAccess>,
+        status: Code,
+    ) -> Result<(), Status> {
+        let event = self.admitted_event(&admitted, rows, status, Outcome::Forwarded)?;
+        self.record(event).await
+    }
+
+    pub(super) async fn record(&self, mut event: AuditEvent) -> Result<(), Status> {
+        // Every organisation with a stake finds the event: the named and shown participants'
+        // home organisations, whoever called.
+        event.stakeholders = self.gateway.gate.stakeholders(
+            event
+                .participant_id
+                .iter()
+                .chain(event.rows.iter().map(|r| &r.participant_id))
+                .map(String::as_str),
+        );
+        let commit = tracing::info_span!("gateway.audit.commit");
+        let started = std::time::Instant::now();
+        let recorded = self.gateway.audit.record(event).instrument(commit).await;
+        crate::metrics::audit_commit(started.elapsed(), recorded.is_ok());
+        recorded.map_err(|error| {
+            GatewayError::AuditUnavailable(format!("{}: {error}", self.path)).into()
+        })
+    }
+}
