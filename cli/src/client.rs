@@ -473,6 +473,7 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                     on_behalf_of: None,
                     note: String::new(),
                     idempotency_key: String::new(),
+                    study_id: String::new(),
                 })
                 .await?;
             remember_consistency(config, recorded.metadata());

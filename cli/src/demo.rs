@@ -1066,6 +1066,9 @@ fn care_role(who: &StaffDef) -> participants_pb::CareRole {
 }
 
 /// Records a consent asked for by the participant and recorded by `recorded_by`.
+/// The study the demo's research consents are for.
+pub const DEMO_STUDY: &str = "fact-rct";
+
 async fn record_consent(
     c: &mut Clients,
     key: String,
@@ -1092,6 +1095,11 @@ async fn record_consent(
             on_behalf_of: None,
             note: "Samtycket gavs vid inskrivningssamtalet".into(),
             idempotency_key: key.clone(),
+            study_id: if kind == consent_pb::ConsentKind::ResearchStudy {
+                DEMO_STUDY.to_owned()
+            } else {
+                String::new()
+            },
         })
         .await
         .with_context(|| format!("consent {key}"))?

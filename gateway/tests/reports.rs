@@ -727,13 +727,26 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
         })
         .await
         .unwrap();
-    stack.settle_reports().await;
+    // The five consent to the other study as well, and one Ängelholm participant to the
+    // other study only: never in the first study's export.
     let consenting: Vec<&str> = seeded
         .iter()
         .filter(|(_, s)| s.research)
         .map(|(id, _)| id.as_str())
         .collect();
     assert_eq!(consenting.len(), 5);
+    let (other_only, _) = seeded
+        .iter()
+        .filter(|(_, s)| s.home == ANGELHOLM)
+        .nth(1)
+        .unwrap()
+        .clone();
+    for id in consenting.iter().copied().chain([other_only.as_str()]) {
+        let mut request = consent_request(id, consent_pb::ConsentKind::ResearchStudy, None, None);
+        request.study_id = STUDIES[1].0.to_owned();
+        consent.record_consent(request).await.unwrap();
+    }
+    stack.settle_reports().await;
 
     let mut owner = client(
         &stack,
@@ -788,6 +801,7 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
     }
     assert!(!text.contains("Samtycke") && !text.contains("Behov"));
     assert!(!text.contains(&expected_pseudonym(&key, &withdrawn)));
+    assert!(!text.contains(&expected_pseudonym(&key, &other_only)));
 
     // Again: the same pseudonyms and the same arms (the allocation is recorded).
     let again = owner
@@ -796,14 +810,23 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
         .unwrap()
         .into_inner();
     assert_eq!(again.document, first.document);
-    // Another study: other pseudonyms for the same people.
+    // Another study: its own consenting participants, other pseudonyms for the same people.
     let other = owner
         .export_research_data(export("other-study"))
         .await
         .unwrap()
         .into_inner();
     let other_rows = csv_rows(&other.document);
-    assert_eq!(other_rows.len(), 6);
+    let (_, other_key) = STUDIES[1];
+    let mut want_other: Vec<String> = consenting
+        .iter()
+        .copied()
+        .chain([other_only.as_str()])
+        .map(|id| expected_pseudonym(&other_key, id))
+        .collect();
+    want_other.sort();
+    let got_other: Vec<String> = other_rows[1..].iter().map(|r| r[0].clone()).collect();
+    assert_eq!(got_other, want_other);
     for row in &other_rows[1..] {
         assert!(!got.contains(&row[0]), "a pseudonym shared across studies");
     }

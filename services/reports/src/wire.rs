@@ -250,6 +250,7 @@ fn research_consent(payload: &[u8]) -> Result<Option<Update>, Unreadable> {
         id: c.id,
         fact: ConsentFact {
             participant_id,
+            study_id: Some(c.study_id).filter(|s| !s.is_empty()),
             valid_from: c
                 .valid_from
                 .as_ref()

@@ -190,6 +190,9 @@ pub struct StayFact {
 pub struct ConsentFact {
     /// The participant's id.
     pub participant_id: String,
+    /// The study it is for; `None` for a consent recorded before consents named their study.
+    #[serde(default)]
+    pub study_id: Option<String>,
     /// From when it counts.
     pub valid_from: DateTime<Utc>,
     /// Until when, if limited.
@@ -202,6 +205,11 @@ impl ConsentFact {
     /// Whether it is in force at `at`.
     pub fn active_at(&self, at: DateTime<Utc>) -> bool {
         !self.ended && self.valid_from <= at && self.valid_until.is_none_or(|until| at < until)
+    }
+
+    /// Whether it is in force at `at` for `study`.
+    pub fn active_for(&self, study: &str, at: DateTime<Utc>) -> bool {
+        self.study_id.as_deref() == Some(study) && self.active_at(at)
     }
 }
 
