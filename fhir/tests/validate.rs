@@ -263,6 +263,7 @@ fn sharing_consent() -> consents::Consent {
         }),
         voiding: None,
         revision: Some(Revision { value: 2 }),
+        study_id: String::new(),
     }
 }
 
