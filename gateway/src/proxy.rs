@@ -27,7 +27,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::Instrument;
 
 use crate::access_view::{FeedName, Follower};
-use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
+use crate::audit::{AuditEvent, AuditTrail, ExportAudit, Outcome, RowAccess};
 use crate::auth::{AuthError, Principal};
 use crate::authenticate::{Authenticated, Authenticator};
 use crate::case_terms;
@@ -506,6 +506,7 @@ impl Call {
             trace_id: Some(self.trace_id()),
             stakeholders: Vec::new(),
             call_id: None,
+            export: None,
         };
         self.record(event).await
     }
@@ -539,6 +540,7 @@ impl Call {
             trace_id: Some(self.trace_id()),
             stakeholders: Vec::new(),
             call_id: write.then(|| admitted.call_id.clone()),
+            export: None,
         })
     }
 
@@ -719,6 +721,7 @@ impl Call {
         if let Some((feed, sequence)) = written {
             self.settle(feed, sequence).await;
         }
+        let export = ExportAudit::of(response.metadata());
         let body = response.into_inner();
         if let Err(status) = self.check_answer(&admitted, &access, &body) {
             self.audit_forwarded(admitted, Vec::new(), status.code())
@@ -746,7 +749,9 @@ impl Call {
                 return Err(status);
             }
         };
-        self.audit_forwarded(admitted, rows, Code::Ok).await?;
+        let mut event = self.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded)?;
+        event.export = export;
+        self.record(event).await?;
         let mut response = Response::new(body);
         if let Some((feed, sequence)) = written
             && let Ok(token) = format!("{}:{sequence}", feed.as_str()).parse()
@@ -1194,6 +1199,7 @@ impl Stream {
             trace_id: Some(call.trace_id()),
             stakeholders: Vec::new(),
             call_id: None,
+            export: None,
         };
         // A trail that cannot commit ends nothing here: the stream's opening is audited,
         // and the failure is logged and counted by `record`.

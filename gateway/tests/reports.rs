@@ -10,6 +10,8 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Datelike;
+use samsyn_proto::audit::v1 as audit_pb;
+use samsyn_proto::audit::v1::audit_service_client::AuditServiceClient;
 use samsyn_proto::common::v1::OrganisationKind;
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
@@ -858,5 +860,43 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
             .iter()
             .filter(|e| e.allowed)
             .all(|e| e.principal.as_ref().unwrap().id == "SE2321000255-forskning")
+    );
+
+    // The region's auditor reads each export in the trail with its study and the rows it
+    // returned; the refused one exported nothing and says so.
+    let auditor = stack.token(&staff("SE2321000255-rev1", REGION, &["auditor"]));
+    let mut audit =
+        AuditServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&auditor));
+    let events = audit
+        .list_events(audit_pb::ListEventsRequest {
+            principal_id: "SE2321000255-forskning".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let exported: Vec<(String, u64, i32)> = events
+        .iter()
+        .filter(|e| e.rpc == "/samsyn.reports.v1.ReportsService/ExportResearchData")
+        .map(|e| {
+            let export = e.export.clone().unwrap_or_default();
+            (export.study_id, export.row_count, e.status_code)
+        })
+        .collect();
+    let returned = |export: &pb::ResearchExport| u64::from(export.row_count);
+    assert_eq!(
+        exported,
+        [
+            ("fact-rct".to_owned(), returned(&first), 0),
+            ("fact-rct".to_owned(), returned(&again), 0),
+            ("other-study".to_owned(), returned(&other), 0),
+            (String::new(), 0, Code::InvalidArgument as i32),
+        ]
+    );
+    assert_eq!(returned(&other), 6);
+    assert_eq!(
+        u64::try_from(other_rows.len() - 1).unwrap(),
+        returned(&other)
     );
 }
