@@ -1189,6 +1189,7 @@ async fn seed_plan(
         id: item_id(n, item),
         life_area: area as i32,
         description: text.into(),
+        no_intervention_reason: 0,
     };
     let intervention =
         |item: u32,

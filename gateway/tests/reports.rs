@@ -493,13 +493,15 @@ async fn reports_are_refused_to_outsiders_and_other_roles_and_check_their_input(
 }
 
 /// A plan with three needs: housing met by the municipality, health by the region (its
-/// start 10 days after the decision), finances with no intervention.
+/// start 10 days after the decision), finances with no intervention: in every second plan
+/// (even `k`) because motivational work comes first, in the others with no reason recorded.
 fn plan_content(k: usize) -> plans_pb::PlanContent {
     let uuid = |i: usize| format!("0190a000-0000-7000-8000-{:012}", 10 * k + i);
     let need = |id: &str, area: plans_pb::LifeArea| plans_pb::Need {
         id: id.to_owned(),
         life_area: area as i32,
         description: "Behov".to_owned(),
+        no_intervention_reason: 0,
     };
     let intervention = |id: &str, need: &str, organisation: &str| plans_pb::Intervention {
         id: id.to_owned(),
@@ -526,7 +528,14 @@ fn plan_content(k: usize) -> plans_pb::PlanContent {
         needs: vec![
             need(housing, plans_pb::LifeArea::Housing),
             need(health, plans_pb::LifeArea::Health),
-            need(finances, plans_pb::LifeArea::Finances),
+            plans_pb::Need {
+                no_intervention_reason: if k.is_multiple_of(2) {
+                    plans_pb::NoInterventionReason::MotivationWork as i32
+                } else {
+                    0
+                },
+                ..need(finances, plans_pb::LifeArea::Finances)
+            },
         ],
         interventions: vec![
             intervention(&uuid(4), housing, HELSINGBORG),
@@ -606,6 +615,23 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
     assert_eq!(coverage["housing"]["interventions_region"], "0");
     assert_eq!(coverage["health"]["interventions_region"], n);
     assert_eq!(coverage["finances"]["needs_without_intervention"], n);
+    // Without an intervention, by reason: the even plans' motivational work, the rest none.
+    let motivation = with_plan.len().div_ceil(2);
+    assert_eq!(motivation, 6);
+    assert_eq!(
+        coverage["finances"]["without_motivation_work"],
+        motivation.to_string()
+    );
+    assert_eq!(
+        coverage["finances"]["without_not_recorded"],
+        (with_plan.len() - motivation).to_string()
+    );
+    assert_eq!(coverage["finances"]["without_denied"], "0");
+    assert_eq!(coverage["housing"]["without_not_recorded"], "0");
+    assert_eq!(
+        coverage["total"]["without_motivation_work"],
+        motivation.to_string()
+    );
     assert_eq!(
         coverage["total"]["needs"],
         (3 * with_plan.len()).to_string()

@@ -153,11 +153,13 @@ fn history(n: usize, start: NaiveDate) -> [Vec<Row>; 4] {
                         id: format!("n{n}a"),
                         life_area: plans_pb::LifeArea::Housing as i32,
                         description: String::new(),
+                        no_intervention_reason: 0,
                     },
                     plans_pb::Need {
                         id: format!("n{n}b"),
                         life_area: plans_pb::LifeArea::Finances as i32,
                         description: String::new(),
+                        no_intervention_reason: 0,
                     },
                 ],
                 interventions: vec![plans_pb::Intervention {

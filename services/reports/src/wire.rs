@@ -139,6 +139,19 @@ fn life_area(value: i32) -> &'static str {
     }
 }
 
+fn no_intervention_reason(value: i32) -> Option<&'static str> {
+    use plans_pb::NoInterventionReason as R;
+    match R::try_from(value) {
+        Ok(R::ParticipantDeclines) => Some("participant_declines"),
+        Ok(R::MotivationWork) => Some("motivation_work"),
+        Ok(R::NoneSuitable) => Some("none_suitable"),
+        Ok(R::Denied) => Some("denied"),
+        Ok(R::MetOtherwise) => Some("met_otherwise"),
+        Ok(R::Other) => Some("other"),
+        Ok(R::Unspecified) | Err(_) => None,
+    }
+}
+
 fn plan(payload: &[u8]) -> Result<Update, Unreadable> {
     use plans_pb::InterventionStatus as I;
     let plan = plans_pb::Plan::decode(payload).map_err(|_| Unreadable::Decode)?;
@@ -156,6 +169,8 @@ fn plan(payload: &[u8]) -> Result<Update, Unreadable> {
         .iter()
         .map(|need| NeedFact {
             life_area: life_area(need.life_area).to_owned(),
+            no_intervention_reason: no_intervention_reason(need.no_intervention_reason)
+                .map(str::to_owned),
             interventions: content
                 .interventions
                 .iter()

@@ -153,6 +153,10 @@ pub struct NeedFact {
     pub life_area: String,
     /// The interventions meeting it.
     pub interventions: Vec<InterventionFact>,
+    /// Why it has no intervention, as a code of [`super::reports::NO_INTERVENTION_REASONS`];
+    /// `None` when the plan records no reason.
+    #[serde(default)]
+    pub no_intervention_reason: Option<String>,
 }
 
 /// One plan as reports count it.

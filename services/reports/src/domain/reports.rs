@@ -191,19 +191,48 @@ pub fn recruitment(
     table
 }
 
-/// Needs per life area with and without a current intervention, interventions per
-/// principal, and days from decision to start, over the active plans of participants in scope.
+/// Why a need has no intervention, as the plans record it, and `not_recorded` for a need
+/// without one and without a reason.
+pub const NO_INTERVENTION_REASONS: [&str; 7] = [
+    "participant_declines",
+    "motivation_work",
+    "none_suitable",
+    "denied",
+    "met_otherwise",
+    "other",
+    "not_recorded",
+];
+
+/// Count columns of the coverage report: needs (0), with (1) and without (2) a current
+/// intervention, the reasons of those without (3 to 9), interventions per principal (10, 11).
+const COVERAGE_COUNTS: usize = 3 + NO_INTERVENTION_REASONS.len() + 2;
+
+/// Needs per life area with and without a current intervention, those without by the
+/// reason the plan gives, interventions per principal, and days from decision to start, over
+/// the active plans of participants in scope.
 pub fn coverage(facts: &Facts, scope: &Scope) -> Table {
-    let mut table = Table::new(&[
-        "life_area",
-        "needs",
-        "needs_with_intervention",
-        "needs_without_intervention",
-        "interventions_region",
-        "interventions_municipality",
-        "median_days_decision_to_start",
-    ]);
-    let mut per_area: BTreeMap<&str, ([u64; 5], Vec<i64>)> = BTreeMap::new();
+    let mut columns = vec![
+        "life_area".to_owned(),
+        "needs".to_owned(),
+        "needs_with_intervention".to_owned(),
+        "needs_without_intervention".to_owned(),
+    ];
+    columns.extend(
+        NO_INTERVENTION_REASONS
+            .iter()
+            .map(|r| format!("without_{r}")),
+    );
+    columns.extend(
+        [
+            "interventions_region",
+            "interventions_municipality",
+            "median_days_decision_to_start",
+        ]
+        .map(str::to_owned),
+    );
+    let mut table = Table::new(&columns.iter().map(String::as_str).collect::<Vec<_>>());
+    let region = COVERAGE_COUNTS - 2;
+    let mut per_area: BTreeMap<&str, ([u64; COVERAGE_COUNTS], Vec<i64>)> = BTreeMap::new();
     for plan in facts.plans.iter().filter(|p| p.active) {
         let Some(p) = facts.participants.get(&plan.participant_id) else {
             continue;
@@ -217,49 +246,64 @@ pub fn coverage(facts: &Facts, scope: &Scope) -> Table {
                 .find(|a| **a == need.life_area)
                 .copied()
                 .unwrap_or("other");
-            let (sums, days) = per_area.entry(area).or_default();
+            let (sums, days) = per_area
+                .entry(area)
+                .or_insert_with(|| ([0; COVERAGE_COUNTS], Vec::new()));
             let current: Vec<_> = need.interventions.iter().filter(|i| i.current).collect();
             sums[0] += 1;
             if current.is_empty() {
                 sums[2] += 1;
+                let reason = need
+                    .no_intervention_reason
+                    .as_deref()
+                    .and_then(|r| NO_INTERVENTION_REASONS.iter().position(|known| *known == r))
+                    .unwrap_or(NO_INTERVENTION_REASONS.len() - 1);
+                sums[3 + reason] += 1;
             } else {
                 sums[1] += 1;
             }
             for intervention in current {
                 match intervention.principal {
-                    Principal::Region => sums[3] += 1,
-                    Principal::Municipality => sums[4] += 1,
+                    Principal::Region => sums[region] += 1,
+                    Principal::Municipality => sums[region + 1] += 1,
                 }
                 days.extend(intervention.days_decision_to_start);
             }
         }
     }
-    let mut total = [0u64; 5];
+    let mut total = [0u64; COVERAGE_COUNTS];
     let mut all_days = Vec::new();
     for area in LIFE_AREAS {
-        let (sums, days) = per_area.remove(area).unwrap_or_default();
+        let (sums, days) = per_area
+            .remove(area)
+            .unwrap_or(([0; COVERAGE_COUNTS], Vec::new()));
         for (t, n) in total.iter_mut().zip(sums) {
             *t += n;
         }
         all_days.extend(days.iter().copied());
-        table.rows.push(area_row(area, sums, days));
+        table.rows.push(area_row(area, &sums, days));
     }
-    table.rows.push(area_row("total", total, all_days));
+    table.rows.push(area_row("total", &total, all_days));
     let parts: Vec<usize> = (0..LIFE_AREAS.len()).collect();
-    table.columns_add_up(&[0, 1, 2, 3, 4], &parts, LIFE_AREAS.len());
+    table.columns_add_up(
+        &(0..COVERAGE_COUNTS).collect::<Vec<_>>(),
+        &parts,
+        LIFE_AREAS.len(),
+    );
     table.rows_add_up(&[1, 2], 0);
+    table.rows_add_up(&(3..region).collect::<Vec<_>>(), 2);
     table.notes = vec![
         "over the active plans of participants in scope, as they stand now".to_owned(),
         "an intervention meets a need unless it was denied or has ended".to_owned(),
-        "the plan records no reason why a need has no intervention yet, so none is shown".to_owned(),
+        "without_*: needs without a current intervention by the reason the plan records; without_not_recorded: no reason recorded".to_owned(),
         "median_days_decision_to_start: from a pushed decision's start to the intervention's start, where both are known".to_owned(),
     ];
     table
 }
 
-fn area_row(area: &str, sums: [u64; 5], mut days: Vec<i64>) -> Row {
+fn area_row(area: &str, sums: &[u64], mut days: Vec<i64>) -> Row {
     let base = u64::try_from(days.len()).unwrap_or(u64::MAX);
-    let mut cells: Vec<Cell> = sums.into_iter().map(Cell::count).collect();
+    let mut cells: Vec<Cell> = sums.iter().copied().map(Cell::count).collect();
     cells.push(Cell::measure(median(&mut days), 1, base));
     Row {
         label: area.to_owned(),
