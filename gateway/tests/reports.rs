@@ -574,10 +574,10 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
             .await
             .unwrap()
             .into_inner();
-        plans
+        let met = plans
             .record_meeting(plans_pb::RecordMeetingRequest {
                 participant_id: pid(id),
-                plan_id: plan.id,
+                plan_id: plan.id.clone(),
                 expected_revision: plan.revision,
                 meeting: Some(plans_pb::Meeting {
                     id: String::new(),
@@ -586,6 +586,42 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
                         who: Some(plans_pb::attendee::Who::Participant(true)),
                     }],
                     decisions: vec![],
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        // SIP-kollen: everyone took part; the plan helps in the even plans, not in the odd.
+        let answer = |question: plans_pb::EvaluationQuestion,
+                      answer: plans_pb::EvaluationAnswer| {
+            plans_pb::EvaluationItem {
+                question: question as i32,
+                answer: answer as i32,
+            }
+        };
+        plans
+            .record_evaluation(plans_pb::RecordEvaluationRequest {
+                participant_id: pid(id),
+                plan_id: plan.id,
+                expected_revision: met.revision,
+                evaluation: Some(plans_pb::Evaluation {
+                    id: String::new(),
+                    recorded_at: None,
+                    items: vec![
+                        answer(
+                            plans_pb::EvaluationQuestion::TookPart,
+                            plans_pb::EvaluationAnswer::Yes,
+                        ),
+                        answer(
+                            plans_pb::EvaluationQuestion::PlanHelps,
+                            if k.is_multiple_of(2) {
+                                plans_pb::EvaluationAnswer::Yes
+                            } else {
+                                plans_pb::EvaluationAnswer::No
+                            },
+                        ),
+                    ],
+                    comment: "Bra möte, men jag vill ha mer tid".to_owned(),
                 }),
             })
             .await
@@ -664,6 +700,72 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
     assert_eq!(board["year"]["stays_started"], "6");
     assert_eq!(board["year"]["participants_on_board"], "6");
     assert_eq!(board["year"]["stays_ended"], "0");
+
+    // Levels over time: the six, put on at level 1 this month.
+    let levels = by_label(
+        &report(
+            &mut region,
+            pb::ReportKind::BoardLevels,
+            pb::ReportFormat::Unspecified,
+        )
+        .await,
+    );
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    for period in [month.as_str(), "year"] {
+        assert_eq!(levels[period]["participants_on_board"], "6", "{period}");
+        assert_eq!(levels[period]["level_1"], "6", "{period}");
+        assert_eq!(levels[period]["level_not_recorded"], "0", "{period}");
+    }
+
+    // SIP-kollen per municipality and question, counted here from what was recorded: a
+    // figure is either withheld or the count.
+    let sip_kollen = report(
+        &mut region,
+        pb::ReportKind::SipKollen,
+        pb::ReportFormat::Unspecified,
+    )
+    .await;
+    let mut expected: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    for (k, (_, seeded)) in with_plan.iter().enumerate() {
+        let helps = if k.is_multiple_of(2) { 1 } else { 3 };
+        for home in [seeded.home, "total"] {
+            expected.entry(format!("{home}/took_part")).or_default()[0] += 1;
+            expected.entry(format!("{home}/took_part")).or_default()[1] += 1;
+            expected.entry(format!("{home}/plan_helps")).or_default()[0] += 1;
+            expected.entry(format!("{home}/plan_helps")).or_default()[helps] += 1;
+        }
+    }
+    let shown = by_label(&sip_kollen);
+    assert_eq!(
+        shown.len(),
+        11 * 5,
+        "ten municipalities and the total, five questions each"
+    );
+    for (label, cells) in &shown {
+        let want = expected.get(label).copied().unwrap_or_default();
+        for (i, column) in ["answers", "yes", "partly", "no"].into_iter().enumerate() {
+            let count = want[i];
+            if (1..5).contains(&count) {
+                assert_eq!(cells[column], "x", "{label} {column}");
+            } else if cells[column] != "x" {
+                assert_eq!(cells[column], count.to_string(), "{label} {column}");
+            }
+        }
+    }
+    assert_eq!(shown["total/plan_helps"]["answers"], "11");
+    assert_eq!(shown["total/plan_helps"]["percent_yes"], "54.5");
+    // Ängelholm's own report: its five rows, as the programme shows them.
+    let own = report(
+        &mut angelholm,
+        pb::ReportKind::SipKollen,
+        pb::ReportFormat::Unspecified,
+    )
+    .await;
+    assert_eq!(own.rows.len(), 5);
+    for row in &own.rows {
+        assert!(sip_kollen.rows.contains(row), "{row:?}");
+        assert!(row.cells[0].starts_with("1292/"));
+    }
 
     let fidelity = by_label(
         &report(

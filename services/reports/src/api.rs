@@ -43,6 +43,8 @@ fn kind(value: i32) -> Result<ReportKind, &'static str> {
         Ok(pb::ReportKind::Board) => Ok(ReportKind::Board),
         Ok(pb::ReportKind::Fidelity) => Ok(ReportKind::Fidelity),
         Ok(pb::ReportKind::Consultation) => Ok(ReportKind::Consultation),
+        Ok(pb::ReportKind::SipKollen) => Ok(ReportKind::SipKollen),
+        Ok(pb::ReportKind::BoardLevels) => Ok(ReportKind::BoardLevels),
         Ok(pb::ReportKind::Unspecified) | Err(_) => Err("must name a report"),
     }
 }
@@ -58,6 +60,8 @@ fn kind_code(kind: ReportKind) -> &'static str {
         ReportKind::Board => "board",
         ReportKind::Fidelity => "fidelity",
         ReportKind::Consultation => "consultation",
+        ReportKind::SipKollen => "sip_kollen",
+        ReportKind::BoardLevels => "board_levels",
     }
 }
 

@@ -55,6 +55,7 @@ async fn resumes_and_accumulates(url: &str) {
                     team_id: "t".into(),
                     on_at: at(3),
                     off_at: None,
+                    levels: Vec::new(),
                 },
             }],
             3,

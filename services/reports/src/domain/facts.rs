@@ -174,6 +174,19 @@ pub struct PlanFact {
     pub meetings: Vec<NaiveDate>,
     /// When SIP-kollen evaluations were recorded.
     pub evaluations: Vec<DateTime<Utc>>,
+    /// The SIP-kollen evaluations' answers (a read model built before they were kept has
+    /// none).
+    #[serde(default)]
+    pub sip_kollen: Vec<EvaluationFact>,
+}
+
+/// One SIP-kollen evaluation's structured answers; never its comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationFact {
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// (question, answer) codes: "took_part", ... and "yes", "partly" or "no".
+    pub answers: Vec<(String, String)>,
 }
 
 /// One stay on the board.
@@ -187,6 +200,33 @@ pub struct StayFact {
     pub on_at: DateTime<Utc>,
     /// Taken off, when it has been.
     pub off_at: Option<DateTime<Utc>>,
+    /// Each status level the stay had, from when the read model saw it set (1 = most
+    /// acute). A change that leaves the level as it was adds nothing.
+    #[serde(default)]
+    pub levels: Vec<(DateTime<Utc>, u32)>,
+}
+
+impl StayFact {
+    /// This revision of the stay taken in after `previous`: its level history continued.
+    pub fn after(mut self, previous: Option<Self>) -> Self {
+        let current = self.levels.pop();
+        self.levels = previous.map(|p| p.levels).unwrap_or_default();
+        if let Some((at, level)) = current
+            && self.levels.last().map(|(_, l)| *l) != Some(level)
+        {
+            self.levels.push((at, level));
+        }
+        self
+    }
+
+    /// The level in force at `at` (the last set at or before it).
+    pub fn level_at(&self, at: DateTime<Utc>) -> Option<u32> {
+        self.levels
+            .iter()
+            .take_while(|(set, _)| *set <= at)
+            .last()
+            .map(|(_, level)| *level)
+    }
 }
 
 /// One research-study consent.
@@ -263,5 +303,24 @@ mod tests {
         fact.apply(state(Stage::Referred), ParticipantEvent::Referred, t(9));
         assert_eq!(fact.referred_at, Some(t(9)));
         assert_eq!(fact.reviewed_at, None);
+    }
+
+    #[test]
+    fn a_stay_keeps_each_level_it_had_and_only_changes() {
+        let t = |h: i64| DateTime::<Utc>::from_timestamp(h * 3600, 0).unwrap_or_default();
+        let revision = |at: i64, level: u32| StayFact {
+            participant_id: "p".into(),
+            team_id: "t".into(),
+            on_at: t(1),
+            off_at: None,
+            levels: vec![(t(at), level)],
+        };
+        let mut stay = revision(1, 2).after(None);
+        stay = revision(2, 2).after(Some(stay));
+        stay = revision(3, 1).after(Some(stay));
+        assert_eq!(stay.levels, [(t(1), 2), (t(3), 1)]);
+        assert_eq!(stay.level_at(t(2)), Some(2));
+        assert_eq!(stay.level_at(t(4)), Some(1));
+        assert_eq!(stay.level_at(t(0)), None);
     }
 }

@@ -11,8 +11,8 @@ pub mod update;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{
-    ConsentFact, ExitReason, Facts, InterventionFact, NeedFact, ParticipantEvent, ParticipantFact,
-    ParticipantState, PlanFact, Principal, Stage, StayFact,
+    ConsentFact, EvaluationFact, ExitReason, Facts, InterventionFact, NeedFact, ParticipantEvent,
+    ParticipantFact, ParticipantState, PlanFact, Principal, Stage, StayFact,
 };
 pub use table::{Cell, Table, Value};
 pub use update::{Feed, Update};
@@ -182,6 +182,10 @@ pub enum ReportKind {
     Fidelity,
     /// The consultation group's cases and meetings per quarter.
     Consultation,
+    /// SIP-kollen answers per municipality and question.
+    SipKollen,
+    /// Participants on the board per month by status level.
+    BoardLevels,
 }
 
 /// A calendar year reports may cover.

@@ -114,7 +114,10 @@ impl Store {
                 }
                 Update::CaseManagers { id, staff } => save(&txn, CASE_MANAGERS, id, &staff).await?,
                 Update::Plan { id, fact } => save(&txn, PLAN, id, &fact).await?,
-                Update::Stay { id, fact } => save(&txn, STAY, id, &fact).await?,
+                Update::Stay { id, fact } => {
+                    let previous = load(&txn, STAY, &id).await?;
+                    save(&txn, STAY, id, &fact.after(previous)).await?;
+                }
                 Update::ResearchConsent { id, fact } => {
                     save(&txn, RESEARCH_CONSENT, id, &fact).await?;
                 }
