@@ -1,7 +1,7 @@
 //! What the read model keeps of each feed: only the fields reports count, never a name, a
 //! personal identity number or free text.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -257,19 +257,19 @@ impl ConsentFact {
     }
 }
 
-/// Everything the read model holds, loaded for one report.
+/// Everything the read model holds: loaded once, then kept current change by change.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// Participants by id.
     pub participants: HashMap<String, ParticipantFact>,
     /// Current case managers (staff ids) by participant id.
     pub case_managers: HashMap<String, Vec<String>>,
-    /// Plans.
-    pub plans: Vec<PlanFact>,
-    /// Board stays.
-    pub stays: Vec<StayFact>,
-    /// Research-study consents.
-    pub research_consents: Vec<ConsentFact>,
+    /// Plans by id.
+    pub plans: BTreeMap<String, PlanFact>,
+    /// Board stays by entry id.
+    pub stays: BTreeMap<String, StayFact>,
+    /// Research-study consents by id.
+    pub research_consents: BTreeMap<String, ConsentFact>,
     /// The consultation group's cases.
     pub consultation_cases: Vec<(String, super::consultation::CaseFact)>,
     /// The consultation group's meetings.

@@ -106,7 +106,7 @@ pub fn sip_kollen(facts: &Facts, year: Year, settings: &ReportSettings) -> Table
         .map(String::as_str)
         .collect();
     let mut counts: BTreeMap<(&str, usize), [u64; 3]> = BTreeMap::new();
-    for plan in &facts.plans {
+    for plan in facts.plans.values() {
         let Some(p) = facts.participants.get(&plan.participant_id) else {
             continue;
         };
@@ -183,7 +183,7 @@ pub fn sip_kollen(facts: &Facts, year: Year, settings: &ReportSettings) -> Table
 pub fn board_levels(facts: &Facts, year: Year, scope: &Scope, now: DateTime<Utc>) -> Table {
     let top = facts
         .stays
-        .iter()
+        .values()
         .flat_map(|s| s.levels.iter().map(|(_, l)| *l))
         .max()
         .unwrap_or(3)
@@ -217,7 +217,7 @@ pub fn board_levels(facts: &Facts, year: Year, scope: &Scope, now: DateTime<Utc>
     for (label, start, end) in periods {
         // Each participant's most acute level in the period; `None` when none was recorded.
         let mut people: BTreeMap<&str, Option<u32>> = BTreeMap::new();
-        for stay in &facts.stays {
+        for stay in facts.stays.values() {
             let Some(p) = facts.participants.get(&stay.participant_id) else {
                 continue;
             };
@@ -299,7 +299,7 @@ pub fn recruitment(
     let mut table = Table::new(&columns);
     let researched: HashSet<&str> = facts
         .research_consents
-        .iter()
+        .values()
         .filter(|c| c.active_at(now))
         .map(|c| c.participant_id.as_str())
         .collect();
@@ -430,7 +430,7 @@ pub fn coverage(facts: &Facts, scope: &Scope) -> Table {
     let mut table = Table::new(&columns.iter().map(String::as_str).collect::<Vec<_>>());
     let region = COVERAGE_COUNTS - 2;
     let mut per_area: BTreeMap<&str, ([u64; COVERAGE_COUNTS], Vec<i64>)> = BTreeMap::new();
-    for plan in facts.plans.iter().filter(|p| p.active) {
+    for plan in facts.plans.values().filter(|p| p.active) {
         let Some(p) = facts.participants.get(&plan.participant_id) else {
             continue;
         };
@@ -555,7 +555,7 @@ pub fn board(facts: &Facts, year: Year, scope: &Scope, now: DateTime<Utc>) -> Ta
         let mut people = BTreeSet::new();
         let mut days = 0i64;
         let mut lengths = Vec::new();
-        for stay in &facts.stays {
+        for stay in facts.stays.values() {
             let Some(p) = facts.participants.get(&stay.participant_id) else {
                 continue;
             };
@@ -720,7 +720,7 @@ pub fn fidelity(facts: &Facts, year: Year, scope: &Scope) -> Table {
         }
     }
     let mut plans_of: HashMap<&str, Vec<&super::facts::PlanFact>> = HashMap::new();
-    for plan in &facts.plans {
+    for plan in facts.plans.values() {
         plans_of
             .entry(plan.participant_id.as_str())
             .or_default()
@@ -886,13 +886,16 @@ mod tests {
             "p".into(),
             enrolled("1283", NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()),
         );
-        facts.stays.push(StayFact {
-            participant_id: "p".into(),
-            team_id: "t".into(),
-            on_at: at(2025, 3, 22),
-            off_at: Some(at(2025, 4, 11)),
-            levels: Vec::new(),
-        });
+        facts.stays.insert(
+            "e".into(),
+            StayFact {
+                participant_id: "p".into(),
+                team_id: "t".into(),
+                on_at: at(2025, 3, 22),
+                off_at: Some(at(2025, 4, 11)),
+                levels: Vec::new(),
+            },
+        );
         let table = board(
             &facts,
             Year::parse(2025).unwrap(),
@@ -922,16 +925,19 @@ mod tests {
             off_at: off,
             levels,
         };
-        facts.stays.push(stay(
-            "p",
-            at(2025, 3, 22),
-            Some(at(2025, 4, 11)),
-            vec![(at(2025, 3, 22), 2), (at(2025, 4, 5), 1)],
-        ));
+        facts.stays.insert(
+            "e1".into(),
+            stay(
+                "p",
+                at(2025, 3, 22),
+                Some(at(2025, 4, 11)),
+                vec![(at(2025, 3, 22), 2), (at(2025, 4, 5), 1)],
+            ),
+        );
         // q: on from 1 April with no level known, still on.
         facts
             .stays
-            .push(stay("q", at(2025, 4, 1), None, Vec::new()));
+            .insert("e2".into(), stay("q", at(2025, 4, 1), None, Vec::new()));
         let table = board_levels(
             &facts,
             Year::parse(2025).unwrap(),
@@ -975,21 +981,24 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
         let mut add = |id: String, home: &str, answer: &str| {
             facts.participants.insert(id.clone(), enrolled(home, day));
-            facts.plans.push(PlanFact {
-                participant_id: id,
-                active: true,
-                created_at: None,
-                needs: Vec::new(),
-                meetings: Vec::new(),
-                evaluations: vec![at(2025, 5, 1)],
-                sip_kollen: vec![EvaluationFact {
-                    recorded_at: at(2025, 5, 1),
-                    answers: vec![
-                        ("took_part".into(), answer.into()),
-                        ("plan_helps".into(), "yes".into()),
-                    ],
-                }],
-            });
+            facts.plans.insert(
+                id.clone(),
+                PlanFact {
+                    participant_id: id,
+                    active: true,
+                    created_at: None,
+                    needs: Vec::new(),
+                    meetings: Vec::new(),
+                    evaluations: vec![at(2025, 5, 1)],
+                    sip_kollen: vec![EvaluationFact {
+                        recorded_at: at(2025, 5, 1),
+                        answers: vec![
+                            ("took_part".into(), answer.into()),
+                            ("plan_helps".into(), "yes".into()),
+                        ],
+                    }],
+                },
+            );
         };
         // Helsingborg: 8 yes, 4 no. Höganäs: 2 yes.
         for i in 0..12 {

@@ -180,7 +180,7 @@ pub fn export(
 ) -> Export {
     let consenting: std::collections::BTreeSet<&str> = facts
         .research_consents
-        .iter()
+        .values()
         .filter(|c| c.active_for(&study.id, now))
         .map(|c| c.participant_id.as_str())
         .collect();
@@ -211,7 +211,7 @@ pub fn export(
         };
         let plans: Vec<_> = facts
             .plans
-            .iter()
+            .values()
             .filter(|x| x.participant_id == id)
             .collect();
         let active = plans.iter().find(|x| x.active);
@@ -226,7 +226,7 @@ pub fn export(
         let evaluations: usize = plans.iter().map(|x| x.evaluations.len()).sum();
         let stays: Vec<_> = facts
             .stays
-            .iter()
+            .values()
             .filter(|s| s.participant_id == id)
             .collect();
         let days: i64 = stays
@@ -317,14 +317,18 @@ mod tests {
                 .participants
                 .insert(who.into(), ParticipantFact::default());
         }
-        facts.research_consents = vec![
+        facts.research_consents = [
             consent("this", Some("s"), false),
             consent("other", Some("t"), false),
             consent("unnamed", None, false),
             consent("revoked", Some("s"), true),
             consent("both", Some("t"), false),
             consent("both", Some("s"), false),
-        ];
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (format!("c{i}"), c))
+        .collect();
         let study = study(&[1; 32]);
         let export = export(&facts, &study, &HashMap::new(), at(2), |_| 0);
         let mut got: Vec<&str> = export.rows.iter().map(|r| r[0].as_str()).collect();
