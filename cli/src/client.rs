@@ -103,7 +103,7 @@ pub enum Action {
     /// An aggregate report for the person's organisation (small cells withheld), as CSV,
     /// or as JSON with `--json`.
     Report {
-        /// recruitment, coverage, board, fidelity or consultation.
+        /// recruitment, coverage, board, board-levels, fidelity, sip-kollen or consultation.
         kind: String,
         /// The calendar year (default: this year).
         #[arg(long)]
@@ -473,6 +473,7 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                     on_behalf_of: None,
                     note: String::new(),
                     idempotency_key: String::new(),
+                    study_id: String::new(),
                 })
                 .await?;
             remember_consistency(config, recorded.metadata());
@@ -571,9 +572,11 @@ async fn act(config: &SamsynConfig, who: &str, action: Action, json: bool) -> an
                 "board" => reports_pb::ReportKind::Board,
                 "fidelity" => reports_pb::ReportKind::Fidelity,
                 "consultation" => reports_pb::ReportKind::Consultation,
+                "sip-kollen" => reports_pb::ReportKind::SipKollen,
+                "board-levels" => reports_pb::ReportKind::BoardLevels,
                 other => {
                     anyhow::bail!(
-                        "no report {other:?}: recruitment, coverage, board, fidelity or consultation"
+                        "no report {other:?}: recruitment, coverage, board, board-levels, fidelity, sip-kollen or consultation"
                     )
                 }
             };

@@ -288,6 +288,7 @@ fn plan() -> Plan {
                 id: "n1".into(),
                 life_area: LifeArea::Housing as i32,
                 description: "Behöver boende".into(),
+                no_intervention_reason: 0,
             }],
             interventions: vec![
                 Intervention {

@@ -166,11 +166,13 @@ fn plan() -> plans::Plan {
                     id: "n1".into(),
                     life_area: LifeArea::Housing as i32,
                     description: "Stöd för att behålla bostaden".into(),
+                    no_intervention_reason: 0,
                 },
                 Need {
                     id: "n2".into(),
                     life_area: LifeArea::SubstanceUse as i32,
                     description: "Minska alkoholbruket".into(),
+                    no_intervention_reason: 0,
                 },
             ],
             interventions: vec![
@@ -263,6 +265,7 @@ fn sharing_consent() -> consents::Consent {
         }),
         voiding: None,
         revision: Some(Revision { value: 2 }),
+        study_id: String::new(),
     }
 }
 

@@ -131,6 +131,7 @@ async fn bench() {
                     id: need.clone(),
                     life_area: plans_pb::LifeArea::Housing as i32,
                     description: "Stöd i hemmet".into(),
+                    no_intervention_reason: 0,
                 }],
                 interventions: vec![plans_pb::Intervention {
                     id: housing.clone(),

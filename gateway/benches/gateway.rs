@@ -489,6 +489,7 @@ async fn bench() {
             trace_id: None,
             stakeholders: Vec::new(),
             call_id: None,
+            export: None,
         });
         appenders.spawn(async move {
             while Instant::now() < until {

@@ -386,6 +386,7 @@ impl Pusher {
                 .gate()
                 .stakeholders(std::iter::once(participant_id)),
             call_id: None,
+            export: None,
         };
         self.gateway
             .audit()

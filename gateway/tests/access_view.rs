@@ -196,6 +196,11 @@ fn consent_request(
         on_behalf_of: None,
         note: "Samtycke givet vid mötet i Höganäs".to_owned(),
         idempotency_key: String::new(),
+        study_id: if kind == consent_pb::ConsentKind::ResearchStudy {
+            "fact-rct".to_owned()
+        } else {
+            String::new()
+        },
     }
 }
 

@@ -108,6 +108,7 @@ fn event(
         trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         stakeholders: Vec::new(),
         call_id: None,
+        export: None,
     }
 }
 

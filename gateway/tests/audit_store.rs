@@ -54,6 +54,7 @@ fn event(n: u64) -> AuditEvent {
         trace_id: None,
         stakeholders: Vec::new(),
         call_id: None,
+        export: None,
     }
 }
 

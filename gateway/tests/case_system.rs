@@ -53,6 +53,7 @@ async fn plan_with_housing(stack: &Stack, id: &str) -> (plans_pb::Plan, String) 
                     id: need.clone(),
                     life_area: plans_pb::LifeArea::Housing as i32,
                     description: "Stöd i hemmet".into(),
+                    no_intervention_reason: 0,
                 }],
                 interventions: vec![
                     intervention(housing.clone(), HELSINGBORG, "municipality.housing_support"),

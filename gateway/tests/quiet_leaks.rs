@@ -529,6 +529,7 @@ async fn follow_up_lists_the_intents_without_an_outcome() {
         trace_id: None,
         stakeholders: Vec::new(),
         call_id: Some(call.into()),
+        export: None,
     };
     store.record(event("a", Outcome::Intended)).await.unwrap();
     store.record(event("b", Outcome::Intended)).await.unwrap();

@@ -10,6 +10,8 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Datelike;
+use samsyn_proto::audit::v1 as audit_pb;
+use samsyn_proto::audit::v1::audit_service_client::AuditServiceClient;
 use samsyn_proto::common::v1::OrganisationKind;
 use samsyn_proto::consent::v1 as consent_pb;
 use samsyn_proto::consent::v1::consent_service_client::ConsentServiceClient;
@@ -491,13 +493,15 @@ async fn reports_are_refused_to_outsiders_and_other_roles_and_check_their_input(
 }
 
 /// A plan with three needs: housing met by the municipality, health by the region (its
-/// start 10 days after the decision), finances with no intervention.
+/// start 10 days after the decision), finances with no intervention: in every second plan
+/// (even `k`) because motivational work comes first, in the others with no reason recorded.
 fn plan_content(k: usize) -> plans_pb::PlanContent {
     let uuid = |i: usize| format!("0190a000-0000-7000-8000-{:012}", 10 * k + i);
     let need = |id: &str, area: plans_pb::LifeArea| plans_pb::Need {
         id: id.to_owned(),
         life_area: area as i32,
         description: "Behov".to_owned(),
+        no_intervention_reason: 0,
     };
     let intervention = |id: &str, need: &str, organisation: &str| plans_pb::Intervention {
         id: id.to_owned(),
@@ -524,7 +528,14 @@ fn plan_content(k: usize) -> plans_pb::PlanContent {
         needs: vec![
             need(housing, plans_pb::LifeArea::Housing),
             need(health, plans_pb::LifeArea::Health),
-            need(finances, plans_pb::LifeArea::Finances),
+            plans_pb::Need {
+                no_intervention_reason: if k.is_multiple_of(2) {
+                    plans_pb::NoInterventionReason::MotivationWork as i32
+                } else {
+                    0
+                },
+                ..need(finances, plans_pb::LifeArea::Finances)
+            },
         ],
         interventions: vec![
             intervention(&uuid(4), housing, HELSINGBORG),
@@ -563,10 +574,10 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
             .await
             .unwrap()
             .into_inner();
-        plans
+        let met = plans
             .record_meeting(plans_pb::RecordMeetingRequest {
                 participant_id: pid(id),
-                plan_id: plan.id,
+                plan_id: plan.id.clone(),
                 expected_revision: plan.revision,
                 meeting: Some(plans_pb::Meeting {
                     id: String::new(),
@@ -575,6 +586,42 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
                         who: Some(plans_pb::attendee::Who::Participant(true)),
                     }],
                     decisions: vec![],
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        // SIP-kollen: everyone took part; the plan helps in the even plans, not in the odd.
+        let answer = |question: plans_pb::EvaluationQuestion,
+                      answer: plans_pb::EvaluationAnswer| {
+            plans_pb::EvaluationItem {
+                question: question as i32,
+                answer: answer as i32,
+            }
+        };
+        plans
+            .record_evaluation(plans_pb::RecordEvaluationRequest {
+                participant_id: pid(id),
+                plan_id: plan.id,
+                expected_revision: met.revision,
+                evaluation: Some(plans_pb::Evaluation {
+                    id: String::new(),
+                    recorded_at: None,
+                    items: vec![
+                        answer(
+                            plans_pb::EvaluationQuestion::TookPart,
+                            plans_pb::EvaluationAnswer::Yes,
+                        ),
+                        answer(
+                            plans_pb::EvaluationQuestion::PlanHelps,
+                            if k.is_multiple_of(2) {
+                                plans_pb::EvaluationAnswer::Yes
+                            } else {
+                                plans_pb::EvaluationAnswer::No
+                            },
+                        ),
+                    ],
+                    comment: "Bra möte, men jag vill ha mer tid".to_owned(),
                 }),
             })
             .await
@@ -604,6 +651,23 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
     assert_eq!(coverage["housing"]["interventions_region"], "0");
     assert_eq!(coverage["health"]["interventions_region"], n);
     assert_eq!(coverage["finances"]["needs_without_intervention"], n);
+    // Without an intervention, by reason: the even plans' motivational work, the rest none.
+    let motivation = with_plan.len().div_ceil(2);
+    assert_eq!(motivation, 6);
+    assert_eq!(
+        coverage["finances"]["without_motivation_work"],
+        motivation.to_string()
+    );
+    assert_eq!(
+        coverage["finances"]["without_not_recorded"],
+        (with_plan.len() - motivation).to_string()
+    );
+    assert_eq!(coverage["finances"]["without_denied"], "0");
+    assert_eq!(coverage["housing"]["without_not_recorded"], "0");
+    assert_eq!(
+        coverage["total"]["without_motivation_work"],
+        motivation.to_string()
+    );
     assert_eq!(
         coverage["total"]["needs"],
         (3 * with_plan.len()).to_string()
@@ -636,6 +700,72 @@ async fn coverage_board_and_fidelity_count_the_seed_for_each_scope() {
     assert_eq!(board["year"]["stays_started"], "6");
     assert_eq!(board["year"]["participants_on_board"], "6");
     assert_eq!(board["year"]["stays_ended"], "0");
+
+    // Levels over time: the six, put on at level 1 this month.
+    let levels = by_label(
+        &report(
+            &mut region,
+            pb::ReportKind::BoardLevels,
+            pb::ReportFormat::Unspecified,
+        )
+        .await,
+    );
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    for period in [month.as_str(), "year"] {
+        assert_eq!(levels[period]["participants_on_board"], "6", "{period}");
+        assert_eq!(levels[period]["level_1"], "6", "{period}");
+        assert_eq!(levels[period]["level_not_recorded"], "0", "{period}");
+    }
+
+    // SIP-kollen per municipality and question, counted here from what was recorded: a
+    // figure is either withheld or the count.
+    let sip_kollen = report(
+        &mut region,
+        pb::ReportKind::SipKollen,
+        pb::ReportFormat::Unspecified,
+    )
+    .await;
+    let mut expected: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+    for (k, (_, seeded)) in with_plan.iter().enumerate() {
+        let helps = if k.is_multiple_of(2) { 1 } else { 3 };
+        for home in [seeded.home, "total"] {
+            expected.entry(format!("{home}/took_part")).or_default()[0] += 1;
+            expected.entry(format!("{home}/took_part")).or_default()[1] += 1;
+            expected.entry(format!("{home}/plan_helps")).or_default()[0] += 1;
+            expected.entry(format!("{home}/plan_helps")).or_default()[helps] += 1;
+        }
+    }
+    let shown = by_label(&sip_kollen);
+    assert_eq!(
+        shown.len(),
+        11 * 5,
+        "ten municipalities and the total, five questions each"
+    );
+    for (label, cells) in &shown {
+        let want = expected.get(label).copied().unwrap_or_default();
+        for (i, column) in ["answers", "yes", "partly", "no"].into_iter().enumerate() {
+            let count = want[i];
+            if (1..5).contains(&count) {
+                assert_eq!(cells[column], "x", "{label} {column}");
+            } else if cells[column] != "x" {
+                assert_eq!(cells[column], count.to_string(), "{label} {column}");
+            }
+        }
+    }
+    assert_eq!(shown["total/plan_helps"]["answers"], "11");
+    assert_eq!(shown["total/plan_helps"]["percent_yes"], "54.5");
+    // Ängelholm's own report: its five rows, as the programme shows them.
+    let own = report(
+        &mut angelholm,
+        pb::ReportKind::SipKollen,
+        pb::ReportFormat::Unspecified,
+    )
+    .await;
+    assert_eq!(own.rows.len(), 5);
+    for row in &own.rows {
+        assert!(sip_kollen.rows.contains(row), "{row:?}");
+        assert!(row.cells[0].starts_with("1292/"));
+    }
 
     let fidelity = by_label(
         &report(
@@ -727,13 +857,26 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
         })
         .await
         .unwrap();
-    stack.settle_reports().await;
+    // The five consent to the other study as well, and one Ängelholm participant to the
+    // other study only: never in the first study's export.
     let consenting: Vec<&str> = seeded
         .iter()
         .filter(|(_, s)| s.research)
         .map(|(id, _)| id.as_str())
         .collect();
     assert_eq!(consenting.len(), 5);
+    let (other_only, _) = seeded
+        .iter()
+        .filter(|(_, s)| s.home == ANGELHOLM)
+        .nth(1)
+        .unwrap()
+        .clone();
+    for id in consenting.iter().copied().chain([other_only.as_str()]) {
+        let mut request = consent_request(id, consent_pb::ConsentKind::ResearchStudy, None, None);
+        request.study_id = STUDIES[1].0.to_owned();
+        consent.record_consent(request).await.unwrap();
+    }
+    stack.settle_reports().await;
 
     let mut owner = client(
         &stack,
@@ -788,6 +931,7 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
     }
     assert!(!text.contains("Samtycke") && !text.contains("Behov"));
     assert!(!text.contains(&expected_pseudonym(&key, &withdrawn)));
+    assert!(!text.contains(&expected_pseudonym(&key, &other_only)));
 
     // Again: the same pseudonyms and the same arms (the allocation is recorded).
     let again = owner
@@ -796,14 +940,23 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
         .unwrap()
         .into_inner();
     assert_eq!(again.document, first.document);
-    // Another study: other pseudonyms for the same people.
+    // Another study: its own consenting participants, other pseudonyms for the same people.
     let other = owner
         .export_research_data(export("other-study"))
         .await
         .unwrap()
         .into_inner();
     let other_rows = csv_rows(&other.document);
-    assert_eq!(other_rows.len(), 6);
+    let (_, other_key) = STUDIES[1];
+    let mut want_other: Vec<String> = consenting
+        .iter()
+        .copied()
+        .chain([other_only.as_str()])
+        .map(|id| expected_pseudonym(&other_key, id))
+        .collect();
+    want_other.sort();
+    let got_other: Vec<String> = other_rows[1..].iter().map(|r| r[0].clone()).collect();
+    assert_eq!(got_other, want_other);
     for row in &other_rows[1..] {
         assert!(!got.contains(&row[0]), "a pseudonym shared across studies");
     }
@@ -835,5 +988,43 @@ async fn the_research_export_holds_exactly_the_consenting_under_stable_pseudonym
             .iter()
             .filter(|e| e.allowed)
             .all(|e| e.principal.as_ref().unwrap().id == "SE2321000255-forskning")
+    );
+
+    // The region's auditor reads each export in the trail with its study and the rows it
+    // returned; the refused one exported nothing and says so.
+    let auditor = stack.token(&staff("SE2321000255-rev1", REGION, &["auditor"]));
+    let mut audit =
+        AuditServiceClient::with_interceptor(stack.channel(), Credentials::bearer(&auditor));
+    let events = audit
+        .list_events(audit_pb::ListEventsRequest {
+            principal_id: "SE2321000255-forskning".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let exported: Vec<(String, u64, i32)> = events
+        .iter()
+        .filter(|e| e.rpc == "/samsyn.reports.v1.ReportsService/ExportResearchData")
+        .map(|e| {
+            let export = e.export.clone().unwrap_or_default();
+            (export.study_id, export.row_count, e.status_code)
+        })
+        .collect();
+    let returned = |export: &pb::ResearchExport| u64::from(export.row_count);
+    assert_eq!(
+        exported,
+        [
+            ("fact-rct".to_owned(), returned(&first), 0),
+            ("fact-rct".to_owned(), returned(&again), 0),
+            ("other-study".to_owned(), returned(&other), 0),
+            (String::new(), 0, Code::InvalidArgument as i32),
+        ]
+    );
+    assert_eq!(returned(&other), 6);
+    assert_eq!(
+        u64::try_from(other_rows.len() - 1).unwrap(),
+        returned(&other)
     );
 }

@@ -689,6 +689,7 @@ async fn a_pushed_decision_is_the_pushing_municipalitys_own() {
                     id: need.clone(),
                     life_area: plans_pb::LifeArea::Housing as i32,
                     description: "Stöd i hemmet".into(),
+                    no_intervention_reason: 0,
                 }],
                 interventions: vec![
                     intervention(&housing, HELSINGBORG, "municipality.housing_support"),

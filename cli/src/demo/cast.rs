@@ -4,6 +4,9 @@ use anyhow::Context;
 use samsyn_participants::domain::pin::check_digit;
 use samsyn_proto::board::v1 as board_pb;
 
+/// The study the demo's research consents are for.
+pub(super) const DEMO_STUDY: &str = "fact-rct";
+
 /// The region (the gateway's default region organisation).
 pub(super) const REGION: &str = "SE2321000255";
 /// Helsingborg.

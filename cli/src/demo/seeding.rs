@@ -15,8 +15,8 @@ use samsyn_proto::plans::v1 as plans_pb;
 
 use super::Clients;
 use super::cast::{
-    BoardDef, GOALS, HELSINGBORG, MALMO, REGION, STRENGTHS, Sharing, Spec, StaffDef, Stage,
-    coordinator_of, staff,
+    BoardDef, DEMO_STUDY, GOALS, HELSINGBORG, MALMO, REGION, STRENGTHS, Sharing, Spec, StaffDef,
+    Stage, coordinator_of, staff,
 };
 
 /// Today's date in UTC, moved by `days`.
@@ -371,6 +371,11 @@ pub(super) async fn record_consent(
             on_behalf_of: None,
             note: "Samtycket gavs vid inskrivningssamtalet".into(),
             idempotency_key: key.clone(),
+            study_id: if kind == consent_pb::ConsentKind::ResearchStudy {
+                DEMO_STUDY.to_owned()
+            } else {
+                String::new()
+            },
         })
         .await
         .with_context(|| format!("consent {key}"))?
@@ -460,6 +465,7 @@ pub(super) async fn seed_plan(
         id: item_id(n, item),
         life_area: area as i32,
         description: text.into(),
+        no_intervention_reason: 0,
     };
     let intervention =
         |item: u32,

@@ -69,6 +69,36 @@ pub struct AuditEvent {
     pub stakeholders: Vec<String>,
     /// Ties a write's intent to its outcome; `None` for calls that write nothing.
     pub call_id: Option<String>,
+    /// What a bulk export let leave, as the service that made it reported.
+    pub export: Option<ExportAudit>,
+}
+
+/// A research export as its audit event records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExportAudit {
+    /// The study it was made for.
+    pub study_id: String,
+    /// The rows it held.
+    pub row_count: u64,
+}
+
+impl ExportAudit {
+    /// The export a service's response metadata reports, if it reports one; a malformed
+    /// report is taken as none rather than failing a call already served.
+    pub fn of(metadata: &tonic::metadata::MetadataMap) -> Option<Self> {
+        use samsyn_kit::export::{ROW_COUNT_HEADER, STUDY_HEADER};
+        let study_id = metadata.get(STUDY_HEADER)?.to_str().ok()?;
+        let row_count = metadata
+            .get(ROW_COUNT_HEADER)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()?;
+        (!study_id.is_empty() && study_id.len() <= 64).then(|| Self {
+            study_id: study_id.to_owned(),
+            row_count,
+        })
+    }
 }
 
 /// One row of a list or stream that was shown.

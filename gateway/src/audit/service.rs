@@ -337,6 +337,10 @@ fn event(stored: StoredEvent) -> pb::AuditEvent {
         rpc: record.rpc,
         reviewed_by,
         reviewed_at,
+        export: record.export.map(|e| pb::ExportDetail {
+            study_id: e.study_id,
+            row_count: e.row_count,
+        }),
     }
 }
 

@@ -383,6 +383,10 @@ pub struct Record {
     /// Ties a write's intent to its outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// A research export's study and row count. Absent from every other event's body, so
+    /// events written before it existed hash as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::ExportAudit>,
 }
 
 /// The organisation scope of events no organisation can be held to: unauthenticated calls
@@ -479,6 +483,7 @@ impl Record {
             trace_id: event.trace_id.clone(),
             stakeholders: event.stakeholders.clone(),
             call_id: event.call_id.clone(),
+            export: event.export.clone(),
         }
     }
 }

@@ -41,7 +41,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use crate::access_view::{FeedName, Follower};
-use crate::audit::AuditTrail;
+use crate::audit::{AuditTrail, ExportAudit, Outcome};
 use crate::auth::Principal;
 use crate::authenticate::Authenticator;
 use crate::describe::CallDescriber;
@@ -302,6 +302,7 @@ impl Call {
         if let Some((feed, sequence)) = written {
             self.settle(feed, sequence).await;
         }
+        let export = ExportAudit::of(response.metadata());
         let body = response.into_inner();
         if let Err(status) = self.check_answer(&admitted, &access, &body) {
             self.audit_forwarded(admitted, Vec::new(), status.code())
@@ -329,7 +330,9 @@ impl Call {
                 return Err(status);
             }
         };
-        self.audit_forwarded(admitted, rows, Code::Ok).await?;
+        let mut event = self.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded)?;
+        event.export = export;
+        self.record(event).await?;
         let mut response = Response::new(body);
         if let Some((feed, sequence)) = written
             && let Ok(token) = format!("{}:{sequence}", feed.as_str()).parse()

@@ -208,6 +208,7 @@ impl Stream {
             trace_id: Some(call.trace_id()),
             stakeholders: Vec::new(),
             call_id: None,
+            export: None,
         };
         // A trail that cannot commit ends nothing here: the stream's opening is audited,
         // and the failure is logged and counted by `record`.

@@ -37,6 +37,7 @@ impl Call {
             trace_id: Some(self.trace_id()),
             stakeholders: Vec::new(),
             call_id: None,
+            export: None,
         };
         self.record(event).await
     }
@@ -70,6 +71,7 @@ impl Call {
             trace_id: Some(self.trace_id()),
             stakeholders: Vec::new(),
             call_id: write.then(|| admitted.call_id.clone()),
+            export: None,
         })
     }
 

@@ -659,6 +659,12 @@ pub fn consent_request(
         on_behalf_of: None,
         note: "Samtycke givet vid mötet i Höganäs".to_owned(),
         idempotency_key: String::new(),
+        // A research consent is for the first of the tests' studies.
+        study_id: if kind == consent_pb::ConsentKind::ResearchStudy {
+            STUDIES[0].0.to_owned()
+        } else {
+            String::new()
+        },
     }
 }
 

@@ -19,7 +19,7 @@ use crate::domain::{
     self, Actor, CategorySet, Consent, ConsentError, ConsentForm, ConsentKind, Ending, LiftPeriod,
     LiftReason, NewConsent, NewLift, NewRestriction, Note, OrgId, ParticipantId, PersonName,
     Reason, Representative, RepresentativeKind, Restriction, SharingScope, StaffId, StaffMember,
-    UnitId, Validity, ValueError,
+    StudyId, UnitId, Validity, ValueError,
 };
 use crate::store::Store;
 use crate::wire;
@@ -489,19 +489,31 @@ fn parse_record_consent(
     let kind = match pb::ConsentKind::try_from(request.kind) {
         Ok(pb::ConsentKind::Participation) => {
             no_sharing(&mut v, request.sharing.as_ref());
+            no_study(&mut v, &request.study_id);
             Some(ConsentKind::Participation)
         }
         Ok(pb::ConsentKind::ResearchStudy) => {
             no_sharing(&mut v, request.sharing.as_ref());
-            Some(ConsentKind::ResearchStudy)
-        }
-        Ok(pb::ConsentKind::InformationSharing) => match &request.sharing {
-            Some(sharing) => sharing_scope(&mut v, sharing).map(ConsentKind::InformationSharing),
-            None => {
-                v.add("sharing", "required for information sharing");
+            if request.study_id.is_empty() {
+                v.add("study_id", "required for a research study");
                 None
+            } else {
+                v.check("study_id", StudyId::parse(&request.study_id))
+                    .map(|study| ConsentKind::ResearchStudy(Some(study)))
             }
-        },
+        }
+        Ok(pb::ConsentKind::InformationSharing) => {
+            no_study(&mut v, &request.study_id);
+            match &request.sharing {
+                Some(sharing) => {
+                    sharing_scope(&mut v, sharing).map(ConsentKind::InformationSharing)
+                }
+                None => {
+                    v.add("sharing", "required for information sharing");
+                    None
+                }
+            }
+        }
         _ => {
             v.add(
                 "kind",
@@ -774,6 +786,12 @@ fn categories(v: &mut FieldViolations, field: &str, values: &[i32]) -> Option<Ca
 fn no_sharing(v: &mut FieldViolations, sharing: Option<&pb::Sharing>) {
     if sharing.is_some() {
         v.add("sharing", "only for information sharing");
+    }
+}
+
+fn no_study(v: &mut FieldViolations, study_id: &str) {
+    if !study_id.is_empty() {
+        v.add("study_id", "only for a research study");
     }
 }
 

@@ -124,7 +124,7 @@ fn revision(value: u64) -> Option<common::Revision> {
 pub fn consent(c: &Consent) -> pb::Consent {
     let (kind, sharing) = match &c.kind {
         ConsentKind::Participation => (pb::ConsentKind::Participation, None),
-        ConsentKind::ResearchStudy => (pb::ConsentKind::ResearchStudy, None),
+        ConsentKind::ResearchStudy(_) => (pb::ConsentKind::ResearchStudy, None),
         ConsentKind::InformationSharing(scope) => (
             pb::ConsentKind::InformationSharing,
             Some(pb::Sharing {
@@ -163,6 +163,10 @@ pub fn consent(c: &Consent) -> pb::Consent {
         revocation: c.revocation.as_ref().map(ending),
         voiding: c.voiding.as_ref().map(ending),
         revision: revision(c.revision),
+        study_id: match &c.kind {
+            ConsentKind::ResearchStudy(study) => text(study.as_ref().map(|s| s.as_str())),
+            _ => String::new(),
+        },
     }
 }
 

@@ -89,6 +89,19 @@ fn sharing_consent() -> pb::RecordConsentRequest {
         }),
         note: "Samtycket lämnades muntligt på mötet; gäller även särskilt boende i Höör.".into(),
         idempotency_key: String::new(),
+        study_id: String::new(),
+    }
+}
+
+/// Written consent to take part in `study`.
+fn research_consent(study: &str) -> pb::RecordConsentRequest {
+    pb::RecordConsentRequest {
+        kind: pb::ConsentKind::ResearchStudy as i32,
+        sharing: None,
+        on_behalf_of: None,
+        form: pb::ConsentForm::Written as i32,
+        study_id: study.into(),
+        ..sharing_consent()
     }
 }
 
@@ -656,4 +669,140 @@ async fn racing_revocations_on_sqlite_are_aborted_not_internal_errors() {
         }
     }
     assert_eq!(won, 1);
+}
+
+/// A research consent names its study, which comes back on reads and on the feed; a study is
+/// required for research, refused for the other kinds, and size- and alphabet-limited.
+async fn research_consents_name_their_study(url: String) {
+    let (served, _dir) = serve(url).await;
+    let mut client = ConsentServiceClient::new(served.channel.clone());
+    let recorded = client
+        .record_consent(research_consent("fact-rct-2025"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(recorded.study_id, "fact-rct-2025");
+    let listed = client
+        .list_consents(pb::ListConsentsRequest {
+            participant_id: participant(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.consents[0].study_id, "fact-rct-2025");
+    let mut feed = client
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            heartbeat_seconds: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let change = feed.next().await.unwrap().unwrap();
+    assert_eq!(
+        pb::Consent::decode(change.payload.as_slice())
+            .unwrap()
+            .study_id,
+        "fact-rct-2025"
+    );
+
+    let mut sharing_with_study = sharing_consent();
+    sharing_with_study.study_id = "fact-rct-2025".into();
+    for (request, why) in [
+        (research_consent(""), "required for a research study"),
+        (research_consent(&"s".repeat(65)), "must be 1 to 64"),
+        (research_consent("fact rct"), "must be 1 to 64"),
+        (sharing_with_study, "only for a research study"),
+    ] {
+        let status = client.record_consent(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_details_bad_request().unwrap();
+        assert_eq!(details.field_violations[0].field, "study_id");
+        assert!(
+            details.field_violations[0].description.contains(why),
+            "{:?}",
+            details.field_violations
+        );
+    }
+    let listed = client
+        .list_consents(pb::ListConsentsRequest {
+            participant_id: participant(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.consents.len(), 1, "nothing refused is stored");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn research_consents_name_their_study_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    research_consents_name_their_study(fresh_sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn research_consents_name_their_study_on_postgres() {
+    research_consents_name_their_study(fresh_postgres_url().await.unwrap()).await;
+}
+
+/// A research consent stored before consents named their study is read after the migration
+/// as naming none, on both databases.
+async fn a_research_consent_from_before_studies_names_none(url: String) {
+    use sea_orm::ConnectionTrait;
+    let (served, _dir) = serve(url.clone()).await;
+    let mut client = ConsentServiceClient::new(served.channel.clone());
+    let recorded = client
+        .record_consent(research_consent("fact-rct-2025"))
+        .await
+        .unwrap()
+        .into_inner();
+    served.stop().await;
+    // Back to the stored form of before, with the migration not yet run.
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    for table in ["record", "record_version"] {
+        db.execute_unprepared(&format!(
+            r#"UPDATE {table} SET body = REPLACE(body, '"kind":{{"ResearchStudy":"fact-rct-2025"}}', '"kind":"ResearchStudy"')"#
+        ))
+        .await
+        .unwrap();
+    }
+    db.execute_unprepared(
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000101_name_research_studies'",
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+
+    let (served, _dir) = serve(url).await;
+    let mut client = ConsentServiceClient::new(served.channel.clone());
+    let listed = client
+        .list_consents(pb::ListConsentsRequest {
+            participant_id: participant(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.consents.len(), 1);
+    assert_eq!(listed.consents[0].id, recorded.id);
+    assert_eq!(
+        listed.consents[0].kind,
+        pb::ConsentKind::ResearchStudy as i32
+    );
+    assert_eq!(listed.consents[0].study_id, "");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_research_consent_from_before_studies_names_none_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_research_consent_from_before_studies_names_none(fresh_sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_research_consent_from_before_studies_names_none_on_postgres() {
+    a_research_consent_from_before_studies_names_none(fresh_postgres_url().await.unwrap()).await;
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod feed;
 pub mod follow;
 pub mod idempotency;

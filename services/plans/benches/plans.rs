@@ -35,6 +35,7 @@ fn full_content(need_ids: &[String], intervention_ids: &[String]) -> pb::PlanCon
             id: id.clone(),
             life_area: (i % 8 + 1) as i32,
             description: format!("Behov {i}: stöd i vardagen, ekonomi och boende"),
+            no_intervention_reason: 0,
         })
         .collect();
     content.interventions = intervention_ids

@@ -16,7 +16,8 @@ use crate::domain::decision::{
 use crate::domain::plan::{
     Attendee, DecisionLink, Evaluation, EvaluationAnswer, EvaluationQuestion, FollowUp, Goal,
     Intervention, InterventionKind, InterventionStatus, LifeArea, MAX_ITEMS, MAX_MEETING_ITEMS,
-    Meeting, Need, OtherActorAction, Plan, PlanContent, PlanStatus, Responsibility, RevisionKind,
+    Meeting, Need, NoInterventionReason, OtherActorAction, Plan, PlanContent, PlanStatus,
+    Responsibility, RevisionKind,
 };
 use crate::domain::repository::{DueFollowUp, PlanSummary, RevisionSummary};
 use crate::domain::values::{
@@ -119,6 +120,32 @@ fn bounded<'a, T>(v: &mut Violations, field: &str, list: &'a [T], max: usize) ->
         &[]
     } else {
         list
+    }
+}
+
+/// A need's reason for having no intervention; `Err` for a value outside the enum.
+fn no_intervention_reason(value: i32) -> Result<Option<NoInterventionReason>, ()> {
+    use pb::NoInterventionReason as R;
+    Ok(Some(match R::try_from(value).map_err(|_| ())? {
+        R::Unspecified => return Ok(None),
+        R::ParticipantDeclines => NoInterventionReason::ParticipantDeclines,
+        R::MotivationWork => NoInterventionReason::MotivationWork,
+        R::NoneSuitable => NoInterventionReason::NoneSuitable,
+        R::Denied => NoInterventionReason::Denied,
+        R::MetOtherwise => NoInterventionReason::MetOtherwise,
+        R::Other => NoInterventionReason::Other,
+    }))
+}
+
+fn no_intervention_reason_to(reason: NoInterventionReason) -> pb::NoInterventionReason {
+    use pb::NoInterventionReason as R;
+    match reason {
+        NoInterventionReason::ParticipantDeclines => R::ParticipantDeclines,
+        NoInterventionReason::MotivationWork => R::MotivationWork,
+        NoInterventionReason::NoneSuitable => R::NoneSuitable,
+        NoInterventionReason::Denied => R::Denied,
+        NoInterventionReason::MetOtherwise => R::MetOtherwise,
+        NoInterventionReason::Other => R::Other,
     }
 }
 
@@ -236,10 +263,18 @@ pub fn content(
                 &format!("{p}.description"),
                 Text::required(&n.description, Text::MEDIUM),
             );
+            let reason = match no_intervention_reason(n.no_intervention_reason) {
+                Ok(reason) => Some(reason),
+                Err(()) => {
+                    v.add(format!("{p}.no_intervention_reason"), "not a known reason");
+                    None
+                }
+            };
             Some(Need {
                 id: id?,
                 life_area: area?,
                 description: description?,
+                no_intervention_reason: reason?,
             })
         })
         .collect();
@@ -817,6 +852,9 @@ fn content_to(c: &PlanContent) -> pb::PlanContent {
                     LifeArea::Other => pb::LifeArea::Other,
                 } as i32,
                 description: n.description.as_str().to_owned(),
+                no_intervention_reason: n
+                    .no_intervention_reason
+                    .map_or(0, |r| no_intervention_reason_to(r) as i32),
             })
             .collect(),
         interventions: c.interventions.iter().map(intervention_to).collect(),
@@ -1128,6 +1166,7 @@ mod tests {
             id: "6a1c1c1e-0000-4000-8000-000000000001".into(),
             life_area: pb::LifeArea::Finances as i32,
             description: "Skulder hos Kronofogden".into(),
+            no_intervention_reason: 0,
         };
         let twice = pb::PlanContent {
             goals: vec![],

@@ -515,6 +515,12 @@ async fn bad_input_names_the_field_and_stores_nothing() {
     backwards.start_on = day(2027, 3, 1);
     backwards.end_on = day(2027, 1, 1);
     ends_first.interventions = vec![backwards];
+    let mut met_with_reason = content(&need_id);
+    met_with_reason.needs[0].no_intervention_reason =
+        pb::NoInterventionReason::MotivationWork as i32;
+    met_with_reason.interventions = vec![intervention("", &need_id, "region.imr")];
+    let mut unknown_reason = content(&need_id);
+    unknown_reason.needs[0].no_intervention_reason = 99;
     let cases = [
         (empty_goal, "content.goals[0].text"),
         (huge, "content.strengths"),
@@ -523,6 +529,8 @@ async fn bad_input_names_the_field_and_stores_nothing() {
         (unlinked, "content.interventions[0].need_id"),
         (unknown_code, "content.interventions[0].catalogue_code"),
         (ends_first, "content.interventions[0].end_on"),
+        (met_with_reason, "content.needs[0].no_intervention_reason"),
+        (unknown_reason, "content.needs[0].no_intervention_reason"),
     ];
     for (bad, field) in cases {
         let status = client.create_plan(create(bad)).await.unwrap_err();
@@ -879,4 +887,66 @@ async fn a_decision_without_a_plan_is_parked_on_sqlite() {
 async fn a_decision_without_a_plan_is_parked_on_postgres() {
     let url = samsyn_kit::testing::fresh_postgres_url().await.unwrap();
     parking(Some(url)).await;
+}
+
+/// A need without an intervention says why; the reason comes back on reads and on the feed,
+/// and a need whose only intervention was denied may give one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_need_says_why_it_has_no_intervention() {
+    let mut served = serve(None).await;
+    let client = &mut served.client;
+    let person = new_participant();
+    let need_id = uuid::Uuid::new_v4().to_string();
+    let mut with_reason = content(&need_id);
+    with_reason.needs[0].no_intervention_reason = pb::NoInterventionReason::MotivationWork as i32;
+    let mut denied = intervention("", &need_id, "municipality.housing_support");
+    denied.status = pb::InterventionStatus::Denied as i32;
+    let mut denied_need = content(&uuid::Uuid::new_v4().to_string());
+    denied_need.needs[0].no_intervention_reason = pb::NoInterventionReason::Denied as i32;
+    denied.need_id = denied_need.needs[0].id.clone();
+    with_reason.needs.push(denied_need.needs[0].clone());
+    with_reason.interventions = vec![denied];
+    let plan = client
+        .create_plan(pb::CreatePlanRequest {
+            participant_id: participant(&person),
+            content: Some(with_reason),
+            supersede_active: false,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reasons = |plan: &pb::Plan| -> Vec<i32> {
+        plan.content
+            .as_ref()
+            .unwrap()
+            .needs
+            .iter()
+            .map(|n| n.no_intervention_reason)
+            .collect()
+    };
+    let want = [
+        pb::NoInterventionReason::MotivationWork as i32,
+        pb::NoInterventionReason::Denied as i32,
+    ];
+    assert_eq!(reasons(&plan), want);
+    let read = client
+        .get_active_plan(pb::GetActivePlanRequest {
+            participant_id: participant(&person),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reasons(&read), want);
+    let mut feed = client
+        .watch_changes(WatchChangesRequest {
+            after_sequence: 0,
+            heartbeat_seconds: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let change = feed.next().await.unwrap().unwrap();
+    let fed = <pb::Plan as prost::Message>::decode(change.payload.as_slice()).unwrap();
+    assert_eq!(reasons(&fed), want);
 }

@@ -6,7 +6,9 @@
 //! an evaluation, a fifth discharged, a third with a board stay, a tenth in a research
 //! study): about 90,000 changes. The reports part then follows the feeds from the start;
 //! the time until it has applied all four is the build time. Then each report is asked for
-//! 20 times. `PARTICIPANTS` in the environment changes the size.
+//! 50 times; the very first report also loads the read model into memory (what every report
+//! cost before the facts were kept in memory), and is printed on its own. `PARTICIPANTS` in
+//! the environment changes the size.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -31,7 +33,7 @@ use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, EntityTrait, QueryOrder, Tr
 const MUNICIPALITIES: [&str; 10] = [
     "1257", "1260", "1275", "1276", "1277", "1278", "1282", "1283", "1284", "1292",
 ];
-const READS: usize = 20;
+const READS: usize = 50;
 
 fn pid(n: usize) -> Option<ParticipantId> {
     Some(ParticipantId {
@@ -154,11 +156,13 @@ fn history(n: usize, start: NaiveDate) -> [Vec<Row>; 4] {
                         id: format!("n{n}a"),
                         life_area: plans_pb::LifeArea::Housing as i32,
                         description: String::new(),
+                        no_intervention_reason: 0,
                     },
                     plans_pb::Need {
                         id: format!("n{n}b"),
                         life_area: plans_pb::LifeArea::Finances as i32,
                         description: String::new(),
+                        no_intervention_reason: 0,
                     },
                 ],
                 interventions: vec![plans_pb::Intervention {
@@ -340,6 +344,19 @@ async fn main() {
         changes as f64 / built.as_secs_f64()
     );
     let mut client = ReportsServiceClient::new(reports.channel.clone());
+    let t = Instant::now();
+    client
+        .get_report(pb::GetReportRequest {
+            kind: pb::ReportKind::Recruitment as i32,
+            year: 2025,
+            format: pb::ReportFormat::Csv as i32,
+        })
+        .await
+        .unwrap();
+    println!(
+        "first GetReport (loads the read model into memory) {:>6.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     for (name, kind) in [
         ("recruitment", pb::ReportKind::Recruitment),
         (
@@ -348,6 +365,8 @@ async fn main() {
         ),
         ("board", pb::ReportKind::Board),
         ("fidelity", pb::ReportKind::Fidelity),
+        ("sip_kollen", pb::ReportKind::SipKollen),
+        ("board_levels", pb::ReportKind::BoardLevels),
     ] {
         let mut times = Vec::new();
         for _ in 0..READS {
@@ -366,9 +385,9 @@ async fn main() {
         }
         times.sort();
         println!(
-            "GetReport {name:<22} p50 {:>6.1} ms  p95 {:>6.1} ms",
+            "GetReport {name:<22} p50 {:>6.1} ms  p99 {:>6.1} ms",
             percentile(&times, 0.5).as_secs_f64() * 1000.0,
-            percentile(&times, 0.95).as_secs_f64() * 1000.0
+            percentile(&times, 0.99).as_secs_f64() * 1000.0
         );
     }
 }

@@ -43,6 +43,8 @@ fn kind(value: i32) -> Result<ReportKind, &'static str> {
         Ok(pb::ReportKind::Board) => Ok(ReportKind::Board),
         Ok(pb::ReportKind::Fidelity) => Ok(ReportKind::Fidelity),
         Ok(pb::ReportKind::Consultation) => Ok(ReportKind::Consultation),
+        Ok(pb::ReportKind::SipKollen) => Ok(ReportKind::SipKollen),
+        Ok(pb::ReportKind::BoardLevels) => Ok(ReportKind::BoardLevels),
         Ok(pb::ReportKind::Unspecified) | Err(_) => Err("must name a report"),
     }
 }
@@ -58,6 +60,8 @@ fn kind_code(kind: ReportKind) -> &'static str {
         ReportKind::Board => "board",
         ReportKind::Fidelity => "fidelity",
         ReportKind::Consultation => "consultation",
+        ReportKind::SipKollen => "sip_kollen",
+        ReportKind::BoardLevels => "board_levels",
     }
 }
 
@@ -66,8 +70,8 @@ fn unavailable(error: crate::store::StoreError) -> Status {
     Status::from(ApiError::Unavailable)
 }
 
-/// The longest study id.
-const MAX_STUDY_ID: usize = 100;
+/// The longest study id (as the consent service allows).
+const MAX_STUDY_ID: usize = 64;
 
 #[tonic::async_trait]
 impl pb::reports_service_server::ReportsService for ReportsApi {
@@ -78,7 +82,7 @@ impl pb::reports_service_server::ReportsService for ReportsApi {
         let caller = Caller::of(&request)?;
         let req = request.into_inner();
         if req.study_id.is_empty() || req.study_id.chars().count() > MAX_STUDY_ID {
-            return Err(ApiError::invalid("study_id", "must be 1 to 100 characters").into());
+            return Err(ApiError::invalid("study_id", "must be 1 to 64 characters").into());
         }
         let Some(study) = self.settings.studies.iter().find(|s| s.id == req.study_id) else {
             return Err(ApiError::invalid("study_id", "no such study is configured").into());
@@ -137,7 +141,7 @@ impl pb::reports_service_server::ReportsService for ReportsApi {
             .iter()
             .map(|(c, t, m)| vec![(*c).to_owned(), (*t).to_owned(), (*m).to_owned()])
             .collect();
-        Ok(Response::new(pb::ResearchExport {
+        let mut response = Response::new(pb::ResearchExport {
             study_id: study.id.clone(),
             row_count: u32::try_from(row_count).unwrap_or(u32::MAX),
             document: to_csv(&columns, &export.rows).into_bytes(),
@@ -153,7 +157,14 @@ impl pb::reports_service_server::ReportsService for ReportsApi {
                 research::DatePrecision::Year => "year",
             }
             .to_owned(),
-        }))
+        });
+        // The gateway records these on the call's audit event; the caller never sees them.
+        let metadata = response.metadata_mut();
+        if let Ok(value) = study.id.parse() {
+            metadata.insert(samsyn_kit::export::STUDY_HEADER, value);
+        }
+        metadata.insert(samsyn_kit::export::ROW_COUNT_HEADER, row_count.into());
+        Ok(response)
     }
 
     async fn get_report(

@@ -11,8 +11,8 @@ use samsyn_proto::participants::v1 as participants_pb;
 use samsyn_proto::plans::v1 as plans_pb;
 
 use crate::domain::{
-    ConsentFact, ExitReason, Feed, InterventionFact, NeedFact, ParticipantEvent, ParticipantState,
-    PlanFact, Principal, Stage, StayFact, Update,
+    ConsentFact, EvaluationFact, ExitReason, Feed, InterventionFact, NeedFact, ParticipantEvent,
+    ParticipantState, PlanFact, Principal, Stage, StayFact, Update,
 };
 
 /// A change the read model cannot take in.
@@ -38,7 +38,7 @@ pub fn update(feed: Feed, change: &Change) -> Result<Option<Update>, Unreadable>
         (Feed::Participants, "participant") => participant(payload, &change.change_kind, at)?,
         (Feed::Participants, "care_team") => care_team(payload)?,
         (Feed::Plans, "plan") => plan(payload)?,
-        (Feed::Board, "board_entry") => stay(payload)?,
+        (Feed::Board, "board_entry") => stay(payload, at)?,
         (Feed::Consent, "consent") => match research_consent(payload)? {
             Some(update) => update,
             None => return Ok(None),
@@ -139,6 +139,19 @@ fn life_area(value: i32) -> &'static str {
     }
 }
 
+fn no_intervention_reason(value: i32) -> Option<&'static str> {
+    use plans_pb::NoInterventionReason as R;
+    match R::try_from(value) {
+        Ok(R::ParticipantDeclines) => Some("participant_declines"),
+        Ok(R::MotivationWork) => Some("motivation_work"),
+        Ok(R::NoneSuitable) => Some("none_suitable"),
+        Ok(R::Denied) => Some("denied"),
+        Ok(R::MetOtherwise) => Some("met_otherwise"),
+        Ok(R::Other) => Some("other"),
+        Ok(R::Unspecified) | Err(_) => None,
+    }
+}
+
 fn plan(payload: &[u8]) -> Result<Update, Unreadable> {
     use plans_pb::InterventionStatus as I;
     let plan = plans_pb::Plan::decode(payload).map_err(|_| Unreadable::Decode)?;
@@ -156,6 +169,8 @@ fn plan(payload: &[u8]) -> Result<Update, Unreadable> {
         .iter()
         .map(|need| NeedFact {
             life_area: life_area(need.life_area).to_owned(),
+            no_intervention_reason: no_intervention_reason(need.no_intervention_reason)
+                .map(str::to_owned),
             interventions: content
                 .interventions
                 .iter()
@@ -199,11 +214,41 @@ fn plan(payload: &[u8]) -> Result<Update, Unreadable> {
                 .iter()
                 .filter_map(|e| e.recorded_at.as_ref().and_then(from_timestamp))
                 .collect(),
+            sip_kollen: plan.evaluations.iter().filter_map(evaluation).collect(),
         },
     })
 }
 
-fn stay(payload: &[u8]) -> Result<Update, Unreadable> {
+fn evaluation(e: &plans_pb::Evaluation) -> Option<EvaluationFact> {
+    use plans_pb::{EvaluationAnswer as A, EvaluationQuestion as Q};
+    let answers = e
+        .items
+        .iter()
+        .filter_map(|item| {
+            let question = match Q::try_from(item.question).ok()? {
+                Q::TookPart => "took_part",
+                Q::GoalsAreMine => "goals_are_mine",
+                Q::KnowsWhoDoesWhat => "knows_who_does_what",
+                Q::KnowsFollowUp => "knows_follow_up",
+                Q::PlanHelps => "plan_helps",
+                Q::Unspecified => return None,
+            };
+            let answer = match A::try_from(item.answer).ok()? {
+                A::Yes => "yes",
+                A::Partly => "partly",
+                A::No => "no",
+                A::Unspecified => return None,
+            };
+            Some((question.to_owned(), answer.to_owned()))
+        })
+        .collect();
+    Some(EvaluationFact {
+        recorded_at: e.recorded_at.as_ref().and_then(from_timestamp)?,
+        answers,
+    })
+}
+
+fn stay(payload: &[u8], at: DateTime<Utc>) -> Result<Update, Unreadable> {
     let e = board_pb::BoardEntry::decode(payload).map_err(|_| Unreadable::Decode)?;
     if e.entry_id.is_empty() {
         return Err(Unreadable::Field("entry_id"));
@@ -224,6 +269,12 @@ fn stay(payload: &[u8]) -> Result<Update, Unreadable> {
                 .and_then(from_timestamp)
                 .ok_or(Unreadable::Field("put_on_at"))?,
             off_at: e.taken_off_at.as_ref().and_then(from_timestamp),
+            levels: e
+                .status
+                .map(|s| s.level)
+                .filter(|level| *level > 0)
+                .map(|level| vec![(at, level)])
+                .unwrap_or_default(),
         },
     })
 }
@@ -250,6 +301,7 @@ fn research_consent(payload: &[u8]) -> Result<Option<Update>, Unreadable> {
         id: c.id,
         fact: ConsentFact {
             participant_id,
+            study_id: Some(c.study_id).filter(|s| !s.is_empty()),
             valid_from: c
                 .valid_from
                 .as_ref()

@@ -55,6 +55,7 @@ async fn resumes_and_accumulates(url: &str) {
                     team_id: "t".into(),
                     on_at: at(3),
                     off_at: None,
+                    levels: Vec::new(),
                 },
             }],
             3,
@@ -84,6 +85,36 @@ async fn resumes_and_accumulates(url: &str) {
     assert_eq!(p.enrolled_on, NaiveDate::from_ymd_opt(2025, 6, 1));
     assert_eq!(facts.stays.len(), 1);
     assert_eq!(again.cursor(Feed::Participants).await.unwrap(), 8);
+
+    // Kept in memory from here: a later change is in the next snapshot, level history and
+    // all, exactly as the database has it, and the snapshot a report holds stays as it was.
+    again
+        .apply(
+            Feed::Board,
+            vec![Update::Stay {
+                id: "e1".into(),
+                fact: StayFact {
+                    participant_id: "p1".into(),
+                    team_id: "t".into(),
+                    on_at: at(3),
+                    off_at: Some(at(9)),
+                    levels: vec![(at(9), 1)],
+                },
+            }],
+            4,
+        )
+        .await
+        .unwrap();
+    let now = again.facts().await.unwrap();
+    assert_eq!(now.stays["e1"].off_at, Some(at(9)));
+    assert_eq!(now.stays["e1"].levels, [(at(9), 1)]);
+    assert_eq!(
+        facts.stays["e1"].off_at, None,
+        "a held snapshot does not change"
+    );
+    let stored = again.load_facts().await.unwrap();
+    assert_eq!(stored.stays, now.stays);
+    assert_eq!(stored.participants, now.participants);
 }
 
 #[tokio::test]

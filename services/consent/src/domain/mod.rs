@@ -10,7 +10,7 @@ pub use records::{
 };
 pub use values::{
     CategorySet, ConsentId, LiftId, LiftPeriod, Note, OrgId, ParticipantId, PersonName, Reason,
-    RestrictionId, StaffId, Text, UnitId, Validity, ValueError,
+    RestrictionId, StaffId, StudyId, Text, UnitId, Validity, ValueError,
 };
 
 use samsyn_consent_rule as rule;

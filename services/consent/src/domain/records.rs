@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ConsentError;
 use super::values::{
     CategorySet, ConsentId, LiftId, LiftPeriod, Note, OrgId, ParticipantId, PersonName, Reason,
-    RestrictionId, StaffId, UnitId, Validity,
+    RestrictionId, StaffId, StudyId, UnitId, Validity,
 };
 
 /// A member of staff acting for an organisation.
@@ -132,8 +132,9 @@ pub enum ConsentKind {
     Participation,
     /// To share information in one direction.
     InformationSharing(SharingScope),
-    /// To take part in a research study.
-    ResearchStudy,
+    /// To take part in a research study: this study, or none named for consents recorded
+    /// before consents named their study (such a consent counts for no study's export).
+    ResearchStudy(Option<StudyId>),
 }
 
 /// How a record ended: who, when, why.
@@ -246,7 +247,7 @@ impl Consent {
     pub fn to_rule(&self) -> rule::Consent {
         let (kind, sharing) = match &self.kind {
             ConsentKind::Participation => (rule::ConsentKind::Participation, None),
-            ConsentKind::ResearchStudy => (rule::ConsentKind::ResearchStudy, None),
+            ConsentKind::ResearchStudy(_) => (rule::ConsentKind::ResearchStudy, None),
             ConsentKind::InformationSharing(scope) => (
                 rule::ConsentKind::InformationSharing,
                 Some(rule::Sharing {

@@ -143,6 +143,10 @@ code!(
     /// A staff member's id (HSA-style).
     StaffId
 );
+code!(
+    /// A research study's id ("fact-rct-2025"), as the reports part's configuration names it.
+    StudyId
+);
 
 /// Free text of 1 to `MAX` characters (not bytes); Swedish text is kept exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -118,3 +118,45 @@ impl MigrationTrait for CreateConsentTables {
         Ok(())
     }
 }
+
+/// Research-study consents name their study: the stored form of the kind changes from
+/// `"ResearchStudy"` to `{"ResearchStudy": <study or null>}`. Consents recorded before name
+/// none (`null`) and so count for no study's export; nothing is guessed for them.
+pub struct NameResearchStudies;
+
+impl MigrationName for NameResearchStudies {
+    fn name(&self) -> &str {
+        "m20261205_000101_name_research_studies"
+    }
+}
+
+/// The kind as stored before, and after. A quote inside stored free text is escaped
+/// (`\"`), so the pattern only ever matches the kind itself.
+const UNNAMED_STUDY: (&str, &str) = (
+    r#""kind":"ResearchStudy""#,
+    r#""kind":{"ResearchStudy":null}"#,
+);
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for NameResearchStudies {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let (before, after) = UNNAMED_STUDY;
+        for table in ["record", "record_version"] {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!(
+                    "UPDATE {table} SET body = REPLACE(body, '{before}', '{after}') \
+                     WHERE body LIKE '%{before}%'"
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        // The older code cannot read a consent that names its study; nothing to go back to.
+        Err(DbErr::Migration(
+            "research consents naming their study have no older form".to_owned(),
+        ))
+    }
+}

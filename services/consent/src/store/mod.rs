@@ -36,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIdempotencyKeys),
             Box::new(migration::CreateConsentTables),
             Box::new(AddRequestFingerprint),
+            Box::new(migration::NameResearchStudies),
         ]
     }
 }

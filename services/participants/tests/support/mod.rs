@@ -55,6 +55,11 @@ impl Served {
                 on_behalf_of: None,
                 note: "Medgivande att delta, givet skriftligt".to_owned(),
                 idempotency_key: String::new(),
+                study_id: if kind == consent_pb::ConsentKind::ResearchStudy {
+                    "fact-rct".to_owned()
+                } else {
+                    String::new()
+                },
             })
             .await
             .unwrap()

@@ -66,6 +66,11 @@ pub enum InterventionStatus {
 }
 
 impl InterventionStatus {
+    /// Whether an intervention in this state still meets its need (not denied, not ended).
+    pub fn is_current(self) -> bool {
+        !matches!(self, Self::Denied | Self::Ended)
+    }
+
     /// Whether staff may move an intervention from `self` to `next` by editing the plan.
     ///
     /// Granted and denied are normally set by a pushed decision; staff may still record them
@@ -125,6 +130,27 @@ pub struct Need {
     pub life_area: LifeArea,
     /// What is needed.
     pub description: Text,
+    /// Why no intervention is planned, when none is and a reason was recorded. Plans stored
+    /// before the field existed read as recording none.
+    #[serde(default)]
+    pub no_intervention_reason: Option<NoInterventionReason>,
+}
+
+/// Why a need has no intervention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoInterventionReason {
+    /// The participant does not want one now.
+    ParticipantDeclines,
+    /// Hard to motivate or ambivalent: motivational work comes first.
+    MotivationWork,
+    /// No suitable intervention is available.
+    NoneSuitable,
+    /// Applied for and refused by a decision.
+    Denied,
+    /// Met by the participant's own network or another actor.
+    MetOtherwise,
+    /// Another reason.
+    Other,
 }
 
 /// What kind of intervention: from the catalogue or described freely.
@@ -260,6 +286,18 @@ impl PlanContent {
             unique(need.id, format!("{field}.needs[{i}].id"), violations);
         }
         let needs: HashSet<ItemId> = self.needs.iter().map(|n| n.id).collect();
+        for (i, need) in self.needs.iter().enumerate() {
+            let met = self
+                .interventions
+                .iter()
+                .any(|x| x.need_id == need.id && x.status.is_current());
+            if need.no_intervention_reason.is_some() && met {
+                violations.add(
+                    format!("{field}.needs[{i}].no_intervention_reason"),
+                    "only for a need without a current intervention",
+                );
+            }
+        }
         for (i, intervention) in self.interventions.iter().enumerate() {
             let path = format!("{field}.interventions[{i}]");
             unique(intervention.id, format!("{path}.id"), violations);
@@ -757,6 +795,7 @@ mod tests {
             id: ItemId::generate(),
             life_area: LifeArea::Housing,
             description: Text::required("Boende", 10).unwrap(),
+            no_intervention_reason: None,
         };
         let with_status = |status| Intervention {
             id: ItemId::generate(),

@@ -84,6 +84,7 @@ pub fn content(need_id: &str) -> pb::PlanContent {
             id: need_id.into(),
             life_area: pb::LifeArea::Housing as i32,
             description: "Stöd att sköta hemmet och räkningar".into(),
+            no_intervention_reason: 0,
         }],
         interventions: vec![],
         other_actions: vec![pb::OtherActorAction {

@@ -1,7 +1,7 @@
 //! What the read model keeps of each feed: only the fields reports count, never a name, a
 //! personal identity number or free text.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -153,6 +153,10 @@ pub struct NeedFact {
     pub life_area: String,
     /// The interventions meeting it.
     pub interventions: Vec<InterventionFact>,
+    /// Why it has no intervention, as a code of [`super::reports::NO_INTERVENTION_REASONS`];
+    /// `None` when the plan records no reason.
+    #[serde(default)]
+    pub no_intervention_reason: Option<String>,
 }
 
 /// One plan as reports count it.
@@ -170,6 +174,19 @@ pub struct PlanFact {
     pub meetings: Vec<NaiveDate>,
     /// When SIP-kollen evaluations were recorded.
     pub evaluations: Vec<DateTime<Utc>>,
+    /// The SIP-kollen evaluations' answers (a read model built before they were kept has
+    /// none).
+    #[serde(default)]
+    pub sip_kollen: Vec<EvaluationFact>,
+}
+
+/// One SIP-kollen evaluation's structured answers; never its comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationFact {
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// (question, answer) codes: "took_part", ... and "yes", "partly" or "no".
+    pub answers: Vec<(String, String)>,
 }
 
 /// One stay on the board.
@@ -183,6 +200,33 @@ pub struct StayFact {
     pub on_at: DateTime<Utc>,
     /// Taken off, when it has been.
     pub off_at: Option<DateTime<Utc>>,
+    /// Each status level the stay had, from when the read model saw it set (1 = most
+    /// acute). A change that leaves the level as it was adds nothing.
+    #[serde(default)]
+    pub levels: Vec<(DateTime<Utc>, u32)>,
+}
+
+impl StayFact {
+    /// This revision of the stay taken in after `previous`: its level history continued.
+    pub fn after(mut self, previous: Option<Self>) -> Self {
+        let current = self.levels.pop();
+        self.levels = previous.map(|p| p.levels).unwrap_or_default();
+        if let Some((at, level)) = current
+            && self.levels.last().map(|(_, l)| *l) != Some(level)
+        {
+            self.levels.push((at, level));
+        }
+        self
+    }
+
+    /// The level in force at `at` (the last set at or before it).
+    pub fn level_at(&self, at: DateTime<Utc>) -> Option<u32> {
+        self.levels
+            .iter()
+            .take_while(|(set, _)| *set <= at)
+            .last()
+            .map(|(_, level)| *level)
+    }
 }
 
 /// One research-study consent.
@@ -190,6 +234,9 @@ pub struct StayFact {
 pub struct ConsentFact {
     /// The participant's id.
     pub participant_id: String,
+    /// The study it is for; `None` for a consent recorded before consents named their study.
+    #[serde(default)]
+    pub study_id: Option<String>,
     /// From when it counts.
     pub valid_from: DateTime<Utc>,
     /// Until when, if limited.
@@ -203,21 +250,26 @@ impl ConsentFact {
     pub fn active_at(&self, at: DateTime<Utc>) -> bool {
         !self.ended && self.valid_from <= at && self.valid_until.is_none_or(|until| at < until)
     }
+
+    /// Whether it is in force at `at` for `study`.
+    pub fn active_for(&self, study: &str, at: DateTime<Utc>) -> bool {
+        self.study_id.as_deref() == Some(study) && self.active_at(at)
+    }
 }
 
-/// Everything the read model holds, loaded for one report.
+/// Everything the read model holds: loaded once, then kept current change by change.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// Participants by id.
     pub participants: HashMap<String, ParticipantFact>,
     /// Current case managers (staff ids) by participant id.
     pub case_managers: HashMap<String, Vec<String>>,
-    /// Plans.
-    pub plans: Vec<PlanFact>,
-    /// Board stays.
-    pub stays: Vec<StayFact>,
-    /// Research-study consents.
-    pub research_consents: Vec<ConsentFact>,
+    /// Plans by id.
+    pub plans: BTreeMap<String, PlanFact>,
+    /// Board stays by entry id.
+    pub stays: BTreeMap<String, StayFact>,
+    /// Research-study consents by id.
+    pub research_consents: BTreeMap<String, ConsentFact>,
     /// The consultation group's cases.
     pub consultation_cases: Vec<(String, super::consultation::CaseFact)>,
     /// The consultation group's meetings.
@@ -251,5 +303,24 @@ mod tests {
         fact.apply(state(Stage::Referred), ParticipantEvent::Referred, t(9));
         assert_eq!(fact.referred_at, Some(t(9)));
         assert_eq!(fact.reviewed_at, None);
+    }
+
+    #[test]
+    fn a_stay_keeps_each_level_it_had_and_only_changes() {
+        let t = |h: i64| DateTime::<Utc>::from_timestamp(h * 3600, 0).unwrap_or_default();
+        let revision = |at: i64, level: u32| StayFact {
+            participant_id: "p".into(),
+            team_id: "t".into(),
+            on_at: t(1),
+            off_at: None,
+            levels: vec![(t(at), level)],
+        };
+        let mut stay = revision(1, 2).after(None);
+        stay = revision(2, 2).after(Some(stay));
+        stay = revision(3, 1).after(Some(stay));
+        assert_eq!(stay.levels, [(t(1), 2), (t(3), 1)]);
+        assert_eq!(stay.level_at(t(2)), Some(2));
+        assert_eq!(stay.level_at(t(4)), Some(1));
+        assert_eq!(stay.level_at(t(0)), None);
     }
 }

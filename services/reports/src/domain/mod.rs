@@ -11,8 +11,8 @@ pub mod update;
 use serde::{Deserialize, Serialize};
 
 pub use facts::{
-    ConsentFact, ExitReason, Facts, InterventionFact, NeedFact, ParticipantEvent, ParticipantFact,
-    ParticipantState, PlanFact, Principal, Stage, StayFact,
+    ConsentFact, EvaluationFact, ExitReason, Facts, InterventionFact, NeedFact, ParticipantEvent,
+    ParticipantFact, ParticipantState, PlanFact, Principal, Stage, StayFact,
 };
 pub use table::{Cell, Table, Value};
 pub use update::{Feed, Update};
@@ -43,7 +43,8 @@ impl Default for ReportingConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StudyConfig {
-    /// The study's id (1 to 100 characters).
+    /// The study's id, as research consents name it (1 to 64 letters, digits, '-', '.',
+    /// '_' or ':').
     pub id: String,
     /// A file holding the study's pseudonymisation key (at least 32 bytes), kept by the
     /// data owner; the export never contains it.
@@ -63,8 +64,12 @@ fn default_arms() -> Vec<String> {
 impl StudyConfig {
     /// Reads the study's key; refuses a short key, an empty id and fewer than two arms.
     pub fn load(&self) -> Result<research::Study, String> {
-        if self.id.is_empty() || self.id.chars().count() > 100 {
-            return Err("reporting.studies.id must be 1 to 100 characters".to_owned());
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:".contains(c);
+        if self.id.is_empty() || self.id.len() > 64 || !self.id.chars().all(allowed) {
+            return Err(
+                "reporting.studies.id must be 1 to 64 letters, digits, '-', '.', '_' or ':'"
+                    .to_owned(),
+            );
         }
         if self.arms.len() < 2 || self.arms.iter().any(String::is_empty) {
             return Err(format!(
@@ -177,6 +182,10 @@ pub enum ReportKind {
     Fidelity,
     /// The consultation group's cases and meetings per quarter.
     Consultation,
+    /// SIP-kollen answers per municipality and question.
+    SipKollen,
+    /// Participants on the board per month by status level.
+    BoardLevels,
 }
 
 /// A calendar year reports may cover.

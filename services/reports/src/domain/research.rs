@@ -169,7 +169,7 @@ fn stage_code(stage: Stage) -> &'static str {
     }
 }
 
-/// The export of `study`: exactly the participants with a research-study consent in force at
+/// The export of `study`: exactly the participants with a consent to this study in force at
 /// `now`. Arms come from `allocations`; a participant without one gets `draw()`'s index.
 pub fn export(
     facts: &Facts,
@@ -180,8 +180,8 @@ pub fn export(
 ) -> Export {
     let consenting: std::collections::BTreeSet<&str> = facts
         .research_consents
-        .iter()
-        .filter(|c| c.active_at(now))
+        .values()
+        .filter(|c| c.active_for(&study.id, now))
         .map(|c| c.participant_id.as_str())
         .collect();
     let mut rows = BTreeMap::new();
@@ -211,7 +211,7 @@ pub fn export(
         };
         let plans: Vec<_> = facts
             .plans
-            .iter()
+            .values()
             .filter(|x| x.participant_id == id)
             .collect();
         let active = plans.iter().find(|x| x.active);
@@ -226,7 +226,7 @@ pub fn export(
         let evaluations: usize = plans.iter().map(|x| x.evaluations.len()).sum();
         let stays: Vec<_> = facts
             .stays
-            .iter()
+            .values()
             .filter(|s| s.participant_id == id)
             .collect();
         let days: i64 = stays
@@ -293,6 +293,50 @@ mod tests {
             !format!("{a:?}").contains("1, 1"),
             "the key stays out of logs"
         );
+    }
+
+    #[test]
+    fn only_a_consent_in_force_for_this_study_puts_a_participant_in_its_export() {
+        use crate::domain::facts::{ConsentFact, ParticipantFact};
+        let at = |day: u32| {
+            NaiveDate::from_ymd_opt(2025, 6, day)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .map(|t| t.and_utc())
+                .unwrap()
+        };
+        let mut facts = Facts::default();
+        let consent = |who: &str, study: Option<&str>, ended: bool| ConsentFact {
+            participant_id: who.into(),
+            study_id: study.map(str::to_owned),
+            valid_from: at(1),
+            valid_until: None,
+            ended,
+        };
+        for who in ["this", "other", "unnamed", "revoked", "both"] {
+            facts
+                .participants
+                .insert(who.into(), ParticipantFact::default());
+        }
+        facts.research_consents = [
+            consent("this", Some("s"), false),
+            consent("other", Some("t"), false),
+            consent("unnamed", None, false),
+            consent("revoked", Some("s"), true),
+            consent("both", Some("t"), false),
+            consent("both", Some("s"), false),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (format!("c{i}"), c))
+        .collect();
+        let study = study(&[1; 32]);
+        let export = export(&facts, &study, &HashMap::new(), at(2), |_| 0);
+        let mut got: Vec<&str> = export.rows.iter().map(|r| r[0].as_str()).collect();
+        got.sort_unstable();
+        let mut want = vec![study.pseudonym("this"), study.pseudonym("both")];
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(export.new_allocations.len(), 2);
     }
 
     #[test]

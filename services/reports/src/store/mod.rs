@@ -1,11 +1,18 @@
 //! The read model's storage: facts as JSON by kind and id, and per feed the last sequence
 //! applied, written in the same transaction as the facts it produced, so a restart resumes
 //! exactly after the last change taken in.
+//!
+//! Reports read the facts from memory: loaded from the database by the first report, then
+//! kept current by every write as it commits (one writer at a time, so a write is never
+//! missed by, nor applied twice to, the copy in memory). A report takes a snapshot (an
+//! `Arc`) and builds from it; a write that finds a report still holding the snapshot
+//! changes a copy.
 
 mod entities;
 mod migration;
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -74,12 +81,70 @@ pub struct ExportRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The facts in memory, once a report has asked for them.
+    cache: Arc<RwLock<Option<Arc<Facts>>>>,
+    /// One writer (or first load) at a time.
+    writing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A fact as written, to be put in the copy in memory after the commit.
+enum Written {
+    Participant(String, ParticipantFact),
+    CaseManagers(String, Vec<String>),
+    Plan(String, crate::domain::PlanFact),
+    Stay(String, crate::domain::StayFact),
+    ResearchConsent(String, crate::domain::ConsentFact),
+    Case(String, CaseFact),
+    Meeting(MeetingFact),
 }
 
 impl Store {
     /// A store over `db` (already migrated).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: Arc::new(RwLock::new(None)),
+            writing: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Puts what was just committed in the copy in memory, if there is one yet.
+    fn remember(&self, written: Vec<Written>) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(facts) = cache.as_mut() else { return };
+        let facts = Arc::make_mut(facts);
+        for fact in written {
+            match fact {
+                Written::Participant(id, f) => {
+                    facts.participants.insert(id, f);
+                }
+                Written::CaseManagers(id, staff) => {
+                    facts.case_managers.insert(id, staff);
+                }
+                Written::Plan(id, f) => {
+                    facts.plans.insert(id, f);
+                }
+                Written::Stay(id, f) => {
+                    facts.stays.insert(id, f);
+                }
+                Written::ResearchConsent(id, f) => {
+                    facts.research_consents.insert(id, f);
+                }
+                Written::Case(id, case) => {
+                    if !facts
+                        .consultation_cases
+                        .iter()
+                        .any(|(known, _)| *known == id)
+                    {
+                        let at = facts
+                            .consultation_cases
+                            .partition_point(|(known, _)| *known < id);
+                        facts.consultation_cases.insert(at, (id, case));
+                    }
+                }
+                Written::Meeting(meeting) => facts.consultation_meetings.push(meeting),
+            }
+        }
     }
 
     /// The last sequence applied from `feed` (0 for none).
@@ -98,7 +163,9 @@ impl Store {
         updates: Vec<Update>,
         sequence: u64,
     ) -> Result<(), StoreError> {
+        let _one_writer = self.writing.lock().await;
         let txn = samsyn_kit::db::begin_write(&self.db).await?;
+        let mut written = Vec::with_capacity(updates.len());
         for update in updates {
             match update {
                 Update::Participant {
@@ -110,13 +177,26 @@ impl Store {
                     let mut fact: ParticipantFact =
                         load(&txn, PARTICIPANT, &id).await?.unwrap_or_default();
                     fact.apply(state, event, at);
-                    save(&txn, PARTICIPANT, id, &fact).await?;
+                    save(&txn, PARTICIPANT, id.clone(), &fact).await?;
+                    written.push(Written::Participant(id, fact));
                 }
-                Update::CaseManagers { id, staff } => save(&txn, CASE_MANAGERS, id, &staff).await?,
-                Update::Plan { id, fact } => save(&txn, PLAN, id, &fact).await?,
-                Update::Stay { id, fact } => save(&txn, STAY, id, &fact).await?,
+                Update::CaseManagers { id, staff } => {
+                    save(&txn, CASE_MANAGERS, id.clone(), &staff).await?;
+                    written.push(Written::CaseManagers(id, staff));
+                }
+                Update::Plan { id, fact } => {
+                    save(&txn, PLAN, id.clone(), &fact).await?;
+                    written.push(Written::Plan(id, fact));
+                }
+                Update::Stay { id, fact } => {
+                    let previous = load(&txn, STAY, &id).await?;
+                    let fact = fact.after(previous);
+                    save(&txn, STAY, id.clone(), &fact).await?;
+                    written.push(Written::Stay(id, fact));
+                }
                 Update::ResearchConsent { id, fact } => {
-                    save(&txn, RESEARCH_CONSENT, id, &fact).await?;
+                    save(&txn, RESEARCH_CONSENT, id.clone(), &fact).await?;
+                    written.push(Written::ResearchConsent(id, fact));
                 }
             }
         }
@@ -132,12 +212,16 @@ impl Store {
         .exec(&txn)
         .await?;
         txn.commit().await?;
+        self.remember(written);
         Ok(())
     }
 
     /// Stores a consultation case.
     pub async fn save_case(&self, id: &str, case: &CaseFact) -> Result<(), StoreError> {
-        insert_new(&self.db, CASE, id.to_owned(), case).await
+        let _one_writer = self.writing.lock().await;
+        insert_new(&self.db, CASE, id.to_owned(), case).await?;
+        self.remember(vec![Written::Case(id.to_owned(), case.clone())]);
+        Ok(())
     }
 
     /// The consultation cases, oldest first (ids are time-ordered).
@@ -149,7 +233,10 @@ impl Store {
 
     /// Stores a consultation meeting.
     pub async fn save_meeting(&self, id: &str, meeting: &MeetingFact) -> Result<(), StoreError> {
-        insert_new(&self.db, MEETING, id.to_owned(), meeting).await
+        let _one_writer = self.writing.lock().await;
+        insert_new(&self.db, MEETING, id.to_owned(), meeting).await?;
+        self.remember(vec![Written::Meeting(meeting.clone())]);
+        Ok(())
     }
 
     /// The consultation meetings, oldest first.
@@ -198,23 +285,42 @@ impl Store {
         Ok(records)
     }
 
-    /// Everything the read model holds.
-    pub async fn facts(&self) -> Result<Facts, StoreError> {
+    /// Everything the read model holds, from memory (loaded by the first call).
+    pub async fn facts(&self) -> Result<Arc<Facts>, StoreError> {
+        if let Some(facts) = self.snapshot() {
+            return Ok(facts);
+        }
+        let _one_writer = self.writing.lock().await;
+        if let Some(facts) = self.snapshot() {
+            return Ok(facts);
+        }
+        let facts = Arc::new(self.load_facts().await?);
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&facts));
+        Ok(facts)
+    }
+
+    fn snapshot(&self) -> Option<Arc<Facts>> {
+        self.cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Everything the read model holds, read from the database.
+    pub async fn load_facts(&self) -> Result<Facts, StoreError> {
         let txn = self.db.begin().await?;
+        let mut cases = all(&txn, CASE).await?;
+        cases.sort_by(|a: &(String, CaseFact), b| a.0.cmp(&b.0));
         let facts = Facts {
             participants: all(&txn, PARTICIPANT).await?.into_iter().collect(),
             case_managers: all(&txn, CASE_MANAGERS)
                 .await?
                 .into_iter()
                 .collect::<HashMap<_, _>>(),
-            plans: all(&txn, PLAN).await?.into_iter().map(|(_, f)| f).collect(),
-            stays: all(&txn, STAY).await?.into_iter().map(|(_, f)| f).collect(),
-            research_consents: all(&txn, RESEARCH_CONSENT)
-                .await?
-                .into_iter()
-                .map(|(_, f)| f)
-                .collect(),
-            consultation_cases: all(&txn, CASE).await?,
+            plans: all(&txn, PLAN).await?.into_iter().collect(),
+            stays: all(&txn, STAY).await?.into_iter().collect(),
+            research_consents: all(&txn, RESEARCH_CONSENT).await?.into_iter().collect(),
+            consultation_cases: cases,
             consultation_meetings: all(&txn, MEETING)
                 .await?
                 .into_iter()
