@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -215,11 +215,76 @@ pub fn classify(err: &DbErr) -> StoreFailure {
     }
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreFailure::Unavailable,
+        _ if contended(err) => StoreFailure::Unavailable,
         _ => StoreFailure::Other,
     }
+}
+
+/// Whether the database gave up waiting for a lock another writer held: a busy moment, not
+/// a fault, so the caller is told to retry (`UNAVAILABLE`) rather than `INTERNAL`.
+fn contended(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(e) = &**e else {
+        return false;
+    };
+    // SQLite: SQLITE_BUSY (5) and its extended codes, SQLITE_LOCKED (6). PostgreSQL:
+    // lock_not_available, serialization_failure, deadlock_detected.
+    matches!(
+        e.code().as_deref(),
+        Some("5" | "6" | "261" | "517" | "55P03" | "40001" | "40P01")
+    )
 }
 
 /// The backend of a connection, for the few statements that differ.
 pub fn backend(db: &impl sea_orm::ConnectionTrait) -> DbBackend {
     db.get_database_backend()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_that_waits_out_another_is_told_to_retry_not_internal() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url(&dir.path().join("busy.db"));
+        let impatient = |url: &str| {
+            let mut options = ConnectOptions::new(url);
+            options.max_connections(1).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_millis(10))
+            });
+            Database::connect(options)
+        };
+        let holder = impatient(&url).await.unwrap();
+        holder
+            .execute_unprepared("CREATE TABLE t (n INTEGER)")
+            .await
+            .unwrap();
+        let other = impatient(&url).await.unwrap();
+        let held = begin_write(&holder).await.unwrap();
+        held.execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let error = other
+            .execute_unprepared("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&error), StoreFailure::Unavailable, "{error}");
+        held.commit().await.unwrap();
+        let broken = other
+            .execute_unprepared("INSERT INTO missing VALUES (3)")
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&broken), StoreFailure::Other, "{broken}");
+    }
 }
