@@ -108,11 +108,10 @@ async fn only_the_lock_holder_delivers_and_another_takes_over_when_it_dies() {
         second.pending_count(&fx.link_id).await.unwrap() == 0
     })
     .await;
+    // The standby delivered the rest. (Its counters cannot say more: the dead holder's
+    // notices still queued when it was aborted are lost with it, so the trail of record is
+    // the outbox's own delivered count, checked below.)
     assert!(by_second.load(Ordering::SeqCst) > 0);
-    assert!(
-        by_first.load(Ordering::SeqCst) + by_second.load(Ordering::SeqCst) >= total,
-        "every message recorded delivered by one pusher or the other"
-    );
     assert!(before < total, "the holder died with work left");
 
     // Each participant's changes arrived once each, in order, across the handover.
