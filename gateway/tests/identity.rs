@@ -81,15 +81,52 @@ fn start_provider(dir: &Path, name: &str, mut config: Value, port: u16) -> Provi
     start_provider_from(path)
 }
 
+/// How long one start of the provider may take; it is ready in about a second.
+const PROVIDER_START: Duration = Duration::from_secs(15);
+
 fn start_provider_from(config: PathBuf) -> Provider {
+    // A provider now and then does not answer at all (about one start in 25 on this
+    // machine, with nothing on its stderr but Node's version warning; not understood yet):
+    // one more start, then the test fails with what it said.
+    let mut said = String::new();
+    for _ in 0..2 {
+        match spawn_provider(&config) {
+            Ok((child, ready)) => {
+                let issuer = ready["issuer"].as_str().unwrap().to_owned();
+                let port = issuer.rsplit(':').next().unwrap().parse().unwrap();
+                return Provider {
+                    child,
+                    issuer,
+                    port,
+                    config,
+                };
+            }
+            Err(stderr) => said = stderr,
+        }
+    }
+    panic!("the identity provider did not start twice; it said: {said}")
+}
+
+/// One start: the running provider and its ready line, or what it said on stderr.
+fn spawn_provider(config: &Path) -> Result<(Child, Value), String> {
     let mut child = Command::new("node")
         .arg(provider_dir().join("provider.mjs"))
-        .arg(&config)
+        .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("node (Node.js 20) is needed for the identity tests");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let heard = std::sync::Arc::clone(&said);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut heard = heard.lock().unwrap();
+            heard.push_str(&line);
+            heard.push('\n');
+        }
+    });
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -100,16 +137,14 @@ fn start_provider_from(config: PathBuf) -> Provider {
             }
         }
     });
-    let ready = receiver
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the identity provider did not start");
-    let issuer = ready["issuer"].as_str().unwrap().to_owned();
-    let port = issuer.rsplit(':').next().unwrap().parse().unwrap();
-    Provider {
-        child,
-        issuer,
-        port,
-        config,
+    match receiver.recv_timeout(PROVIDER_START) {
+        Ok(ready) => Ok((child, ready)),
+        Err(error) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = said.lock().unwrap().clone();
+            Err(format!("({error}) {said}"))
+        }
     }
 }
 
