@@ -2,7 +2,8 @@
 //! spans exported over OTLP/gRPC to a receiver in this process at 100 % and at 1 % sampling.
 //!
 //! The sampling ratio is switched between runs inside one sampler, since a process installs
-//! its tracing subscriber once.
+//! its tracing subscriber once. It decides whole calls as Samsyn's telemetry does: a call whose
+//! trace is not sampled builds no spans for export.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
@@ -24,6 +25,7 @@ use opentelemetry_sdk::trace::{Sampler, SamplingResult, ShouldSample};
 use samsyn_proto::participants::v1 as participants_pb;
 use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
 use support::*;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
 const CASE_MANAGER: &str = "SE2321000255-cm01";
@@ -149,11 +151,17 @@ async fn bench() {
         .unwrap();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(Switchable(Arc::clone(&ratio)))
+        .with_sampler(samsyn_kit::telemetry::sample_calls_with(Switchable(
+            Arc::clone(&ratio),
+        )))
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("info"))
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("bench"))
+                .with_filter(samsyn_kit::telemetry::exported_calls_only()),
+        );
     tracing::subscriber::set_global_default(subscriber).unwrap();
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),

@@ -101,6 +101,11 @@ pub async fn serve(
         // answer; an answer is activity, which keeps a live client under the idle timeout.
         .http2_keepalive_interval(Some(limits.keepalive_interval()))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout()))
+        // Outermost: everything a call does, metrics included, belongs to its trace, and a
+        // call whose trace is not sampled builds no spans for export at all.
+        .layer(tower::layer::layer_fn(|inner| {
+            crate::telemetry::TracedCalls { inner }
+        }))
         .layer(crate::metrics::RpcMetricsLayer::new(name))
         .layer(tower::layer::layer_fn(|inner| WrittenSequence { inner }))
         // The default deadline, or a shorter `grpc-timeout` sent by the caller.
@@ -110,7 +115,6 @@ pub async fn serve(
         }))
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-        .trace_fn(crate::telemetry::server_span)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;

@@ -14,6 +14,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::TelemetryConfig;
 
+mod sampling;
+
+pub use sampling::{KeepCallDecisions, exported_calls_only, sample_calls_with};
+
 /// Telemetry that could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -113,11 +117,11 @@ pub fn init(
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_sampler(QuietRootQueries(sampler(
+                    .with_sampler(QuietRootQueries(sample_calls_with(sampler(
                         std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
                         std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
                         config.sample_ratio,
-                    )?))
+                    )?)))
                     .with_resource(resource())
                     .build(),
             )
@@ -139,9 +143,11 @@ pub fn init(
         }
         None => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("samsyn")));
+    let otel = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("samsyn"))
+            .with_filter(exported_calls_only())
+    });
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
@@ -193,9 +199,11 @@ fn sampler(name: Option<&str>, arg: Option<&str>, ratio: f64) -> Result<Sampler,
 /// Drops database spans that belong to no call (the feeds' poll fallback, the audit writer's
 /// batches): each would be a trace of its own, burying the calls operators look for.
 #[derive(Debug, Clone)]
-struct QuietRootQueries(Sampler);
+struct QuietRootQueries<S>(S);
 
-impl opentelemetry_sdk::trace::ShouldSample for QuietRootQueries {
+impl<S: opentelemetry_sdk::trace::ShouldSample + Clone + 'static>
+    opentelemetry_sdk::trace::ShouldSample for QuietRootQueries<S>
+{
     fn should_sample(
         &self,
         parent_context: Option<&opentelemetry::Context>,
@@ -245,6 +253,12 @@ impl Extractor for MetadataExtractor<'_> {
 
 /// Writes the current span's trace context into outgoing gRPC metadata (`traceparent`).
 pub fn inject_current(metadata: &mut tonic::metadata::MetadataMap) {
+    if let Some(traceparent) = sampling::current()
+        && let Ok(value) = traceparent.parse()
+    {
+        metadata.insert("traceparent", value);
+        return;
+    }
     let mut headers = std::mem::take(metadata).into_headers();
     TraceContextPropagator::new().inject_context(
         &tracing::Span::current().context(),
@@ -258,8 +272,12 @@ pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
     TraceContextPropagator::new().extract(&MetadataExtractor(headers))
 }
 
-/// The current span's W3C `traceparent`, when it belongs to a sampled or remote trace.
+/// The current call's W3C `traceparent`, when it belongs to a sampled or remote trace, or to
+/// a call whose trace is not sampled.
 pub fn current_traceparent() -> Option<String> {
+    if let Some(traceparent) = sampling::current() {
+        return Some(traceparent);
+    }
     let context = tracing::Span::current().context();
     let span = context.span();
     let span_context = span.span_context();
@@ -303,16 +321,33 @@ pub fn propagate_trace(
 ///
 /// Only the method path is recorded, and only when it is one of Samsyn's methods: never
 /// metadata, which may carry tokens.
-pub fn server_span(request: &http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!(
-        "grpc.server",
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.method = crate::metrics::method_label(request.uri().path()),
-        trace_id = tracing::field::Empty,
-        span_id = tracing::field::Empty,
-    );
+pub fn server_span<B>(request: &http::Request<B>) -> tracing::Span {
+    call_span(request).0
+}
+
+/// The server span of one incoming request and, when its trace is not sampled, the
+/// `traceparent` the call passes on (its spans are then not built for export).
+fn call_span<B>(request: &http::Request<B>) -> (tracing::Span, Option<String>) {
     let parent = extract(request.headers());
+    let make = || {
+        tracing::info_span!(
+            "grpc.server",
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.method = crate::metrics::method_label(request.uri().path()),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        )
+    };
+    if let Some(traceparent) = sampling::unsampled(&parent) {
+        let span = sampling::within(traceparent.clone(), make);
+        // Log lines still name the trace, so the services' lines of one call go together.
+        if let Some(trace_id) = traceparent.split('-').nth(1) {
+            span.record("trace_id", trace_id);
+        }
+        return (span, Some(traceparent));
+    }
+    let span = make();
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
@@ -324,7 +359,51 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
         span.record("trace_id", tracing::field::display(span_context.trace_id()));
         span.record("span_id", tracing::field::display(span_context.span_id()));
     }
-    span
+    (span, None)
+}
+
+/// Runs each incoming call in its server span, and a call whose trace is not sampled in the
+/// scope that keeps its spans from being built for export.
+#[derive(Debug, Clone)]
+pub(crate) struct TracedCalls<S> {
+    /// The served routes.
+    pub(crate) inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TracedCalls<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        use tracing::Instrument;
+        let (span, unsampled) = call_span(&request);
+        match unsampled {
+            None => {
+                let call = span.in_scope(|| self.inner.call(request));
+                Box::pin(call.instrument(span))
+            }
+            Some(traceparent) => {
+                let call = sampling::within(traceparent.clone(), || {
+                    span.in_scope(|| self.inner.call(request))
+                });
+                Box::pin(sampling::scope(traceparent, call.instrument(span)))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +542,56 @@ mod tests {
             line["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
             "{logged}"
         );
+    }
+
+    #[test]
+    fn a_call_whose_trace_is_not_sampled_builds_no_spans_and_says_so_downstream() {
+        // Only callers' sampled traces are exported (set for the whole test process; the other
+        // tests' callers are sampled, or have none and are not filtered).
+        let _ = sample_calls_with(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("test"))
+                .with_filter(exported_calls_only()),
+        );
+        let exported = |span: &tracing::Span| span.context().span().span_context().is_valid();
+        tracing::subscriber::with_default(subscriber, || {
+            let not_sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+            let request = http::Request::builder()
+                .uri("/samsyn.board.v1.BoardService/GetBoard")
+                .header("traceparent", not_sampled)
+                .body(())
+                .unwrap();
+            let (span, unsampled) = call_span(&request);
+            let traceparent = unsampled.expect("the caller's trace is not sampled");
+            sampling::within(traceparent.clone(), || {
+                let _entered = span.enter();
+                assert!(!exported(&span), "no server span built for export");
+                assert!(!exported(&tracing::info_span!("gateway.decide")));
+                let mut outgoing = tonic::metadata::MetadataMap::new();
+                inject_current(&mut outgoing);
+                let sent = outgoing.get("traceparent").unwrap().to_str().unwrap();
+                assert!(
+                    sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+                        && sent.ends_with("-00"),
+                    "the called service is told the trace is not sampled: {sent}"
+                );
+                assert_eq!(current_traceparent().as_deref(), Some(sent));
+            });
+
+            let request = http::Request::builder()
+                .uri("/samsyn.board.v1.BoardService/GetBoard")
+                .header("traceparent", CALLER)
+                .body(())
+                .unwrap();
+            let (span, unsampled) = call_span(&request);
+            assert_eq!(unsampled, None);
+            assert!(
+                exported(&span),
+                "a sampled caller's call is traced as before"
+            );
+        });
     }
 
     #[test]
