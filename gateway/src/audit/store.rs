@@ -677,7 +677,11 @@ impl AuditStore {
     /// `key_path` (created on first use), and starts its writer.
     pub async fn open(database_url: &str, key_path: &Path) -> Result<Self, AuditStoreError> {
         let signer = Arc::new(Signer::at(key_path)?);
-        let db = samsyn_kit::db::connect::<Migrator>(database_url).await?;
+        let db = samsyn_kit::db::connect_with::<Migrator>(
+            database_url,
+            samsyn_kit::db::Durability::PowerLoss,
+        )
+        .await?;
         let (queue, pending) = mpsc::channel(QUEUE);
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         tokio::spawn(write_loop(
@@ -1119,21 +1123,25 @@ async fn write_loop(
     commits: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_batch = 0;
     while let Some(first) = pending.recv().await {
         batch.push(first);
-        // Callers whose calls are in flight are about to hand in their events too: yield a
-        // few times to let them, so one commit carries more events.
+        // Under load, callers whose calls are in flight are about to hand in their events
+        // too: yield a few times to let them, so one commit carries more events. A lone
+        // caller (the last commit carried one event) is not kept waiting for nobody.
+        let linger = if last_batch > 1 { LINGER_YIELDS } else { 0 };
         let mut lingered = 0;
         while batch.len() < MAX_BATCH {
             match pending.try_recv() {
                 Ok(next) => batch.push(next),
-                Err(_) if lingered < LINGER_YIELDS => {
+                Err(_) if lingered < linger => {
                     lingered += 1;
                     tokio::task::yield_now().await;
                 }
                 Err(_) => break,
             }
         }
+        last_batch = batch.len();
         match write_batch(&db, &signer, &batch).await {
             Ok(first_position) => {
                 commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
