@@ -374,3 +374,28 @@ async fn the_gateways_role_cannot_update_or_delete_an_audit_event() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_an_event_is_on_the_disk_before_its_call_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AuditStore::open(&fresh_sqlite_url(dir.path()), &dir.path().join("audit.key"))
+        .await
+        .unwrap();
+    store.record(event(1)).await.unwrap();
+    // SQLite's WAL with `synchronous = NORMAL` syncs only at checkpoints, so a power loss
+    // could take back events whose calls were already answered; FULL (2) syncs every commit.
+    let row = store
+        .database()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "PRAGMA synchronous",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.try_get_by_index::<i32>(0).unwrap(),
+        2,
+        "synchronous = FULL"
+    );
+}

@@ -19,7 +19,27 @@ pub fn sqlite_url(path: &Path) -> String {
 /// Runs no DDL when the schema is already the binary's, so a role that may only read and
 /// write rows can use it after `samsyn migrate`; refuses a schema newer than the binary's.
 pub async fn connect<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let db = open(url).await?;
+    connect_with::<M>(url, Durability::ProcessCrash).await
+}
+
+/// What a committed transaction survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The process dying; the last commits before a power loss may be lost (SQLite's WAL
+    /// syncs at checkpoints only). Enough for data the services can be told again.
+    ProcessCrash,
+    /// A power loss too: every commit waits for the disk (one `fdatasync` of the WAL on
+    /// SQLite; PostgreSQL's default `synchronous_commit`). For the audit trail, whose
+    /// events must exist once the call they record has been answered.
+    PowerLoss,
+}
+
+/// As [`connect`], with commits as durable as `durability` says.
+pub async fn connect_with<M: MigratorTrait>(
+    url: &str,
+    durability: Durability,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = open(url, durability).await?;
     match schema_of::<M>(&db).await {
         Ok(()) => {}
         Err(SchemaError::Older { .. }) => M::up(&db, None).await?,
@@ -61,7 +81,7 @@ pub enum SchemaError {
 
 /// Checks, without changing anything, that the schema at `url` is exactly `M`'s.
 pub async fn check<M: MigratorTrait>(url: &str) -> Result<(), SchemaError> {
-    let db = open(url).await?;
+    let db = open(url, Durability::ProcessCrash).await?;
     let checked = schema_of::<M>(&db).await;
     db.close().await?;
     checked
@@ -69,7 +89,7 @@ pub async fn check<M: MigratorTrait>(url: &str) -> Result<(), SchemaError> {
 
 /// Applies `M`'s pending migrations at `url`; how many were applied (0: already current).
 pub async fn migrate<M: MigratorTrait>(url: &str) -> Result<usize, DbErr> {
-    let db = open(url).await?;
+    let db = open(url, Durability::ProcessCrash).await?;
     let pending = match schema_of::<M>(&db).await {
         Ok(()) => 0,
         Err(SchemaError::Older { pending }) => pending.len(),
@@ -123,7 +143,11 @@ async fn schema_of<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Sche
 }
 
 /// Connects to `url` without touching the schema.
-async fn open(url: &str) -> Result<DatabaseConnection, DbErr> {
+async fn open(url: &str, durability: Durability) -> Result<DatabaseConnection, DbErr> {
+    let synchronous = match durability {
+        Durability::ProcessCrash => sea_orm::sqlx::sqlite::SqliteSynchronous::Normal,
+        Durability::PowerLoss => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
+    };
     let mut options = ConnectOptions::new(url.to_owned());
     // Statements and their parameters may hold personal data: keep them out of logs and spans.
     options
@@ -139,9 +163,9 @@ async fn open(url: &str) -> Result<DatabaseConnection, DbErr> {
         // WAL lets readers (change-feed watchers) run beside the one writer; the busy
         // timeout makes a second writer wait instead of failing.
         options
-            .map_sqlx_sqlite_opts(|o| {
+            .map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
             })
