@@ -14,10 +14,11 @@ use samsyn_kit::idempotency::{
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
 use samsyn_kit::paging::Page;
+use samsyn_kit::write::{Begun, Write};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -50,14 +51,7 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// The result of an idempotent create: done now, or the first answer replayed.
-#[derive(Debug)]
-pub enum Outcome<T> {
-    /// Done by this call.
-    Done(T),
-    /// The encoded answer of the first call with the same key.
-    Replayed(Vec<u8>),
-}
+pub use samsyn_kit::write::Outcome;
 
 impl From<DbErr> for BoardError {
     fn from(error: DbErr) -> Self {
@@ -147,39 +141,18 @@ impl Store {
         Ok(last.map_or(0, |row| revision(row.sequence)))
     }
 
-    /// Replays `key` after a unique violation from a racing first attempt.
-    async fn replay_after_race<T>(
-        &self,
-        scope: &str,
-        key: Option<&IdempotencyKey>,
-        error: BoardError,
-    ) -> Result<Outcome<T>, BoardError> {
-        if let (Some(key), BoardError::Storage(_) | BoardError::AlreadyOnBoard) = (key, &error)
-            && let Some(bytes) = idempotency::replay(&self.db, scope, key).await?
-        {
-            return Ok(Outcome::Replayed(bytes));
-        }
-        Err(error)
+    /// A write with no idempotency key.
+    async fn write(&self) -> Result<Write<'_>, BoardError> {
+        Ok(Write::begin(&self.db, &self.feed).await?)
     }
 
-    async fn begin_idempotent(
-        &self,
-        scope: &str,
-        key: Option<&IdempotencyKey>,
-    ) -> Result<Result<DatabaseTransaction, Vec<u8>>, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        if let Some(key) = key
-            && let Some(bytes) = idempotency::replay(&txn, scope, key).await?
-        {
-            return Ok(Err(bytes));
-        }
-        Ok(Ok(txn))
-    }
-
-    async fn commit(&self, txn: DatabaseTransaction) -> Result<(), BoardError> {
-        txn.commit().await?;
-        self.feed.notify_committed();
-        Ok(())
+    /// A write under `key` in `scope`, or the answer to replay.
+    async fn write_keyed<'a>(
+        &'a self,
+        scope: &'a str,
+        key: Option<&'a IdempotencyKey>,
+    ) -> Result<Begun<'a>, BoardError> {
+        Ok(Write::begin_keyed(&self.db, &self.feed, scope, key).await?)
     }
 
     // ---- teams ----
@@ -190,20 +163,18 @@ impl Store {
         key: Option<IdempotencyKey>,
         spec: TeamSpec,
     ) -> Result<Outcome<Team>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::CREATE_TEAM, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::CREATE_TEAM, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
+        let txn = write.txn();
         let now = now();
         let team = Team {
             id: TeamId::generate(),
             spec,
             revision: 1,
         };
-        let result = async {
+        let result: Result<_, BoardError> = async {
             team::ActiveModel {
                 id: Set(team.id.to_string()),
                 name: Set(team.spec.name.as_str().to_owned()),
@@ -214,30 +185,15 @@ impl Store {
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
-            let payload = wire::team(&team).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::CREATE_TEAM, key, payload.clone()).await?;
-            }
-            append(&txn, "team", team.id.to_string(), "created", None, payload).await?;
-            Ok::<_, BoardError>(())
+            let created = team_change(&team, "created");
+            let answer = created.payload.clone();
+            write.append(created);
+            Ok((team, answer))
         }
         .await;
-        match result {
-            Ok(()) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(team)),
-                Err(e) => {
-                    self.replay_after_race(scope::CREATE_TEAM, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::CREATE_TEAM, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// One team.
@@ -269,15 +225,16 @@ impl Store {
         coordinators: Vec<Coordinator>,
         change: ConfigChange,
     ) -> Result<Team, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let mut team = load_team(&txn, id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let mut team = load_team(txn, id).await?;
         if team.revision != expected_revision {
             return Err(BoardError::Stale {
                 current: team.revision,
             });
         }
         let config = team.spec.config.changed(change)?;
-        config.check_covers(&load_board(&txn, id).await?)?;
+        config.check_covers(&load_board(txn, id).await?)?;
         team.spec.name = name;
         team.spec.coordinators = coordinators;
         team.spec.config = config;
@@ -293,15 +250,14 @@ impl Store {
             })
             .filter(team::Column::Id.eq(id.to_string()))
             .filter(team::Column::Revision.eq(db_revision(expected_revision)))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if updated.rows_affected != 1 {
-            let current = load_team(&txn, id).await?.revision;
+            let current = load_team(txn, id).await?.revision;
             return Err(BoardError::Stale { current });
         }
-        let payload = wire::team(&team).encode_to_vec();
-        append(&txn, "team", id.to_string(), "updated", None, payload).await?;
-        self.commit(txn).await?;
+        write.append(team_change(&team, "updated"));
+        write.commit().await?;
         Ok(team)
     }
 
@@ -313,15 +269,13 @@ impl Store {
         key: Option<IdempotencyKey>,
         new: NewEntry,
     ) -> Result<Outcome<Entry>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::PUT_ON_BOARD, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::PUT_ON_BOARD, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            let team = load_team(&txn, new.team_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let team = load_team(txn, new.team_id).await?;
             team.spec.config.check_criteria("criteria", &new.criteria)?;
             team.spec
                 .config
@@ -332,7 +286,7 @@ impl Store {
                 .filter(board_entry::Column::TeamId.eq(new.team_id.to_string()))
                 .filter(board_entry::Column::ParticipantId.eq(new.participant_id.to_string()))
                 .filter(board_entry::Column::TakenOffAt.is_null())
-                .one(&txn)
+                .one(txn)
                 .await?;
             if existing.is_some() {
                 return Err(BoardError::AlreadyOnBoard);
@@ -355,7 +309,7 @@ impl Store {
                 revision: Set(1),
                 updated_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await
             .map_err(|e| match classify(&e) {
                 StoreFailure::AlreadyExists => BoardError::AlreadyOnBoard,
@@ -368,42 +322,19 @@ impl Store {
                 at: now,
                 by: &new.recorded_by,
             };
-            insert_status(&txn, &ctx, &new.status).await?;
-            insert_event(
-                &txn,
-                &ctx,
-                EventKind::PutOn,
-                new.reason.as_str(),
-                None,
-                None,
-            )
-            .await?;
+            insert_status(txn, &ctx, &new.status).await?;
+            insert_event(txn, &ctx, EventKind::PutOn, new.reason.as_str(), None, None).await?;
             for action in &new.actions {
-                insert_action(&txn, &ctx, action, None).await?;
+                insert_action(txn, &ctx, action, None).await?;
             }
-            let entry = load_entry(&txn, id, new.participant_id).await?;
-            let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::PUT_ON_BOARD, key, payload.clone()).await?;
-            }
-            append_entry(&txn, &entry, "put_on", payload).await?;
-            Ok(entry)
+            let entry = load_entry(txn, id, new.participant_id).await?;
+            let put_on = entry_change(&entry, "put_on");
+            let answer = put_on.payload.clone();
+            write.append(put_on);
+            Ok((entry, answer))
         }
         .await;
-        match result {
-            Ok(entry) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(entry)),
-                Err(e) => {
-                    self.replay_after_race(scope::PUT_ON_BOARD, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::PUT_ON_BOARD, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// One entry of the participant.
@@ -433,10 +364,11 @@ impl Store {
         participant_id: ParticipantId,
         update: EntryUpdate,
     ) -> Result<Entry, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
         entry.check_writable(Some(update.expected_revision))?;
-        let team = load_team(&txn, entry.team_id).await?;
+        let team = load_team(txn, entry.team_id).await?;
         if let Some(criteria) = &update.criteria {
             team.spec
                 .config
@@ -465,7 +397,7 @@ impl Store {
         if let Some(review) = update.next_review_on {
             row.next_review_on = Set(Some(review));
         }
-        bump_entry(&txn, &entry, row).await?;
+        bump_entry(txn, &entry, row).await?;
         let ctx = EventContext {
             entry_id: Some(id),
             team_id: entry.team_id,
@@ -474,23 +406,22 @@ impl Store {
             by: &update.recorded_by,
         };
         if let Some(status) = &update.status {
-            insert_status(&txn, &ctx, status).await?;
+            insert_status(txn, &ctx, status).await?;
         }
         let detail = update
             .reason
             .as_ref()
             .map(|r| r.as_str())
             .unwrap_or_default();
-        insert_event(&txn, &ctx, EventKind::Updated, detail, None, None).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        insert_event(txn, &ctx, EventKind::Updated, detail, None, None).await?;
+        let entry = load_entry(txn, id, participant_id).await?;
         let kind = if update.status.is_some() {
             "status_changed"
         } else {
             "updated"
         };
-        let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-        append_entry(&txn, &entry, kind, payload).await?;
-        self.commit(txn).await?;
+        write.append(entry_change(&entry, kind));
+        write.commit().await?;
         Ok(entry)
     }
 
@@ -503,15 +434,13 @@ impl Store {
         action: NewAction,
         by: Staff,
     ) -> Result<Outcome<Entry>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::ADD_ACTION, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::ADD_ACTION, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            let entry = load_entry(&txn, id, participant_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let entry = load_entry(txn, id, participant_id).await?;
             entry.check_writable(None)?;
             if entry.open_actions() >= domain::MAX_OPEN_ACTIONS {
                 return Err(BoardError::LimitReached(
@@ -519,7 +448,7 @@ impl Store {
                 ));
             }
             let now = now();
-            bump_entry(&txn, &entry, touched(&entry, now)).await?;
+            bump_entry(txn, &entry, touched(&entry, now)).await?;
             let ctx = EventContext {
                 entry_id: Some(id),
                 team_id: entry.team_id,
@@ -527,30 +456,15 @@ impl Store {
                 at: now,
                 by: &by,
             };
-            insert_action(&txn, &ctx, &action, None).await?;
-            let entry = load_entry(&txn, id, participant_id).await?;
-            let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::ADD_ACTION, key, payload.clone()).await?;
-            }
-            append_entry(&txn, &entry, "action_added", payload).await?;
-            Ok(entry)
+            insert_action(txn, &ctx, &action, None).await?;
+            let entry = load_entry(txn, id, participant_id).await?;
+            let added = entry_change(&entry, "action_added");
+            let answer = added.payload.clone();
+            write.append(added);
+            Ok((entry, answer))
         }
         .await;
-        match result {
-            Ok(entry) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(entry)),
-                Err(e) => {
-                    self.replay_after_race(scope::ADD_ACTION, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::ADD_ACTION, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// Marks an action done; an action already done is left as it is.
@@ -561,8 +475,9 @@ impl Store {
         action_id: ActionId,
         by: Staff,
     ) -> Result<Entry, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
         let Some(action) = entry.actions.iter().find(|a| a.id == action_id) else {
             return Err(BoardError::ActionNotFound);
         };
@@ -579,9 +494,9 @@ impl Store {
                 ..Default::default()
             })
             .filter(board_action::Column::Id.eq(action_id.to_string()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
-        bump_entry(&txn, &entry, touched(&entry, now)).await?;
+        bump_entry(txn, &entry, touched(&entry, now)).await?;
         let ctx = EventContext {
             entry_id: Some(id),
             team_id: entry.team_id,
@@ -590,7 +505,7 @@ impl Store {
             by: &by,
         };
         insert_event(
-            &txn,
+            txn,
             &ctx,
             EventKind::ActionCompleted,
             &description,
@@ -598,10 +513,9 @@ impl Store {
             None,
         )
         .await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
-        let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-        append_entry(&txn, &entry, "action_completed", payload).await?;
-        self.commit(txn).await?;
+        let entry = load_entry(txn, id, participant_id).await?;
+        write.append(entry_change(&entry, "action_completed"));
+        write.commit().await?;
         Ok(entry)
     }
 
@@ -614,15 +528,16 @@ impl Store {
         reason: Reason,
         by: Staff,
     ) -> Result<Entry, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
         entry.check_writable(Some(expected_revision))?;
         let now = now();
         let mut row = touched(&entry, now);
         row.taken_off_at = Set(Some(now));
         row.taken_off_by = Set(Some(to_json(&by)?));
         row.take_off_reason = Set(Some(reason.as_str().to_owned()));
-        bump_entry(&txn, &entry, row).await?;
+        bump_entry(txn, &entry, row).await?;
         let ctx = EventContext {
             entry_id: Some(id),
             team_id: entry.team_id,
@@ -630,11 +545,10 @@ impl Store {
             at: now,
             by: &by,
         };
-        insert_event(&txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
-        let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-        append_entry(&txn, &entry, "taken_off", payload).await?;
-        self.commit(txn).await?;
+        insert_event(txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
+        let entry = load_entry(txn, id, participant_id).await?;
+        write.append(entry_change(&entry, "taken_off"));
+        write.commit().await?;
         Ok(entry)
     }
 
@@ -763,13 +677,14 @@ impl Store {
         through: u64,
     ) -> Result<(), BoardError> {
         use sea_orm::sea_query::OnConflict;
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
         let mut touched: Vec<ParticipantId> = Vec::new();
         for fact in facts {
             let participant_id = fact.participant_id();
             let key = participant_id.to_string();
             let current = participant_fact::Entity::find_by_id(key.clone())
-                .one(&txn)
+                .one(txn)
                 .await?;
             let (mut revoked, mut latest) = current.as_ref().map_or((None, None), |r| {
                 (r.consent_revoked_at, r.latest_decision_at)
@@ -785,7 +700,7 @@ impl Store {
                         noted_at: Set(notice.noted_at),
                         body: Set(to_json(&notice)?),
                     }
-                    .insert(&txn)
+                    .insert(txn)
                     .await?;
                 }
                 Fact::ParticipationConsent { revoked_at, .. } => {
@@ -809,7 +724,7 @@ impl Store {
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
             if !touched.contains(&participant_id) {
                 touched.push(participant_id);
@@ -822,15 +737,14 @@ impl Store {
                         .is_in(touched.iter().map(ToString::to_string)),
                 )
                 .filter(board_entry::Column::TakenOffAt.is_null())
-                .all(&txn)
+                .all(txn)
                 .await?;
             for row in rows {
                 let id = EntryId::parse(&row.id).map_err(|_| corrupt("entry id"))?;
                 let participant_id = ParticipantId::parse(&row.participant_id)
                     .map_err(|_| corrupt("participant id"))?;
-                let entry = load_entry(&txn, id, participant_id).await?;
-                let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-                append_entry(&txn, &entry, "facts_changed", payload).await?;
+                let entry = load_entry(txn, id, participant_id).await?;
+                write.append(entry_change(&entry, "facts_changed"));
             }
         }
         feed_cursor::Entity::insert(feed_cursor::ActiveModel {
@@ -842,9 +756,9 @@ impl Store {
                 .update_column(feed_cursor::Column::Sequence)
                 .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
-        self.commit(txn).await
+        Ok(write.commit().await?)
     }
 
     // ---- meetings ----
@@ -855,15 +769,13 @@ impl Store {
         key: Option<IdempotencyKey>,
         new: NewMeeting,
     ) -> Result<Outcome<Meeting>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::START_MEETING, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::START_MEETING, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            load_team(&txn, new.team_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            load_team(txn, new.team_id).await?;
             let meeting = Meeting {
                 id: MeetingId::generate(),
                 spec: new,
@@ -877,38 +789,20 @@ impl Store {
                 attendees: Set(to_json(&meeting.spec.attendees)?),
                 started_at: Set(meeting.started_at),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
             let payload = wire::meeting(&meeting).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::START_MEETING, key, payload.clone()).await?;
-            }
-            append(
-                &txn,
+            write.append(change(
                 "meeting",
                 meeting.id.to_string(),
                 "started",
                 None,
-                payload,
-            )
-            .await?;
-            Ok(meeting)
+                payload.clone(),
+            ));
+            Ok((meeting, payload))
         }
         .await;
-        match result {
-            Ok(meeting) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(meeting)),
-                Err(e) => {
-                    self.replay_after_race(scope::START_MEETING, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::START_MEETING, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// Records one participant's discussion; new actions join their entry on the board.
@@ -917,20 +811,21 @@ impl Store {
         key: Option<IdempotencyKey>,
         new: NewDiscussion,
     ) -> Result<Outcome<Discussion>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::RECORD_DISCUSSION, key.as_ref())
+        let write = match self
+            .write_keyed(scope::RECORD_DISCUSSION, key.as_ref())
             .await?
         {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            let meeting = load_meeting(&txn, new.meeting_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let meeting = load_meeting(txn, new.meeting_id).await?;
             let open = board_entry::Entity::find()
                 .filter(board_entry::Column::TeamId.eq(meeting.spec.team_id.to_string()))
                 .filter(board_entry::Column::ParticipantId.eq(new.participant_id.to_string()))
                 .filter(board_entry::Column::TakenOffAt.is_null())
-                .one(&txn)
+                .one(txn)
                 .await?;
             let entry = match open {
                 Some(row) => Some(entry_from_row(row, vec![])?),
@@ -951,7 +846,7 @@ impl Store {
                 recorded_at: Set(now),
                 recorded_by: Set(to_json(&new.recorded_by)?),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
             let ctx = EventContext {
                 entry_id: entry.as_ref().map(|e| e.id),
@@ -967,7 +862,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join("\n");
             insert_event(
-                &txn,
+                txn,
                 &ctx,
                 EventKind::Discussed,
                 &detail,
@@ -984,14 +879,13 @@ impl Store {
                         "too many open actions on the entry",
                     ));
                 }
-                bump_entry(&txn, entry, touched(entry, now)).await?;
+                bump_entry(txn, entry, touched(entry, now)).await?;
                 for action in &new.actions {
                     actions
-                        .push(insert_action(&txn, &ctx, action, Some((new.meeting_id, id))).await?);
+                        .push(insert_action(txn, &ctx, action, Some((new.meeting_id, id))).await?);
                 }
-                let entry = load_entry(&txn, entry.id, entry.participant_id).await?;
-                let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-                append_entry(&txn, &entry, "action_added", payload).await?;
+                let entry = load_entry(txn, entry.id, entry.participant_id).await?;
+                write.append(entry_change(&entry, "action_added"));
             }
             let discussion = Discussion {
                 id,
@@ -1005,35 +899,17 @@ impl Store {
                 recorded_by: new.recorded_by.clone(),
             };
             let payload = wire::discussion(&discussion).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::RECORD_DISCUSSION, key, payload.clone()).await?;
-            }
-            append(
-                &txn,
+            write.append(change(
                 "discussion",
                 id.to_string(),
                 "recorded",
                 Some(new.participant_id),
-                payload,
-            )
-            .await?;
-            Ok(discussion)
+                payload.clone(),
+            ));
+            Ok((discussion, payload))
         }
         .await;
-        match result {
-            Ok(discussion) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(discussion)),
-                Err(e) => {
-                    self.replay_after_race(scope::RECORD_DISCUSSION, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::RECORD_DISCUSSION, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// A meeting and its minutes in the order recorded.
@@ -1113,46 +989,46 @@ impl Store {
 
 // ---- helpers inside a transaction ----
 
-async fn append<C: ConnectionTrait>(
-    txn: &C,
+/// A change-feed row of this service.
+fn change(
     entity_kind: &'static str,
     entity_id: String,
     change_kind: &'static str,
     participant_id: Option<ParticipantId>,
     payload: Vec<u8>,
-) -> Result<(), BoardError> {
-    ChangeFeed::append(
-        txn,
-        NewChange {
-            entity_kind,
-            entity_id,
-            change_kind,
-            participant_id: participant_id.map(|p| p.to_string()),
-            payload,
-        },
-    )
-    .await?;
-    Ok(())
+) -> NewChange {
+    NewChange {
+        entity_kind,
+        entity_id,
+        change_kind,
+        participant_id: participant_id.map(|p| p.to_string()),
+        payload,
+    }
 }
 
 /// The entity kind of board-entry changes; WatchBoard follows these.
 pub const ENTRY_KIND: &str = "board_entry";
 
-async fn append_entry<C: ConnectionTrait>(
-    txn: &C,
-    entry: &Entry,
-    change_kind: &'static str,
-    payload: Vec<u8>,
-) -> Result<(), BoardError> {
-    append(
-        txn,
+/// The feed row of a board entry in its new state.
+fn entry_change(entry: &Entry, change_kind: &'static str) -> NewChange {
+    change(
         ENTRY_KIND,
         entry.id.to_string(),
         change_kind,
         Some(entry.participant_id),
-        payload,
+        wire::entry(entry, wire::today()).encode_to_vec(),
     )
-    .await
+}
+
+/// The feed row of a team in its new state.
+fn team_change(team: &Team, change_kind: &'static str) -> NewChange {
+    change(
+        "team",
+        team.id.to_string(),
+        change_kind,
+        None,
+        wire::team(team).encode_to_vec(),
+    )
 }
 
 /// Who, what and when, shared by the rows one change writes.

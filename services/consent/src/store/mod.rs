@@ -14,6 +14,7 @@ use samsyn_kit::idempotency::{
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
 use samsyn_kit::paging::Page;
+use samsyn_kit::write::{Begun, Outcome, Write};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -304,40 +305,30 @@ impl Store {
         change_kind: &'static str,
         key: Option<&IdempotencyKey>,
     ) -> Result<T, ConsentError> {
-        if let Some(key) = key
-            && let Some(first) = self.replay::<T>(scope, key).await?
-        {
-            return Ok(first);
-        }
-        let body = serde_json::to_string(&record).map_err(corrupt)?;
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        entity::record::ActiveModel {
-            id: Set(record.id()),
-            kind: Set(T::KIND.to_owned()),
-            participant_id: Set(record.participant().to_string()),
-            revision: Set(as_i64(record.revision())),
-            body: Set(body.clone()),
-        }
-        .insert(&txn)
-        .await?;
-        if let Some(key) = key
-            && let Err(error) =
-                idempotency::remember(&txn, scope, key, record.id().into_bytes()).await
-        {
-            // Two first attempts raced: the other one won; answer with its record.
-            if classify(&error) == StoreFailure::AlreadyExists {
-                drop(txn);
-                return self
-                    .replay::<T>(scope, key)
-                    .await?
-                    .ok_or(ConsentError::Internal(Box::new(error)));
+        let write = match Write::begin_keyed(&self.db, &self.feed, scope, key).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return self.replayed(answer).await,
+        };
+        let result: Result<_, ConsentError> = async {
+            let body = serde_json::to_string(&record).map_err(corrupt)?;
+            entity::record::ActiveModel {
+                id: Set(record.id()),
+                kind: Set(T::KIND.to_owned()),
+                participant_id: Set(record.participant().to_string()),
+                revision: Set(as_i64(record.revision())),
+                body: Set(body.clone()),
             }
-            return Err(error.into());
+            .insert(write.txn())
+            .await?;
+            version(&write, &record, change_kind, body).await?;
+            let answer = record.id().into_bytes();
+            Ok((record, answer))
         }
-        self.append(&txn, &record, change_kind, body).await?;
-        txn.commit().await?;
-        self.feed.notify_committed();
-        Ok(record)
+        .await;
+        match write.finish(result).await? {
+            Outcome::Done(record) => Ok(record),
+            Outcome::Replayed(answer) => self.replayed(answer).await,
+        }
     }
 
     async fn change<T: Stored>(
@@ -349,138 +340,106 @@ impl Store {
         key: Option<(&'static str, &IdempotencyKey)>,
         change: impl FnOnce(&mut T) -> Result<(), ConsentError> + Send,
     ) -> Result<T, ConsentError> {
-        if let Some((scope, key)) = key
-            && let Some(first) = self.replay::<T>(scope, key).await?
-        {
-            return Ok(first);
-        }
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let Some(row) = entity::record::Entity::find_by_id(id.to_owned())
-            .one(&txn)
-            .await?
-            .filter(|row| row.kind == T::KIND && row.participant_id == participant.to_string())
-        else {
-            return Err(ConsentError::NotFound(T::NAME));
+        let (scope, key) = key.map_or(("", None), |(scope, key)| (scope, Some(key)));
+        let write = match Write::begin_keyed(&self.db, &self.feed, scope, key).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return self.replayed(answer).await,
         };
-        let current = u64::try_from(row.revision).unwrap_or_default();
-        if current != revision {
-            return Err(ConsentError::StaleRevision { current });
-        }
-        let mut record: T = serde_json::from_str(&row.body).map_err(corrupt)?;
-        change(&mut record)?;
-        let body = serde_json::to_string(&record).map_err(corrupt)?;
-        // Compare-and-set on the revision: a concurrent change between our read and this
-        // write leaves no row to update.
-        let updated = match entity::record::Entity::update_many()
-            .col_expr(
-                entity::record::Column::Revision,
-                sea_orm::sea_query::Expr::value(as_i64(record.revision())),
-            )
-            .col_expr(
-                entity::record::Column::Body,
-                sea_orm::sea_query::Expr::value(body.clone()),
-            )
-            .filter(entity::record::Column::Id.eq(id))
-            .filter(entity::record::Column::Revision.eq(row.revision))
-            .exec(&txn)
-            .await
-        {
-            Ok(updated) => updated,
-            // SQLite refuses to upgrade a read transaction that another writer overtook:
-            // that is a stale revision too, when the revision moved.
-            Err(error) => {
-                drop(txn);
-                return Err(match self.stale::<T>(id).await {
-                    ConsentError::StaleRevision { current } if current != revision => {
-                        ConsentError::StaleRevision { current }
-                    }
-                    _ => error.into(),
-                });
+        let result: Result<_, ConsentError> = async {
+            let txn = write.txn();
+            let Some(row) = entity::record::Entity::find_by_id(id.to_owned())
+                .one(txn)
+                .await?
+                .filter(|row| row.kind == T::KIND && row.participant_id == participant.to_string())
+            else {
+                return Err(ConsentError::NotFound(T::NAME));
+            };
+            let current = u64::try_from(row.revision).unwrap_or_default();
+            if current != revision {
+                return Err(ConsentError::StaleRevision { current });
             }
-        };
-        if updated.rows_affected != 1 {
-            drop(txn);
-            return Err(self.stale::<T>(id).await);
-        }
-        if let Some((scope, key)) = key
-            && let Err(error) =
-                idempotency::remember(&txn, scope, key, record.id().into_bytes()).await
-        {
-            drop(txn);
-            // Two first attempts raced: the other one made the change.
-            if classify(&error) == StoreFailure::AlreadyExists
-                && let Some(first) = self.replay::<T>(scope, key).await?
-            {
-                return Ok(first);
+            let mut record: T = serde_json::from_str(&row.body).map_err(corrupt)?;
+            change(&mut record)?;
+            let body = serde_json::to_string(&record).map_err(corrupt)?;
+            // Compare-and-set on the revision: a concurrent change between our read and this
+            // write leaves no row to update.
+            let updated = entity::record::Entity::update_many()
+                .col_expr(
+                    entity::record::Column::Revision,
+                    sea_orm::sea_query::Expr::value(as_i64(record.revision())),
+                )
+                .col_expr(
+                    entity::record::Column::Body,
+                    sea_orm::sea_query::Expr::value(body.clone()),
+                )
+                .filter(entity::record::Column::Id.eq(id))
+                .filter(entity::record::Column::Revision.eq(row.revision))
+                .exec(txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                return Err(stale::<T, _>(txn, id).await);
             }
-            return Err(error.into());
+            version(&write, &record, change_kind, body).await?;
+            let answer = record.id().into_bytes();
+            Ok((record, answer))
         }
-        self.append(&txn, &record, change_kind, body).await?;
-        txn.commit().await?;
-        self.feed.notify_committed();
-        Ok(record)
-    }
-
-    async fn stale<T: Stored>(&self, id: &str) -> ConsentError {
-        match entity::record::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await
-        {
-            Ok(Some(row)) => ConsentError::StaleRevision {
-                current: u64::try_from(row.revision).unwrap_or_default(),
-            },
-            Ok(None) => ConsentError::NotFound(T::NAME),
-            Err(error) => error.into(),
+        .await;
+        match write.finish(result).await? {
+            Outcome::Done(record) => Ok(record),
+            Outcome::Replayed(answer) => self.replayed(answer).await,
         }
     }
 
-    async fn replay<T: Stored>(
-        &self,
-        scope: &str,
-        key: &IdempotencyKey,
-    ) -> Result<Option<T>, ConsentError> {
-        let Some(id) = idempotency::replay(&self.db, scope, key).await? else {
-            return Ok(None);
-        };
-        let id = String::from_utf8(id).map_err(|e| ConsentError::Internal(Box::new(e)))?;
+    /// The record a remembered answer (its id) names, as it is now.
+    async fn replayed<T: Stored>(&self, answer: Vec<u8>) -> Result<T, ConsentError> {
+        let id = String::from_utf8(answer).map_err(|e| ConsentError::Internal(Box::new(e)))?;
         let row = entity::record::Entity::find_by_id(id)
             .one(&self.db)
             .await?
             .ok_or(ConsentError::NotFound(T::NAME))?;
-        serde_json::from_str(&row.body).map(Some).map_err(corrupt)
+        serde_json::from_str(&row.body).map_err(corrupt)
     }
+}
 
-    /// The version row and the change-feed row of a change; last in its transaction.
-    async fn append<T: Stored, C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        record: &T,
-        change_kind: &'static str,
-        body: String,
-    ) -> Result<(), DbErr> {
-        entity::record_version::ActiveModel {
-            sequence: NotSet,
-            participant_id: Set(record.participant().to_string()),
-            record_kind: Set(T::KIND.to_owned()),
-            record_id: Set(record.id()),
-            revision: Set(as_i64(record.revision())),
-            change_kind: Set(change_kind.to_owned()),
-            recorded_at: Set(Utc::now()),
-            body: Set(body),
-        }
-        .insert(txn)
-        .await?;
-        ChangeFeed::append(
-            txn,
-            NewChange {
-                entity_kind: T::KIND,
-                entity_id: record.id(),
-                change_kind,
-                participant_id: Some(record.participant().to_string()),
-                payload: record.payload(),
-            },
-        )
-        .await?;
-        Ok(())
+/// Why a compare-and-set on `id` updated nothing: its revision moved, or it is gone.
+async fn stale<T: Stored, C: ConnectionTrait>(db: &C, id: &str) -> ConsentError {
+    match entity::record::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await
+    {
+        Ok(Some(row)) => ConsentError::StaleRevision {
+            current: u64::try_from(row.revision).unwrap_or_default(),
+        },
+        Ok(None) => ConsentError::NotFound(T::NAME),
+        Err(error) => error.into(),
     }
+}
+
+/// The version row of a change, and its change-feed row queued last in the write.
+async fn version<T: Stored>(
+    write: &Write<'_>,
+    record: &T,
+    change_kind: &'static str,
+    body: String,
+) -> Result<(), DbErr> {
+    entity::record_version::ActiveModel {
+        sequence: NotSet,
+        participant_id: Set(record.participant().to_string()),
+        record_kind: Set(T::KIND.to_owned()),
+        record_id: Set(record.id()),
+        revision: Set(as_i64(record.revision())),
+        change_kind: Set(change_kind.to_owned()),
+        recorded_at: Set(Utc::now()),
+        body: Set(body),
+    }
+    .insert(write.txn())
+    .await?;
+    write.append(NewChange {
+        entity_kind: T::KIND,
+        entity_id: record.id(),
+        change_kind,
+        participant_id: Some(record.participant().to_string()),
+        payload: record.payload(),
+    });
+    Ok(())
 }

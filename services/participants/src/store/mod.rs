@@ -15,6 +15,7 @@ use samsyn_kit::idempotency::{
     self, IdempotencyKey,
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
+use samsyn_kit::write::{self, Begun, Write};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
@@ -77,6 +78,18 @@ fn replayed(error: idempotency::IdempotencyError) -> ParticipantsError {
     match error {
         idempotency::IdempotencyError::Reused => ParticipantsError::KeyReused,
         idempotency::IdempotencyError::Db(error) => db(error),
+    }
+}
+
+impl From<DbErr> for ParticipantsError {
+    fn from(error: DbErr) -> Self {
+        db(error)
+    }
+}
+
+impl From<idempotency::IdempotencyError> for ParticipantsError {
+    fn from(error: idempotency::IdempotencyError) -> Self {
+        replayed(error)
     }
 }
 
@@ -188,8 +201,8 @@ impl ParticipantStore {
         on_revoked: OnConsentRevoked,
     ) -> Result<(), ParticipantsError> {
         use sea_orm::sea_query::OnConflict;
-        let txn = self.begin_write().await?;
-        let mut changed = false;
+        let write = self.begin_write().await?;
+        let txn = write.txn();
         if let Some(fact) = fact {
             participation_consent::Entity::insert(participation_consent::ActiveModel {
                 consent_id: Set(fact.consent.to_string()),
@@ -201,7 +214,7 @@ impl ParticipantStore {
                     .update_column(participation_consent::Column::Active)
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await
             .map_err(db)?;
             if !fact.known.active {
@@ -211,12 +224,12 @@ impl ParticipantStore {
                     .filter(referral::Column::ConsentReference.eq(fact.consent.to_string()))
                     .filter(referral::Column::ConsentRevokedAt.is_null())
                     .into_tuple()
-                    .all(&txn)
+                    .all(txn)
                     .await
                     .map_err(db)?;
                 for id in enrolled {
                     let id = ParticipantId::parse(&id).map_err(|_| corrupt("referral"))?;
-                    let Some(mut p) = load(&txn, id).await? else {
+                    let Some(mut p) = load(txn, id).await? else {
                         continue;
                     };
                     let expected = p.revision;
@@ -225,29 +238,23 @@ impl ParticipantStore {
                     else {
                         continue;
                     };
-                    save_participant(&txn, &p, expected).await?;
+                    save_participant(txn, &p, expected).await?;
                     referral::Entity::update(referral_row(&p))
-                        .exec(&txn)
+                        .exec(txn)
                         .await
                         .map_err(db)?;
                     if p.status == Status::Discharged {
-                        end_assignments(&txn, id, None, now).await?;
-                        ChangeFeed::append(
-                            &txn,
-                            NewChange {
-                                entity_kind: CARE_TEAM_KIND,
-                                entity_id: id.to_string(),
-                                change_kind: "ended",
-                                participant_id: Some(id.to_string()),
-                                payload: self.encoder.care_team(&p, &[]),
-                            },
-                        )
-                        .await
-                        .map_err(db)?;
+                        end_assignments(txn, id, None, now).await?;
+                        write.append(NewChange {
+                            entity_kind: CARE_TEAM_KIND,
+                            entity_id: id.to_string(),
+                            change_kind: "ended",
+                            participant_id: Some(id.to_string()),
+                            payload: self.encoder.care_team(&p, &[]),
+                        });
                     }
-                    self.append_participant_change(&txn, &p, kind).await?;
+                    self.append_participant_change(&write, &p, kind);
                     tracing::info!(participant_id = %id, change = kind, "participation consent ended");
-                    changed = true;
                 }
             }
         }
@@ -260,18 +267,14 @@ impl ParticipantStore {
                 .update_column(feed_cursor::Column::Sequence)
                 .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await
         .map_err(db)?;
-        txn.commit().await.map_err(db)?;
-        if changed {
-            self.feed.notify_committed();
-        }
-        Ok(())
+        write.commit().await.map_err(db)
     }
 
-    async fn begin_write(&self) -> Result<DatabaseTransaction, ParticipantsError> {
-        samsyn_kit::db::begin_write(&self.db).await.map_err(db)
+    async fn begin_write(&self) -> Result<Write<'_>, ParticipantsError> {
+        Write::begin(&self.db, &self.feed).await.map_err(db)
     }
 
     /// Refers a person (new participant or new episode); a retry with `key` replays.
@@ -295,20 +298,13 @@ impl ParticipantStore {
                 .await
             {
                 Err(ParticipantsError::Storage(source)) => {
-                    // A racing first attempt: the same key (replay it) or the same person.
+                    // A racing first attempt for the same person (one with the same key was
+                    // replayed by the write): a blind referrer's second try keeps the referral.
                     let unique = source
                         .downcast_ref::<DbErr>()
                         .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
                     if !unique {
                         return Err(ParticipantsError::Storage(source));
-                    }
-                    if let Some(key) = key
-                        && let Some(answer) =
-                            idempotency::replay(&self.db, CREATE_REFERRAL_SCOPE, key)
-                                .await
-                                .map_err(replayed)?
-                    {
-                        return Ok(Created::Replayed(answer));
                     }
                     if !blind || attempts > 1 {
                         return Err(ParticipantsError::AlreadyActive);
@@ -326,71 +322,67 @@ impl ParticipantStore {
         settings: &ParticipantsSettings,
         blind: bool,
     ) -> Result<Created, ParticipantsError> {
-        let txn = self.begin_write().await?;
-        if let Some(key) = key
-            && let Some(answer) = idempotency::replay(&txn, CREATE_REFERRAL_SCOPE, key)
-                .await
-                .map_err(replayed)?
-        {
-            return Ok(Created::Replayed(answer));
-        }
-        let existing = load_where(
-            &txn,
-            Key::PersonalIdentityNumber,
-            new.pin.as_normalised().to_string(),
-        )
-        .await?;
-        let now = now();
-        let referred = Participant::refer(existing.as_ref(), new.clone(), settings, now);
-        let p = match (referred, existing.as_ref()) {
-            (Ok(p), _) => p,
-            (Err(_), Some(known)) if blind => {
-                return self.keep_referral(txn, known, new, key, now).await;
+        let write =
+            match Write::begin_keyed(&self.db, &self.feed, CREATE_REFERRAL_SCOPE, key).await? {
+                Begun::Fresh(write) => write,
+                Begun::Replayed(answer) => return Ok(Created::Replayed(answer)),
+            };
+        let result: Result<_, ParticipantsError> = async {
+            let txn = write.txn();
+            let existing = load_where(
+                txn,
+                Key::PersonalIdentityNumber,
+                new.pin.as_normalised().to_string(),
+            )
+            .await?;
+            let now = now();
+            let referred = Participant::refer(existing.as_ref(), new.clone(), settings, now);
+            let p = match (referred, existing.as_ref()) {
+                (Ok(p), _) => p,
+                (Err(_), Some(known)) if blind => {
+                    let answer = self.keep_referral(txn, known, new, now).await?;
+                    return Ok((Created::Receipt(answer.clone()), answer));
+                }
+                (Err(error), _) => return Err(error),
+            };
+            match &existing {
+                Some(previous) => save_participant(txn, &p, previous.revision).await?,
+                None => {
+                    participant::Entity::insert(participant_row(&p, now))
+                        .exec_without_returning(txn)
+                        .await
+                        .map_err(db)?;
+                }
             }
-            (Err(error), _) => return Err(error),
-        };
-        match &existing {
-            Some(previous) => save_participant(&txn, &p, previous.revision).await?,
-            None => {
-                participant::Entity::insert(participant_row(&p, now))
-                    .exec_without_returning(&txn)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        referral::Entity::insert(referral_row(&p))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db)?;
-        let answer = if blind {
-            self.encoder.receipt(&p.referral)
-        } else {
-            self.encoder.participant(&p)
-        };
-        if let Some(key) = key {
-            idempotency::remember(&txn, CREATE_REFERRAL_SCOPE, key, answer.clone())
+            referral::Entity::insert(referral_row(&p))
+                .exec_without_returning(txn)
                 .await
                 .map_err(db)?;
+            self.append_participant_change(&write, &p, "referred");
+            Ok(if blind {
+                let answer = self.encoder.receipt(&p.referral);
+                (Created::Receipt(answer.clone()), answer)
+            } else {
+                let answer = self.encoder.participant(&p);
+                (Created::New(Box::new(p)), answer)
+            })
         }
-        self.append_participant_change(&txn, &p, "referred").await?;
-        txn.commit().await.map_err(db)?;
-        self.feed.notify_committed();
-        Ok(if blind {
-            Created::Receipt(answer)
-        } else {
-            Created::New(Box::new(p))
+        .await;
+        Ok(match write.finish(result).await? {
+            write::Outcome::Done(created) => created,
+            write::Outcome::Replayed(answer) => Created::Replayed(answer),
         })
     }
 
-    /// Keeps a referral of a known person beside their record, changing nothing of it.
+    /// Keeps a referral of a known person beside their record, changing nothing of it (and
+    /// so appending nothing to the feed); returns the receipt.
     async fn keep_referral(
         &self,
-        txn: DatabaseTransaction,
+        txn: &DatabaseTransaction,
         known: &Participant,
         new: NewReferral,
-        key: Option<&IdempotencyKey>,
         now: DateTime<Utc>,
-    ) -> Result<Created, ParticipantsError> {
+    ) -> Result<Vec<u8>, ParticipantsError> {
         let mut kept = known.clone();
         kept.referral = Referral {
             id: uuid::Uuid::now_v7(),
@@ -404,17 +396,10 @@ impl ParticipantStore {
         kept.enrolment = None;
         kept.discharge = None;
         referral::Entity::insert(referral_row(&kept))
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await
             .map_err(db)?;
-        let answer = self.encoder.receipt(&kept.referral);
-        if let Some(key) = key {
-            idempotency::remember(&txn, CREATE_REFERRAL_SCOPE, key, answer.clone())
-                .await
-                .map_err(db)?;
-        }
-        txn.commit().await.map_err(db)?;
-        Ok(Created::Receipt(answer))
+        Ok(self.encoder.receipt(&kept.referral))
     }
 
     /// Applies `op` to the participant at revision `expected` and stores the result.
@@ -427,47 +412,41 @@ impl ParticipantStore {
     where
         F: FnOnce(&mut Participant, DateTime<Utc>) -> Result<Effect, ParticipantsError>,
     {
-        let txn = self.begin_write().await?;
-        let mut p = load(&txn, id)
+        let write = self.begin_write().await?;
+        let txn = write.txn();
+        let mut p = load(txn, id)
             .await?
             .ok_or(ParticipantsError::NotFound("participant"))?;
         p.check_revision(expected)?;
         let reviews_before = p.reviews.len();
         let now = now();
         let effect = op(&mut p, now)?;
-        save_participant(&txn, &p, expected).await?;
+        save_participant(txn, &p, expected).await?;
         referral::Entity::update(referral_row(&p))
-            .exec(&txn)
+            .exec(txn)
             .await
             .map_err(db)?;
         for r in p.reviews.get(reviews_before..).unwrap_or_default() {
             review::Entity::insert(review_row(&p, r))
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await
                 .map_err(db)?;
         }
         if effect.ends_assignments {
-            let ended = end_assignments(&txn, id, None, now).await?;
+            let ended = end_assignments(txn, id, None, now).await?;
             if ended > 0 {
                 let payload = self.encoder.care_team(&p, &[]);
-                ChangeFeed::append(
-                    &txn,
-                    NewChange {
-                        entity_kind: CARE_TEAM_KIND,
-                        entity_id: id.to_string(),
-                        change_kind: "ended",
-                        participant_id: Some(id.to_string()),
-                        payload,
-                    },
-                )
-                .await
-                .map_err(db)?;
+                write.append(NewChange {
+                    entity_kind: CARE_TEAM_KIND,
+                    entity_id: id.to_string(),
+                    change_kind: "ended",
+                    participant_id: Some(id.to_string()),
+                    payload,
+                });
             }
         }
-        self.append_participant_change(&txn, &p, effect.change_kind)
-            .await?;
-        txn.commit().await.map_err(db)?;
-        self.feed.notify_committed();
+        self.append_participant_change(&write, &p, effect.change_kind);
+        write.commit().await.map_err(db)?;
         Ok(p)
     }
 
@@ -482,42 +461,37 @@ impl ParticipantStore {
     where
         F: FnOnce(&[Assignment], DateTime<Utc>) -> Result<AssignmentChange, ParticipantsError>,
     {
-        let txn = self.begin_write().await?;
-        let mut p = load(&txn, id)
+        let write = self.begin_write().await?;
+        let txn = write.txn();
+        let mut p = load(txn, id)
             .await?
             .ok_or(ParticipantsError::NotFound("participant"))?;
         p.check_revision(expected)?;
         p.require_enrolled()?;
-        let mut current = assignments(&txn, id, false).await?;
+        let mut current = assignments(txn, id, false).await?;
         let now = now();
         let change = op(&current, now)?;
         if !change.end.is_empty() {
-            end_assignments(&txn, id, Some(&change.end), now).await?;
+            end_assignments(txn, id, Some(&change.end), now).await?;
             current.retain(|a| !change.end.contains(&a.id));
         }
         if let Some(start) = change.start {
             assignment::Entity::insert(assignment_row(id, &start))
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await
                 .map_err(db)?;
             current.push(start);
         }
         p.touch(now);
-        save_participant(&txn, &p, expected).await?;
-        ChangeFeed::append(
-            &txn,
-            NewChange {
-                entity_kind: CARE_TEAM_KIND,
-                entity_id: id.to_string(),
-                change_kind,
-                participant_id: Some(id.to_string()),
-                payload: self.encoder.care_team(&p, &current),
-            },
-        )
-        .await
-        .map_err(db)?;
-        txn.commit().await.map_err(db)?;
-        self.feed.notify_committed();
+        save_participant(txn, &p, expected).await?;
+        write.append(NewChange {
+            entity_kind: CARE_TEAM_KIND,
+            entity_id: id.to_string(),
+            change_kind,
+            participant_id: Some(id.to_string()),
+            payload: self.encoder.care_team(&p, &current),
+        });
+        write.commit().await.map_err(db)?;
         Ok((p, current))
     }
 
@@ -653,25 +627,19 @@ impl ParticipantStore {
         Ok(counts)
     }
 
-    async fn append_participant_change<C: ConnectionTrait>(
+    fn append_participant_change(
         &self,
-        txn: &C,
+        write: &Write<'_>,
         p: &Participant,
         change_kind: &'static str,
-    ) -> Result<(), ParticipantsError> {
-        ChangeFeed::append(
-            txn,
-            NewChange {
-                entity_kind: PARTICIPANT_KIND,
-                entity_id: p.id.to_string(),
-                change_kind,
-                participant_id: Some(p.id.to_string()),
-                payload: self.encoder.participant_change(p),
-            },
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
+    ) {
+        write.append(NewChange {
+            entity_kind: PARTICIPANT_KIND,
+            entity_id: p.id.to_string(),
+            change_kind,
+            participant_id: Some(p.id.to_string()),
+            payload: self.encoder.participant_change(p),
+        });
     }
 }
 
