@@ -327,11 +327,7 @@ impl Store {
             for action in &new.actions {
                 insert_action(txn, &ctx, action, None).await?;
             }
-            let entry = load_entry(txn, id, new.participant_id).await?;
-            let put_on = entry_change(&entry, "put_on");
-            let answer = put_on.payload.clone();
-            write.append(put_on);
-            Ok((entry, answer))
+            written_entry(&write, id, new.participant_id, "put_on").await
         }
         .await;
         write.finish(result).await
@@ -414,13 +410,12 @@ impl Store {
             .map(|r| r.as_str())
             .unwrap_or_default();
         insert_event(txn, &ctx, EventKind::Updated, detail, None, None).await?;
-        let entry = load_entry(txn, id, participant_id).await?;
         let kind = if update.status.is_some() {
             "status_changed"
         } else {
             "updated"
         };
-        write.append(entry_change(&entry, kind));
+        let (entry, _) = written_entry(&write, id, participant_id, kind).await?;
         write.commit().await?;
         Ok(entry)
     }
@@ -457,11 +452,7 @@ impl Store {
                 by: &by,
             };
             insert_action(txn, &ctx, &action, None).await?;
-            let entry = load_entry(txn, id, participant_id).await?;
-            let added = entry_change(&entry, "action_added");
-            let answer = added.payload.clone();
-            write.append(added);
-            Ok((entry, answer))
+            written_entry(&write, id, participant_id, "action_added").await
         }
         .await;
         write.finish(result).await
@@ -513,8 +504,7 @@ impl Store {
             None,
         )
         .await?;
-        let entry = load_entry(txn, id, participant_id).await?;
-        write.append(entry_change(&entry, "action_completed"));
+        let (entry, _) = written_entry(&write, id, participant_id, "action_completed").await?;
         write.commit().await?;
         Ok(entry)
     }
@@ -546,8 +536,7 @@ impl Store {
             by: &by,
         };
         insert_event(txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
-        let entry = load_entry(txn, id, participant_id).await?;
-        write.append(entry_change(&entry, "taken_off"));
+        let (entry, _) = written_entry(&write, id, participant_id, "taken_off").await?;
         write.commit().await?;
         Ok(entry)
     }
@@ -743,8 +732,7 @@ impl Store {
                 let id = EntryId::parse(&row.id).map_err(|_| corrupt("entry id"))?;
                 let participant_id = ParticipantId::parse(&row.participant_id)
                     .map_err(|_| corrupt("participant id"))?;
-                let entry = load_entry(txn, id, participant_id).await?;
-                write.append(entry_change(&entry, "facts_changed"));
+                written_entry(&write, id, participant_id, "facts_changed").await?;
             }
         }
         feed_cursor::Entity::insert(feed_cursor::ActiveModel {
@@ -884,8 +872,7 @@ impl Store {
                     actions
                         .push(insert_action(txn, &ctx, action, Some((new.meeting_id, id))).await?);
                 }
-                let entry = load_entry(txn, entry.id, entry.participant_id).await?;
-                write.append(entry_change(&entry, "action_added"));
+                written_entry(&write, entry.id, entry.participant_id, "action_added").await?;
             }
             let discussion = Discussion {
                 id,
@@ -1018,6 +1005,21 @@ fn entry_change(entry: &Entry, change_kind: &'static str) -> NewChange {
         Some(entry.participant_id),
         wire::entry(entry, wire::today()).encode_to_vec(),
     )
+}
+
+/// Reads an entry back after a change and queues its feed row, whose payload is also the
+/// answer a retry replays.
+async fn written_entry(
+    write: &Write<'_>,
+    id: EntryId,
+    participant_id: ParticipantId,
+    change_kind: &'static str,
+) -> Result<(Entry, Vec<u8>), BoardError> {
+    let entry = load_entry(write.txn(), id, participant_id).await?;
+    let change = entry_change(&entry, change_kind);
+    let answer = change.payload.clone();
+    write.append(change);
+    Ok((entry, answer))
 }
 
 /// The feed row of a team in its new state.
