@@ -10,10 +10,10 @@ use samsyn_kit::error::{ApiError, FieldViolations};
 use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
-use samsyn_kit::time::{parse_calendar_date, to_calendar_date, to_timestamp};
+use samsyn_kit::time::parse_calendar_date;
 use samsyn_proto::common::v1::{
-    CalendarDate, OrganisationId, OrganisationKind, PageResponse, ParticipantId as ProtoId,
-    Revision, StaffRef, WatchChangesRequest,
+    CalendarDate, OrganisationKind, PageResponse, ParticipantId as ProtoId, Revision, StaffRef,
+    WatchChangesRequest,
 };
 use samsyn_proto::participants::v1 as pb;
 use samsyn_proto::participants::v1::participants_service_server::ParticipantsService;
@@ -21,13 +21,13 @@ use tonic::{Request, Response, Status};
 
 use crate::consent_feed::ConsentFollower;
 use crate::domain::{
-    self, AdmissionCriteria, Assessment, Assignment, AssignmentRole, CareRole, ChangeEncoder,
-    ConsentReference, CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter,
-    MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantsError,
-    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff,
-    Status as Standing,
+    self, AdmissionCriteria, Assessment, AssignmentRole, CareRole, ConsentReference,
+    CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter, MunicipalityCode,
+    NewReferral, ParticipantId, ParticipantsError, ParticipantsSettings, PersonName,
+    PersonalIdentityNumber, Principal, Review, Staff, Status as Standing,
 };
 use crate::store::{Created, Effect, ParticipantStore};
+use crate::wire::{care_team_to_proto, participant_to_proto, proto_id, status_to_proto};
 
 /// The longest span of years one count may cover.
 const MAX_COUNT_YEARS: i32 = 50;
@@ -794,213 +794,4 @@ fn staff(v: &mut FieldViolations, prefix: &str, staff: Option<&StaffRef>) -> Opt
         organisation_id: organisation_id?,
         unit_id: unit_id?,
     })
-}
-
-// ---- domain → proto ----
-
-fn proto_id(id: ParticipantId) -> ProtoId {
-    ProtoId {
-        value: id.to_string(),
-    }
-}
-
-fn status_to_proto(status: Standing) -> pb::ParticipantStatus {
-    match status {
-        Standing::Referred => pb::ParticipantStatus::Referred,
-        Standing::Accepted => pb::ParticipantStatus::Accepted,
-        Standing::Declined => pb::ParticipantStatus::Declined,
-        Standing::Enrolled => pb::ParticipantStatus::Enrolled,
-        Standing::Discharged => pb::ParticipantStatus::Discharged,
-    }
-}
-
-fn kind_to_proto(principal: Principal) -> OrganisationKind {
-    match principal {
-        Principal::Region => OrganisationKind::Region,
-        Principal::Municipality => OrganisationKind::Municipality,
-    }
-}
-
-fn staff_to_proto(staff: &Staff) -> StaffRef {
-    StaffRef {
-        staff_id: staff.staff_id.as_str().to_owned(),
-        organisation_id: Some(OrganisationId {
-            value: staff.organisation_id.as_str().to_owned(),
-        }),
-        unit_id: staff
-            .unit_id
-            .as_ref()
-            .map(|u| u.as_str().to_owned())
-            .unwrap_or_default(),
-    }
-}
-
-fn referral_to_proto(r: &Referral) -> pb::Referral {
-    pb::Referral {
-        referral_id: r.id.to_string(),
-        referring_principal: kind_to_proto(r.principal) as i32,
-        referred_by: Some(staff_to_proto(&r.referred_by)),
-        reason: r.reason.as_str().to_owned(),
-        criteria: Some(pb::AdmissionCriteria {
-            long_term_needs_from_both_principals: r.criteria.long_term_needs_from_both_principals,
-            diagnosis_criteria_met: r.criteria.diagnosis_criteria_met,
-        }),
-        referred_at: Some(to_timestamp(r.referred_at)),
-    }
-}
-
-fn discharge_reason_to_proto(reason: DischargeReason) -> pb::DischargeReason {
-    match reason {
-        DischargeReason::ReadyForOrdinaryCare => pb::DischargeReason::ReadyForOrdinaryCare,
-        DischargeReason::Moved => pb::DischargeReason::Moved,
-        DischargeReason::DeclinedFurtherParticipation => {
-            pb::DischargeReason::DeclinedFurtherParticipation
-        }
-        DischargeReason::Deceased => pb::DischargeReason::Deceased,
-        DischargeReason::Other => pb::DischargeReason::Other,
-    }
-}
-
-fn participant_to_proto(p: &Participant) -> pb::Participant {
-    pb::Participant {
-        participant_id: Some(proto_id(p.id)),
-        personal_identity_number: p.pin.as_normalised().to_owned(),
-        name: p.name.as_str().to_owned(),
-        home_municipality_code: p.home_municipality.as_str().to_owned(),
-        status: status_to_proto(p.status) as i32,
-        referral: Some(referral_to_proto(&p.referral)),
-        reviews: p
-            .reviews
-            .iter()
-            .map(|r| pb::Review {
-                principal: kind_to_proto(r.principal) as i32,
-                reviewed_by: Some(staff_to_proto(&r.reviewed_by)),
-                assessment: match r.assessment {
-                    Assessment::Accept => pb::Assessment::Accept,
-                    Assessment::Decline => pb::Assessment::Decline,
-                } as i32,
-                reason: r.reason.as_str().to_owned(),
-                recorded_at: Some(to_timestamp(r.recorded_at)),
-            })
-            .collect(),
-        outcome: p.outcome.as_ref().map(|o| pb::ReviewOutcome {
-            accepted: o.accepted,
-            reason: o.reason.as_str().to_owned(),
-            decided_at: Some(to_timestamp(o.decided_at)),
-        }),
-        enrolment: p.enrolment.as_ref().map(|e| pb::Enrolment {
-            consent_reference: e.consent_reference.to_string(),
-            enrolled_on: Some(to_calendar_date(e.enrolled_on)),
-            consent_revoked_at: e.consent_revoked_at.map(to_timestamp),
-        }),
-        discharge: p.discharge.as_ref().map(|d| pb::Discharge {
-            reason: discharge_reason_to_proto(d.reason) as i32,
-            discharged_on: Some(to_calendar_date(d.discharged_on)),
-            note: d.note.as_str().to_owned(),
-        }),
-        revision: Some(Revision { value: p.revision }),
-        updated_at: Some(to_timestamp(p.updated_at)),
-    }
-}
-
-fn assignment_to_proto(a: &Assignment) -> pb::Assignment {
-    let mut row = pb::Assignment {
-        assignment_id: a.id.to_string(),
-        staff: Some(staff_to_proto(&a.staff)),
-        valid_from: Some(to_timestamp(a.valid_from)),
-        valid_until: a.valid_until.map(to_timestamp),
-        ..Default::default()
-    };
-    match a.role {
-        AssignmentRole::Coordinator { principal, rank } => {
-            row.kind = pb::AssignmentKind::Coordinator as i32;
-            row.principal = kind_to_proto(principal) as i32;
-            row.rank = match rank {
-                CoordinatorRank::Main => pb::CoordinatorRank::Main,
-                CoordinatorRank::Deputy => pb::CoordinatorRank::Deputy,
-            } as i32;
-        }
-        AssignmentRole::CareTeamMember { role } => {
-            use pb::CareRole as P;
-            row.kind = pb::AssignmentKind::CareTeamMember as i32;
-            row.role = match role {
-                CareRole::CaseManager => P::CaseManager,
-                CareRole::Physician => P::Physician,
-                CareRole::Nurse => P::Nurse,
-                CareRole::Psychologist => P::Psychologist,
-                CareRole::SocialWorker => P::SocialWorker,
-                CareRole::NeedsAssessor => P::NeedsAssessor,
-                CareRole::HousingSupportWorker => P::HousingSupportWorker,
-                CareRole::PeerSupportSpecialist => P::PeerSupportSpecialist,
-                CareRole::IpsSpecialist => P::IpsSpecialist,
-                CareRole::TeamLeader => P::TeamLeader,
-                CareRole::Other => P::Other,
-            } as i32;
-        }
-        AssignmentRole::FixedCareContact => {
-            row.kind = pb::AssignmentKind::FixedCareContact as i32;
-        }
-    }
-    row
-}
-
-fn care_team_to_proto(p: &Participant, assignments: &[Assignment]) -> pb::CareTeam {
-    pb::CareTeam {
-        participant_id: Some(proto_id(p.id)),
-        assignments: assignments.iter().map(assignment_to_proto).collect(),
-        revision: Some(Revision { value: p.revision }),
-    }
-}
-
-/// Encodes feed payloads and remembered answers as this service's messages.
-#[derive(Debug, Clone, Copy)]
-pub struct ProtoEncoder;
-
-impl ChangeEncoder for ProtoEncoder {
-    fn participant(&self, participant: &Participant) -> Vec<u8> {
-        participant_to_proto(participant).encode_to_vec()
-    }
-
-    fn receipt(&self, referral: &Referral) -> Vec<u8> {
-        pb::Participant {
-            status: pb::ParticipantStatus::Referred as i32,
-            referral: Some(referral_to_proto(referral)),
-            ..Default::default()
-        }
-        .encode_to_vec()
-    }
-
-    fn participant_change(&self, p: &Participant) -> Vec<u8> {
-        pb::ParticipantSummary {
-            participant_id: Some(proto_id(p.id)),
-            name: p.name.as_str().to_owned(),
-            home_municipality_code: p.home_municipality.as_str().to_owned(),
-            status: status_to_proto(p.status) as i32,
-            revision: Some(Revision { value: p.revision }),
-            enrolled_on: p
-                .enrolment
-                .as_ref()
-                .map(|e| to_calendar_date(e.enrolled_on)),
-            discharged_on: p
-                .discharge
-                .as_ref()
-                .map(|d| to_calendar_date(d.discharged_on)),
-            discharge_reason: p
-                .discharge
-                .as_ref()
-                .map_or(pb::DischargeReason::Unspecified, |d| {
-                    discharge_reason_to_proto(d.reason)
-                }) as i32,
-            participation_consent_revoked_at: p
-                .enrolment
-                .as_ref()
-                .and_then(|e| e.consent_revoked_at)
-                .map(to_timestamp),
-        }
-        .encode_to_vec()
-    }
-
-    fn care_team(&self, participant: &Participant, current: &[Assignment]) -> Vec<u8> {
-        care_team_to_proto(participant, current).encode_to_vec()
-    }
 }

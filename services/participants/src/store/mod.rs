@@ -5,9 +5,8 @@
 pub mod entities;
 mod migrations;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
 use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
 use samsyn_kit::feed::{ChangeFeed, NewChange};
@@ -25,12 +24,12 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::domain::{
     AdmissionCriteria, Assessment, Assignment, AssignmentChange, AssignmentId, AssignmentRole,
-    CareRole, ChangeEncoder, ConsentReference, CoordinatorRank, Discharge, DischargeReason,
-    Enrolment, ExternalId, FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral,
-    OnConsentRevoked, Outcome, Participant, ParticipantId, ParticipantSummary, ParticipantsError,
-    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff,
-    Status, YearCount,
+    CareRole, ConsentReference, CoordinatorRank, Discharge, DischargeReason, Enrolment, ExternalId,
+    FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral, OnConsentRevoked, Outcome,
+    Participant, ParticipantId, ParticipantSummary, ParticipantsError, ParticipantsSettings,
+    PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
 };
+use crate::wire;
 use entities::{assignment, feed_cursor, participant, participation_consent, referral, review};
 pub use migrations::{CreateParticipants, FollowParticipationConsents};
 
@@ -142,7 +141,6 @@ pub struct ConsentFact {
 pub struct ParticipantStore {
     db: DatabaseConnection,
     feed: ChangeFeed,
-    encoder: Arc<dyn ChangeEncoder>,
 }
 
 impl std::fmt::Debug for ParticipantStore {
@@ -153,8 +151,8 @@ impl std::fmt::Debug for ParticipantStore {
 
 impl ParticipantStore {
     /// Storage over a migrated database.
-    pub fn new(db: DatabaseConnection, feed: ChangeFeed, encoder: Arc<dyn ChangeEncoder>) -> Self {
-        Self { db, feed, encoder }
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
+        Self { db, feed }
     }
 
     /// The change feed.
@@ -250,7 +248,7 @@ impl ParticipantStore {
                             entity_id: id.to_string(),
                             change_kind: "ended",
                             participant_id: Some(id.to_string()),
-                            payload: self.encoder.care_team(&p, &[]),
+                            payload: wire::care_team_to_proto(&p, &[]).encode_to_vec(),
                         });
                     }
                     self.append_participant_change(&write, &p, kind);
@@ -360,10 +358,10 @@ impl ParticipantStore {
                 .map_err(db)?;
             self.append_participant_change(&write, &p, "referred");
             Ok(if blind {
-                let answer = self.encoder.receipt(&p.referral);
+                let answer = wire::receipt(&p.referral).encode_to_vec();
                 (Created::Receipt(answer.clone()), answer)
             } else {
-                let answer = self.encoder.participant(&p);
+                let answer = wire::participant_to_proto(&p).encode_to_vec();
                 (Created::New(Box::new(p)), answer)
             })
         }
@@ -399,7 +397,7 @@ impl ParticipantStore {
             .exec_without_returning(txn)
             .await
             .map_err(db)?;
-        Ok(self.encoder.receipt(&kept.referral))
+        Ok(wire::receipt(&kept.referral).encode_to_vec())
     }
 
     /// Applies `op` to the participant at revision `expected` and stores the result.
@@ -435,7 +433,7 @@ impl ParticipantStore {
         if effect.ends_assignments {
             let ended = end_assignments(txn, id, None, now).await?;
             if ended > 0 {
-                let payload = self.encoder.care_team(&p, &[]);
+                let payload = wire::care_team_to_proto(&p, &[]).encode_to_vec();
                 write.append(NewChange {
                     entity_kind: CARE_TEAM_KIND,
                     entity_id: id.to_string(),
@@ -489,7 +487,7 @@ impl ParticipantStore {
             entity_id: id.to_string(),
             change_kind,
             participant_id: Some(id.to_string()),
-            payload: self.encoder.care_team(&p, &current),
+            payload: wire::care_team_to_proto(&p, &current).encode_to_vec(),
         });
         write.commit().await.map_err(db)?;
         Ok((p, current))
@@ -638,7 +636,7 @@ impl ParticipantStore {
             entity_id: p.id.to_string(),
             change_kind,
             participant_id: Some(p.id.to_string()),
-            payload: self.encoder.participant_change(p),
+            payload: wire::participant_summary(p).encode_to_vec(),
         });
     }
 }
