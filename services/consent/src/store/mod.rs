@@ -23,7 +23,9 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{Consent, ConsentError, ParticipantId, Record, Restriction, Version};
+use crate::domain::{
+    Consent, ConsentError, ConsentRepository, ParticipantId, Record, Restriction, Version,
+};
 use crate::wire;
 
 /// Every migration of the consent database, oldest first.
@@ -152,9 +154,11 @@ impl Store {
     pub fn feed(&self) -> &ChangeFeed {
         &self.feed
     }
+}
 
+impl ConsentRepository for Store {
     /// Stores a new consent; a retry with the same key returns the first one.
-    pub async fn record_consent(
+    async fn record_consent(
         &self,
         consent: Consent,
         key: Option<&IdempotencyKey>,
@@ -163,7 +167,7 @@ impl Store {
     }
 
     /// Stores a new restriction; a retry with the same key returns the first one.
-    pub async fn create_restriction(
+    async fn create_restriction(
         &self,
         restriction: Restriction,
         key: Option<&IdempotencyKey>,
@@ -173,7 +177,7 @@ impl Store {
     }
 
     /// Applies `change` to the consent at `revision` and stores the result as a new version.
-    pub async fn change_consent(
+    async fn change_consent(
         &self,
         participant: &ParticipantId,
         id: &str,
@@ -187,7 +191,7 @@ impl Store {
 
     /// Applies `change` to the restriction at `revision`; with a key, a retry returns the
     /// restriction as it is now instead of changing it twice.
-    pub async fn change_restriction(
+    async fn change_restriction(
         &self,
         participant: &ParticipantId,
         id: &str,
@@ -201,7 +205,7 @@ impl Store {
     }
 
     /// A page of the participant's consents, newest first.
-    pub async fn consents(
+    async fn consents(
         &self,
         participant: &ParticipantId,
         page: &Page,
@@ -210,7 +214,7 @@ impl Store {
     }
 
     /// A page of the participant's restrictions, newest first.
-    pub async fn restrictions(
+    async fn restrictions(
         &self,
         participant: &ParticipantId,
         page: &Page,
@@ -219,7 +223,7 @@ impl Store {
     }
 
     /// Every consent and restriction of the participant: the facts of a decision.
-    pub async fn facts(
+    async fn facts(
         &self,
         participant: &ParticipantId,
     ) -> Result<(Vec<Consent>, Vec<Restriction>), ConsentError> {
@@ -239,7 +243,7 @@ impl Store {
     }
 
     /// A page of every version of the participant's records, oldest first.
-    pub async fn history(
+    async fn history(
         &self,
         participant: &ParticipantId,
         page: &Page,
@@ -274,7 +278,9 @@ impl Store {
             .map_err(corrupt)?;
         Ok((versions, next))
     }
+}
 
+impl Store {
     async fn list<T: Stored>(
         &self,
         participant: &ParticipantId,
