@@ -24,10 +24,10 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::domain::notice::{DecisionNotice, Fact};
 use crate::domain::{
-    self, Action, ActionId, BoardError, BoardEvent, ConfigChange, Coordinator, Decision,
-    Discussion, DiscussionId, Entry, EntryId, EntryUpdate, EventKind, Meeting, MeetingId,
-    NewAction, NewDiscussion, NewEntry, NewMeeting, ParticipantId, Reason, Staff, Status,
-    StatusPoint, TakenOff, Team, TeamId, TeamSpec, Timeline, Trend, Window,
+    self, Action, ActionId, BoardError, BoardEvent, BoardRepository, ConfigChange, Coordinator,
+    Decision, Discussion, DiscussionId, ENTRY_KIND, Entry, EntryId, EntryUpdate, EventKind,
+    Meeting, MeetingId, NewAction, NewDiscussion, NewEntry, NewMeeting, Outcome, ParticipantId,
+    Reason, Staff, Status, StatusPoint, TakenOff, Team, TeamId, TeamSpec, Timeline, Trend, Window,
 };
 use crate::wire;
 use entities::{
@@ -50,8 +50,6 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
-
-pub use samsyn_kit::write::Outcome;
 
 impl From<DbErr> for BoardError {
     fn from(error: DbErr) -> Self {
@@ -155,497 +153,7 @@ impl Store {
         Ok(Write::begin_keyed(&self.db, &self.feed, scope, key).await?)
     }
 
-    // ---- teams ----
-
-    /// Creates a team.
-    pub async fn create_team(
-        &self,
-        key: Option<IdempotencyKey>,
-        spec: TeamSpec,
-    ) -> Result<Outcome<Team>, BoardError> {
-        let write = match self.write_keyed(scope::CREATE_TEAM, key.as_ref()).await? {
-            Begun::Fresh(write) => write,
-            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
-        };
-        let txn = write.txn();
-        let now = now();
-        let team = Team {
-            id: TeamId::generate(),
-            spec,
-            revision: 1,
-        };
-        let result: Result<_, BoardError> = async {
-            team::ActiveModel {
-                id: Set(team.id.to_string()),
-                name: Set(team.spec.name.as_str().to_owned()),
-                owner_organisation_id: Set(team.spec.owner.as_str().to_owned()),
-                coordinators: Set(to_json(&team.spec.coordinators)?),
-                config: Set(to_json(&team.spec.config)?),
-                revision: Set(1),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(txn)
-            .await?;
-            let created = team_change(&team, "created");
-            let answer = created.payload.clone();
-            write.append(created);
-            Ok((team, answer))
-        }
-        .await;
-        write.finish(result).await
-    }
-
-    /// One team.
-    pub async fn team(&self, id: TeamId) -> Result<Team, BoardError> {
-        load_team(&self.db, id).await
-    }
-
-    /// A page of teams by id.
-    pub async fn teams(&self, page: &Page) -> Result<(Vec<Team>, String), BoardError> {
-        let mut query = team::Entity::find().order_by_asc(team::Column::Id);
-        if let Some(after) = &page.after {
-            query = query.filter(team::Column::Id.gt(after.as_str()));
-        }
-        let rows = query.limit(page.fetch_limit()).all(&self.db).await?;
-        let mut teams = rows
-            .into_iter()
-            .map(team_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = page.finish(&mut teams, |t| t.id.to_string());
-        Ok((teams, next))
-    }
-
-    /// Replaces a team's name, coordinators and configuration.
-    pub async fn update_team(
-        &self,
-        id: TeamId,
-        expected_revision: u64,
-        name: domain::TeamName,
-        coordinators: Vec<Coordinator>,
-        change: ConfigChange,
-    ) -> Result<Team, BoardError> {
-        let write = self.write().await?;
-        let txn = write.txn();
-        let mut team = load_team(txn, id).await?;
-        if team.revision != expected_revision {
-            return Err(BoardError::Stale {
-                current: team.revision,
-            });
-        }
-        let config = team.spec.config.changed(change)?;
-        config.check_covers(&load_board(txn, id).await?)?;
-        team.spec.name = name;
-        team.spec.coordinators = coordinators;
-        team.spec.config = config;
-        team.revision += 1;
-        let updated = team::Entity::update_many()
-            .set(team::ActiveModel {
-                name: Set(team.spec.name.as_str().to_owned()),
-                coordinators: Set(to_json(&team.spec.coordinators)?),
-                config: Set(to_json(&team.spec.config)?),
-                revision: Set(db_revision(team.revision)),
-                updated_at: Set(now()),
-                ..Default::default()
-            })
-            .filter(team::Column::Id.eq(id.to_string()))
-            .filter(team::Column::Revision.eq(db_revision(expected_revision)))
-            .exec(txn)
-            .await?;
-        if updated.rows_affected != 1 {
-            let current = load_team(txn, id).await?.revision;
-            return Err(BoardError::Stale { current });
-        }
-        write.append(team_change(&team, "updated"));
-        write.commit().await?;
-        Ok(team)
-    }
-
     // ---- entries ----
-
-    /// Puts a participant on a team's board.
-    pub async fn put_on_board(
-        &self,
-        key: Option<IdempotencyKey>,
-        new: NewEntry,
-    ) -> Result<Outcome<Entry>, BoardError> {
-        let write = match self.write_keyed(scope::PUT_ON_BOARD, key.as_ref()).await? {
-            Begun::Fresh(write) => write,
-            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
-        };
-        let txn = write.txn();
-        let result: Result<_, BoardError> = async {
-            let team = load_team(txn, new.team_id).await?;
-            team.spec.config.check_criteria("criteria", &new.criteria)?;
-            team.spec
-                .config
-                .check_level("status.level", new.status.level)?;
-            let now = now();
-            let id = EntryId::generate();
-            let existing = board_entry::Entity::find()
-                .filter(board_entry::Column::TeamId.eq(new.team_id.to_string()))
-                .filter(board_entry::Column::ParticipantId.eq(new.participant_id.to_string()))
-                .filter(board_entry::Column::TakenOffAt.is_null())
-                .one(txn)
-                .await?;
-            if existing.is_some() {
-                return Err(BoardError::AlreadyOnBoard);
-            }
-            board_entry::ActiveModel {
-                id: Set(id.to_string()),
-                team_id: Set(new.team_id.to_string()),
-                participant_id: Set(new.participant_id.to_string()),
-                reason: Set(new.reason.as_str().to_owned()),
-                criteria: Set(to_json(&new.criteria)?),
-                status_level: Set(i32::try_from(new.status.level).unwrap_or(i32::MAX)),
-                trend: Set(new.status.trend.as_str().to_owned()),
-                status_note: Set(new.status.note.as_str().to_owned()),
-                next_review_on: Set(new.next_review_on),
-                put_on_at: Set(now),
-                put_on_by: Set(to_json(&new.recorded_by)?),
-                taken_off_at: Set(None),
-                taken_off_by: Set(None),
-                take_off_reason: Set(None),
-                revision: Set(1),
-                updated_at: Set(now),
-            }
-            .insert(txn)
-            .await
-            .map_err(|e| match classify(&e) {
-                StoreFailure::AlreadyExists => BoardError::AlreadyOnBoard,
-                _ => e.into(),
-            })?;
-            let ctx = EventContext {
-                entry_id: Some(id),
-                team_id: new.team_id,
-                participant_id: new.participant_id,
-                at: now,
-                by: &new.recorded_by,
-            };
-            insert_status(txn, &ctx, &new.status).await?;
-            insert_event(txn, &ctx, EventKind::PutOn, new.reason.as_str(), None, None).await?;
-            for action in &new.actions {
-                insert_action(txn, &ctx, action, None).await?;
-            }
-            written_entry(&write, id, new.participant_id, "put_on").await
-        }
-        .await;
-        write.finish(result).await
-    }
-
-    /// One entry of the participant.
-    pub async fn entry(
-        &self,
-        id: EntryId,
-        participant_id: ParticipantId,
-    ) -> Result<Entry, BoardError> {
-        load_entry(&self.db, id, participant_id).await
-    }
-
-    /// The entries on a team's board, most acute first, and the feed cursor read before them.
-    pub async fn board(&self, team_id: TeamId) -> Result<(Vec<Entry>, u64), BoardError> {
-        // The cursor is read first: a change committed in between is then both in the board
-        // and replayed to a watcher, which is harmless because changes carry whole entries.
-        let cursor = self.cursor().await?;
-        load_team(&self.db, team_id).await?;
-        let mut entries = load_board(&self.db, team_id).await?;
-        domain::sort_board(&mut entries);
-        Ok((entries, cursor))
-    }
-
-    /// Changes an entry.
-    pub async fn update_entry(
-        &self,
-        id: EntryId,
-        participant_id: ParticipantId,
-        update: EntryUpdate,
-    ) -> Result<Entry, BoardError> {
-        let write = self.write().await?;
-        let txn = write.txn();
-        let entry = load_entry(txn, id, participant_id).await?;
-        entry.check_writable(Some(update.expected_revision))?;
-        let team = load_team(txn, entry.team_id).await?;
-        if let Some(criteria) = &update.criteria {
-            team.spec
-                .config
-                .check_criteria("criteria.codes", criteria)?;
-        }
-        if let Some(status) = &update.status {
-            team.spec.config.check_level("status.level", status.level)?;
-        }
-        let now = now();
-        let mut row = board_entry::ActiveModel {
-            revision: Set(db_revision(entry.revision + 1)),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        if let Some(reason) = &update.reason {
-            row.reason = Set(reason.as_str().to_owned());
-        }
-        if let Some(criteria) = &update.criteria {
-            row.criteria = Set(to_json(criteria)?);
-        }
-        if let Some(status) = &update.status {
-            row.status_level = Set(i32::try_from(status.level).unwrap_or(i32::MAX));
-            row.trend = Set(status.trend.as_str().to_owned());
-            row.status_note = Set(status.note.as_str().to_owned());
-        }
-        if let Some(review) = update.next_review_on {
-            row.next_review_on = Set(Some(review));
-        }
-        bump_entry(txn, &entry, row).await?;
-        let ctx = EventContext {
-            entry_id: Some(id),
-            team_id: entry.team_id,
-            participant_id,
-            at: now,
-            by: &update.recorded_by,
-        };
-        if let Some(status) = &update.status {
-            insert_status(txn, &ctx, status).await?;
-        }
-        let detail = update
-            .reason
-            .as_ref()
-            .map(|r| r.as_str())
-            .unwrap_or_default();
-        insert_event(txn, &ctx, EventKind::Updated, detail, None, None).await?;
-        let kind = if update.status.is_some() {
-            "status_changed"
-        } else {
-            "updated"
-        };
-        let (entry, _) = written_entry(&write, id, participant_id, kind).await?;
-        write.commit().await?;
-        Ok(entry)
-    }
-
-    /// Adds an agreed action to an entry.
-    pub async fn add_action(
-        &self,
-        key: Option<IdempotencyKey>,
-        id: EntryId,
-        participant_id: ParticipantId,
-        action: NewAction,
-        by: Staff,
-    ) -> Result<Outcome<Entry>, BoardError> {
-        let write = match self.write_keyed(scope::ADD_ACTION, key.as_ref()).await? {
-            Begun::Fresh(write) => write,
-            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
-        };
-        let txn = write.txn();
-        let result: Result<_, BoardError> = async {
-            let entry = load_entry(txn, id, participant_id).await?;
-            entry.check_writable(None)?;
-            if entry.open_actions() >= domain::MAX_OPEN_ACTIONS {
-                return Err(BoardError::LimitReached(
-                    "too many open actions on the entry",
-                ));
-            }
-            let now = now();
-            bump_entry(txn, &entry, touched(&entry, now)).await?;
-            let ctx = EventContext {
-                entry_id: Some(id),
-                team_id: entry.team_id,
-                participant_id,
-                at: now,
-                by: &by,
-            };
-            insert_action(txn, &ctx, &action, None).await?;
-            written_entry(&write, id, participant_id, "action_added").await
-        }
-        .await;
-        write.finish(result).await
-    }
-
-    /// Marks an action done; an action already done is left as it is.
-    pub async fn complete_action(
-        &self,
-        id: EntryId,
-        participant_id: ParticipantId,
-        action_id: ActionId,
-        by: Staff,
-    ) -> Result<Entry, BoardError> {
-        let write = self.write().await?;
-        let txn = write.txn();
-        let entry = load_entry(txn, id, participant_id).await?;
-        let Some(action) = entry.actions.iter().find(|a| a.id == action_id) else {
-            return Err(BoardError::ActionNotFound);
-        };
-        if action.done.is_some() {
-            return Ok(entry);
-        }
-        entry.check_writable(None)?;
-        let now = now();
-        let description = action.description.as_str().to_owned();
-        board_action::Entity::update_many()
-            .set(board_action::ActiveModel {
-                done_at: Set(Some(now)),
-                done_by: Set(Some(to_json(&by)?)),
-                ..Default::default()
-            })
-            .filter(board_action::Column::Id.eq(action_id.to_string()))
-            .exec(txn)
-            .await?;
-        bump_entry(txn, &entry, touched(&entry, now)).await?;
-        let ctx = EventContext {
-            entry_id: Some(id),
-            team_id: entry.team_id,
-            participant_id,
-            at: now,
-            by: &by,
-        };
-        insert_event(
-            txn,
-            &ctx,
-            EventKind::ActionCompleted,
-            &description,
-            Some(action_id),
-            None,
-        )
-        .await?;
-        let (entry, _) = written_entry(&write, id, participant_id, "action_completed").await?;
-        write.commit().await?;
-        Ok(entry)
-    }
-
-    /// Takes a participant off the board.
-    pub async fn take_off(
-        &self,
-        id: EntryId,
-        participant_id: ParticipantId,
-        expected_revision: u64,
-        reason: Reason,
-        by: Staff,
-    ) -> Result<Entry, BoardError> {
-        let write = self.write().await?;
-        let txn = write.txn();
-        let entry = load_entry(txn, id, participant_id).await?;
-        entry.check_writable(Some(expected_revision))?;
-        let now = now();
-        let mut row = touched(&entry, now);
-        row.taken_off_at = Set(Some(now));
-        row.taken_off_by = Set(Some(to_json(&by)?));
-        row.take_off_reason = Set(Some(reason.as_str().to_owned()));
-        bump_entry(txn, &entry, row).await?;
-        let ctx = EventContext {
-            entry_id: Some(id),
-            team_id: entry.team_id,
-            participant_id,
-            at: now,
-            by: &by,
-        };
-        insert_event(txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
-        let (entry, _) = written_entry(&write, id, participant_id, "taken_off").await?;
-        write.commit().await?;
-        Ok(entry)
-    }
-
-    /// A participant's status points and events in a window, oldest first.
-    pub async fn timeline(
-        &self,
-        participant_id: ParticipantId,
-        window: Window,
-        team_id: Option<TeamId>,
-    ) -> Result<Timeline, BoardError> {
-        let mut points = status_point::Entity::find()
-            .filter(status_point::Column::ParticipantId.eq(participant_id.to_string()))
-            .filter(status_point::Column::RecordedAt.gte(window.start))
-            .order_by_asc(status_point::Column::RecordedAt)
-            .order_by_asc(status_point::Column::Id);
-        let mut events = board_event::Entity::find()
-            .filter(board_event::Column::ParticipantId.eq(participant_id.to_string()))
-            .filter(board_event::Column::OccurredAt.gte(window.start))
-            .order_by_asc(board_event::Column::OccurredAt)
-            .order_by_asc(board_event::Column::Id);
-        if let Some(end) = window.end {
-            points = points.filter(status_point::Column::RecordedAt.lt(end));
-            events = events.filter(board_event::Column::OccurredAt.lt(end));
-        }
-        if let Some(team_id) = team_id {
-            points = points.filter(status_point::Column::TeamId.eq(team_id.to_string()));
-            events = events.filter(board_event::Column::TeamId.eq(team_id.to_string()));
-        }
-        let mut before = status_point::Entity::find()
-            .filter(status_point::Column::ParticipantId.eq(participant_id.to_string()))
-            .filter(status_point::Column::RecordedAt.lt(window.start))
-            .order_by_desc(status_point::Column::RecordedAt)
-            .order_by_desc(status_point::Column::Id);
-        if let Some(team_id) = team_id {
-            before = before.filter(status_point::Column::TeamId.eq(team_id.to_string()));
-        }
-        let before = before.one(&self.db).await?;
-        // A participant's history is bounded by their time on boards; cap it anyway.
-        let points = points.limit(5000).all(&self.db).await?;
-        let events = events.limit(5000).all(&self.db).await?;
-        Ok(Timeline {
-            points: points
-                .into_iter()
-                .map(point_from_row)
-                .collect::<Result<_, _>>()?,
-            events: events
-                .into_iter()
-                .map(event_from_row)
-                .collect::<Result<_, _>>()?,
-            before: before.map(point_from_row).transpose()?,
-        })
-    }
-
-    /// The agenda of a team's meeting on `on`: its items, and the municipal decisions to
-    /// bring up per participant.
-    pub async fn agenda(
-        &self,
-        team_id: TeamId,
-        on: NaiveDate,
-    ) -> Result<
-        (
-            Vec<domain::agenda::AgendaItem>,
-            Vec<(ParticipantId, Vec<DecisionNotice>)>,
-        ),
-        BoardError,
-    > {
-        load_team(&self.db, team_id).await?;
-        let previous = meeting::Entity::find()
-            .filter(meeting::Column::TeamId.eq(team_id.to_string()))
-            .filter(meeting::Column::HeldOn.lt(on))
-            .order_by_desc(meeting::Column::HeldOn)
-            .one(&self.db)
-            .await?
-            .map(|m| m.held_on);
-        let entries = load_board(&self.db, team_id).await?;
-        let notices = if entries.is_empty() {
-            Vec::new()
-        } else {
-            // From two days before the earliest day that can count, to the end of `on`.
-            let since = previous
-                .unwrap_or(on)
-                .checked_sub_days(chrono::Days::new(2))
-                .unwrap_or(on);
-            decision_notice::Entity::find()
-                .filter(
-                    decision_notice::Column::ParticipantId
-                        .is_in(entries.iter().map(|e| e.participant_id.to_string())),
-                )
-                .filter(decision_notice::Column::NotedAt.gte(day_start(since)))
-                .order_by_asc(decision_notice::Column::NotedAt)
-                .order_by_asc(decision_notice::Column::Id)
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|row| {
-                    Ok((
-                        ParticipantId::parse(&row.participant_id)
-                            .map_err(|_| corrupt("participant id"))?,
-                        from_json::<DecisionNotice>(&row.body, "decision notice")?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, BoardError>>()?
-        };
-        let decisions = domain::agenda::decisions(&entries, notices, on, previous);
-        Ok((domain::agenda::agenda(entries, on, previous), decisions))
-    }
-
-    // ---- what other services' feeds say ----
 
     /// How far the feed `feed` has been applied (0 for not at all).
     pub async fn feed_cursor(&self, feed: &str) -> Result<u64, BoardError> {
@@ -748,11 +256,487 @@ impl Store {
         .await?;
         Ok(write.commit().await?)
     }
+}
 
-    // ---- meetings ----
+impl BoardRepository for Store {
+    /// Creates a team.
+    async fn create_team(
+        &self,
+        key: Option<IdempotencyKey>,
+        spec: TeamSpec,
+    ) -> Result<Outcome<Team>, BoardError> {
+        let write = match self.write_keyed(scope::CREATE_TEAM, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
+        };
+        let txn = write.txn();
+        let now = now();
+        let team = Team {
+            id: TeamId::generate(),
+            spec,
+            revision: 1,
+        };
+        let result: Result<_, BoardError> = async {
+            team::ActiveModel {
+                id: Set(team.id.to_string()),
+                name: Set(team.spec.name.as_str().to_owned()),
+                owner_organisation_id: Set(team.spec.owner.as_str().to_owned()),
+                coordinators: Set(to_json(&team.spec.coordinators)?),
+                config: Set(to_json(&team.spec.config)?),
+                revision: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            let created = team_change(&team, "created");
+            let answer = created.payload.clone();
+            write.append(created);
+            Ok((team, answer))
+        }
+        .await;
+        write.finish(result).await
+    }
+
+    /// One team.
+    async fn team(&self, id: TeamId) -> Result<Team, BoardError> {
+        load_team(&self.db, id).await
+    }
+
+    /// A page of teams by id.
+    async fn teams(&self, page: &Page) -> Result<(Vec<Team>, String), BoardError> {
+        let mut query = team::Entity::find().order_by_asc(team::Column::Id);
+        if let Some(after) = &page.after {
+            query = query.filter(team::Column::Id.gt(after.as_str()));
+        }
+        let rows = query.limit(page.fetch_limit()).all(&self.db).await?;
+        let mut teams = rows
+            .into_iter()
+            .map(team_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = page.finish(&mut teams, |t| t.id.to_string());
+        Ok((teams, next))
+    }
+
+    /// Replaces a team's name, coordinators and configuration.
+    async fn update_team(
+        &self,
+        id: TeamId,
+        expected_revision: u64,
+        name: domain::TeamName,
+        coordinators: Vec<Coordinator>,
+        change: ConfigChange,
+    ) -> Result<Team, BoardError> {
+        let write = self.write().await?;
+        let txn = write.txn();
+        let mut team = load_team(txn, id).await?;
+        if team.revision != expected_revision {
+            return Err(BoardError::Stale {
+                current: team.revision,
+            });
+        }
+        let config = team.spec.config.changed(change)?;
+        config.check_covers(&load_board(txn, id).await?)?;
+        team.spec.name = name;
+        team.spec.coordinators = coordinators;
+        team.spec.config = config;
+        team.revision += 1;
+        let updated = team::Entity::update_many()
+            .set(team::ActiveModel {
+                name: Set(team.spec.name.as_str().to_owned()),
+                coordinators: Set(to_json(&team.spec.coordinators)?),
+                config: Set(to_json(&team.spec.config)?),
+                revision: Set(db_revision(team.revision)),
+                updated_at: Set(now()),
+                ..Default::default()
+            })
+            .filter(team::Column::Id.eq(id.to_string()))
+            .filter(team::Column::Revision.eq(db_revision(expected_revision)))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            let current = load_team(txn, id).await?.revision;
+            return Err(BoardError::Stale { current });
+        }
+        write.append(team_change(&team, "updated"));
+        write.commit().await?;
+        Ok(team)
+    }
+
+    /// Puts a participant on a team's board.
+    async fn put_on_board(
+        &self,
+        key: Option<IdempotencyKey>,
+        new: NewEntry,
+    ) -> Result<Outcome<Entry>, BoardError> {
+        let write = match self.write_keyed(scope::PUT_ON_BOARD, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
+        };
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let team = load_team(txn, new.team_id).await?;
+            team.spec.config.check_criteria("criteria", &new.criteria)?;
+            team.spec
+                .config
+                .check_level("status.level", new.status.level)?;
+            let now = now();
+            let id = EntryId::generate();
+            let existing = board_entry::Entity::find()
+                .filter(board_entry::Column::TeamId.eq(new.team_id.to_string()))
+                .filter(board_entry::Column::ParticipantId.eq(new.participant_id.to_string()))
+                .filter(board_entry::Column::TakenOffAt.is_null())
+                .one(txn)
+                .await?;
+            if existing.is_some() {
+                return Err(BoardError::AlreadyOnBoard);
+            }
+            board_entry::ActiveModel {
+                id: Set(id.to_string()),
+                team_id: Set(new.team_id.to_string()),
+                participant_id: Set(new.participant_id.to_string()),
+                reason: Set(new.reason.as_str().to_owned()),
+                criteria: Set(to_json(&new.criteria)?),
+                status_level: Set(i32::try_from(new.status.level).unwrap_or(i32::MAX)),
+                trend: Set(new.status.trend.as_str().to_owned()),
+                status_note: Set(new.status.note.as_str().to_owned()),
+                next_review_on: Set(new.next_review_on),
+                put_on_at: Set(now),
+                put_on_by: Set(to_json(&new.recorded_by)?),
+                taken_off_at: Set(None),
+                taken_off_by: Set(None),
+                take_off_reason: Set(None),
+                revision: Set(1),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await
+            .map_err(|e| match classify(&e) {
+                StoreFailure::AlreadyExists => BoardError::AlreadyOnBoard,
+                _ => e.into(),
+            })?;
+            let ctx = EventContext {
+                entry_id: Some(id),
+                team_id: new.team_id,
+                participant_id: new.participant_id,
+                at: now,
+                by: &new.recorded_by,
+            };
+            insert_status(txn, &ctx, &new.status).await?;
+            insert_event(txn, &ctx, EventKind::PutOn, new.reason.as_str(), None, None).await?;
+            for action in &new.actions {
+                insert_action(txn, &ctx, action, None).await?;
+            }
+            written_entry(&write, id, new.participant_id, "put_on").await
+        }
+        .await;
+        write.finish(result).await
+    }
+
+    /// One entry of the participant.
+    async fn entry(&self, id: EntryId, participant_id: ParticipantId) -> Result<Entry, BoardError> {
+        load_entry(&self.db, id, participant_id).await
+    }
+
+    /// The entries on a team's board, most acute first, and the feed cursor read before them.
+    async fn board(&self, team_id: TeamId) -> Result<(Vec<Entry>, u64), BoardError> {
+        // The cursor is read first: a change committed in between is then both in the board
+        // and replayed to a watcher, which is harmless because changes carry whole entries.
+        let cursor = self.cursor().await?;
+        load_team(&self.db, team_id).await?;
+        let mut entries = load_board(&self.db, team_id).await?;
+        domain::sort_board(&mut entries);
+        Ok((entries, cursor))
+    }
+
+    /// Changes an entry.
+    async fn update_entry(
+        &self,
+        id: EntryId,
+        participant_id: ParticipantId,
+        update: EntryUpdate,
+    ) -> Result<Entry, BoardError> {
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
+        entry.check_writable(Some(update.expected_revision))?;
+        let team = load_team(txn, entry.team_id).await?;
+        if let Some(criteria) = &update.criteria {
+            team.spec
+                .config
+                .check_criteria("criteria.codes", criteria)?;
+        }
+        if let Some(status) = &update.status {
+            team.spec.config.check_level("status.level", status.level)?;
+        }
+        let now = now();
+        let mut row = board_entry::ActiveModel {
+            revision: Set(db_revision(entry.revision + 1)),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        if let Some(reason) = &update.reason {
+            row.reason = Set(reason.as_str().to_owned());
+        }
+        if let Some(criteria) = &update.criteria {
+            row.criteria = Set(to_json(criteria)?);
+        }
+        if let Some(status) = &update.status {
+            row.status_level = Set(i32::try_from(status.level).unwrap_or(i32::MAX));
+            row.trend = Set(status.trend.as_str().to_owned());
+            row.status_note = Set(status.note.as_str().to_owned());
+        }
+        if let Some(review) = update.next_review_on {
+            row.next_review_on = Set(Some(review));
+        }
+        bump_entry(txn, &entry, row).await?;
+        let ctx = EventContext {
+            entry_id: Some(id),
+            team_id: entry.team_id,
+            participant_id,
+            at: now,
+            by: &update.recorded_by,
+        };
+        if let Some(status) = &update.status {
+            insert_status(txn, &ctx, status).await?;
+        }
+        let detail = update
+            .reason
+            .as_ref()
+            .map(|r| r.as_str())
+            .unwrap_or_default();
+        insert_event(txn, &ctx, EventKind::Updated, detail, None, None).await?;
+        let kind = if update.status.is_some() {
+            "status_changed"
+        } else {
+            "updated"
+        };
+        let (entry, _) = written_entry(&write, id, participant_id, kind).await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    /// Adds an agreed action to an entry.
+    async fn add_action(
+        &self,
+        key: Option<IdempotencyKey>,
+        id: EntryId,
+        participant_id: ParticipantId,
+        action: NewAction,
+        by: Staff,
+    ) -> Result<Outcome<Entry>, BoardError> {
+        let write = match self.write_keyed(scope::ADD_ACTION, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
+        };
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let entry = load_entry(txn, id, participant_id).await?;
+            entry.check_writable(None)?;
+            if entry.open_actions() >= domain::MAX_OPEN_ACTIONS {
+                return Err(BoardError::LimitReached(
+                    "too many open actions on the entry",
+                ));
+            }
+            let now = now();
+            bump_entry(txn, &entry, touched(&entry, now)).await?;
+            let ctx = EventContext {
+                entry_id: Some(id),
+                team_id: entry.team_id,
+                participant_id,
+                at: now,
+                by: &by,
+            };
+            insert_action(txn, &ctx, &action, None).await?;
+            written_entry(&write, id, participant_id, "action_added").await
+        }
+        .await;
+        write.finish(result).await
+    }
+
+    /// Marks an action done; an action already done is left as it is.
+    async fn complete_action(
+        &self,
+        id: EntryId,
+        participant_id: ParticipantId,
+        action_id: ActionId,
+        by: Staff,
+    ) -> Result<Entry, BoardError> {
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
+        let Some(action) = entry.actions.iter().find(|a| a.id == action_id) else {
+            return Err(BoardError::ActionNotFound);
+        };
+        if action.done.is_some() {
+            return Ok(entry);
+        }
+        entry.check_writable(None)?;
+        let now = now();
+        let description = action.description.as_str().to_owned();
+        board_action::Entity::update_many()
+            .set(board_action::ActiveModel {
+                done_at: Set(Some(now)),
+                done_by: Set(Some(to_json(&by)?)),
+                ..Default::default()
+            })
+            .filter(board_action::Column::Id.eq(action_id.to_string()))
+            .exec(txn)
+            .await?;
+        bump_entry(txn, &entry, touched(&entry, now)).await?;
+        let ctx = EventContext {
+            entry_id: Some(id),
+            team_id: entry.team_id,
+            participant_id,
+            at: now,
+            by: &by,
+        };
+        insert_event(
+            txn,
+            &ctx,
+            EventKind::ActionCompleted,
+            &description,
+            Some(action_id),
+            None,
+        )
+        .await?;
+        let (entry, _) = written_entry(&write, id, participant_id, "action_completed").await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    /// Takes a participant off the board.
+    async fn take_off(
+        &self,
+        id: EntryId,
+        participant_id: ParticipantId,
+        expected_revision: u64,
+        reason: Reason,
+        by: Staff,
+    ) -> Result<Entry, BoardError> {
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
+        entry.check_writable(Some(expected_revision))?;
+        let now = now();
+        let mut row = touched(&entry, now);
+        row.taken_off_at = Set(Some(now));
+        row.taken_off_by = Set(Some(to_json(&by)?));
+        row.take_off_reason = Set(Some(reason.as_str().to_owned()));
+        bump_entry(txn, &entry, row).await?;
+        let ctx = EventContext {
+            entry_id: Some(id),
+            team_id: entry.team_id,
+            participant_id,
+            at: now,
+            by: &by,
+        };
+        insert_event(txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
+        let (entry, _) = written_entry(&write, id, participant_id, "taken_off").await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    /// A participant's status points and events in a window, oldest first.
+    async fn timeline(
+        &self,
+        participant_id: ParticipantId,
+        window: Window,
+        team_id: Option<TeamId>,
+    ) -> Result<Timeline, BoardError> {
+        let mut points = status_point::Entity::find()
+            .filter(status_point::Column::ParticipantId.eq(participant_id.to_string()))
+            .filter(status_point::Column::RecordedAt.gte(window.start))
+            .order_by_asc(status_point::Column::RecordedAt)
+            .order_by_asc(status_point::Column::Id);
+        let mut events = board_event::Entity::find()
+            .filter(board_event::Column::ParticipantId.eq(participant_id.to_string()))
+            .filter(board_event::Column::OccurredAt.gte(window.start))
+            .order_by_asc(board_event::Column::OccurredAt)
+            .order_by_asc(board_event::Column::Id);
+        if let Some(end) = window.end {
+            points = points.filter(status_point::Column::RecordedAt.lt(end));
+            events = events.filter(board_event::Column::OccurredAt.lt(end));
+        }
+        if let Some(team_id) = team_id {
+            points = points.filter(status_point::Column::TeamId.eq(team_id.to_string()));
+            events = events.filter(board_event::Column::TeamId.eq(team_id.to_string()));
+        }
+        let mut before = status_point::Entity::find()
+            .filter(status_point::Column::ParticipantId.eq(participant_id.to_string()))
+            .filter(status_point::Column::RecordedAt.lt(window.start))
+            .order_by_desc(status_point::Column::RecordedAt)
+            .order_by_desc(status_point::Column::Id);
+        if let Some(team_id) = team_id {
+            before = before.filter(status_point::Column::TeamId.eq(team_id.to_string()));
+        }
+        let before = before.one(&self.db).await?;
+        // A participant's history is bounded by their time on boards; cap it anyway.
+        let points = points.limit(5000).all(&self.db).await?;
+        let events = events.limit(5000).all(&self.db).await?;
+        Ok(Timeline {
+            points: points
+                .into_iter()
+                .map(point_from_row)
+                .collect::<Result<_, _>>()?,
+            events: events
+                .into_iter()
+                .map(event_from_row)
+                .collect::<Result<_, _>>()?,
+            before: before.map(point_from_row).transpose()?,
+        })
+    }
+
+    /// The agenda of a team's meeting on `on`: its items, and the municipal decisions to
+    /// bring up per participant.
+    async fn agenda(
+        &self,
+        team_id: TeamId,
+        on: NaiveDate,
+    ) -> Result<domain::repository::Agenda, BoardError> {
+        load_team(&self.db, team_id).await?;
+        let previous = meeting::Entity::find()
+            .filter(meeting::Column::TeamId.eq(team_id.to_string()))
+            .filter(meeting::Column::HeldOn.lt(on))
+            .order_by_desc(meeting::Column::HeldOn)
+            .one(&self.db)
+            .await?
+            .map(|m| m.held_on);
+        let entries = load_board(&self.db, team_id).await?;
+        let notices = if entries.is_empty() {
+            Vec::new()
+        } else {
+            // From two days before the earliest day that can count, to the end of `on`.
+            let since = previous
+                .unwrap_or(on)
+                .checked_sub_days(chrono::Days::new(2))
+                .unwrap_or(on);
+            decision_notice::Entity::find()
+                .filter(
+                    decision_notice::Column::ParticipantId
+                        .is_in(entries.iter().map(|e| e.participant_id.to_string())),
+                )
+                .filter(decision_notice::Column::NotedAt.gte(day_start(since)))
+                .order_by_asc(decision_notice::Column::NotedAt)
+                .order_by_asc(decision_notice::Column::Id)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok((
+                        ParticipantId::parse(&row.participant_id)
+                            .map_err(|_| corrupt("participant id"))?,
+                        from_json::<DecisionNotice>(&row.body, "decision notice")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, BoardError>>()?
+        };
+        let decisions = domain::agenda::decisions(&entries, notices, on, previous);
+        Ok((domain::agenda::agenda(entries, on, previous), decisions))
+    }
 
     /// Opens a meeting's minutes.
-    pub async fn start_meeting(
+    async fn start_meeting(
         &self,
         key: Option<IdempotencyKey>,
         new: NewMeeting,
@@ -794,7 +778,7 @@ impl Store {
     }
 
     /// Records one participant's discussion; new actions join their entry on the board.
-    pub async fn record_discussion(
+    async fn record_discussion(
         &self,
         key: Option<IdempotencyKey>,
         new: NewDiscussion,
@@ -900,7 +884,7 @@ impl Store {
     }
 
     /// A meeting and its minutes in the order recorded.
-    pub async fn meeting(&self, id: MeetingId) -> Result<(Meeting, Vec<Discussion>), BoardError> {
+    async fn meeting(&self, id: MeetingId) -> Result<(Meeting, Vec<Discussion>), BoardError> {
         let meeting = load_meeting(&self.db, id).await?;
         let rows = discussion::Entity::find()
             .filter(discussion::Column::MeetingId.eq(id.to_string()))
@@ -951,7 +935,7 @@ impl Store {
     }
 
     /// A page of a team's meetings, newest first.
-    pub async fn meetings(
+    async fn meetings(
         &self,
         team_id: TeamId,
         page: &Page,
@@ -992,9 +976,6 @@ fn change(
         payload,
     }
 }
-
-/// The entity kind of board-entry changes; WatchBoard follows these.
-pub const ENTRY_KIND: &str = "board_entry";
 
 /// The feed row of a board entry in its new state.
 fn entry_change(entry: &Entry, change_kind: &'static str) -> NewChange {
