@@ -1,5 +1,5 @@
 //! The tonic adapter of `samsyn.participants.v1`: decode, validate into domain types, call
-//! the store (which runs the domain rules), map the result.
+//! the repository (a domain trait; its store runs the domain rules), map the result.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use chrono::{NaiveDate, Utc};
 use prost::Message;
 use samsyn_kit::caller::{Caller, bind_staff};
 use samsyn_kit::error::{ApiError, FieldViolations};
-use samsyn_kit::feed::ChangeStream;
+use samsyn_kit::feed::{ChangeFeed, ChangeStream};
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
 use samsyn_kit::time::parse_calendar_date;
@@ -22,20 +22,21 @@ use tonic::{Request, Response, Status};
 use crate::consent_feed::ConsentFollower;
 use crate::domain::{
     self, AdmissionCriteria, Assessment, AssignmentRole, CareRole, ConsentReference,
-    CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter, MunicipalityCode,
-    NewReferral, ParticipantId, ParticipantsError, ParticipantsSettings, PersonName,
-    PersonalIdentityNumber, Principal, Review, Staff, Status as Standing,
+    CoordinatorRank, Created, DischargeReason, Effect, ExternalId, FreeText, ListFilter,
+    MunicipalityCode, NewReferral, ParticipantId, ParticipantRepository, ParticipantsError,
+    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review, Staff,
+    Status as Standing,
 };
-use crate::store::{Created, Effect, ParticipantStore};
 use crate::wire::{care_team_to_proto, participant_to_proto, proto_id, status_to_proto};
 
 /// The longest span of years one count may cover.
 const MAX_COUNT_YEARS: i32 = 50;
 
-/// The handlers of `ParticipantsService`.
+/// The handlers of `ParticipantsService`, over any participant repository.
 #[derive(Debug, Clone)]
-pub struct ParticipantsApi {
-    store: ParticipantStore,
+pub struct ParticipantsApi<R> {
+    repo: R,
+    feed: ChangeFeed,
     settings: Arc<ParticipantsSettings>,
     consents: Option<ConsentFollower>,
 }
@@ -45,16 +46,18 @@ pub struct ParticipantsApi {
 /// ever spent on a consent that is not there.
 const CONSENT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
-impl ParticipantsApi {
-    /// Handlers over the store, with the service's settings and the follower of the consent
-    /// feed (without one, enrolment is refused).
+impl<R: ParticipantRepository> ParticipantsApi<R> {
+    /// Handlers over a repository and the service's change feed, with the service's settings
+    /// and the follower of the consent feed (without one, enrolment is refused).
     pub fn new(
-        store: ParticipantStore,
+        repo: R,
+        feed: ChangeFeed,
         settings: ParticipantsSettings,
         consents: Option<ConsentFollower>,
     ) -> Self {
         Self {
-            store,
+            repo,
+            feed,
             settings: Arc::new(settings),
             consents,
         }
@@ -75,7 +78,7 @@ impl ParticipantsApi {
         let deadline = tokio::time::Instant::now() + CONSENT_CATCH_UP;
         loop {
             let known = self
-                .store
+                .repo
                 .participation_consent(consent)
                 .await
                 .map_err(status)?;
@@ -119,14 +122,14 @@ fn incomplete() -> Status {
 }
 
 #[tonic::async_trait]
-impl ParticipantsService for ParticipantsApi {
+impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     type WatchChangesStream = ChangeStream;
 
     async fn watch_changes(
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        Ok(self.store.feed().watch_response(request))
+        Ok(self.feed.watch_response(request))
     }
 
     async fn create_referral(
@@ -183,7 +186,7 @@ impl ParticipantsService for ParticipantsApi {
             },
         };
         match self
-            .store
+            .repo
             .create_referral(new, key.as_ref(), &self.settings, caller.is_some())
             .await
             .map_err(status)?
@@ -232,7 +235,7 @@ impl ParticipantsService for ParticipantsApi {
         };
         let settings = Arc::clone(&self.settings);
         let p = self
-            .store
+            .repo
             .update(id, revision, move |p, now| {
                 p.record_review(
                     Review {
@@ -283,7 +286,7 @@ impl ParticipantsService for ParticipantsApi {
         };
         self.check_consent(consent, id).await?;
         let p = self
-            .store
+            .repo
             .update(id, revision, move |p, now| {
                 p.enrol(consent, enrolled_on, now)?;
                 Ok(Effect {
@@ -320,7 +323,7 @@ impl ParticipantsService for ParticipantsApi {
         };
         let settings = Arc::clone(&self.settings);
         let p = self
-            .store
+            .repo
             .update(id, revision, move |p, now| {
                 let ended = p.record_move(code, moved_on, &settings, now)?;
                 Ok(Effect {
@@ -354,7 +357,7 @@ impl ParticipantsService for ParticipantsApi {
             return Err(incomplete());
         };
         let p = self
-            .store
+            .repo
             .update(id, revision, move |p, now| {
                 p.discharge(reason, discharged_on, note, now)?;
                 Ok(Effect {
@@ -374,7 +377,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::Participant>, Status> {
         let id = participant_id(request.get_ref().participant_id.as_ref())
             .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
-        let p = self.store.get(id).await.map_err(status)?;
+        let p = self.repo.get(id).await.map_err(status)?;
         Ok(Response::new(participant_to_proto(&p)))
     }
 
@@ -425,7 +428,7 @@ impl ParticipantsService for ParticipantsApi {
             personal_identity_number,
         };
         let mut rows = self
-            .store
+            .repo
             .list(&filter, after, page.fetch_limit())
             .await
             .map_err(status)?;
@@ -462,11 +465,7 @@ impl ParticipantsService for ParticipantsApi {
             )
             .into());
         }
-        let found = self
-            .store
-            .enrolment_counts(from, to)
-            .await
-            .map_err(status)?;
+        let found = self.repo.enrolment_counts(from, to).await.map_err(status)?;
         let target = self.settings.yearly_target;
         let counts = domain::yearly_counts(&self.settings, from, to, found)
             .into_iter()
@@ -488,7 +487,7 @@ impl ParticipantsService for ParticipantsApi {
         let id = participant_id(req.participant_id.as_ref())
             .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
         let (p, assignments) = self
-            .store
+            .repo
             .care_team(id, req.include_history)
             .await
             .map_err(status)?;
@@ -574,7 +573,7 @@ impl ParticipantsService for ParticipantsApi {
             return Err(incomplete());
         };
         let (p, current) = self
-            .store
+            .repo
             .change_assignments(id, revision, "assignment_ended", move |current, _| {
                 domain::plan_end(current, assignment)
             })
@@ -610,7 +609,7 @@ impl ParticipantsService for ParticipantsApi {
     }
 }
 
-impl ParticipantsApi {
+impl<R: ParticipantRepository> ParticipantsApi<R> {
     async fn assign(
         &self,
         id: ParticipantId,
@@ -620,7 +619,7 @@ impl ParticipantsApi {
         staff: Staff,
     ) -> Result<Response<pb::CareTeam>, Status> {
         let (p, current) = self
-            .store
+            .repo
             .change_assignments(id, revision, change_kind, move |current, now| {
                 domain::plan_assignment(current, role, staff, now)
             })

@@ -50,7 +50,7 @@ pub async fn part_with_settings(
             settings.on_participation_consent_revoked,
         )
     });
-    let api = api::ParticipantsApi::new(store, settings, consents);
+    let api = api::ParticipantsApi::new(store, feed.clone(), settings, consents);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ParticipantsServiceServer::new(api)
@@ -59,7 +59,7 @@ pub async fn part_with_settings(
     Ok(Part {
         name: NAME,
         routes,
-        services: vec![<ParticipantsServiceServer<api::ParticipantsApi> as NamedService>::NAME],
+        services: vec![<ParticipantsServiceServer<api::ParticipantsApi<store::ParticipantStore>> as NamedService>::NAME],
         feeds: vec![feed],
         readiness,
         http1: false,

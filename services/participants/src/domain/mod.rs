@@ -4,12 +4,14 @@
 pub mod error;
 pub mod participant;
 pub mod pin;
+pub mod repository;
 pub mod settings;
 pub mod types;
 
 pub use error::ParticipantsError;
 pub use participant::*;
 pub use pin::{PersonalIdentityNumber, PinError};
+pub use repository::{Created, Effect, ParticipantRepository};
 pub use settings::{OnConsentRevoked, ParticipantsSettings, ReviewRule};
 pub use types::*;
 

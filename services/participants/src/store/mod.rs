@@ -24,10 +24,11 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::domain::{
     AdmissionCriteria, Assessment, Assignment, AssignmentChange, AssignmentId, AssignmentRole,
-    CareRole, ConsentReference, CoordinatorRank, Discharge, DischargeReason, Enrolment, ExternalId,
-    FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral, OnConsentRevoked, Outcome,
-    Participant, ParticipantId, ParticipantSummary, ParticipantsError, ParticipantsSettings,
-    PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
+    CareRole, ConsentReference, CoordinatorRank, Created, Discharge, DischargeReason, Effect,
+    Enrolment, ExternalId, FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral,
+    OnConsentRevoked, Outcome, Participant, ParticipantId, ParticipantRepository,
+    ParticipantSummary, ParticipantsError, ParticipantsSettings, PersonName,
+    PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
 };
 use crate::wire;
 use entities::{assignment, feed_cursor, participant, participation_consent, referral, review};
@@ -103,27 +104,6 @@ fn db(error: DbErr) -> ParticipantsError {
     }
 }
 
-/// The outcome of a create call.
-#[derive(Debug)]
-pub enum Created {
-    /// Newly created.
-    New(Box<Participant>),
-    /// A retry: the encoded first answer.
-    Replayed(Vec<u8>),
-    /// A referral for a caller who may not learn whether the person is known: the encoded
-    /// receipt, the same whatever the referral matched.
-    Receipt(Vec<u8>),
-}
-
-/// What a participant change did, for the feed.
-#[derive(Debug, Clone, Copy)]
-pub struct Effect {
-    /// The feed's change kind ("enrolled", "discharged").
-    pub change_kind: &'static str,
-    /// Participation ended: every current assignment ends too.
-    pub ends_assignments: bool,
-}
-
 /// The name the consent feed's cursor is kept under.
 const CONSENT_FEED: &str = "consent";
 
@@ -158,25 +138,6 @@ impl ParticipantStore {
     /// The change feed.
     pub fn feed(&self) -> &ChangeFeed {
         &self.feed
-    }
-
-    /// A participation consent as last taken from the consent feed.
-    pub async fn participation_consent(
-        &self,
-        consent: ConsentReference,
-    ) -> Result<Option<KnownConsent>, ParticipantsError> {
-        let Some(row) = participation_consent::Entity::find_by_id(consent.to_string())
-            .one(&self.db)
-            .await
-            .map_err(db)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(KnownConsent {
-            participant_id: ParticipantId::parse(&row.participant_id)
-                .map_err(|_| corrupt("participation_consent"))?,
-            active: row.active,
-        }))
     }
 
     /// How far the consent feed has been applied.
@@ -275,44 +236,6 @@ impl ParticipantStore {
         Write::begin(&self.db, &self.feed).await.map_err(db)
     }
 
-    /// Refers a person (new participant or new episode); a retry with `key` replays.
-    ///
-    /// A `blind` referrer (anyone the gateway forwards) gets a receipt that is the same
-    /// whether the person is unknown, a former or an active participant: for an active one
-    /// (or one a new episode cannot open for) the referral is kept beside the participant
-    /// for its reviewers and the participant is left as it is.
-    pub async fn create_referral(
-        &self,
-        new: NewReferral,
-        key: Option<&IdempotencyKey>,
-        settings: &ParticipantsSettings,
-        blind: bool,
-    ) -> Result<Created, ParticipantsError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self
-                .try_create_referral(new.clone(), key, settings, blind)
-                .await
-            {
-                Err(ParticipantsError::Storage(source)) => {
-                    // A racing first attempt for the same person (one with the same key was
-                    // replayed by the write): a blind referrer's second try keeps the referral.
-                    let unique = source
-                        .downcast_ref::<DbErr>()
-                        .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
-                    if !unique {
-                        return Err(ParticipantsError::Storage(source));
-                    }
-                    if !blind || attempts > 1 {
-                        return Err(ParticipantsError::AlreadyActive);
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
     async fn try_create_referral(
         &self,
         new: NewReferral,
@@ -400,8 +323,82 @@ impl ParticipantStore {
         Ok(wire::receipt(&kept.referral).encode_to_vec())
     }
 
+    fn append_participant_change(
+        &self,
+        write: &Write<'_>,
+        p: &Participant,
+        change_kind: &'static str,
+    ) {
+        write.append(NewChange {
+            entity_kind: PARTICIPANT_KIND,
+            entity_id: p.id.to_string(),
+            change_kind,
+            participant_id: Some(p.id.to_string()),
+            payload: wire::participant_summary(p).encode_to_vec(),
+        });
+    }
+}
+
+impl ParticipantRepository for ParticipantStore {
+    /// A participation consent as last taken from the consent feed.
+    async fn participation_consent(
+        &self,
+        consent: ConsentReference,
+    ) -> Result<Option<KnownConsent>, ParticipantsError> {
+        let Some(row) = participation_consent::Entity::find_by_id(consent.to_string())
+            .one(&self.db)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(KnownConsent {
+            participant_id: ParticipantId::parse(&row.participant_id)
+                .map_err(|_| corrupt("participation_consent"))?,
+            active: row.active,
+        }))
+    }
+
+    /// Refers a person (new participant or new episode); a retry with `key` replays.
+    ///
+    /// A `blind` referrer (anyone the gateway forwards) gets a receipt that is the same
+    /// whether the person is unknown, a former or an active participant: for an active one
+    /// (or one a new episode cannot open for) the referral is kept beside the participant
+    /// for its reviewers and the participant is left as it is.
+    async fn create_referral(
+        &self,
+        new: NewReferral,
+        key: Option<&IdempotencyKey>,
+        settings: &ParticipantsSettings,
+        blind: bool,
+    ) -> Result<Created, ParticipantsError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .try_create_referral(new.clone(), key, settings, blind)
+                .await
+            {
+                Err(ParticipantsError::Storage(source)) => {
+                    // A racing first attempt for the same person (one with the same key was
+                    // replayed by the write): a blind referrer's second try keeps the referral.
+                    let unique = source
+                        .downcast_ref::<DbErr>()
+                        .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
+                    if !unique {
+                        return Err(ParticipantsError::Storage(source));
+                    }
+                    if !blind || attempts > 1 {
+                        return Err(ParticipantsError::AlreadyActive);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Applies `op` to the participant at revision `expected` and stores the result.
-    pub async fn update<F>(
+    async fn update<F>(
         &self,
         id: ParticipantId,
         expected: u64,
@@ -449,7 +446,7 @@ impl ParticipantStore {
     }
 
     /// Changes the assignments of an enrolled participant at revision `expected`.
-    pub async fn change_assignments<F>(
+    async fn change_assignments<F>(
         &self,
         id: ParticipantId,
         expected: u64,
@@ -494,14 +491,14 @@ impl ParticipantStore {
     }
 
     /// One participant.
-    pub async fn get(&self, id: ParticipantId) -> Result<Participant, ParticipantsError> {
+    async fn get(&self, id: ParticipantId) -> Result<Participant, ParticipantsError> {
         load(&self.db, id)
             .await?
             .ok_or(ParticipantsError::NotFound("participant"))
     }
 
     /// A participant and their assignments (current, or all with `include_history`).
-    pub async fn care_team(
+    async fn care_team(
         &self,
         id: ParticipantId,
         include_history: bool,
@@ -512,7 +509,7 @@ impl ParticipantStore {
     }
 
     /// Up to `limit` participants matching `filter` with ids after `after`, in id order.
-    pub async fn list(
+    async fn list(
         &self,
         filter: &ListFilter,
         after: Option<ParticipantId>,
@@ -590,7 +587,7 @@ impl ParticipantStore {
     }
 
     /// Enrolments per municipality (at enrolment) and year, for the years `from..=to`.
-    pub async fn enrolment_counts(
+    async fn enrolment_counts(
         &self,
         from: i32,
         to: i32,
@@ -623,21 +620,6 @@ impl ParticipantStore {
             }));
         }
         Ok(counts)
-    }
-
-    fn append_participant_change(
-        &self,
-        write: &Write<'_>,
-        p: &Participant,
-        change_kind: &'static str,
-    ) {
-        write.append(NewChange {
-            entity_kind: PARTICIPANT_KIND,
-            entity_id: p.id.to_string(),
-            change_kind,
-            participant_id: Some(p.id.to_string()),
-            payload: wire::participant_summary(p).encode_to_vec(),
-        });
     }
 }
 
