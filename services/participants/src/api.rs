@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use samsyn_kit::caller::{Caller, bind_staff};
 use samsyn_kit::error::{ApiError, FieldViolations};
@@ -23,9 +23,9 @@ use crate::consent_feed::ConsentFollower;
 use crate::domain::{
     self, AdmissionCriteria, Assessment, AssignmentRole, CareRole, ConsentReference,
     CoordinatorRank, Created, DischargeReason, Effect, ExternalId, FreeText, ListFilter,
-    MunicipalityCode, NewReferral, ParticipantId, ParticipantRepository, ParticipantsError,
-    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review, Staff,
-    Status as Standing,
+    MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantRepository,
+    ParticipantsError, ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review,
+    Staff, Status as Standing,
 };
 use crate::wire::{care_team_to_proto, participant_to_proto, proto_id, status_to_proto};
 
@@ -234,8 +234,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
             return Err(incomplete());
         };
         let settings = Arc::clone(&self.settings);
-        let p = self
-            .repo
+        let answer = self
             .update(id, revision, move |p, now| {
                 p.record_review(
                     Review {
@@ -257,9 +256,8 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
                     ends_assignments: false,
                 })
             })
-            .await
-            .map_err(status)?;
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        Ok(answer)
     }
 
     async fn enrol(
@@ -268,11 +266,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::Participant>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let consent = v.check(
             "consent_reference",
             ConsentReference::parse(&req.consent_reference),
@@ -285,8 +279,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
             return Err(incomplete());
         };
         self.check_consent(consent, id).await?;
-        let p = self
-            .repo
+        let answer = self
             .update(id, revision, move |p, now| {
                 p.enrol(consent, enrolled_on, now)?;
                 Ok(Effect {
@@ -294,10 +287,9 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
                     ends_assignments: false,
                 })
             })
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %p.id, "participant enrolled");
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        tracing::info!(participant_id = %id, "participant enrolled");
+        Ok(answer)
     }
 
     async fn record_move(
@@ -306,11 +298,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::Participant>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let code = v.check(
             "home_municipality_code",
             MunicipalityCode::parse(&req.home_municipality_code),
@@ -322,8 +310,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
             return Err(incomplete());
         };
         let settings = Arc::clone(&self.settings);
-        let p = self
-            .repo
+        let answer = self
             .update(id, revision, move |p, now| {
                 let ended = p.record_move(code, moved_on, &settings, now)?;
                 Ok(Effect {
@@ -331,9 +318,8 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
                     ends_assignments: ended,
                 })
             })
-            .await
-            .map_err(status)?;
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        Ok(answer)
     }
 
     async fn discharge(
@@ -342,11 +328,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::Participant>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let reason = v.check("reason", discharge_reason(req.reason));
         let discharged_on = v.check("discharged_on", date(req.discharged_on.as_ref()));
         let note = v.check("note", FreeText::parse(&req.note));
@@ -356,8 +338,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
         else {
             return Err(incomplete());
         };
-        let p = self
-            .repo
+        let answer = self
             .update(id, revision, move |p, now| {
                 p.discharge(reason, discharged_on, note, now)?;
                 Ok(Effect {
@@ -365,10 +346,9 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
                     ends_assignments: true,
                 })
             })
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %p.id, "participant discharged");
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        tracing::info!(participant_id = %id, "participant discharged");
+        Ok(answer)
     }
 
     async fn get_participant(
@@ -501,11 +481,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
         let caller = Caller::of(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let principal = v.check("principal", principal(req.principal));
         let rank = v.check("rank", rank(req.rank));
         let staff = staff(&mut v, "staff", req.staff.as_ref());
@@ -537,11 +513,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let role = v.check("role", care_role(req.role));
         let staff = staff(&mut v, "staff", req.staff.as_ref());
         v.finish()?;
@@ -559,11 +531,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let assignment = v.check(
             "assignment_id",
             domain::AssignmentId::parse(&req.assignment_id),
@@ -588,11 +556,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let staff = staff(&mut v, "staff", req.staff.as_ref());
         v.finish()?;
         let (Some(id), Some(revision), Some(staff)) = (id, revision, staff) else {
@@ -610,6 +574,17 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
 }
 
 impl<R: ParticipantRepository> ParticipantsApi<R> {
+    /// Applies `op` to the participant at `revision` and answers with the participant.
+    async fn update(
+        &self,
+        id: ParticipantId,
+        revision: u64,
+        op: impl FnOnce(&mut Participant, DateTime<Utc>) -> Result<Effect, ParticipantsError> + Send,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let p = self.repo.update(id, revision, op).await.map_err(status)?;
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
     async fn assign(
         &self,
         id: ParticipantId,
@@ -641,6 +616,18 @@ fn participant_id(id: Option<&ProtoId>) -> Result<ParticipantId, &'static str> {
         None => Err("required"),
         Some(id) => ParticipantId::parse(&id.value),
     }
+}
+
+/// The participant and revision a change names, each violation recorded in `v`.
+fn target(
+    v: &mut FieldViolations,
+    id: Option<&ProtoId>,
+    expected: Option<&Revision>,
+) -> (Option<ParticipantId>, Option<u64>) {
+    (
+        v.check("participant_id", participant_id(id)),
+        v.check("revision", revision(expected)),
+    )
 }
 
 fn revision(revision: Option<&Revision>) -> Result<u64, &'static str> {
