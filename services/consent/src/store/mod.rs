@@ -331,10 +331,7 @@ impl Store {
             Ok((record, answer))
         }
         .await;
-        match write.finish(result).await? {
-            Outcome::Done(record) => Ok(record),
-            Outcome::Replayed(answer) => self.replayed(answer).await,
-        }
+        self.finish(write, result).await
     }
 
     async fn change<T: Stored>(
@@ -390,6 +387,16 @@ impl Store {
             Ok((record, answer))
         }
         .await;
+        self.finish(write, result).await
+    }
+
+    /// Ends a write with the record it made, or with the record an earlier call's answer
+    /// names.
+    async fn finish<T: Stored>(
+        &self,
+        write: Write<'_>,
+        result: Result<(T, Vec<u8>), ConsentError>,
+    ) -> Result<T, ConsentError> {
         match write.finish(result).await? {
             Outcome::Done(record) => Ok(record),
             Outcome::Replayed(answer) => self.replayed(answer).await,

@@ -301,6 +301,20 @@ fn inbox_state_name(state: &InboxState) -> &'static str {
     }
 }
 
+/// The feed row of a municipal decision, by its (organisation, external id).
+fn decision_change(decision: &Decision, change_kind: &'static str) -> NewChange {
+    NewChange {
+        entity_kind: "decision",
+        entity_id: format!(
+            "{}/{}",
+            decision.organisation_id, decision.external_decision_id
+        ),
+        change_kind,
+        participant_id: Some(decision.participant_id.to_string()),
+        payload: wire::decision_to(decision).encode_to_vec(),
+    }
+}
+
 fn inbox_change(parked: &ParkedDecision, change_kind: &'static str) -> NewChange {
     NewChange {
         entity_kind: "decision_inbox",
@@ -509,13 +523,7 @@ impl SqlPlans {
             _ => storage(e),
         })?;
         write.append(plan_change(&plan, "decision_recorded"));
-        write.append(NewChange {
-            entity_kind: "decision",
-            entity_id: format!("{}/{}", row.organisation_id, row.external_id),
-            change_kind: "recorded",
-            participant_id: Some(decision.participant_id.to_string()),
-            payload: wire::decision_to(decision).encode_to_vec(),
-        });
+        write.append(decision_change(decision, "recorded"));
         write.commit().await.map_err(storage)?;
         receipt(&row, false)
     }
@@ -576,13 +584,7 @@ impl SqlPlans {
         .await
         .map_err(storage)?;
         write.append(plan_change(&plan, "decision_recorded"));
-        write.append(NewChange {
-            entity_kind: "decision",
-            entity_id: format!("{}/{}", updated.organisation_id, updated.external_id),
-            change_kind: "changed",
-            participant_id: Some(decision.participant_id.to_string()),
-            payload: wire::decision_to(decision).encode_to_vec(),
-        });
+        write.append(decision_change(decision, "changed"));
         write.commit().await.map_err(storage)?;
         receipt(&updated, false)
     }
