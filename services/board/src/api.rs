@@ -1,5 +1,5 @@
 //! The tonic adapter of `samsyn.board.v1`: decode and validate into domain types, call the
-//! store, map the answer and errors.
+//! repository (a domain trait), map the answer and errors.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use prost::Message;
 use samsyn_kit::caller::{Caller, bind_organisation, bind_staff};
-use samsyn_kit::feed::ChangeStream;
+use samsyn_kit::feed::{ChangeFeed, ChangeStream};
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
 use samsyn_kit::time::{from_timestamp, parse_calendar_date, parse_timestamp};
@@ -21,27 +21,28 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    self, BoardConfig, BoardError, ConfigInvalid, Coordinator, CoordinatorRole, Criterion,
-    CriterionCode, EntryUpdate, Invalid, NewAction, NewDiscussion, NewEntry, NewMeeting, Staff,
-    Text, Trend,
+    self, BoardConfig, BoardError, BoardRepository, ConfigInvalid, Coordinator, CoordinatorRole,
+    Criterion, CriterionCode, ENTRY_KIND, EntryUpdate, Invalid, NewAction, NewDiscussion, NewEntry,
+    NewMeeting, Outcome, Staff, Text, Trend,
 };
 use crate::follow::Followers;
-use crate::store::{ENTRY_KIND, Outcome, Store};
 use crate::wire;
 
-/// The handlers of `BoardService`.
+/// The handlers of `BoardService`, over any board repository.
 #[derive(Debug, Clone)]
-pub struct BoardApi {
-    store: Store,
+pub struct BoardApi<R> {
+    repo: R,
+    feed: ChangeFeed,
     _followers: Option<Arc<Followers>>,
 }
 
-impl BoardApi {
-    /// Handlers over the board's store; `followers` keep it current from the other
-    /// services' feeds for as long as the handlers live.
-    pub fn new(store: Store, followers: Option<Arc<Followers>>) -> Self {
+impl<R: BoardRepository> BoardApi<R> {
+    /// Handlers over a repository and the service's change feed; `followers` keep the
+    /// repository current from the other services' feeds for as long as the handlers live.
+    pub fn new(repo: R, feed: ChangeFeed, followers: Option<Arc<Followers>>) -> Self {
         Self {
-            store,
+            repo,
+            feed,
             _followers: followers,
         }
     }
@@ -322,7 +323,7 @@ fn refresh_days_on_board(entry: &mut pb::BoardEntry, today: NaiveDate) {
 pub type BoardUpdateStream = Pin<Box<dyn Stream<Item = Result<pb::BoardUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl BoardService for BoardApi {
+impl<R: BoardRepository> BoardService for BoardApi<R> {
     type WatchChangesStream = ChangeStream;
     type WatchBoardStream = BoardUpdateStream;
 
@@ -330,7 +331,7 @@ impl BoardService for BoardApi {
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        Ok(self.store.feed().watch_response(request))
+        Ok(self.feed.watch_response(request))
     }
 
     async fn create_team(
@@ -383,7 +384,7 @@ impl BoardService for BoardApi {
         })();
         let spec = finish(v, spec)?;
         let outcome = self
-            .store
+            .repo
             .create_team(request_key, spec)
             .await
             .map_err(status)?;
@@ -398,7 +399,7 @@ impl BoardService for BoardApi {
         let mut v = FieldViolations::new();
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
         let team_id = finish(v, team_id)?;
-        let team = self.store.team(team_id).await.map_err(status)?;
+        let team = self.repo.team(team_id).await.map_err(status)?;
         Ok(Response::new(wire::team(&team)))
     }
 
@@ -408,7 +409,7 @@ impl BoardService for BoardApi {
     ) -> Result<Response<pb::ListTeamsResponse>, Status> {
         let r = request.into_inner();
         let page = Page::from_request(r.page.as_ref(), "page").map_err(Status::from)?;
-        let (teams, next) = self.store.teams(&page).await.map_err(status)?;
+        let (teams, next) = self.repo.teams(&page).await.map_err(status)?;
         Ok(Response::new(pb::ListTeamsResponse {
             teams: teams.iter().map(wire::team).collect(),
             page: Some(PageResponse {
@@ -441,13 +442,13 @@ impl BoardService for BoardApi {
         let (team_id, expected, name) = finish(v, parsed)?;
         // Reference data is kept by the organisation that owns it.
         if let Some(caller) = &caller {
-            let team = self.store.team(team_id).await.map_err(status)?;
+            let team = self.repo.team(team_id).await.map_err(status)?;
             if !caller.acts_for(team.spec.owner.as_str()) {
                 return Err(ApiError::PermissionDenied.into());
             }
         }
         let team = self
-            .store
+            .repo
             .update_team(team_id, expected, name, coordinators, change)
             .await
             .map_err(status)?;
@@ -492,7 +493,7 @@ impl BoardService for BoardApi {
         })();
         let new = finish(v, new)?;
         let outcome = self
-            .store
+            .repo
             .put_on_board(request_key, new)
             .await
             .map_err(status)?;
@@ -507,7 +508,7 @@ impl BoardService for BoardApi {
         let mut v = FieldViolations::new();
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
         let team_id = finish(v, team_id)?;
-        let (entries, cursor) = self.store.board(team_id).await.map_err(status)?;
+        let (entries, cursor) = self.repo.board(team_id).await.map_err(status)?;
         let today = wire::today();
         Ok(Response::new(pb::GetBoardResponse {
             team_id: team_id.to_string(),
@@ -526,7 +527,7 @@ impl BoardService for BoardApi {
         let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
         let (entry_id, participant_id) = finish(v, (|| Some((entry_id?, participant_id?)))())?;
         let entry = self
-            .store
+            .repo
             .entry(entry_id, participant_id)
             .await
             .map_err(status)?;
@@ -590,7 +591,7 @@ impl BoardService for BoardApi {
         }
         let (entry_id, participant_id, update) = finish(v, parsed)?;
         let entry = self
-            .store
+            .repo
             .update_entry(entry_id, participant_id, update)
             .await
             .map_err(status)?;
@@ -616,7 +617,7 @@ impl BoardService for BoardApi {
             (|| Some((entry_id?, participant_id?, action?, recorded_by?)))(),
         )?;
         let outcome = self
-            .store
+            .repo
             .add_action(request_key, entry_id, participant_id, action, recorded_by)
             .await
             .map_err(status)?;
@@ -640,7 +641,7 @@ impl BoardService for BoardApi {
             (|| Some((entry_id?, participant_id?, action_id?, recorded_by?)))(),
         )?;
         let entry = self
-            .store
+            .repo
             .complete_action(entry_id, participant_id, action_id, recorded_by)
             .await
             .map_err(status)?;
@@ -668,7 +669,7 @@ impl BoardService for BoardApi {
             (|| Some((entry_id?, participant_id?, expected?, reason?, recorded_by?)))(),
         )?;
         let entry = self
-            .store
+            .repo
             .take_off(entry_id, participant_id, expected, reason, recorded_by)
             .await
             .map_err(status)?;
@@ -705,7 +706,7 @@ impl BoardService for BoardApi {
         let (participant_id, team_id, window) =
             finish(v, (|| Some((participant_id?, team_id?, window?)))())?;
         let timeline = self
-            .store
+            .repo
             .timeline(participant_id, window, team_id)
             .await
             .map_err(status)?;
@@ -724,7 +725,7 @@ impl BoardService for BoardApi {
             None => Some(wire::today()),
         };
         let (team_id, on) = finish(v, (|| Some((team_id?, on?)))())?;
-        let (items, decisions) = self.store.agenda(team_id, on).await.map_err(status)?;
+        let (items, decisions) = self.repo.agenda(team_id, on).await.map_err(status)?;
         Ok(Response::new(wire::agenda(team_id, on, &items, &decisions)))
     }
 
@@ -759,7 +760,7 @@ impl BoardService for BoardApi {
         })();
         let new = finish(v, new)?;
         let outcome = self
-            .store
+            .repo
             .start_meeting(request_key, new)
             .await
             .map_err(status)?;
@@ -806,7 +807,7 @@ impl BoardService for BoardApi {
         })();
         let new = finish(v, new)?;
         let outcome = self
-            .store
+            .repo
             .record_discussion(request_key, new)
             .await
             .map_err(status)?;
@@ -826,7 +827,7 @@ impl BoardService for BoardApi {
             domain::MeetingId::parse,
         );
         let meeting_id = finish(v, meeting_id)?;
-        let (meeting, discussions) = self.store.meeting(meeting_id).await.map_err(status)?;
+        let (meeting, discussions) = self.repo.meeting(meeting_id).await.map_err(status)?;
         Ok(Response::new(pb::GetMeetingResponse {
             meeting: Some(wire::meeting(&meeting)),
             discussions: discussions.iter().map(wire::discussion).collect(),
@@ -842,7 +843,7 @@ impl BoardService for BoardApi {
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
         let team_id = finish(v, team_id)?;
         let page = Page::from_request(r.page.as_ref(), "page").map_err(Status::from)?;
-        let (meetings, next) = self.store.meetings(team_id, &page).await.map_err(status)?;
+        let (meetings, next) = self.repo.meetings(team_id, &page).await.map_err(status)?;
         Ok(Response::new(pb::ListMeetingsResponse {
             meetings: meetings.iter().map(wire::meeting).collect(),
             page: Some(PageResponse {
@@ -860,7 +861,7 @@ impl BoardService for BoardApi {
         let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
         let team_id = finish(v, team_id)?;
         let (snapshot, cursor) = if r.after_sequence == 0 {
-            let (entries, cursor) = self.store.board(team_id).await.map_err(status)?;
+            let (entries, cursor) = self.repo.board(team_id).await.map_err(status)?;
             let today = wire::today();
             let snapshot = pb::BoardUpdate {
                 cursor,
@@ -870,11 +871,11 @@ impl BoardService for BoardApi {
             (Some(snapshot), cursor)
         } else {
             // Resuming: the team must still exist; changes come from the cursor on.
-            self.store.team(team_id).await.map_err(status)?;
+            self.repo.team(team_id).await.map_err(status)?;
             (None, r.after_sequence)
         };
         let team = team_id.to_string();
-        let changes = self.store.feed().watch(cursor).filter_map(move |item| {
+        let changes = self.feed.watch(cursor).filter_map(move |item| {
             let change = match item {
                 Ok(change) => change,
                 Err(status) => return Some(Err(status)),

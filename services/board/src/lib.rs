@@ -44,7 +44,7 @@ pub async fn part_with_feeds(
     let readiness = Readiness::database::<store::Migrator>(db.clone());
     let store = store::Store::new(db, feed.clone());
     let followers = feeds.map(|feeds| Arc::new(follow::start(store.clone(), feeds, settings)));
-    let api = api::BoardApi::new(store, followers.clone());
+    let api = api::BoardApi::new(store, feed.clone(), followers.clone());
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         BoardServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
@@ -52,7 +52,7 @@ pub async fn part_with_feeds(
     let part = Part {
         name: NAME,
         routes,
-        services: vec![<BoardServiceServer<api::BoardApi> as NamedService>::NAME],
+        services: vec![<BoardServiceServer<api::BoardApi<store::Store>> as NamedService>::NAME],
         feeds: vec![feed],
         readiness,
         http1: false,

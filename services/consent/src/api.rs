@@ -1,5 +1,5 @@
 //! The tonic adapter of `samsyn.consent.v1`: decode, validate into domain types, call the
-//! domain and the store, map the result.
+//! domain and the repository, map the result.
 
 use chrono::{DateTime, Utc};
 use samsyn_consent_rule as rule;
@@ -16,27 +16,28 @@ use samsyn_proto::consent::v1::consent_service_server::ConsentService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    self, Actor, CategorySet, Consent, ConsentError, ConsentForm, ConsentKind, Ending, LiftPeriod,
-    LiftReason, NewConsent, NewLift, NewRestriction, Note, OrgId, ParticipantId, PersonName,
-    Reason, Representative, RepresentativeKind, Restriction, SharingScope, StaffId, StaffMember,
-    StudyId, UnitId, Validity, ValueError,
+    self, Actor, CategorySet, Consent, ConsentError, ConsentForm, ConsentKind, ConsentRepository,
+    Ending, LiftPeriod, LiftReason, NewConsent, NewLift, NewRestriction, Note, OrgId,
+    ParticipantId, PersonName, Reason, Representative, RepresentativeKind, Restriction,
+    SharingScope, StaffId, StaffMember, StudyId, UnitId, Validity, ValueError,
 };
-use crate::store::Store;
 use crate::wire;
+use samsyn_kit::feed::ChangeFeed;
 
 /// The most categories one scope may name (there are seven).
 const MAX_CATEGORIES: usize = 8;
 
-/// The handlers of `ConsentService`.
+/// The handlers of `ConsentService`, over any consent repository.
 #[derive(Debug, Clone)]
-pub struct ConsentApi {
-    store: Store,
+pub struct ConsentApi<R> {
+    repo: R,
+    feed: ChangeFeed,
 }
 
-impl ConsentApi {
-    /// Handlers over the service's store.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+impl<R: ConsentRepository> ConsentApi<R> {
+    /// Handlers over a repository and the service's change feed.
+    pub fn new(repo: R, feed: ChangeFeed) -> Self {
+        Self { repo, feed }
     }
 }
 
@@ -60,7 +61,7 @@ fn status(error: ConsentError) -> Status {
 }
 
 #[tonic::async_trait]
-impl ConsentService for ConsentApi {
+impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
     async fn record_consent(
         &self,
         request: Request<pb::RecordConsentRequest>,
@@ -77,7 +78,7 @@ impl ConsentService for ConsentApi {
         discloser_records(caller.as_ref(), &new.kind)?;
         let consent = Consent::record(new, Utc::now());
         let consent = self
-            .store
+            .repo
             .record_consent(consent, key.as_ref())
             .await
             .map_err(status)?;
@@ -113,7 +114,7 @@ impl ConsentService for ConsentApi {
             reason,
         };
         let consent = self
-            .store
+            .repo
             .change_consent(&participant, &id.to_string(), revision, "revoked", |c| {
                 c.revoke(ending)
             })
@@ -151,7 +152,7 @@ impl ConsentService for ConsentApi {
             reason: Some(reason),
         };
         let consent = self
-            .store
+            .repo
             .change_consent(&participant, &id.to_string(), revision, "voided", |c| {
                 c.void(ending)
             })
@@ -168,7 +169,7 @@ impl ConsentService for ConsentApi {
         let request = request.into_inner();
         let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
         let (consents, next) = self
-            .store
+            .repo
             .consents(&participant, &page)
             .await
             .map_err(status)?;
@@ -195,7 +196,7 @@ impl ConsentService for ConsentApi {
         let key = key.map(|k| k.bind(caller.as_ref(), &request));
         let restriction = Restriction::create(new, Utc::now());
         let restriction = self
-            .store
+            .repo
             .create_restriction(restriction, key.as_ref())
             .await
             .map_err(status)?;
@@ -234,7 +235,7 @@ impl ConsentService for ConsentApi {
             reason,
         };
         let restriction = self
-            .store
+            .repo
             .change_restriction(
                 &participant,
                 &id.to_string(),
@@ -300,7 +301,7 @@ impl ConsentService for ConsentApi {
             note: parsed(note)?,
         };
         let restriction = self
-            .store
+            .repo
             .change_restriction(
                 &participant,
                 &id.to_string(),
@@ -325,7 +326,7 @@ impl ConsentService for ConsentApi {
         let request = request.into_inner();
         let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
         let (restrictions, next) = self
-            .store
+            .repo
             .restrictions(&participant, &page)
             .await
             .map_err(status)?;
@@ -344,7 +345,7 @@ impl ConsentService for ConsentApi {
         let request = request.into_inner();
         let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
         let (versions, next) = self
-            .store
+            .repo
             .history(&participant, &page)
             .await
             .map_err(status)?;
@@ -362,7 +363,7 @@ impl ConsentService for ConsentApi {
     ) -> Result<Response<pb::Decision>, Status> {
         let request = request.into_inner();
         let (participant, question) = parse_decide(&request, Utc::now())?;
-        let (consents, restrictions) = self.store.facts(&participant).await.map_err(status)?;
+        let (consents, restrictions) = self.repo.facts(&participant).await.map_err(status)?;
         let decision = domain::decide(&consents, &restrictions, &question);
         tracing::info!(
             participant_id = %participant,
@@ -379,7 +380,7 @@ impl ConsentService for ConsentApi {
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        Ok(self.store.feed().watch_response(request))
+        Ok(self.feed.watch_response(request))
     }
 }
 

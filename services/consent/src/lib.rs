@@ -21,7 +21,7 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     let store = store::Store::open(&context.database_url).await?;
     let feed = store.feed().clone();
     let readiness = Readiness::database::<store::Migrator>(store.connection().clone());
-    let api = api::ConsentApi::new(store);
+    let api = api::ConsentApi::new(store, feed.clone());
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ConsentServiceServer::new(api).max_decoding_message_size(context.limits.max_request_bytes),
@@ -29,7 +29,7 @@ pub async fn part(context: &PartContext) -> Result<Part, sea_orm::DbErr> {
     Ok(Part {
         name: NAME,
         routes,
-        services: vec![<ConsentServiceServer<api::ConsentApi> as NamedService>::NAME],
+        services: vec![<ConsentServiceServer<api::ConsentApi<store::Store>> as NamedService>::NAME],
         feeds: vec![feed],
         readiness,
         http1: false,

@@ -19,5 +19,6 @@ pub mod telemetry;
 pub mod testing;
 pub mod time;
 pub mod tls;
+pub mod write;
 
 pub use error::{ApiError, FieldViolations};

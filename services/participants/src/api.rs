@@ -1,19 +1,19 @@
 //! The tonic adapter of `samsyn.participants.v1`: decode, validate into domain types, call
-//! the store (which runs the domain rules), map the result.
+//! the repository (a domain trait; its store runs the domain rules), map the result.
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use samsyn_kit::caller::{Caller, bind_staff};
 use samsyn_kit::error::{ApiError, FieldViolations};
-use samsyn_kit::feed::ChangeStream;
+use samsyn_kit::feed::{ChangeFeed, ChangeStream};
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
-use samsyn_kit::time::{parse_calendar_date, to_calendar_date, to_timestamp};
+use samsyn_kit::time::parse_calendar_date;
 use samsyn_proto::common::v1::{
-    CalendarDate, OrganisationId, OrganisationKind, PageResponse, ParticipantId as ProtoId,
-    Revision, StaffRef, WatchChangesRequest,
+    CalendarDate, OrganisationKind, PageResponse, ParticipantId as ProtoId, Revision, StaffRef,
+    WatchChangesRequest,
 };
 use samsyn_proto::participants::v1 as pb;
 use samsyn_proto::participants::v1::participants_service_server::ParticipantsService;
@@ -21,21 +21,22 @@ use tonic::{Request, Response, Status};
 
 use crate::consent_feed::ConsentFollower;
 use crate::domain::{
-    self, AdmissionCriteria, Assessment, Assignment, AssignmentRole, CareRole, ChangeEncoder,
-    ConsentReference, CoordinatorRank, DischargeReason, ExternalId, FreeText, ListFilter,
-    MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantsError,
-    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff,
-    Status as Standing,
+    self, AdmissionCriteria, Assessment, AssignmentRole, CareRole, ConsentReference,
+    CoordinatorRank, Created, DischargeReason, Effect, ExternalId, FreeText, ListFilter,
+    MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantRepository,
+    ParticipantsError, ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review,
+    Staff, Status as Standing,
 };
-use crate::store::{Created, Effect, ParticipantStore};
+use crate::wire::{care_team_to_proto, participant_to_proto, proto_id, status_to_proto};
 
 /// The longest span of years one count may cover.
 const MAX_COUNT_YEARS: i32 = 50;
 
-/// The handlers of `ParticipantsService`.
+/// The handlers of `ParticipantsService`, over any participant repository.
 #[derive(Debug, Clone)]
-pub struct ParticipantsApi {
-    store: ParticipantStore,
+pub struct ParticipantsApi<R> {
+    repo: R,
+    feed: ChangeFeed,
     settings: Arc<ParticipantsSettings>,
     consents: Option<ConsentFollower>,
 }
@@ -45,16 +46,18 @@ pub struct ParticipantsApi {
 /// ever spent on a consent that is not there.
 const CONSENT_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
-impl ParticipantsApi {
-    /// Handlers over the store, with the service's settings and the follower of the consent
-    /// feed (without one, enrolment is refused).
+impl<R: ParticipantRepository> ParticipantsApi<R> {
+    /// Handlers over a repository and the service's change feed, with the service's settings
+    /// and the follower of the consent feed (without one, enrolment is refused).
     pub fn new(
-        store: ParticipantStore,
+        repo: R,
+        feed: ChangeFeed,
         settings: ParticipantsSettings,
         consents: Option<ConsentFollower>,
     ) -> Self {
         Self {
-            store,
+            repo,
+            feed,
             settings: Arc::new(settings),
             consents,
         }
@@ -75,7 +78,7 @@ impl ParticipantsApi {
         let deadline = tokio::time::Instant::now() + CONSENT_CATCH_UP;
         loop {
             let known = self
-                .store
+                .repo
                 .participation_consent(consent)
                 .await
                 .map_err(status)?;
@@ -119,14 +122,14 @@ fn incomplete() -> Status {
 }
 
 #[tonic::async_trait]
-impl ParticipantsService for ParticipantsApi {
+impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     type WatchChangesStream = ChangeStream;
 
     async fn watch_changes(
         &self,
         request: Request<WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        Ok(self.store.feed().watch_response(request))
+        Ok(self.feed.watch_response(request))
     }
 
     async fn create_referral(
@@ -183,7 +186,7 @@ impl ParticipantsService for ParticipantsApi {
             },
         };
         match self
-            .store
+            .repo
             .create_referral(new, key.as_ref(), &self.settings, caller.is_some())
             .await
             .map_err(status)?
@@ -231,8 +234,7 @@ impl ParticipantsService for ParticipantsApi {
             return Err(incomplete());
         };
         let settings = Arc::clone(&self.settings);
-        let p = self
-            .store
+        let answer = self
             .update(id, revision, move |p, now| {
                 p.record_review(
                     Review {
@@ -254,9 +256,8 @@ impl ParticipantsService for ParticipantsApi {
                     ends_assignments: false,
                 })
             })
-            .await
-            .map_err(status)?;
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        Ok(answer)
     }
 
     async fn enrol(
@@ -265,11 +266,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::Participant>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let consent = v.check(
             "consent_reference",
             ConsentReference::parse(&req.consent_reference),
@@ -282,8 +279,7 @@ impl ParticipantsService for ParticipantsApi {
             return Err(incomplete());
         };
         self.check_consent(consent, id).await?;
-        let p = self
-            .store
+        let answer = self
             .update(id, revision, move |p, now| {
                 p.enrol(consent, enrolled_on, now)?;
                 Ok(Effect {
@@ -291,10 +287,9 @@ impl ParticipantsService for ParticipantsApi {
                     ends_assignments: false,
                 })
             })
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %p.id, "participant enrolled");
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        tracing::info!(participant_id = %id, "participant enrolled");
+        Ok(answer)
     }
 
     async fn record_move(
@@ -303,11 +298,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::Participant>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let code = v.check(
             "home_municipality_code",
             MunicipalityCode::parse(&req.home_municipality_code),
@@ -319,8 +310,7 @@ impl ParticipantsService for ParticipantsApi {
             return Err(incomplete());
         };
         let settings = Arc::clone(&self.settings);
-        let p = self
-            .store
+        let answer = self
             .update(id, revision, move |p, now| {
                 let ended = p.record_move(code, moved_on, &settings, now)?;
                 Ok(Effect {
@@ -328,9 +318,8 @@ impl ParticipantsService for ParticipantsApi {
                     ends_assignments: ended,
                 })
             })
-            .await
-            .map_err(status)?;
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        Ok(answer)
     }
 
     async fn discharge(
@@ -339,11 +328,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::Participant>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let reason = v.check("reason", discharge_reason(req.reason));
         let discharged_on = v.check("discharged_on", date(req.discharged_on.as_ref()));
         let note = v.check("note", FreeText::parse(&req.note));
@@ -353,8 +338,7 @@ impl ParticipantsService for ParticipantsApi {
         else {
             return Err(incomplete());
         };
-        let p = self
-            .store
+        let answer = self
             .update(id, revision, move |p, now| {
                 p.discharge(reason, discharged_on, note, now)?;
                 Ok(Effect {
@@ -362,10 +346,9 @@ impl ParticipantsService for ParticipantsApi {
                     ends_assignments: true,
                 })
             })
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %p.id, "participant discharged");
-        Ok(Response::new(participant_to_proto(&p)))
+            .await?;
+        tracing::info!(participant_id = %id, "participant discharged");
+        Ok(answer)
     }
 
     async fn get_participant(
@@ -374,7 +357,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::Participant>, Status> {
         let id = participant_id(request.get_ref().participant_id.as_ref())
             .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
-        let p = self.store.get(id).await.map_err(status)?;
+        let p = self.repo.get(id).await.map_err(status)?;
         Ok(Response::new(participant_to_proto(&p)))
     }
 
@@ -425,7 +408,7 @@ impl ParticipantsService for ParticipantsApi {
             personal_identity_number,
         };
         let mut rows = self
-            .store
+            .repo
             .list(&filter, after, page.fetch_limit())
             .await
             .map_err(status)?;
@@ -462,11 +445,7 @@ impl ParticipantsService for ParticipantsApi {
             )
             .into());
         }
-        let found = self
-            .store
-            .enrolment_counts(from, to)
-            .await
-            .map_err(status)?;
+        let found = self.repo.enrolment_counts(from, to).await.map_err(status)?;
         let target = self.settings.yearly_target;
         let counts = domain::yearly_counts(&self.settings, from, to, found)
             .into_iter()
@@ -488,7 +467,7 @@ impl ParticipantsService for ParticipantsApi {
         let id = participant_id(req.participant_id.as_ref())
             .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
         let (p, assignments) = self
-            .store
+            .repo
             .care_team(id, req.include_history)
             .await
             .map_err(status)?;
@@ -502,11 +481,7 @@ impl ParticipantsService for ParticipantsApi {
         let caller = Caller::of(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let principal = v.check("principal", principal(req.principal));
         let rank = v.check("rank", rank(req.rank));
         let staff = staff(&mut v, "staff", req.staff.as_ref());
@@ -538,11 +513,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let role = v.check("role", care_role(req.role));
         let staff = staff(&mut v, "staff", req.staff.as_ref());
         v.finish()?;
@@ -560,11 +531,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let assignment = v.check(
             "assignment_id",
             domain::AssignmentId::parse(&req.assignment_id),
@@ -574,7 +541,7 @@ impl ParticipantsService for ParticipantsApi {
             return Err(incomplete());
         };
         let (p, current) = self
-            .store
+            .repo
             .change_assignments(id, revision, "assignment_ended", move |current, _| {
                 domain::plan_end(current, assignment)
             })
@@ -589,11 +556,7 @@ impl ParticipantsService for ParticipantsApi {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
-        let id = v.check(
-            "participant_id",
-            participant_id(req.participant_id.as_ref()),
-        );
-        let revision = v.check("revision", revision(req.revision.as_ref()));
+        let (id, revision) = target(&mut v, req.participant_id.as_ref(), req.revision.as_ref());
         let staff = staff(&mut v, "staff", req.staff.as_ref());
         v.finish()?;
         let (Some(id), Some(revision), Some(staff)) = (id, revision, staff) else {
@@ -610,7 +573,18 @@ impl ParticipantsService for ParticipantsApi {
     }
 }
 
-impl ParticipantsApi {
+impl<R: ParticipantRepository> ParticipantsApi<R> {
+    /// Applies `op` to the participant at `revision` and answers with the participant.
+    async fn update(
+        &self,
+        id: ParticipantId,
+        revision: u64,
+        op: impl FnOnce(&mut Participant, DateTime<Utc>) -> Result<Effect, ParticipantsError> + Send,
+    ) -> Result<Response<pb::Participant>, Status> {
+        let p = self.repo.update(id, revision, op).await.map_err(status)?;
+        Ok(Response::new(participant_to_proto(&p)))
+    }
+
     async fn assign(
         &self,
         id: ParticipantId,
@@ -620,7 +594,7 @@ impl ParticipantsApi {
         staff: Staff,
     ) -> Result<Response<pb::CareTeam>, Status> {
         let (p, current) = self
-            .store
+            .repo
             .change_assignments(id, revision, change_kind, move |current, now| {
                 domain::plan_assignment(current, role, staff, now)
             })
@@ -642,6 +616,18 @@ fn participant_id(id: Option<&ProtoId>) -> Result<ParticipantId, &'static str> {
         None => Err("required"),
         Some(id) => ParticipantId::parse(&id.value),
     }
+}
+
+/// The participant and revision a change names, each violation recorded in `v`.
+fn target(
+    v: &mut FieldViolations,
+    id: Option<&ProtoId>,
+    expected: Option<&Revision>,
+) -> (Option<ParticipantId>, Option<u64>) {
+    (
+        v.check("participant_id", participant_id(id)),
+        v.check("revision", revision(expected)),
+    )
 }
 
 fn revision(revision: Option<&Revision>) -> Result<u64, &'static str> {
@@ -794,213 +780,4 @@ fn staff(v: &mut FieldViolations, prefix: &str, staff: Option<&StaffRef>) -> Opt
         organisation_id: organisation_id?,
         unit_id: unit_id?,
     })
-}
-
-// ---- domain → proto ----
-
-fn proto_id(id: ParticipantId) -> ProtoId {
-    ProtoId {
-        value: id.to_string(),
-    }
-}
-
-fn status_to_proto(status: Standing) -> pb::ParticipantStatus {
-    match status {
-        Standing::Referred => pb::ParticipantStatus::Referred,
-        Standing::Accepted => pb::ParticipantStatus::Accepted,
-        Standing::Declined => pb::ParticipantStatus::Declined,
-        Standing::Enrolled => pb::ParticipantStatus::Enrolled,
-        Standing::Discharged => pb::ParticipantStatus::Discharged,
-    }
-}
-
-fn kind_to_proto(principal: Principal) -> OrganisationKind {
-    match principal {
-        Principal::Region => OrganisationKind::Region,
-        Principal::Municipality => OrganisationKind::Municipality,
-    }
-}
-
-fn staff_to_proto(staff: &Staff) -> StaffRef {
-    StaffRef {
-        staff_id: staff.staff_id.as_str().to_owned(),
-        organisation_id: Some(OrganisationId {
-            value: staff.organisation_id.as_str().to_owned(),
-        }),
-        unit_id: staff
-            .unit_id
-            .as_ref()
-            .map(|u| u.as_str().to_owned())
-            .unwrap_or_default(),
-    }
-}
-
-fn referral_to_proto(r: &Referral) -> pb::Referral {
-    pb::Referral {
-        referral_id: r.id.to_string(),
-        referring_principal: kind_to_proto(r.principal) as i32,
-        referred_by: Some(staff_to_proto(&r.referred_by)),
-        reason: r.reason.as_str().to_owned(),
-        criteria: Some(pb::AdmissionCriteria {
-            long_term_needs_from_both_principals: r.criteria.long_term_needs_from_both_principals,
-            diagnosis_criteria_met: r.criteria.diagnosis_criteria_met,
-        }),
-        referred_at: Some(to_timestamp(r.referred_at)),
-    }
-}
-
-fn discharge_reason_to_proto(reason: DischargeReason) -> pb::DischargeReason {
-    match reason {
-        DischargeReason::ReadyForOrdinaryCare => pb::DischargeReason::ReadyForOrdinaryCare,
-        DischargeReason::Moved => pb::DischargeReason::Moved,
-        DischargeReason::DeclinedFurtherParticipation => {
-            pb::DischargeReason::DeclinedFurtherParticipation
-        }
-        DischargeReason::Deceased => pb::DischargeReason::Deceased,
-        DischargeReason::Other => pb::DischargeReason::Other,
-    }
-}
-
-fn participant_to_proto(p: &Participant) -> pb::Participant {
-    pb::Participant {
-        participant_id: Some(proto_id(p.id)),
-        personal_identity_number: p.pin.as_normalised().to_owned(),
-        name: p.name.as_str().to_owned(),
-        home_municipality_code: p.home_municipality.as_str().to_owned(),
-        status: status_to_proto(p.status) as i32,
-        referral: Some(referral_to_proto(&p.referral)),
-        reviews: p
-            .reviews
-            .iter()
-            .map(|r| pb::Review {
-                principal: kind_to_proto(r.principal) as i32,
-                reviewed_by: Some(staff_to_proto(&r.reviewed_by)),
-                assessment: match r.assessment {
-                    Assessment::Accept => pb::Assessment::Accept,
-                    Assessment::Decline => pb::Assessment::Decline,
-                } as i32,
-                reason: r.reason.as_str().to_owned(),
-                recorded_at: Some(to_timestamp(r.recorded_at)),
-            })
-            .collect(),
-        outcome: p.outcome.as_ref().map(|o| pb::ReviewOutcome {
-            accepted: o.accepted,
-            reason: o.reason.as_str().to_owned(),
-            decided_at: Some(to_timestamp(o.decided_at)),
-        }),
-        enrolment: p.enrolment.as_ref().map(|e| pb::Enrolment {
-            consent_reference: e.consent_reference.to_string(),
-            enrolled_on: Some(to_calendar_date(e.enrolled_on)),
-            consent_revoked_at: e.consent_revoked_at.map(to_timestamp),
-        }),
-        discharge: p.discharge.as_ref().map(|d| pb::Discharge {
-            reason: discharge_reason_to_proto(d.reason) as i32,
-            discharged_on: Some(to_calendar_date(d.discharged_on)),
-            note: d.note.as_str().to_owned(),
-        }),
-        revision: Some(Revision { value: p.revision }),
-        updated_at: Some(to_timestamp(p.updated_at)),
-    }
-}
-
-fn assignment_to_proto(a: &Assignment) -> pb::Assignment {
-    let mut row = pb::Assignment {
-        assignment_id: a.id.to_string(),
-        staff: Some(staff_to_proto(&a.staff)),
-        valid_from: Some(to_timestamp(a.valid_from)),
-        valid_until: a.valid_until.map(to_timestamp),
-        ..Default::default()
-    };
-    match a.role {
-        AssignmentRole::Coordinator { principal, rank } => {
-            row.kind = pb::AssignmentKind::Coordinator as i32;
-            row.principal = kind_to_proto(principal) as i32;
-            row.rank = match rank {
-                CoordinatorRank::Main => pb::CoordinatorRank::Main,
-                CoordinatorRank::Deputy => pb::CoordinatorRank::Deputy,
-            } as i32;
-        }
-        AssignmentRole::CareTeamMember { role } => {
-            use pb::CareRole as P;
-            row.kind = pb::AssignmentKind::CareTeamMember as i32;
-            row.role = match role {
-                CareRole::CaseManager => P::CaseManager,
-                CareRole::Physician => P::Physician,
-                CareRole::Nurse => P::Nurse,
-                CareRole::Psychologist => P::Psychologist,
-                CareRole::SocialWorker => P::SocialWorker,
-                CareRole::NeedsAssessor => P::NeedsAssessor,
-                CareRole::HousingSupportWorker => P::HousingSupportWorker,
-                CareRole::PeerSupportSpecialist => P::PeerSupportSpecialist,
-                CareRole::IpsSpecialist => P::IpsSpecialist,
-                CareRole::TeamLeader => P::TeamLeader,
-                CareRole::Other => P::Other,
-            } as i32;
-        }
-        AssignmentRole::FixedCareContact => {
-            row.kind = pb::AssignmentKind::FixedCareContact as i32;
-        }
-    }
-    row
-}
-
-fn care_team_to_proto(p: &Participant, assignments: &[Assignment]) -> pb::CareTeam {
-    pb::CareTeam {
-        participant_id: Some(proto_id(p.id)),
-        assignments: assignments.iter().map(assignment_to_proto).collect(),
-        revision: Some(Revision { value: p.revision }),
-    }
-}
-
-/// Encodes feed payloads and remembered answers as this service's messages.
-#[derive(Debug, Clone, Copy)]
-pub struct ProtoEncoder;
-
-impl ChangeEncoder for ProtoEncoder {
-    fn participant(&self, participant: &Participant) -> Vec<u8> {
-        participant_to_proto(participant).encode_to_vec()
-    }
-
-    fn receipt(&self, referral: &Referral) -> Vec<u8> {
-        pb::Participant {
-            status: pb::ParticipantStatus::Referred as i32,
-            referral: Some(referral_to_proto(referral)),
-            ..Default::default()
-        }
-        .encode_to_vec()
-    }
-
-    fn participant_change(&self, p: &Participant) -> Vec<u8> {
-        pb::ParticipantSummary {
-            participant_id: Some(proto_id(p.id)),
-            name: p.name.as_str().to_owned(),
-            home_municipality_code: p.home_municipality.as_str().to_owned(),
-            status: status_to_proto(p.status) as i32,
-            revision: Some(Revision { value: p.revision }),
-            enrolled_on: p
-                .enrolment
-                .as_ref()
-                .map(|e| to_calendar_date(e.enrolled_on)),
-            discharged_on: p
-                .discharge
-                .as_ref()
-                .map(|d| to_calendar_date(d.discharged_on)),
-            discharge_reason: p
-                .discharge
-                .as_ref()
-                .map_or(pb::DischargeReason::Unspecified, |d| {
-                    discharge_reason_to_proto(d.reason)
-                }) as i32,
-            participation_consent_revoked_at: p
-                .enrolment
-                .as_ref()
-                .and_then(|e| e.consent_revoked_at)
-                .map(to_timestamp),
-        }
-        .encode_to_vec()
-    }
-
-    fn care_team(&self, participant: &Participant, current: &[Assignment]) -> Vec<u8> {
-        care_team_to_proto(participant, current).encode_to_vec()
-    }
 }

@@ -1,13 +1,13 @@
 //! Participants: referral, joint review, enrolment, care team, coordinators and discharge.
 //!
-//! Three layers: [`api`] (tonic) → [`domain`] (rules and newtypes) → [`store`] (sea-orm).
+//! Three layers: [`api`] (tonic) → [`domain`] (rules and newtypes) → [`store`] (sea-orm);
+//! `wire` puts domain values in their protobuf form for answers and feed payloads alike.
 
 mod api;
 mod consent_feed;
 pub mod domain;
 pub mod store;
-
-use std::sync::Arc;
+mod wire;
 
 use samsyn_kit::feed::ChangeFeed;
 use samsyn_kit::ready::Readiness;
@@ -42,7 +42,7 @@ pub async fn part_with_settings(
     let db = samsyn_kit::db::connect::<store::Migrator>(&context.database_url).await?;
     let feed = ChangeFeed::new(db.clone());
     let readiness = Readiness::database::<store::Migrator>(db.clone());
-    let store = store::ParticipantStore::new(db, feed.clone(), Arc::new(api::ProtoEncoder));
+    let store = store::ParticipantStore::new(db, feed.clone());
     let consents = consent_feed.map(|channel| {
         consent_feed::ConsentFollower::start(
             store.clone(),
@@ -50,7 +50,7 @@ pub async fn part_with_settings(
             settings.on_participation_consent_revoked,
         )
     });
-    let api = api::ParticipantsApi::new(store, settings, consents);
+    let api = api::ParticipantsApi::new(store, feed.clone(), settings, consents);
     let mut routes = RoutesBuilder::default();
     routes.add_service(
         ParticipantsServiceServer::new(api)
@@ -59,7 +59,7 @@ pub async fn part_with_settings(
     Ok(Part {
         name: NAME,
         routes,
-        services: vec![<ParticipantsServiceServer<api::ParticipantsApi> as NamedService>::NAME],
+        services: vec![<ParticipantsServiceServer<api::ParticipantsApi<store::ParticipantStore>> as NamedService>::NAME],
         feeds: vec![feed],
         readiness,
         http1: false,

@@ -8,15 +8,15 @@ use samsyn_kit::{ApiError, FieldViolations};
 use samsyn_proto::reports::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::domain::repository::{ExportRecord, ReadModel, ReadModelError};
 use crate::domain::table::{JsonReport, to_csv};
 use crate::domain::{ReportKind, ReportSettings, Scope, Year, reports, research};
 use crate::follow::Follower;
-use crate::store::{ExportRecord, Store};
 
 /// The reports service.
 #[derive(Debug, Clone)]
-pub struct ReportsApi {
-    store: Store,
+pub struct ReportsApi<R> {
+    store: R,
     settings: Arc<ReportSettings>,
     /// One export at a time: an allocation drawn by one is the one every later export shows.
     exporting: Arc<tokio::sync::Mutex<()>>,
@@ -24,9 +24,9 @@ pub struct ReportsApi {
     _follower: Arc<Follower>,
 }
 
-impl ReportsApi {
-    /// The service over `store`.
-    pub fn new(store: Store, settings: ReportSettings, follower: Follower) -> Self {
+impl<R: ReadModel> ReportsApi<R> {
+    /// The service over a read model (the store, in production).
+    pub fn new(store: R, settings: ReportSettings, follower: Follower) -> Self {
         Self {
             store,
             settings: Arc::new(settings),
@@ -65,7 +65,7 @@ fn kind_code(kind: ReportKind) -> &'static str {
     }
 }
 
-fn unavailable(error: crate::store::StoreError) -> Status {
+fn unavailable(error: ReadModelError) -> Status {
     tracing::error!(%error, "cannot use the reports read model");
     Status::from(ApiError::Unavailable)
 }
@@ -74,7 +74,7 @@ fn unavailable(error: crate::store::StoreError) -> Status {
 const MAX_STUDY_ID: usize = 64;
 
 #[tonic::async_trait]
-impl pb::reports_service_server::ReportsService for ReportsApi {
+impl<R: ReadModel> pb::reports_service_server::ReportsService for ReportsApi<R> {
     async fn export_research_data(
         &self,
         request: Request<pb::ExportResearchDataRequest>,

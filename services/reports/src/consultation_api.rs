@@ -12,17 +12,17 @@ use samsyn_proto::reports::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::domain::consultation::{self, AgendaItem, CaseFact, MeetingFact};
-use crate::store::Store;
+use crate::domain::repository::{ReadModel, ReadModelError};
 
 /// The consultation service.
 #[derive(Debug, Clone)]
-pub struct ConsultationApi {
-    store: Store,
+pub struct ConsultationApi<R> {
+    store: R,
 }
 
-impl ConsultationApi {
-    /// The service over `store`.
-    pub fn new(store: Store) -> Self {
+impl<R: ReadModel> ConsultationApi<R> {
+    /// The service over a read model (the store, in production).
+    pub fn new(store: R) -> Self {
         Self { store }
     }
 }
@@ -133,13 +133,13 @@ fn case_to_proto(
     }
 }
 
-fn unavailable(error: crate::store::StoreError) -> Status {
+fn unavailable(error: ReadModelError) -> Status {
     tracing::error!(%error, "cannot use the consultation store");
     Status::from(ApiError::Unavailable)
 }
 
 #[tonic::async_trait]
-impl pb::consultation_service_server::ConsultationService for ConsultationApi {
+impl<R: ReadModel> pb::consultation_service_server::ConsultationService for ConsultationApi<R> {
     async fn submit_case(
         &self,
         request: Request<pb::SubmitCaseRequest>,

@@ -59,8 +59,8 @@ pub async fn part_with_progress(
         name: NAME,
         routes,
         services: vec![
-            <ReportsServiceServer<api::ReportsApi> as NamedService>::NAME,
-            <ConsultationServiceServer<consultation_api::ConsultationApi> as NamedService>::NAME,
+            <ReportsServiceServer<api::ReportsApi<store::Store>> as NamedService>::NAME,
+            <ConsultationServiceServer<consultation_api::ConsultationApi<store::Store>> as NamedService>::NAME,
         ],
         feeds: Vec::new(),
         readiness,

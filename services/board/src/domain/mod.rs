@@ -3,11 +3,13 @@
 
 pub mod agenda;
 pub mod notice;
+pub mod repository;
 pub mod values;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use repository::{BoardRepository, ENTRY_KIND, Outcome};
 pub use values::*;
 
 /// The most criteria, status levels or coordinators a team may configure.

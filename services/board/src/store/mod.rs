@@ -14,19 +14,20 @@ use samsyn_kit::idempotency::{
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
 use samsyn_kit::paging::Page;
+use samsyn_kit::write::{Begun, Write};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::domain::notice::{DecisionNotice, Fact};
 use crate::domain::{
-    self, Action, ActionId, BoardError, BoardEvent, ConfigChange, Coordinator, Decision,
-    Discussion, DiscussionId, Entry, EntryId, EntryUpdate, EventKind, Meeting, MeetingId,
-    NewAction, NewDiscussion, NewEntry, NewMeeting, ParticipantId, Reason, Staff, Status,
-    StatusPoint, TakenOff, Team, TeamId, TeamSpec, Timeline, Trend, Window,
+    self, Action, ActionId, BoardError, BoardEvent, BoardRepository, ConfigChange, Coordinator,
+    Decision, Discussion, DiscussionId, ENTRY_KIND, Entry, EntryId, EntryUpdate, EventKind,
+    Meeting, MeetingId, NewAction, NewDiscussion, NewEntry, NewMeeting, Outcome, ParticipantId,
+    Reason, Staff, Status, StatusPoint, TakenOff, Team, TeamId, TeamSpec, Timeline, Trend, Window,
 };
 use crate::wire;
 use entities::{
@@ -48,15 +49,6 @@ impl MigratorTrait for Migrator {
             Box::new(migration::CreateAgendaFacts),
         ]
     }
-}
-
-/// The result of an idempotent create: done now, or the first answer replayed.
-#[derive(Debug)]
-pub enum Outcome<T> {
-    /// Done by this call.
-    Done(T),
-    /// The encoded answer of the first call with the same key.
-    Replayed(Vec<u8>),
 }
 
 impl From<DbErr> for BoardError {
@@ -147,63 +139,144 @@ impl Store {
         Ok(last.map_or(0, |row| revision(row.sequence)))
     }
 
-    /// Replays `key` after a unique violation from a racing first attempt.
-    async fn replay_after_race<T>(
+    /// A write with no idempotency key.
+    async fn write(&self) -> Result<Write<'_>, BoardError> {
+        Ok(Write::begin(&self.db, &self.feed).await?)
+    }
+
+    /// A write under `key` in `scope`, or the answer to replay.
+    async fn write_keyed<'a>(
+        &'a self,
+        scope: &'a str,
+        key: Option<&'a IdempotencyKey>,
+    ) -> Result<Begun<'a>, BoardError> {
+        Ok(Write::begin_keyed(&self.db, &self.feed, scope, key).await?)
+    }
+
+    // ---- entries ----
+
+    /// How far the feed `feed` has been applied (0 for not at all).
+    pub async fn feed_cursor(&self, feed: &str) -> Result<u64, BoardError> {
+        let row = feed_cursor::Entity::find_by_id(feed.to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map_or(0, |r| revision(r.sequence)))
+    }
+
+    /// Applies facts learned from `feed` up to its sequence `through`, in one transaction
+    /// with the cursor, so a restart resumes after the last change applied and applies
+    /// nothing twice. Each entry on a board whose participant's facts changed is appended to
+    /// the board's own feed in its new state, so live boards see it.
+    pub async fn apply_facts(
         &self,
-        scope: &str,
-        key: Option<&IdempotencyKey>,
-        error: BoardError,
-    ) -> Result<Outcome<T>, BoardError> {
-        if let (Some(key), BoardError::Storage(_) | BoardError::AlreadyOnBoard) = (key, &error)
-            && let Some(bytes) = idempotency::replay(&self.db, scope, key).await?
-        {
-            return Ok(Outcome::Replayed(bytes));
+        feed: &str,
+        facts: Vec<Fact>,
+        through: u64,
+    ) -> Result<(), BoardError> {
+        use sea_orm::sea_query::OnConflict;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let mut touched: Vec<ParticipantId> = Vec::new();
+        for fact in facts {
+            let participant_id = fact.participant_id();
+            let key = participant_id.to_string();
+            let current = participant_fact::Entity::find_by_id(key.clone())
+                .one(txn)
+                .await?;
+            let (mut revoked, mut latest) = current.as_ref().map_or((None, None), |r| {
+                (r.consent_revoked_at, r.latest_decision_at)
+            });
+            match fact {
+                Fact::Decision { mut notice, .. } => {
+                    // To the microsecond, as PostgreSQL keeps it.
+                    notice.noted_at = notice.noted_at.trunc_subsecs(6);
+                    latest = Some(latest.map_or(notice.noted_at, |l| l.max(notice.noted_at)));
+                    decision_notice::ActiveModel {
+                        id: NotSet,
+                        participant_id: Set(key.clone()),
+                        noted_at: Set(notice.noted_at),
+                        body: Set(to_json(&notice)?),
+                    }
+                    .insert(txn)
+                    .await?;
+                }
+                Fact::ParticipationConsent { revoked_at, .. } => {
+                    let revoked_at = revoked_at.map(|at| at.trunc_subsecs(6));
+                    if revoked == revoked_at {
+                        continue;
+                    }
+                    revoked = revoked_at;
+                }
+            }
+            participant_fact::Entity::insert(participant_fact::ActiveModel {
+                participant_id: Set(key),
+                consent_revoked_at: Set(revoked),
+                latest_decision_at: Set(latest),
+            })
+            .on_conflict(
+                OnConflict::column(participant_fact::Column::ParticipantId)
+                    .update_columns([
+                        participant_fact::Column::ConsentRevokedAt,
+                        participant_fact::Column::LatestDecisionAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+            if !touched.contains(&participant_id) {
+                touched.push(participant_id);
+            }
         }
-        Err(error)
-    }
-
-    async fn begin_idempotent(
-        &self,
-        scope: &str,
-        key: Option<&IdempotencyKey>,
-    ) -> Result<Result<DatabaseTransaction, Vec<u8>>, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        if let Some(key) = key
-            && let Some(bytes) = idempotency::replay(&txn, scope, key).await?
-        {
-            return Ok(Err(bytes));
+        if !touched.is_empty() {
+            let rows = board_entry::Entity::find()
+                .filter(
+                    board_entry::Column::ParticipantId
+                        .is_in(touched.iter().map(ToString::to_string)),
+                )
+                .filter(board_entry::Column::TakenOffAt.is_null())
+                .all(txn)
+                .await?;
+            for row in rows {
+                let id = EntryId::parse(&row.id).map_err(|_| corrupt("entry id"))?;
+                let participant_id = ParticipantId::parse(&row.participant_id)
+                    .map_err(|_| corrupt("participant id"))?;
+                written_entry(&write, id, participant_id, "facts_changed").await?;
+            }
         }
-        Ok(Ok(txn))
+        feed_cursor::Entity::insert(feed_cursor::ActiveModel {
+            feed: Set(feed.to_owned()),
+            sequence: Set(db_revision(through)),
+        })
+        .on_conflict(
+            OnConflict::column(feed_cursor::Column::Feed)
+                .update_column(feed_cursor::Column::Sequence)
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        Ok(write.commit().await?)
     }
+}
 
-    async fn commit(&self, txn: DatabaseTransaction) -> Result<(), BoardError> {
-        txn.commit().await?;
-        self.feed.notify_committed();
-        Ok(())
-    }
-
-    // ---- teams ----
-
+impl BoardRepository for Store {
     /// Creates a team.
-    pub async fn create_team(
+    async fn create_team(
         &self,
         key: Option<IdempotencyKey>,
         spec: TeamSpec,
     ) -> Result<Outcome<Team>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::CREATE_TEAM, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::CREATE_TEAM, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
+        let txn = write.txn();
         let now = now();
         let team = Team {
             id: TeamId::generate(),
             spec,
             revision: 1,
         };
-        let result = async {
+        let result: Result<_, BoardError> = async {
             team::ActiveModel {
                 id: Set(team.id.to_string()),
                 name: Set(team.spec.name.as_str().to_owned()),
@@ -214,39 +287,24 @@ impl Store {
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
-            let payload = wire::team(&team).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::CREATE_TEAM, key, payload.clone()).await?;
-            }
-            append(&txn, "team", team.id.to_string(), "created", None, payload).await?;
-            Ok::<_, BoardError>(())
+            let created = team_change(&team, "created");
+            let answer = created.payload.clone();
+            write.append(created);
+            Ok((team, answer))
         }
         .await;
-        match result {
-            Ok(()) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(team)),
-                Err(e) => {
-                    self.replay_after_race(scope::CREATE_TEAM, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::CREATE_TEAM, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// One team.
-    pub async fn team(&self, id: TeamId) -> Result<Team, BoardError> {
+    async fn team(&self, id: TeamId) -> Result<Team, BoardError> {
         load_team(&self.db, id).await
     }
 
     /// A page of teams by id.
-    pub async fn teams(&self, page: &Page) -> Result<(Vec<Team>, String), BoardError> {
+    async fn teams(&self, page: &Page) -> Result<(Vec<Team>, String), BoardError> {
         let mut query = team::Entity::find().order_by_asc(team::Column::Id);
         if let Some(after) = &page.after {
             query = query.filter(team::Column::Id.gt(after.as_str()));
@@ -261,7 +319,7 @@ impl Store {
     }
 
     /// Replaces a team's name, coordinators and configuration.
-    pub async fn update_team(
+    async fn update_team(
         &self,
         id: TeamId,
         expected_revision: u64,
@@ -269,15 +327,16 @@ impl Store {
         coordinators: Vec<Coordinator>,
         change: ConfigChange,
     ) -> Result<Team, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let mut team = load_team(&txn, id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let mut team = load_team(txn, id).await?;
         if team.revision != expected_revision {
             return Err(BoardError::Stale {
                 current: team.revision,
             });
         }
         let config = team.spec.config.changed(change)?;
-        config.check_covers(&load_board(&txn, id).await?)?;
+        config.check_covers(&load_board(txn, id).await?)?;
         team.spec.name = name;
         team.spec.coordinators = coordinators;
         team.spec.config = config;
@@ -293,35 +352,30 @@ impl Store {
             })
             .filter(team::Column::Id.eq(id.to_string()))
             .filter(team::Column::Revision.eq(db_revision(expected_revision)))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if updated.rows_affected != 1 {
-            let current = load_team(&txn, id).await?.revision;
+            let current = load_team(txn, id).await?.revision;
             return Err(BoardError::Stale { current });
         }
-        let payload = wire::team(&team).encode_to_vec();
-        append(&txn, "team", id.to_string(), "updated", None, payload).await?;
-        self.commit(txn).await?;
+        write.append(team_change(&team, "updated"));
+        write.commit().await?;
         Ok(team)
     }
 
-    // ---- entries ----
-
     /// Puts a participant on a team's board.
-    pub async fn put_on_board(
+    async fn put_on_board(
         &self,
         key: Option<IdempotencyKey>,
         new: NewEntry,
     ) -> Result<Outcome<Entry>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::PUT_ON_BOARD, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::PUT_ON_BOARD, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            let team = load_team(&txn, new.team_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let team = load_team(txn, new.team_id).await?;
             team.spec.config.check_criteria("criteria", &new.criteria)?;
             team.spec
                 .config
@@ -332,7 +386,7 @@ impl Store {
                 .filter(board_entry::Column::TeamId.eq(new.team_id.to_string()))
                 .filter(board_entry::Column::ParticipantId.eq(new.participant_id.to_string()))
                 .filter(board_entry::Column::TakenOffAt.is_null())
-                .one(&txn)
+                .one(txn)
                 .await?;
             if existing.is_some() {
                 return Err(BoardError::AlreadyOnBoard);
@@ -355,7 +409,7 @@ impl Store {
                 revision: Set(1),
                 updated_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await
             .map_err(|e| match classify(&e) {
                 StoreFailure::AlreadyExists => BoardError::AlreadyOnBoard,
@@ -368,55 +422,24 @@ impl Store {
                 at: now,
                 by: &new.recorded_by,
             };
-            insert_status(&txn, &ctx, &new.status).await?;
-            insert_event(
-                &txn,
-                &ctx,
-                EventKind::PutOn,
-                new.reason.as_str(),
-                None,
-                None,
-            )
-            .await?;
+            insert_status(txn, &ctx, &new.status).await?;
+            insert_event(txn, &ctx, EventKind::PutOn, new.reason.as_str(), None, None).await?;
             for action in &new.actions {
-                insert_action(&txn, &ctx, action, None).await?;
+                insert_action(txn, &ctx, action, None).await?;
             }
-            let entry = load_entry(&txn, id, new.participant_id).await?;
-            let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::PUT_ON_BOARD, key, payload.clone()).await?;
-            }
-            append_entry(&txn, &entry, "put_on", payload).await?;
-            Ok(entry)
+            written_entry(&write, id, new.participant_id, "put_on").await
         }
         .await;
-        match result {
-            Ok(entry) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(entry)),
-                Err(e) => {
-                    self.replay_after_race(scope::PUT_ON_BOARD, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::PUT_ON_BOARD, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// One entry of the participant.
-    pub async fn entry(
-        &self,
-        id: EntryId,
-        participant_id: ParticipantId,
-    ) -> Result<Entry, BoardError> {
+    async fn entry(&self, id: EntryId, participant_id: ParticipantId) -> Result<Entry, BoardError> {
         load_entry(&self.db, id, participant_id).await
     }
 
     /// The entries on a team's board, most acute first, and the feed cursor read before them.
-    pub async fn board(&self, team_id: TeamId) -> Result<(Vec<Entry>, u64), BoardError> {
+    async fn board(&self, team_id: TeamId) -> Result<(Vec<Entry>, u64), BoardError> {
         // The cursor is read first: a change committed in between is then both in the board
         // and replayed to a watcher, which is harmless because changes carry whole entries.
         let cursor = self.cursor().await?;
@@ -427,16 +450,17 @@ impl Store {
     }
 
     /// Changes an entry.
-    pub async fn update_entry(
+    async fn update_entry(
         &self,
         id: EntryId,
         participant_id: ParticipantId,
         update: EntryUpdate,
     ) -> Result<Entry, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
         entry.check_writable(Some(update.expected_revision))?;
-        let team = load_team(&txn, entry.team_id).await?;
+        let team = load_team(txn, entry.team_id).await?;
         if let Some(criteria) = &update.criteria {
             team.spec
                 .config
@@ -465,7 +489,7 @@ impl Store {
         if let Some(review) = update.next_review_on {
             row.next_review_on = Set(Some(review));
         }
-        bump_entry(&txn, &entry, row).await?;
+        bump_entry(txn, &entry, row).await?;
         let ctx = EventContext {
             entry_id: Some(id),
             team_id: entry.team_id,
@@ -474,28 +498,26 @@ impl Store {
             by: &update.recorded_by,
         };
         if let Some(status) = &update.status {
-            insert_status(&txn, &ctx, status).await?;
+            insert_status(txn, &ctx, status).await?;
         }
         let detail = update
             .reason
             .as_ref()
             .map(|r| r.as_str())
             .unwrap_or_default();
-        insert_event(&txn, &ctx, EventKind::Updated, detail, None, None).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        insert_event(txn, &ctx, EventKind::Updated, detail, None, None).await?;
         let kind = if update.status.is_some() {
             "status_changed"
         } else {
             "updated"
         };
-        let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-        append_entry(&txn, &entry, kind, payload).await?;
-        self.commit(txn).await?;
+        let (entry, _) = written_entry(&write, id, participant_id, kind).await?;
+        write.commit().await?;
         Ok(entry)
     }
 
     /// Adds an agreed action to an entry.
-    pub async fn add_action(
+    async fn add_action(
         &self,
         key: Option<IdempotencyKey>,
         id: EntryId,
@@ -503,15 +525,13 @@ impl Store {
         action: NewAction,
         by: Staff,
     ) -> Result<Outcome<Entry>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::ADD_ACTION, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::ADD_ACTION, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            let entry = load_entry(&txn, id, participant_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let entry = load_entry(txn, id, participant_id).await?;
             entry.check_writable(None)?;
             if entry.open_actions() >= domain::MAX_OPEN_ACTIONS {
                 return Err(BoardError::LimitReached(
@@ -519,7 +539,7 @@ impl Store {
                 ));
             }
             let now = now();
-            bump_entry(&txn, &entry, touched(&entry, now)).await?;
+            bump_entry(txn, &entry, touched(&entry, now)).await?;
             let ctx = EventContext {
                 entry_id: Some(id),
                 team_id: entry.team_id,
@@ -527,42 +547,24 @@ impl Store {
                 at: now,
                 by: &by,
             };
-            insert_action(&txn, &ctx, &action, None).await?;
-            let entry = load_entry(&txn, id, participant_id).await?;
-            let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::ADD_ACTION, key, payload.clone()).await?;
-            }
-            append_entry(&txn, &entry, "action_added", payload).await?;
-            Ok(entry)
+            insert_action(txn, &ctx, &action, None).await?;
+            written_entry(&write, id, participant_id, "action_added").await
         }
         .await;
-        match result {
-            Ok(entry) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(entry)),
-                Err(e) => {
-                    self.replay_after_race(scope::ADD_ACTION, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::ADD_ACTION, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// Marks an action done; an action already done is left as it is.
-    pub async fn complete_action(
+    async fn complete_action(
         &self,
         id: EntryId,
         participant_id: ParticipantId,
         action_id: ActionId,
         by: Staff,
     ) -> Result<Entry, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
         let Some(action) = entry.actions.iter().find(|a| a.id == action_id) else {
             return Err(BoardError::ActionNotFound);
         };
@@ -579,9 +581,9 @@ impl Store {
                 ..Default::default()
             })
             .filter(board_action::Column::Id.eq(action_id.to_string()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
-        bump_entry(&txn, &entry, touched(&entry, now)).await?;
+        bump_entry(txn, &entry, touched(&entry, now)).await?;
         let ctx = EventContext {
             entry_id: Some(id),
             team_id: entry.team_id,
@@ -590,7 +592,7 @@ impl Store {
             by: &by,
         };
         insert_event(
-            &txn,
+            txn,
             &ctx,
             EventKind::ActionCompleted,
             &description,
@@ -598,15 +600,13 @@ impl Store {
             None,
         )
         .await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
-        let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-        append_entry(&txn, &entry, "action_completed", payload).await?;
-        self.commit(txn).await?;
+        let (entry, _) = written_entry(&write, id, participant_id, "action_completed").await?;
+        write.commit().await?;
         Ok(entry)
     }
 
     /// Takes a participant off the board.
-    pub async fn take_off(
+    async fn take_off(
         &self,
         id: EntryId,
         participant_id: ParticipantId,
@@ -614,15 +614,16 @@ impl Store {
         reason: Reason,
         by: Staff,
     ) -> Result<Entry, BoardError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let entry = load_entry(txn, id, participant_id).await?;
         entry.check_writable(Some(expected_revision))?;
         let now = now();
         let mut row = touched(&entry, now);
         row.taken_off_at = Set(Some(now));
         row.taken_off_by = Set(Some(to_json(&by)?));
         row.take_off_reason = Set(Some(reason.as_str().to_owned()));
-        bump_entry(&txn, &entry, row).await?;
+        bump_entry(txn, &entry, row).await?;
         let ctx = EventContext {
             entry_id: Some(id),
             team_id: entry.team_id,
@@ -630,16 +631,14 @@ impl Store {
             at: now,
             by: &by,
         };
-        insert_event(&txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
-        let entry = load_entry(&txn, id, participant_id).await?;
-        let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-        append_entry(&txn, &entry, "taken_off", payload).await?;
-        self.commit(txn).await?;
+        insert_event(txn, &ctx, EventKind::TakenOff, reason.as_str(), None, None).await?;
+        let (entry, _) = written_entry(&write, id, participant_id, "taken_off").await?;
+        write.commit().await?;
         Ok(entry)
     }
 
     /// A participant's status points and events in a window, oldest first.
-    pub async fn timeline(
+    async fn timeline(
         &self,
         participant_id: ParticipantId,
         window: Window,
@@ -690,17 +689,11 @@ impl Store {
 
     /// The agenda of a team's meeting on `on`: its items, and the municipal decisions to
     /// bring up per participant.
-    pub async fn agenda(
+    async fn agenda(
         &self,
         team_id: TeamId,
         on: NaiveDate,
-    ) -> Result<
-        (
-            Vec<domain::agenda::AgendaItem>,
-            Vec<(ParticipantId, Vec<DecisionNotice>)>,
-        ),
-        BoardError,
-    > {
+    ) -> Result<domain::repository::Agenda, BoardError> {
         load_team(&self.db, team_id).await?;
         let previous = meeting::Entity::find()
             .filter(meeting::Column::TeamId.eq(team_id.to_string()))
@@ -742,128 +735,19 @@ impl Store {
         Ok((domain::agenda::agenda(entries, on, previous), decisions))
     }
 
-    // ---- what other services' feeds say ----
-
-    /// How far the feed `feed` has been applied (0 for not at all).
-    pub async fn feed_cursor(&self, feed: &str) -> Result<u64, BoardError> {
-        let row = feed_cursor::Entity::find_by_id(feed.to_owned())
-            .one(&self.db)
-            .await?;
-        Ok(row.map_or(0, |r| revision(r.sequence)))
-    }
-
-    /// Applies facts learned from `feed` up to its sequence `through`, in one transaction
-    /// with the cursor, so a restart resumes after the last change applied and applies
-    /// nothing twice. Each entry on a board whose participant's facts changed is appended to
-    /// the board's own feed in its new state, so live boards see it.
-    pub async fn apply_facts(
-        &self,
-        feed: &str,
-        facts: Vec<Fact>,
-        through: u64,
-    ) -> Result<(), BoardError> {
-        use sea_orm::sea_query::OnConflict;
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let mut touched: Vec<ParticipantId> = Vec::new();
-        for fact in facts {
-            let participant_id = fact.participant_id();
-            let key = participant_id.to_string();
-            let current = participant_fact::Entity::find_by_id(key.clone())
-                .one(&txn)
-                .await?;
-            let (mut revoked, mut latest) = current.as_ref().map_or((None, None), |r| {
-                (r.consent_revoked_at, r.latest_decision_at)
-            });
-            match fact {
-                Fact::Decision { mut notice, .. } => {
-                    // To the microsecond, as PostgreSQL keeps it.
-                    notice.noted_at = notice.noted_at.trunc_subsecs(6);
-                    latest = Some(latest.map_or(notice.noted_at, |l| l.max(notice.noted_at)));
-                    decision_notice::ActiveModel {
-                        id: NotSet,
-                        participant_id: Set(key.clone()),
-                        noted_at: Set(notice.noted_at),
-                        body: Set(to_json(&notice)?),
-                    }
-                    .insert(&txn)
-                    .await?;
-                }
-                Fact::ParticipationConsent { revoked_at, .. } => {
-                    let revoked_at = revoked_at.map(|at| at.trunc_subsecs(6));
-                    if revoked == revoked_at {
-                        continue;
-                    }
-                    revoked = revoked_at;
-                }
-            }
-            participant_fact::Entity::insert(participant_fact::ActiveModel {
-                participant_id: Set(key),
-                consent_revoked_at: Set(revoked),
-                latest_decision_at: Set(latest),
-            })
-            .on_conflict(
-                OnConflict::column(participant_fact::Column::ParticipantId)
-                    .update_columns([
-                        participant_fact::Column::ConsentRevokedAt,
-                        participant_fact::Column::LatestDecisionAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-            if !touched.contains(&participant_id) {
-                touched.push(participant_id);
-            }
-        }
-        if !touched.is_empty() {
-            let rows = board_entry::Entity::find()
-                .filter(
-                    board_entry::Column::ParticipantId
-                        .is_in(touched.iter().map(ToString::to_string)),
-                )
-                .filter(board_entry::Column::TakenOffAt.is_null())
-                .all(&txn)
-                .await?;
-            for row in rows {
-                let id = EntryId::parse(&row.id).map_err(|_| corrupt("entry id"))?;
-                let participant_id = ParticipantId::parse(&row.participant_id)
-                    .map_err(|_| corrupt("participant id"))?;
-                let entry = load_entry(&txn, id, participant_id).await?;
-                let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-                append_entry(&txn, &entry, "facts_changed", payload).await?;
-            }
-        }
-        feed_cursor::Entity::insert(feed_cursor::ActiveModel {
-            feed: Set(feed.to_owned()),
-            sequence: Set(db_revision(through)),
-        })
-        .on_conflict(
-            OnConflict::column(feed_cursor::Column::Feed)
-                .update_column(feed_cursor::Column::Sequence)
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        self.commit(txn).await
-    }
-
-    // ---- meetings ----
-
     /// Opens a meeting's minutes.
-    pub async fn start_meeting(
+    async fn start_meeting(
         &self,
         key: Option<IdempotencyKey>,
         new: NewMeeting,
     ) -> Result<Outcome<Meeting>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::START_MEETING, key.as_ref())
-            .await?
-        {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+        let write = match self.write_keyed(scope::START_MEETING, key.as_ref()).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            load_team(&txn, new.team_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            load_team(txn, new.team_id).await?;
             let meeting = Meeting {
                 id: MeetingId::generate(),
                 spec: new,
@@ -877,60 +761,43 @@ impl Store {
                 attendees: Set(to_json(&meeting.spec.attendees)?),
                 started_at: Set(meeting.started_at),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
             let payload = wire::meeting(&meeting).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::START_MEETING, key, payload.clone()).await?;
-            }
-            append(
-                &txn,
+            write.append(change(
                 "meeting",
                 meeting.id.to_string(),
                 "started",
                 None,
-                payload,
-            )
-            .await?;
-            Ok(meeting)
+                payload.clone(),
+            ));
+            Ok((meeting, payload))
         }
         .await;
-        match result {
-            Ok(meeting) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(meeting)),
-                Err(e) => {
-                    self.replay_after_race(scope::START_MEETING, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::START_MEETING, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// Records one participant's discussion; new actions join their entry on the board.
-    pub async fn record_discussion(
+    async fn record_discussion(
         &self,
         key: Option<IdempotencyKey>,
         new: NewDiscussion,
     ) -> Result<Outcome<Discussion>, BoardError> {
-        let txn = match self
-            .begin_idempotent(scope::RECORD_DISCUSSION, key.as_ref())
+        let write = match self
+            .write_keyed(scope::RECORD_DISCUSSION, key.as_ref())
             .await?
         {
-            Ok(txn) => txn,
-            Err(bytes) => return Ok(Outcome::Replayed(bytes)),
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return Ok(Outcome::Replayed(answer)),
         };
-        let result = async {
-            let meeting = load_meeting(&txn, new.meeting_id).await?;
+        let txn = write.txn();
+        let result: Result<_, BoardError> = async {
+            let meeting = load_meeting(txn, new.meeting_id).await?;
             let open = board_entry::Entity::find()
                 .filter(board_entry::Column::TeamId.eq(meeting.spec.team_id.to_string()))
                 .filter(board_entry::Column::ParticipantId.eq(new.participant_id.to_string()))
                 .filter(board_entry::Column::TakenOffAt.is_null())
-                .one(&txn)
+                .one(txn)
                 .await?;
             let entry = match open {
                 Some(row) => Some(entry_from_row(row, vec![])?),
@@ -951,7 +818,7 @@ impl Store {
                 recorded_at: Set(now),
                 recorded_by: Set(to_json(&new.recorded_by)?),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
             let ctx = EventContext {
                 entry_id: entry.as_ref().map(|e| e.id),
@@ -967,7 +834,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join("\n");
             insert_event(
-                &txn,
+                txn,
                 &ctx,
                 EventKind::Discussed,
                 &detail,
@@ -984,14 +851,12 @@ impl Store {
                         "too many open actions on the entry",
                     ));
                 }
-                bump_entry(&txn, entry, touched(entry, now)).await?;
+                bump_entry(txn, entry, touched(entry, now)).await?;
                 for action in &new.actions {
                     actions
-                        .push(insert_action(&txn, &ctx, action, Some((new.meeting_id, id))).await?);
+                        .push(insert_action(txn, &ctx, action, Some((new.meeting_id, id))).await?);
                 }
-                let entry = load_entry(&txn, entry.id, entry.participant_id).await?;
-                let payload = wire::entry(&entry, wire::today()).encode_to_vec();
-                append_entry(&txn, &entry, "action_added", payload).await?;
+                written_entry(&write, entry.id, entry.participant_id, "action_added").await?;
             }
             let discussion = Discussion {
                 id,
@@ -1005,39 +870,21 @@ impl Store {
                 recorded_by: new.recorded_by.clone(),
             };
             let payload = wire::discussion(&discussion).encode_to_vec();
-            if let Some(key) = &key {
-                idempotency::remember(&txn, scope::RECORD_DISCUSSION, key, payload.clone()).await?;
-            }
-            append(
-                &txn,
+            write.append(change(
                 "discussion",
                 id.to_string(),
                 "recorded",
                 Some(new.participant_id),
-                payload,
-            )
-            .await?;
-            Ok(discussion)
+                payload.clone(),
+            ));
+            Ok((discussion, payload))
         }
         .await;
-        match result {
-            Ok(discussion) => match self.commit(txn).await {
-                Ok(()) => Ok(Outcome::Done(discussion)),
-                Err(e) => {
-                    self.replay_after_race(scope::RECORD_DISCUSSION, key.as_ref(), e)
-                        .await
-                }
-            },
-            Err(e) => {
-                drop(txn);
-                self.replay_after_race(scope::RECORD_DISCUSSION, key.as_ref(), e)
-                    .await
-            }
-        }
+        write.finish(result).await
     }
 
     /// A meeting and its minutes in the order recorded.
-    pub async fn meeting(&self, id: MeetingId) -> Result<(Meeting, Vec<Discussion>), BoardError> {
+    async fn meeting(&self, id: MeetingId) -> Result<(Meeting, Vec<Discussion>), BoardError> {
         let meeting = load_meeting(&self.db, id).await?;
         let rows = discussion::Entity::find()
             .filter(discussion::Column::MeetingId.eq(id.to_string()))
@@ -1088,7 +935,7 @@ impl Store {
     }
 
     /// A page of a team's meetings, newest first.
-    pub async fn meetings(
+    async fn meetings(
         &self,
         team_id: TeamId,
         page: &Page,
@@ -1113,46 +960,58 @@ impl Store {
 
 // ---- helpers inside a transaction ----
 
-async fn append<C: ConnectionTrait>(
-    txn: &C,
+/// A change-feed row of this service.
+fn change(
     entity_kind: &'static str,
     entity_id: String,
     change_kind: &'static str,
     participant_id: Option<ParticipantId>,
     payload: Vec<u8>,
-) -> Result<(), BoardError> {
-    ChangeFeed::append(
-        txn,
-        NewChange {
-            entity_kind,
-            entity_id,
-            change_kind,
-            participant_id: participant_id.map(|p| p.to_string()),
-            payload,
-        },
-    )
-    .await?;
-    Ok(())
+) -> NewChange {
+    NewChange {
+        entity_kind,
+        entity_id,
+        change_kind,
+        participant_id: participant_id.map(|p| p.to_string()),
+        payload,
+    }
 }
 
-/// The entity kind of board-entry changes; WatchBoard follows these.
-pub const ENTRY_KIND: &str = "board_entry";
-
-async fn append_entry<C: ConnectionTrait>(
-    txn: &C,
-    entry: &Entry,
-    change_kind: &'static str,
-    payload: Vec<u8>,
-) -> Result<(), BoardError> {
-    append(
-        txn,
+/// The feed row of a board entry in its new state.
+fn entry_change(entry: &Entry, change_kind: &'static str) -> NewChange {
+    change(
         ENTRY_KIND,
         entry.id.to_string(),
         change_kind,
         Some(entry.participant_id),
-        payload,
+        wire::entry(entry, wire::today()).encode_to_vec(),
     )
-    .await
+}
+
+/// Reads an entry back after a change and queues its feed row, whose payload is also the
+/// answer a retry replays.
+async fn written_entry(
+    write: &Write<'_>,
+    id: EntryId,
+    participant_id: ParticipantId,
+    change_kind: &'static str,
+) -> Result<(Entry, Vec<u8>), BoardError> {
+    let entry = load_entry(write.txn(), id, participant_id).await?;
+    let change = entry_change(&entry, change_kind);
+    let answer = change.payload.clone();
+    write.append(change);
+    Ok((entry, answer))
+}
+
+/// The feed row of a team in its new state.
+fn team_change(team: &Team, change_kind: &'static str) -> NewChange {
+    change(
+        "team",
+        team.id.to_string(),
+        change_kind,
+        None,
+        wire::team(team).encode_to_vec(),
+    )
 }
 
 /// Who, what and when, shared by the rows one change writes.

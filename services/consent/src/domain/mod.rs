@@ -2,12 +2,14 @@
 //! No tonic or sea-orm here.
 
 pub mod records;
+pub mod repository;
 pub mod values;
 
 pub use records::{
     Actor, Consent, ConsentForm, ConsentKind, Ending, Lift, LiftReason, NewConsent, NewLift,
     NewRestriction, Representative, RepresentativeKind, Restriction, SharingScope, StaffMember,
 };
+pub use repository::ConsentRepository;
 pub use values::{
     CategorySet, ConsentId, LiftId, LiftPeriod, Note, OrgId, ParticipantId, PersonName, Reason,
     RestrictionId, StaffId, StudyId, Text, UnitId, Validity, ValueError,

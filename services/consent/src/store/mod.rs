@@ -14,6 +14,7 @@ use samsyn_kit::idempotency::{
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
 use samsyn_kit::paging::Page;
+use samsyn_kit::write::{Begun, Outcome, Write};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait,
     DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -22,7 +23,9 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{Consent, ConsentError, ParticipantId, Record, Restriction, Version};
+use crate::domain::{
+    Consent, ConsentError, ConsentRepository, ParticipantId, Record, Restriction, Version,
+};
 use crate::wire;
 
 /// Every migration of the consent database, oldest first.
@@ -151,9 +154,11 @@ impl Store {
     pub fn feed(&self) -> &ChangeFeed {
         &self.feed
     }
+}
 
+impl ConsentRepository for Store {
     /// Stores a new consent; a retry with the same key returns the first one.
-    pub async fn record_consent(
+    async fn record_consent(
         &self,
         consent: Consent,
         key: Option<&IdempotencyKey>,
@@ -162,7 +167,7 @@ impl Store {
     }
 
     /// Stores a new restriction; a retry with the same key returns the first one.
-    pub async fn create_restriction(
+    async fn create_restriction(
         &self,
         restriction: Restriction,
         key: Option<&IdempotencyKey>,
@@ -172,7 +177,7 @@ impl Store {
     }
 
     /// Applies `change` to the consent at `revision` and stores the result as a new version.
-    pub async fn change_consent(
+    async fn change_consent(
         &self,
         participant: &ParticipantId,
         id: &str,
@@ -186,7 +191,7 @@ impl Store {
 
     /// Applies `change` to the restriction at `revision`; with a key, a retry returns the
     /// restriction as it is now instead of changing it twice.
-    pub async fn change_restriction(
+    async fn change_restriction(
         &self,
         participant: &ParticipantId,
         id: &str,
@@ -200,7 +205,7 @@ impl Store {
     }
 
     /// A page of the participant's consents, newest first.
-    pub async fn consents(
+    async fn consents(
         &self,
         participant: &ParticipantId,
         page: &Page,
@@ -209,7 +214,7 @@ impl Store {
     }
 
     /// A page of the participant's restrictions, newest first.
-    pub async fn restrictions(
+    async fn restrictions(
         &self,
         participant: &ParticipantId,
         page: &Page,
@@ -218,7 +223,7 @@ impl Store {
     }
 
     /// Every consent and restriction of the participant: the facts of a decision.
-    pub async fn facts(
+    async fn facts(
         &self,
         participant: &ParticipantId,
     ) -> Result<(Vec<Consent>, Vec<Restriction>), ConsentError> {
@@ -238,7 +243,7 @@ impl Store {
     }
 
     /// A page of every version of the participant's records, oldest first.
-    pub async fn history(
+    async fn history(
         &self,
         participant: &ParticipantId,
         page: &Page,
@@ -273,7 +278,9 @@ impl Store {
             .map_err(corrupt)?;
         Ok((versions, next))
     }
+}
 
+impl Store {
     async fn list<T: Stored>(
         &self,
         participant: &ParticipantId,
@@ -304,40 +311,27 @@ impl Store {
         change_kind: &'static str,
         key: Option<&IdempotencyKey>,
     ) -> Result<T, ConsentError> {
-        if let Some(key) = key
-            && let Some(first) = self.replay::<T>(scope, key).await?
-        {
-            return Ok(first);
-        }
-        let body = serde_json::to_string(&record).map_err(corrupt)?;
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        entity::record::ActiveModel {
-            id: Set(record.id()),
-            kind: Set(T::KIND.to_owned()),
-            participant_id: Set(record.participant().to_string()),
-            revision: Set(as_i64(record.revision())),
-            body: Set(body.clone()),
-        }
-        .insert(&txn)
-        .await?;
-        if let Some(key) = key
-            && let Err(error) =
-                idempotency::remember(&txn, scope, key, record.id().into_bytes()).await
-        {
-            // Two first attempts raced: the other one won; answer with its record.
-            if classify(&error) == StoreFailure::AlreadyExists {
-                drop(txn);
-                return self
-                    .replay::<T>(scope, key)
-                    .await?
-                    .ok_or(ConsentError::Internal(Box::new(error)));
+        let write = match Write::begin_keyed(&self.db, &self.feed, scope, key).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return self.replayed(answer).await,
+        };
+        let result: Result<_, ConsentError> = async {
+            let body = serde_json::to_string(&record).map_err(corrupt)?;
+            entity::record::ActiveModel {
+                id: Set(record.id()),
+                kind: Set(T::KIND.to_owned()),
+                participant_id: Set(record.participant().to_string()),
+                revision: Set(as_i64(record.revision())),
+                body: Set(body.clone()),
             }
-            return Err(error.into());
+            .insert(write.txn())
+            .await?;
+            version(&write, &record, change_kind, body).await?;
+            let answer = record.id().into_bytes();
+            Ok((record, answer))
         }
-        self.append(&txn, &record, change_kind, body).await?;
-        txn.commit().await?;
-        self.feed.notify_committed();
-        Ok(record)
+        .await;
+        self.finish(write, result).await
     }
 
     async fn change<T: Stored>(
@@ -349,138 +343,116 @@ impl Store {
         key: Option<(&'static str, &IdempotencyKey)>,
         change: impl FnOnce(&mut T) -> Result<(), ConsentError> + Send,
     ) -> Result<T, ConsentError> {
-        if let Some((scope, key)) = key
-            && let Some(first) = self.replay::<T>(scope, key).await?
-        {
-            return Ok(first);
-        }
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let Some(row) = entity::record::Entity::find_by_id(id.to_owned())
-            .one(&txn)
-            .await?
-            .filter(|row| row.kind == T::KIND && row.participant_id == participant.to_string())
-        else {
-            return Err(ConsentError::NotFound(T::NAME));
+        let (scope, key) = key.map_or(("", None), |(scope, key)| (scope, Some(key)));
+        let write = match Write::begin_keyed(&self.db, &self.feed, scope, key).await? {
+            Begun::Fresh(write) => write,
+            Begun::Replayed(answer) => return self.replayed(answer).await,
         };
-        let current = u64::try_from(row.revision).unwrap_or_default();
-        if current != revision {
-            return Err(ConsentError::StaleRevision { current });
-        }
-        let mut record: T = serde_json::from_str(&row.body).map_err(corrupt)?;
-        change(&mut record)?;
-        let body = serde_json::to_string(&record).map_err(corrupt)?;
-        // Compare-and-set on the revision: a concurrent change between our read and this
-        // write leaves no row to update.
-        let updated = match entity::record::Entity::update_many()
-            .col_expr(
-                entity::record::Column::Revision,
-                sea_orm::sea_query::Expr::value(as_i64(record.revision())),
-            )
-            .col_expr(
-                entity::record::Column::Body,
-                sea_orm::sea_query::Expr::value(body.clone()),
-            )
-            .filter(entity::record::Column::Id.eq(id))
-            .filter(entity::record::Column::Revision.eq(row.revision))
-            .exec(&txn)
-            .await
-        {
-            Ok(updated) => updated,
-            // SQLite refuses to upgrade a read transaction that another writer overtook:
-            // that is a stale revision too, when the revision moved.
-            Err(error) => {
-                drop(txn);
-                return Err(match self.stale::<T>(id).await {
-                    ConsentError::StaleRevision { current } if current != revision => {
-                        ConsentError::StaleRevision { current }
-                    }
-                    _ => error.into(),
-                });
+        let result: Result<_, ConsentError> = async {
+            let txn = write.txn();
+            let Some(row) = entity::record::Entity::find_by_id(id.to_owned())
+                .one(txn)
+                .await?
+                .filter(|row| row.kind == T::KIND && row.participant_id == participant.to_string())
+            else {
+                return Err(ConsentError::NotFound(T::NAME));
+            };
+            let current = u64::try_from(row.revision).unwrap_or_default();
+            if current != revision {
+                return Err(ConsentError::StaleRevision { current });
             }
-        };
-        if updated.rows_affected != 1 {
-            drop(txn);
-            return Err(self.stale::<T>(id).await);
-        }
-        if let Some((scope, key)) = key
-            && let Err(error) =
-                idempotency::remember(&txn, scope, key, record.id().into_bytes()).await
-        {
-            drop(txn);
-            // Two first attempts raced: the other one made the change.
-            if classify(&error) == StoreFailure::AlreadyExists
-                && let Some(first) = self.replay::<T>(scope, key).await?
-            {
-                return Ok(first);
+            let mut record: T = serde_json::from_str(&row.body).map_err(corrupt)?;
+            change(&mut record)?;
+            let body = serde_json::to_string(&record).map_err(corrupt)?;
+            // Compare-and-set on the revision: a concurrent change between our read and this
+            // write leaves no row to update.
+            let updated = entity::record::Entity::update_many()
+                .col_expr(
+                    entity::record::Column::Revision,
+                    sea_orm::sea_query::Expr::value(as_i64(record.revision())),
+                )
+                .col_expr(
+                    entity::record::Column::Body,
+                    sea_orm::sea_query::Expr::value(body.clone()),
+                )
+                .filter(entity::record::Column::Id.eq(id))
+                .filter(entity::record::Column::Revision.eq(row.revision))
+                .exec(txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                return Err(stale::<T, _>(txn, id).await);
             }
-            return Err(error.into());
+            version(&write, &record, change_kind, body).await?;
+            let answer = record.id().into_bytes();
+            Ok((record, answer))
         }
-        self.append(&txn, &record, change_kind, body).await?;
-        txn.commit().await?;
-        self.feed.notify_committed();
-        Ok(record)
+        .await;
+        self.finish(write, result).await
     }
 
-    async fn stale<T: Stored>(&self, id: &str) -> ConsentError {
-        match entity::record::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await
-        {
-            Ok(Some(row)) => ConsentError::StaleRevision {
-                current: u64::try_from(row.revision).unwrap_or_default(),
-            },
-            Ok(None) => ConsentError::NotFound(T::NAME),
-            Err(error) => error.into(),
-        }
-    }
-
-    async fn replay<T: Stored>(
+    /// Ends a write with the record it made, or with the record an earlier call's answer
+    /// names.
+    async fn finish<T: Stored>(
         &self,
-        scope: &str,
-        key: &IdempotencyKey,
-    ) -> Result<Option<T>, ConsentError> {
-        let Some(id) = idempotency::replay(&self.db, scope, key).await? else {
-            return Ok(None);
-        };
-        let id = String::from_utf8(id).map_err(|e| ConsentError::Internal(Box::new(e)))?;
+        write: Write<'_>,
+        result: Result<(T, Vec<u8>), ConsentError>,
+    ) -> Result<T, ConsentError> {
+        match write.finish(result).await? {
+            Outcome::Done(record) => Ok(record),
+            Outcome::Replayed(answer) => self.replayed(answer).await,
+        }
+    }
+
+    /// The record a remembered answer (its id) names, as it is now.
+    async fn replayed<T: Stored>(&self, answer: Vec<u8>) -> Result<T, ConsentError> {
+        let id = String::from_utf8(answer).map_err(|e| ConsentError::Internal(Box::new(e)))?;
         let row = entity::record::Entity::find_by_id(id)
             .one(&self.db)
             .await?
             .ok_or(ConsentError::NotFound(T::NAME))?;
-        serde_json::from_str(&row.body).map(Some).map_err(corrupt)
+        serde_json::from_str(&row.body).map_err(corrupt)
     }
+}
 
-    /// The version row and the change-feed row of a change; last in its transaction.
-    async fn append<T: Stored, C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        record: &T,
-        change_kind: &'static str,
-        body: String,
-    ) -> Result<(), DbErr> {
-        entity::record_version::ActiveModel {
-            sequence: NotSet,
-            participant_id: Set(record.participant().to_string()),
-            record_kind: Set(T::KIND.to_owned()),
-            record_id: Set(record.id()),
-            revision: Set(as_i64(record.revision())),
-            change_kind: Set(change_kind.to_owned()),
-            recorded_at: Set(Utc::now()),
-            body: Set(body),
-        }
-        .insert(txn)
-        .await?;
-        ChangeFeed::append(
-            txn,
-            NewChange {
-                entity_kind: T::KIND,
-                entity_id: record.id(),
-                change_kind,
-                participant_id: Some(record.participant().to_string()),
-                payload: record.payload(),
-            },
-        )
-        .await?;
-        Ok(())
+/// Why a compare-and-set on `id` updated nothing: its revision moved, or it is gone.
+async fn stale<T: Stored, C: ConnectionTrait>(db: &C, id: &str) -> ConsentError {
+    match entity::record::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await
+    {
+        Ok(Some(row)) => ConsentError::StaleRevision {
+            current: u64::try_from(row.revision).unwrap_or_default(),
+        },
+        Ok(None) => ConsentError::NotFound(T::NAME),
+        Err(error) => error.into(),
     }
+}
+
+/// The version row of a change, and its change-feed row queued last in the write.
+async fn version<T: Stored>(
+    write: &Write<'_>,
+    record: &T,
+    change_kind: &'static str,
+    body: String,
+) -> Result<(), DbErr> {
+    entity::record_version::ActiveModel {
+        sequence: NotSet,
+        participant_id: Set(record.participant().to_string()),
+        record_kind: Set(T::KIND.to_owned()),
+        record_id: Set(record.id()),
+        revision: Set(as_i64(record.revision())),
+        change_kind: Set(change_kind.to_owned()),
+        recorded_at: Set(Utc::now()),
+        body: Set(body),
+    }
+    .insert(write.txn())
+    .await?;
+    write.append(NewChange {
+        entity_kind: T::KIND,
+        entity_id: record.id(),
+        change_kind,
+        participant_id: Some(record.participant().to_string()),
+        payload: record.payload(),
+    });
+    Ok(())
 }

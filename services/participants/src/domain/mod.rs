@@ -4,27 +4,16 @@
 pub mod error;
 pub mod participant;
 pub mod pin;
+pub mod repository;
 pub mod settings;
 pub mod types;
 
 pub use error::ParticipantsError;
 pub use participant::*;
 pub use pin::{PersonalIdentityNumber, PinError};
+pub use repository::{Created, Effect, ParticipantRepository};
 pub use settings::{OnConsentRevoked, ParticipantsSettings, ReviewRule};
 pub use types::*;
-
-/// Encodes records for the change feed and for remembered answers; implemented by the API
-/// layer with the service's own message types.
-pub trait ChangeEncoder: Send + Sync + 'static {
-    /// The full participant, as a create call answers it.
-    fn participant(&self, participant: &Participant) -> Vec<u8>;
-    /// The receipt of a referral for a referrer who may not learn whom it matched.
-    fn receipt(&self, referral: &Referral) -> Vec<u8>;
-    /// A participant change on the feed: no identity number, no free text.
-    fn participant_change(&self, participant: &Participant) -> Vec<u8>;
-    /// A care-team change on the feed: the current assignments.
-    fn care_team(&self, participant: &Participant, current: &[Assignment]) -> Vec<u8>;
-}
 
 /// Which participants a list returns.
 #[derive(Debug, Clone, Default)]

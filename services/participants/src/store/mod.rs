@@ -5,9 +5,8 @@
 pub mod entities;
 mod migrations;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
 use samsyn_kit::db::{StoreFailure, classify};
 use samsyn_kit::feed::migration::CreateChangeFeed;
 use samsyn_kit::feed::{ChangeFeed, NewChange};
@@ -15,6 +14,7 @@ use samsyn_kit::idempotency::{
     self, IdempotencyKey,
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
+use samsyn_kit::write::{self, Begun, Write};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
@@ -24,12 +24,13 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 use crate::domain::{
     AdmissionCriteria, Assessment, Assignment, AssignmentChange, AssignmentId, AssignmentRole,
-    CareRole, ChangeEncoder, ConsentReference, CoordinatorRank, Discharge, DischargeReason,
+    CareRole, ConsentReference, CoordinatorRank, Created, Discharge, DischargeReason, Effect,
     Enrolment, ExternalId, FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral,
-    OnConsentRevoked, Outcome, Participant, ParticipantId, ParticipantSummary, ParticipantsError,
-    ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Referral, Review, Staff,
-    Status, YearCount,
+    OnConsentRevoked, Outcome, Participant, ParticipantId, ParticipantRepository,
+    ParticipantSummary, ParticipantsError, ParticipantsSettings, PersonName,
+    PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
 };
+use crate::wire;
 use entities::{assignment, feed_cursor, participant, participation_consent, referral, review};
 pub use migrations::{CreateParticipants, FollowParticipationConsents};
 
@@ -80,6 +81,18 @@ fn replayed(error: idempotency::IdempotencyError) -> ParticipantsError {
     }
 }
 
+impl From<DbErr> for ParticipantsError {
+    fn from(error: DbErr) -> Self {
+        db(error)
+    }
+}
+
+impl From<idempotency::IdempotencyError> for ParticipantsError {
+    fn from(error: idempotency::IdempotencyError) -> Self {
+        replayed(error)
+    }
+}
+
 /// Translates a storage error where it arises.
 fn db(error: DbErr) -> ParticipantsError {
     match classify(&error) {
@@ -89,27 +102,6 @@ fn db(error: DbErr) -> ParticipantsError {
         }
         _ => ParticipantsError::Storage(Box::new(error)),
     }
-}
-
-/// The outcome of a create call.
-#[derive(Debug)]
-pub enum Created {
-    /// Newly created.
-    New(Box<Participant>),
-    /// A retry: the encoded first answer.
-    Replayed(Vec<u8>),
-    /// A referral for a caller who may not learn whether the person is known: the encoded
-    /// receipt, the same whatever the referral matched.
-    Receipt(Vec<u8>),
-}
-
-/// What a participant change did, for the feed.
-#[derive(Debug, Clone, Copy)]
-pub struct Effect {
-    /// The feed's change kind ("enrolled", "discharged").
-    pub change_kind: &'static str,
-    /// Participation ended: every current assignment ends too.
-    pub ends_assignments: bool,
 }
 
 /// The name the consent feed's cursor is kept under.
@@ -129,7 +121,6 @@ pub struct ConsentFact {
 pub struct ParticipantStore {
     db: DatabaseConnection,
     feed: ChangeFeed,
-    encoder: Arc<dyn ChangeEncoder>,
 }
 
 impl std::fmt::Debug for ParticipantStore {
@@ -140,32 +131,13 @@ impl std::fmt::Debug for ParticipantStore {
 
 impl ParticipantStore {
     /// Storage over a migrated database.
-    pub fn new(db: DatabaseConnection, feed: ChangeFeed, encoder: Arc<dyn ChangeEncoder>) -> Self {
-        Self { db, feed, encoder }
+    pub fn new(db: DatabaseConnection, feed: ChangeFeed) -> Self {
+        Self { db, feed }
     }
 
     /// The change feed.
     pub fn feed(&self) -> &ChangeFeed {
         &self.feed
-    }
-
-    /// A participation consent as last taken from the consent feed.
-    pub async fn participation_consent(
-        &self,
-        consent: ConsentReference,
-    ) -> Result<Option<KnownConsent>, ParticipantsError> {
-        let Some(row) = participation_consent::Entity::find_by_id(consent.to_string())
-            .one(&self.db)
-            .await
-            .map_err(db)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(KnownConsent {
-            participant_id: ParticipantId::parse(&row.participant_id)
-                .map_err(|_| corrupt("participation_consent"))?,
-            active: row.active,
-        }))
     }
 
     /// How far the consent feed has been applied.
@@ -188,8 +160,8 @@ impl ParticipantStore {
         on_revoked: OnConsentRevoked,
     ) -> Result<(), ParticipantsError> {
         use sea_orm::sea_query::OnConflict;
-        let txn = self.begin_write().await?;
-        let mut changed = false;
+        let write = self.begin_write().await?;
+        let txn = write.txn();
         if let Some(fact) = fact {
             participation_consent::Entity::insert(participation_consent::ActiveModel {
                 consent_id: Set(fact.consent.to_string()),
@@ -201,7 +173,7 @@ impl ParticipantStore {
                     .update_column(participation_consent::Column::Active)
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await
             .map_err(db)?;
             if !fact.known.active {
@@ -211,12 +183,12 @@ impl ParticipantStore {
                     .filter(referral::Column::ConsentReference.eq(fact.consent.to_string()))
                     .filter(referral::Column::ConsentRevokedAt.is_null())
                     .into_tuple()
-                    .all(&txn)
+                    .all(txn)
                     .await
                     .map_err(db)?;
                 for id in enrolled {
                     let id = ParticipantId::parse(&id).map_err(|_| corrupt("referral"))?;
-                    let Some(mut p) = load(&txn, id).await? else {
+                    let Some(mut p) = load(txn, id).await? else {
                         continue;
                     };
                     let expected = p.revision;
@@ -225,29 +197,23 @@ impl ParticipantStore {
                     else {
                         continue;
                     };
-                    save_participant(&txn, &p, expected).await?;
+                    save_participant(txn, &p, expected).await?;
                     referral::Entity::update(referral_row(&p))
-                        .exec(&txn)
+                        .exec(txn)
                         .await
                         .map_err(db)?;
                     if p.status == Status::Discharged {
-                        end_assignments(&txn, id, None, now).await?;
-                        ChangeFeed::append(
-                            &txn,
-                            NewChange {
-                                entity_kind: CARE_TEAM_KIND,
-                                entity_id: id.to_string(),
-                                change_kind: "ended",
-                                participant_id: Some(id.to_string()),
-                                payload: self.encoder.care_team(&p, &[]),
-                            },
-                        )
-                        .await
-                        .map_err(db)?;
+                        end_assignments(txn, id, None, now).await?;
+                        write.append(NewChange {
+                            entity_kind: CARE_TEAM_KIND,
+                            entity_id: id.to_string(),
+                            change_kind: "ended",
+                            participant_id: Some(id.to_string()),
+                            payload: wire::care_team_to_proto(&p, &[]).encode_to_vec(),
+                        });
                     }
-                    self.append_participant_change(&txn, &p, kind).await?;
+                    self.append_participant_change(&write, &p, kind);
                     tracing::info!(participant_id = %id, change = kind, "participation consent ended");
-                    changed = true;
                 }
             }
         }
@@ -260,18 +226,137 @@ impl ParticipantStore {
                 .update_column(feed_cursor::Column::Sequence)
                 .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await
         .map_err(db)?;
-        txn.commit().await.map_err(db)?;
-        if changed {
-            self.feed.notify_committed();
-        }
-        Ok(())
+        write.commit().await.map_err(db)
     }
 
-    async fn begin_write(&self) -> Result<DatabaseTransaction, ParticipantsError> {
-        samsyn_kit::db::begin_write(&self.db).await.map_err(db)
+    async fn begin_write(&self) -> Result<Write<'_>, ParticipantsError> {
+        Write::begin(&self.db, &self.feed).await.map_err(db)
+    }
+
+    async fn try_create_referral(
+        &self,
+        new: NewReferral,
+        key: Option<&IdempotencyKey>,
+        settings: &ParticipantsSettings,
+        blind: bool,
+    ) -> Result<Created, ParticipantsError> {
+        let write =
+            match Write::begin_keyed(&self.db, &self.feed, CREATE_REFERRAL_SCOPE, key).await? {
+                Begun::Fresh(write) => write,
+                Begun::Replayed(answer) => return Ok(Created::Replayed(answer)),
+            };
+        let result: Result<_, ParticipantsError> = async {
+            let txn = write.txn();
+            let existing = load_where(
+                txn,
+                Key::PersonalIdentityNumber,
+                new.pin.as_normalised().to_string(),
+            )
+            .await?;
+            let now = now();
+            let referred = Participant::refer(existing.as_ref(), new.clone(), settings, now);
+            let p = match (referred, existing.as_ref()) {
+                (Ok(p), _) => p,
+                (Err(_), Some(known)) if blind => {
+                    let answer = self.keep_referral(txn, known, new, now).await?;
+                    return Ok((Created::Receipt(answer.clone()), answer));
+                }
+                (Err(error), _) => return Err(error),
+            };
+            match &existing {
+                Some(previous) => save_participant(txn, &p, previous.revision).await?,
+                None => {
+                    participant::Entity::insert(participant_row(&p, now))
+                        .exec_without_returning(txn)
+                        .await
+                        .map_err(db)?;
+                }
+            }
+            referral::Entity::insert(referral_row(&p))
+                .exec_without_returning(txn)
+                .await
+                .map_err(db)?;
+            self.append_participant_change(&write, &p, "referred");
+            Ok(if blind {
+                let answer = wire::receipt(&p.referral).encode_to_vec();
+                (Created::Receipt(answer.clone()), answer)
+            } else {
+                let answer = wire::participant_to_proto(&p).encode_to_vec();
+                (Created::New(Box::new(p)), answer)
+            })
+        }
+        .await;
+        Ok(match write.finish(result).await? {
+            write::Outcome::Done(created) => created,
+            write::Outcome::Replayed(answer) => Created::Replayed(answer),
+        })
+    }
+
+    /// Keeps a referral of a known person beside their record, changing nothing of it (and
+    /// so appending nothing to the feed); returns the receipt.
+    async fn keep_referral(
+        &self,
+        txn: &DatabaseTransaction,
+        known: &Participant,
+        new: NewReferral,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, ParticipantsError> {
+        let mut kept = known.clone();
+        kept.referral = Referral {
+            id: uuid::Uuid::now_v7(),
+            principal: new.principal,
+            referred_by: new.referred_by,
+            reason: new.reason,
+            criteria: new.criteria,
+            referred_at: now,
+        };
+        kept.outcome = None;
+        kept.enrolment = None;
+        kept.discharge = None;
+        referral::Entity::insert(referral_row(&kept))
+            .exec_without_returning(txn)
+            .await
+            .map_err(db)?;
+        Ok(wire::receipt(&kept.referral).encode_to_vec())
+    }
+
+    fn append_participant_change(
+        &self,
+        write: &Write<'_>,
+        p: &Participant,
+        change_kind: &'static str,
+    ) {
+        write.append(NewChange {
+            entity_kind: PARTICIPANT_KIND,
+            entity_id: p.id.to_string(),
+            change_kind,
+            participant_id: Some(p.id.to_string()),
+            payload: wire::participant_summary(p).encode_to_vec(),
+        });
+    }
+}
+
+impl ParticipantRepository for ParticipantStore {
+    /// A participation consent as last taken from the consent feed.
+    async fn participation_consent(
+        &self,
+        consent: ConsentReference,
+    ) -> Result<Option<KnownConsent>, ParticipantsError> {
+        let Some(row) = participation_consent::Entity::find_by_id(consent.to_string())
+            .one(&self.db)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(KnownConsent {
+            participant_id: ParticipantId::parse(&row.participant_id)
+                .map_err(|_| corrupt("participation_consent"))?,
+            active: row.active,
+        }))
     }
 
     /// Refers a person (new participant or new episode); a retry with `key` replays.
@@ -280,7 +365,7 @@ impl ParticipantStore {
     /// whether the person is unknown, a former or an active participant: for an active one
     /// (or one a new episode cannot open for) the referral is kept beside the participant
     /// for its reviewers and the participant is left as it is.
-    pub async fn create_referral(
+    async fn create_referral(
         &self,
         new: NewReferral,
         key: Option<&IdempotencyKey>,
@@ -295,20 +380,13 @@ impl ParticipantStore {
                 .await
             {
                 Err(ParticipantsError::Storage(source)) => {
-                    // A racing first attempt: the same key (replay it) or the same person.
+                    // A racing first attempt for the same person (one with the same key was
+                    // replayed by the write): a blind referrer's second try keeps the referral.
                     let unique = source
                         .downcast_ref::<DbErr>()
                         .is_some_and(|e| classify(e) == StoreFailure::AlreadyExists);
                     if !unique {
                         return Err(ParticipantsError::Storage(source));
-                    }
-                    if let Some(key) = key
-                        && let Some(answer) =
-                            idempotency::replay(&self.db, CREATE_REFERRAL_SCOPE, key)
-                                .await
-                                .map_err(replayed)?
-                    {
-                        return Ok(Created::Replayed(answer));
                     }
                     if !blind || attempts > 1 {
                         return Err(ParticipantsError::AlreadyActive);
@@ -319,106 +397,8 @@ impl ParticipantStore {
         }
     }
 
-    async fn try_create_referral(
-        &self,
-        new: NewReferral,
-        key: Option<&IdempotencyKey>,
-        settings: &ParticipantsSettings,
-        blind: bool,
-    ) -> Result<Created, ParticipantsError> {
-        let txn = self.begin_write().await?;
-        if let Some(key) = key
-            && let Some(answer) = idempotency::replay(&txn, CREATE_REFERRAL_SCOPE, key)
-                .await
-                .map_err(replayed)?
-        {
-            return Ok(Created::Replayed(answer));
-        }
-        let existing = load_where(
-            &txn,
-            Key::PersonalIdentityNumber,
-            new.pin.as_normalised().to_string(),
-        )
-        .await?;
-        let now = now();
-        let referred = Participant::refer(existing.as_ref(), new.clone(), settings, now);
-        let p = match (referred, existing.as_ref()) {
-            (Ok(p), _) => p,
-            (Err(_), Some(known)) if blind => {
-                return self.keep_referral(txn, known, new, key, now).await;
-            }
-            (Err(error), _) => return Err(error),
-        };
-        match &existing {
-            Some(previous) => save_participant(&txn, &p, previous.revision).await?,
-            None => {
-                participant::Entity::insert(participant_row(&p, now))
-                    .exec_without_returning(&txn)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        referral::Entity::insert(referral_row(&p))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db)?;
-        let answer = if blind {
-            self.encoder.receipt(&p.referral)
-        } else {
-            self.encoder.participant(&p)
-        };
-        if let Some(key) = key {
-            idempotency::remember(&txn, CREATE_REFERRAL_SCOPE, key, answer.clone())
-                .await
-                .map_err(db)?;
-        }
-        self.append_participant_change(&txn, &p, "referred").await?;
-        txn.commit().await.map_err(db)?;
-        self.feed.notify_committed();
-        Ok(if blind {
-            Created::Receipt(answer)
-        } else {
-            Created::New(Box::new(p))
-        })
-    }
-
-    /// Keeps a referral of a known person beside their record, changing nothing of it.
-    async fn keep_referral(
-        &self,
-        txn: DatabaseTransaction,
-        known: &Participant,
-        new: NewReferral,
-        key: Option<&IdempotencyKey>,
-        now: DateTime<Utc>,
-    ) -> Result<Created, ParticipantsError> {
-        let mut kept = known.clone();
-        kept.referral = Referral {
-            id: uuid::Uuid::now_v7(),
-            principal: new.principal,
-            referred_by: new.referred_by,
-            reason: new.reason,
-            criteria: new.criteria,
-            referred_at: now,
-        };
-        kept.outcome = None;
-        kept.enrolment = None;
-        kept.discharge = None;
-        referral::Entity::insert(referral_row(&kept))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db)?;
-        let answer = self.encoder.receipt(&kept.referral);
-        if let Some(key) = key {
-            idempotency::remember(&txn, CREATE_REFERRAL_SCOPE, key, answer.clone())
-                .await
-                .map_err(db)?;
-        }
-        txn.commit().await.map_err(db)?;
-        Ok(Created::Receipt(answer))
-    }
-
     /// Applies `op` to the participant at revision `expected` and stores the result.
-    pub async fn update<F>(
+    async fn update<F>(
         &self,
         id: ParticipantId,
         expected: u64,
@@ -427,52 +407,46 @@ impl ParticipantStore {
     where
         F: FnOnce(&mut Participant, DateTime<Utc>) -> Result<Effect, ParticipantsError>,
     {
-        let txn = self.begin_write().await?;
-        let mut p = load(&txn, id)
+        let write = self.begin_write().await?;
+        let txn = write.txn();
+        let mut p = load(txn, id)
             .await?
             .ok_or(ParticipantsError::NotFound("participant"))?;
         p.check_revision(expected)?;
         let reviews_before = p.reviews.len();
         let now = now();
         let effect = op(&mut p, now)?;
-        save_participant(&txn, &p, expected).await?;
+        save_participant(txn, &p, expected).await?;
         referral::Entity::update(referral_row(&p))
-            .exec(&txn)
+            .exec(txn)
             .await
             .map_err(db)?;
         for r in p.reviews.get(reviews_before..).unwrap_or_default() {
             review::Entity::insert(review_row(&p, r))
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await
                 .map_err(db)?;
         }
         if effect.ends_assignments {
-            let ended = end_assignments(&txn, id, None, now).await?;
+            let ended = end_assignments(txn, id, None, now).await?;
             if ended > 0 {
-                let payload = self.encoder.care_team(&p, &[]);
-                ChangeFeed::append(
-                    &txn,
-                    NewChange {
-                        entity_kind: CARE_TEAM_KIND,
-                        entity_id: id.to_string(),
-                        change_kind: "ended",
-                        participant_id: Some(id.to_string()),
-                        payload,
-                    },
-                )
-                .await
-                .map_err(db)?;
+                let payload = wire::care_team_to_proto(&p, &[]).encode_to_vec();
+                write.append(NewChange {
+                    entity_kind: CARE_TEAM_KIND,
+                    entity_id: id.to_string(),
+                    change_kind: "ended",
+                    participant_id: Some(id.to_string()),
+                    payload,
+                });
             }
         }
-        self.append_participant_change(&txn, &p, effect.change_kind)
-            .await?;
-        txn.commit().await.map_err(db)?;
-        self.feed.notify_committed();
+        self.append_participant_change(&write, &p, effect.change_kind);
+        write.commit().await.map_err(db)?;
         Ok(p)
     }
 
     /// Changes the assignments of an enrolled participant at revision `expected`.
-    pub async fn change_assignments<F>(
+    async fn change_assignments<F>(
         &self,
         id: ParticipantId,
         expected: u64,
@@ -482,54 +456,49 @@ impl ParticipantStore {
     where
         F: FnOnce(&[Assignment], DateTime<Utc>) -> Result<AssignmentChange, ParticipantsError>,
     {
-        let txn = self.begin_write().await?;
-        let mut p = load(&txn, id)
+        let write = self.begin_write().await?;
+        let txn = write.txn();
+        let mut p = load(txn, id)
             .await?
             .ok_or(ParticipantsError::NotFound("participant"))?;
         p.check_revision(expected)?;
         p.require_enrolled()?;
-        let mut current = assignments(&txn, id, false).await?;
+        let mut current = assignments(txn, id, false).await?;
         let now = now();
         let change = op(&current, now)?;
         if !change.end.is_empty() {
-            end_assignments(&txn, id, Some(&change.end), now).await?;
+            end_assignments(txn, id, Some(&change.end), now).await?;
             current.retain(|a| !change.end.contains(&a.id));
         }
         if let Some(start) = change.start {
             assignment::Entity::insert(assignment_row(id, &start))
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await
                 .map_err(db)?;
             current.push(start);
         }
         p.touch(now);
-        save_participant(&txn, &p, expected).await?;
-        ChangeFeed::append(
-            &txn,
-            NewChange {
-                entity_kind: CARE_TEAM_KIND,
-                entity_id: id.to_string(),
-                change_kind,
-                participant_id: Some(id.to_string()),
-                payload: self.encoder.care_team(&p, &current),
-            },
-        )
-        .await
-        .map_err(db)?;
-        txn.commit().await.map_err(db)?;
-        self.feed.notify_committed();
+        save_participant(txn, &p, expected).await?;
+        write.append(NewChange {
+            entity_kind: CARE_TEAM_KIND,
+            entity_id: id.to_string(),
+            change_kind,
+            participant_id: Some(id.to_string()),
+            payload: wire::care_team_to_proto(&p, &current).encode_to_vec(),
+        });
+        write.commit().await.map_err(db)?;
         Ok((p, current))
     }
 
     /// One participant.
-    pub async fn get(&self, id: ParticipantId) -> Result<Participant, ParticipantsError> {
+    async fn get(&self, id: ParticipantId) -> Result<Participant, ParticipantsError> {
         load(&self.db, id)
             .await?
             .ok_or(ParticipantsError::NotFound("participant"))
     }
 
     /// A participant and their assignments (current, or all with `include_history`).
-    pub async fn care_team(
+    async fn care_team(
         &self,
         id: ParticipantId,
         include_history: bool,
@@ -540,7 +509,7 @@ impl ParticipantStore {
     }
 
     /// Up to `limit` participants matching `filter` with ids after `after`, in id order.
-    pub async fn list(
+    async fn list(
         &self,
         filter: &ListFilter,
         after: Option<ParticipantId>,
@@ -618,7 +587,7 @@ impl ParticipantStore {
     }
 
     /// Enrolments per municipality (at enrolment) and year, for the years `from..=to`.
-    pub async fn enrolment_counts(
+    async fn enrolment_counts(
         &self,
         from: i32,
         to: i32,
@@ -651,27 +620,6 @@ impl ParticipantStore {
             }));
         }
         Ok(counts)
-    }
-
-    async fn append_participant_change<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        p: &Participant,
-        change_kind: &'static str,
-    ) -> Result<(), ParticipantsError> {
-        ChangeFeed::append(
-            txn,
-            NewChange {
-                entity_kind: PARTICIPANT_KIND,
-                entity_id: p.id.to_string(),
-                change_kind,
-                participant_id: Some(p.id.to_string()),
-                payload: self.encoder.participant_change(p),
-            },
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
     }
 }
 

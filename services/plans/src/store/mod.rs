@@ -16,11 +16,11 @@ use samsyn_kit::idempotency::{
     migration::{AddRequestFingerprint, CreateIdempotencyKeys},
 };
 use samsyn_kit::paging::Page;
+use samsyn_kit::write::{Begun, Outcome, Write};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -82,6 +82,21 @@ fn storage(error: DbErr) -> PlansError {
     match classify(&error) {
         StoreFailure::Unavailable => PlansError::Unavailable,
         _ => PlansError::Storage(Box::new(error)),
+    }
+}
+
+impl From<DbErr> for PlansError {
+    fn from(error: DbErr) -> Self {
+        storage(error)
+    }
+}
+
+impl From<idempotency::IdempotencyError> for PlansError {
+    fn from(error: idempotency::IdempotencyError) -> Self {
+        match error {
+            idempotency::IdempotencyError::Reused => PlansError::KeyReused,
+            idempotency::IdempotencyError::Db(error) => storage(error),
+        }
     }
 }
 
@@ -286,6 +301,20 @@ fn inbox_state_name(state: &InboxState) -> &'static str {
     }
 }
 
+/// The feed row of a municipal decision, by its (organisation, external id).
+fn decision_change(decision: &Decision, change_kind: &'static str) -> NewChange {
+    NewChange {
+        entity_kind: "decision",
+        entity_id: format!(
+            "{}/{}",
+            decision.organisation_id, decision.external_decision_id
+        ),
+        change_kind,
+        participant_id: Some(decision.participant_id.to_string()),
+        payload: wire::decision_to(decision).encode_to_vec(),
+    }
+}
+
 fn inbox_change(parked: &ParkedDecision, change_kind: &'static str) -> NewChange {
     NewChange {
         entity_kind: "decision_inbox",
@@ -397,8 +426,19 @@ fn catalogue_from(row: catalogue_entry::Model) -> Result<CatalogueEntry, PlansEr
 }
 
 impl SqlPlans {
-    async fn write(&self) -> Result<DatabaseTransaction, PlansError> {
-        samsyn_kit::db::begin_write(&self.db).await.map_err(storage)
+    async fn write(&self) -> Result<Write<'_>, PlansError> {
+        Write::begin(&self.db, &self.feed).await.map_err(storage)
+    }
+
+    /// The plan a remembered create answer (its id) names, as it was created.
+    async fn replayed_plan(
+        &self,
+        participant_id: ParticipantId,
+        answer: Vec<u8>,
+    ) -> Result<Plan, PlansError> {
+        let id = String::from_utf8(answer).map_err(corrupt)?;
+        let id = PlanId::parse(&id).map_err(corrupt)?;
+        self.plan_at(participant_id, id, 1).await
     }
 
     async fn try_push_decision(&self, decision: &Decision) -> Result<DecisionReceipt, PlansError> {
@@ -406,18 +446,19 @@ impl SqlPlans {
             decision.organisation_id.to_string(),
             decision.external_decision_id.to_string(),
         );
-        let txn = self.write().await?;
+        let write = self.write().await?;
+        let txn = write.txn();
         if let Some(row) = decision::Entity::find_by_id(key.clone())
-            .one(&txn)
+            .one(txn)
             .await
             .map_err(storage)?
         {
-            return self.next_version(txn, row, decision).await;
+            return self.next_version(write, row, decision).await;
         }
         if let Some(row) = decision_inbox::Entity::find()
             .filter(decision_inbox::Column::OrganisationId.eq(key.0.clone()))
             .filter(decision_inbox::Column::ExternalId.eq(key.1.clone()))
-            .one(&txn)
+            .one(txn)
             .await
             .map_err(storage)?
         {
@@ -437,21 +478,18 @@ impl SqlPlans {
                 }
                 let earlier = std::mem::replace(&mut parked.decision, decision.clone());
                 parked.earlier.push(earlier);
-                save_inbox(&txn, &parked).await?;
-                ChangeFeed::append(&txn, inbox_change(&parked, "changed"))
-                    .await
-                    .map_err(storage)?;
-                txn.commit().await.map_err(storage)?;
-                self.feed.notify_committed();
+                save_inbox(txn, &parked).await?;
+                write.append(inbox_change(&parked, "changed"));
+                write.commit().await.map_err(storage)?;
             }
             return Ok(receipt);
         }
         if decision.version > 1 {
             return Err(PlansError::DecisionNotFound);
         }
-        let Some(row) = active_row(&txn, decision.participant_id).await? else {
+        let Some(row) = active_row(txn, decision.participant_id).await? else {
             return self
-                .park(txn, decision.clone(), ParkReason::NoActivePlan)
+                .park(write, decision.clone(), ParkReason::NoActivePlan)
                 .await;
         };
         let mut plan = decode(&row.body)?;
@@ -459,12 +497,12 @@ impl SqlPlans {
         let intervention_id = match plan.apply_decision(decision) {
             Ok(id) => id,
             Err(e) => match ParkReason::of(&e) {
-                Some(reason) => return self.park(txn, decision.clone(), reason).await,
+                Some(reason) => return self.park(write, decision.clone(), reason).await,
                 None => return Err(e),
             },
         };
         plan.next_revision(Utc::now());
-        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        store_revision(txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
         let row = decision::ActiveModel {
             organisation_id: Set(key.0),
             external_id: Set(key.1),
@@ -475,7 +513,7 @@ impl SqlPlans {
             plan_revision: Set(to_i64(plan.revision)),
             recorded_at: Set(plan.updated_at),
         }
-        .insert(&txn)
+        .insert(txn)
         .await
         .map_err(|e| match classify(&e) {
             // A concurrent push of the same id won; `push_decision` retries, and replays.
@@ -484,23 +522,9 @@ impl SqlPlans {
             },
             _ => storage(e),
         })?;
-        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
-            .await
-            .map_err(storage)?;
-        ChangeFeed::append(
-            &txn,
-            NewChange {
-                entity_kind: "decision",
-                entity_id: format!("{}/{}", row.organisation_id, row.external_id),
-                change_kind: "recorded",
-                participant_id: Some(decision.participant_id.to_string()),
-                payload: wire::decision_to(decision).encode_to_vec(),
-            },
-        )
-        .await
-        .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        write.append(plan_change(&plan, "decision_recorded"));
+        write.append(decision_change(decision, "recorded"));
+        write.commit().await.map_err(storage)?;
         receipt(&row, false)
     }
 }
@@ -511,13 +535,14 @@ impl SqlPlans {
     /// new plan revision. The plan keeps every version.
     async fn next_version(
         &self,
-        txn: DatabaseTransaction,
+        write: Write<'_>,
         row: decision::Model,
         decision: &Decision,
     ) -> Result<DecisionReceipt, PlansError> {
+        let txn = write.txn();
         let latest: Decision = from_json(&row.body)?;
         let plan_row = plan::Entity::find_by_id(row.plan_id.clone())
-            .one(&txn)
+            .one(txn)
             .await
             .map_err(storage)?
             .ok_or_else(|| corrupt(std::io::Error::other("decision of a missing plan")))?;
@@ -538,7 +563,7 @@ impl SqlPlans {
         let previous = plan.revision;
         plan.apply_decision_to(intervention, decision)?;
         plan.next_revision(Utc::now());
-        store_revision(&txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
+        store_revision(txn, &plan, RevisionKind::DecisionRecorded, Some(previous)).await?;
         let updated = decision::Model {
             body: to_json(decision)?,
             plan_revision: to_i64(plan.revision),
@@ -555,36 +580,23 @@ impl SqlPlans {
             plan_revision: Set(updated.plan_revision),
             recorded_at: Set(updated.recorded_at),
         })
-        .exec(&txn)
+        .exec(txn)
         .await
         .map_err(storage)?;
-        ChangeFeed::append(&txn, plan_change(&plan, "decision_recorded"))
-            .await
-            .map_err(storage)?;
-        ChangeFeed::append(
-            &txn,
-            NewChange {
-                entity_kind: "decision",
-                entity_id: format!("{}/{}", updated.organisation_id, updated.external_id),
-                change_kind: "changed",
-                participant_id: Some(decision.participant_id.to_string()),
-                payload: wire::decision_to(decision).encode_to_vec(),
-            },
-        )
-        .await
-        .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        write.append(plan_change(&plan, "decision_recorded"));
+        write.append(decision_change(decision, "changed"));
+        write.commit().await.map_err(storage)?;
         receipt(&updated, false)
     }
 
     /// Parks `decision` in its organisation's inbox, in `txn`, and commits.
     async fn park(
         &self,
-        txn: DatabaseTransaction,
+        write: Write<'_>,
         decision: Decision,
         reason: ParkReason,
     ) -> Result<DecisionReceipt, PlansError> {
+        let txn = write.txn();
         let parked = ParkedDecision::park(decision, reason, Utc::now());
         decision_inbox::ActiveModel {
             inbox_id: Set(parked.inbox_id.to_string()),
@@ -595,18 +607,15 @@ impl SqlPlans {
             body: Set(to_json(&parked)?),
             parked_at: Set(parked.parked_at),
         }
-        .insert(&txn)
+        .insert(txn)
         .await
         .map_err(|e| match classify(&e) {
             // A concurrent push of the same id won; `push_decision` retries, and replays.
             StoreFailure::AlreadyExists => PlansError::StaleRevision { current: 0 },
             _ => storage(e),
         })?;
-        ChangeFeed::append(&txn, inbox_change(&parked, "parked"))
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        write.append(inbox_change(&parked, "parked"));
+        write.commit().await.map_err(storage)?;
         Ok(DecisionReceipt {
             disposition: Disposition::Parked {
                 inbox_id: parked.inbox_id,
@@ -624,44 +633,37 @@ impl PlanRepository for SqlPlans {
         supersede_active: bool,
         request_id: Option<IdempotencyKey>,
     ) -> Result<Plan, PlansError> {
-        if let Some(key) = &request_id
-            && let Some(first) = idempotency::replay(&self.db, CREATE_SCOPE, key)
-                .await
-                .map_err(|e| match e {
-                    idempotency::IdempotencyError::Reused => PlansError::KeyReused,
-                    idempotency::IdempotencyError::Db(e) => storage(e),
-                })?
-        {
-            let id = String::from_utf8(first).map_err(corrupt)?;
-            let id = PlanId::parse(&id).map_err(corrupt)?;
-            return self.plan_at(plan.participant_id, id, 1).await;
-        }
-        let txn = self.write().await?;
-        if let Some(row) = active_row(&txn, plan.participant_id).await? {
-            if !supersede_active {
-                return Err(PlansError::ActivePlanExists);
+        let participant_id = plan.participant_id;
+        let write =
+            match Write::begin_keyed(&self.db, &self.feed, CREATE_SCOPE, request_id.as_ref())
+                .await?
+            {
+                Begun::Fresh(write) => write,
+                Begun::Replayed(answer) => return self.replayed_plan(participant_id, answer).await,
+            };
+        let result: Result<_, PlansError> = async {
+            let txn = write.txn();
+            if let Some(row) = active_row(txn, plan.participant_id).await? {
+                if !supersede_active {
+                    return Err(PlansError::ActivePlanExists);
+                }
+                let mut earlier = decode(&row.body)?;
+                let previous = earlier.revision;
+                earlier.close();
+                earlier.next_revision(plan.created_at);
+                store_revision(txn, &earlier, RevisionKind::Closed, Some(previous)).await?;
+                write.append(plan_change(&earlier, "closed"));
             }
-            let mut earlier = decode(&row.body)?;
-            let previous = earlier.revision;
-            earlier.close();
-            earlier.next_revision(plan.created_at);
-            store_revision(&txn, &earlier, RevisionKind::Closed, Some(previous)).await?;
-            ChangeFeed::append(&txn, plan_change(&earlier, "closed"))
-                .await
-                .map_err(storage)?;
+            store_revision(txn, &plan, RevisionKind::Created, None).await?;
+            write.append(plan_change(&plan, "created"));
+            let answer = plan.id.to_string().into_bytes();
+            Ok((plan, answer))
         }
-        store_revision(&txn, &plan, RevisionKind::Created, None).await?;
-        if let Some(key) = &request_id {
-            idempotency::remember(&txn, CREATE_SCOPE, key, plan.id.to_string().into_bytes())
-                .await
-                .map_err(storage)?;
+        .await;
+        match write.finish(result).await? {
+            Outcome::Done(plan) => Ok(plan),
+            Outcome::Replayed(answer) => self.replayed_plan(participant_id, answer).await,
         }
-        ChangeFeed::append(&txn, plan_change(&plan, "created"))
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
-        Ok(plan)
     }
 
     async fn plan(
@@ -786,8 +788,9 @@ impl PlanRepository for SqlPlans {
     where
         F: FnOnce(&mut Plan) -> Result<RevisionKind, PlansError> + Send,
     {
-        let txn = self.write().await?;
-        let row = plan_row(&txn, participant_id, plan_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let row = plan_row(txn, participant_id, plan_id).await?;
         let mut plan = decode(&row.body)?;
         if plan.revision != expected_revision {
             return Err(PlansError::StaleRevision {
@@ -796,12 +799,9 @@ impl PlanRepository for SqlPlans {
         }
         let kind = change(&mut plan)?;
         plan.next_revision(Utc::now());
-        store_revision(&txn, &plan, kind, Some(expected_revision)).await?;
-        ChangeFeed::append(&txn, plan_change(&plan, kind.as_str()))
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        store_revision(txn, &plan, kind, Some(expected_revision)).await?;
+        write.append(plan_change(&plan, kind.as_str()));
+        write.commit().await.map_err(storage)?;
         Ok(plan)
     }
 
@@ -869,10 +869,11 @@ impl PlanRepository for SqlPlans {
         intervention: ItemId,
         resolver: Resolver,
     ) -> Result<DecisionReceipt, PlansError> {
-        let txn = self.write().await?;
-        let mut parked = inbox_row(&txn, participant_id, inbox_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let mut parked = inbox_row(txn, participant_id, inbox_id).await?;
         parked.check_resolvable(&resolver)?;
-        let row = active_row(&txn, participant_id)
+        let row = active_row(txn, participant_id)
             .await?
             .ok_or(PlansError::PlanNotFound)?;
         let mut plan = decode(&row.body)?;
@@ -882,7 +883,7 @@ impl PlanRepository for SqlPlans {
         let now = Utc::now();
         plan.next_revision(now);
         let kind = RevisionKind::ParkedDecisionLinked;
-        store_revision(&txn, &plan, kind, Some(previous)).await?;
+        store_revision(txn, &plan, kind, Some(previous)).await?;
         // The decision as pushed, so a replay of the push still finds it the same.
         let recorded = decision::ActiveModel {
             organisation_id: Set(parked.decision.organisation_id.to_string()),
@@ -894,7 +895,7 @@ impl PlanRepository for SqlPlans {
             plan_revision: Set(to_i64(plan.revision)),
             recorded_at: Set(plan.updated_at),
         }
-        .insert(&txn)
+        .insert(txn)
         .await
         .map_err(storage)?;
         parked.resolve(
@@ -905,16 +906,11 @@ impl PlanRepository for SqlPlans {
             resolver,
             now,
         );
-        save_inbox(&txn, &parked).await?;
-        note_inbox(&txn, &plan, &parked).await?;
-        ChangeFeed::append(&txn, plan_change(&plan, kind.as_str()))
-            .await
-            .map_err(storage)?;
-        ChangeFeed::append(&txn, inbox_change(&parked, "linked"))
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        save_inbox(txn, &parked).await?;
+        note_inbox(txn, &plan, &parked).await?;
+        write.append(plan_change(&plan, kind.as_str()));
+        write.append(inbox_change(&parked, "linked"));
+        write.commit().await.map_err(storage)?;
         receipt(&recorded, false)
     }
 
@@ -925,30 +921,26 @@ impl PlanRepository for SqlPlans {
         reason: Text,
         resolver: Resolver,
     ) -> Result<ParkedDecision, PlansError> {
-        let txn = self.write().await?;
-        let mut parked = inbox_row(&txn, participant_id, inbox_id).await?;
+        let write = self.write().await?;
+        let txn = write.txn();
+        let mut parked = inbox_row(txn, participant_id, inbox_id).await?;
         parked.check_resolvable(&resolver)?;
         let now = Utc::now();
         parked.resolve(InboxState::Dismissed { reason }, resolver, now);
-        save_inbox(&txn, &parked).await?;
+        save_inbox(txn, &parked).await?;
         // The participant's plan keeps the dismissal in its history (with no plan yet, the
         // inbox entry alone keeps it).
-        if let Some(row) = active_row(&txn, participant_id).await? {
+        if let Some(row) = active_row(txn, participant_id).await? {
             let mut plan = decode(&row.body)?;
             let previous = plan.revision;
             plan.next_revision(now);
             let kind = RevisionKind::ParkedDecisionDismissed;
-            store_revision(&txn, &plan, kind, Some(previous)).await?;
-            note_inbox(&txn, &plan, &parked).await?;
-            ChangeFeed::append(&txn, plan_change(&plan, kind.as_str()))
-                .await
-                .map_err(storage)?;
+            store_revision(txn, &plan, kind, Some(previous)).await?;
+            note_inbox(txn, &plan, &parked).await?;
+            write.append(plan_change(&plan, kind.as_str()));
         }
-        ChangeFeed::append(&txn, inbox_change(&parked, "dismissed"))
-            .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        write.append(inbox_change(&parked, "dismissed"));
+        write.commit().await.map_err(storage)?;
         Ok(parked)
     }
 
@@ -1070,9 +1062,10 @@ impl PlanRepository for SqlPlans {
         &self,
         entry: CatalogueEntry,
     ) -> Result<CatalogueEntry, PlansError> {
-        let txn = self.write().await?;
+        let write = self.write().await?;
+        let txn = write.txn();
         let existing = catalogue_entry::Entity::find_by_id(entry.code.as_str().to_owned())
-            .one(&txn)
+            .one(txn)
             .await
             .map_err(storage)?;
         let (change_kind, position) = match &existing {
@@ -1082,7 +1075,7 @@ impl PlanRepository for SqlPlans {
                     .select_only()
                     .expr(Func::max(Expr::col(catalogue_entry::Column::Position)))
                     .into_tuple()
-                    .one(&txn)
+                    .one(txn)
                     .await
                     .map_err(storage)?;
                 ("created", last.flatten().map_or(0, |p| p + 1))
@@ -1096,24 +1089,18 @@ impl PlanRepository for SqlPlans {
             position: Set(position),
         };
         if existing.is_some() {
-            model.update(&txn).await.map_err(storage)?;
+            model.update(txn).await.map_err(storage)?;
         } else {
-            model.insert(&txn).await.map_err(storage)?;
+            model.insert(txn).await.map_err(storage)?;
         }
-        ChangeFeed::append(
-            &txn,
-            NewChange {
-                entity_kind: "catalogue_entry",
-                entity_id: entry.code.as_str().to_owned(),
-                change_kind,
-                participant_id: None,
-                payload: wire::catalogue_entry_to(&entry).encode_to_vec(),
-            },
-        )
-        .await
-        .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
-        self.feed.notify_committed();
+        write.append(NewChange {
+            entity_kind: "catalogue_entry",
+            entity_id: entry.code.as_str().to_owned(),
+            change_kind,
+            participant_id: None,
+            payload: wire::catalogue_entry_to(&entry).encode_to_vec(),
+        });
+        write.commit().await.map_err(storage)?;
         Ok(entry)
     }
 }

@@ -4,6 +4,7 @@
 pub mod consultation;
 pub mod facts;
 pub mod reports;
+pub mod repository;
 pub mod research;
 pub mod table;
 pub mod update;

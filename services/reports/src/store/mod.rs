@@ -20,10 +20,11 @@ use sea_orm::{
     QueryFilter, TransactionTrait,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::domain::consultation::{CaseFact, MeetingFact};
+use crate::domain::repository::ReadModel;
 use crate::domain::research::Allocation;
 use crate::domain::{Facts, Feed, ParticipantFact, Update};
 use entities::{fact, feed_cursor};
@@ -38,15 +39,12 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// A stored fact that does not decode: the read model is broken.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
-    /// A row does not decode.
-    #[error("stored {0} does not decode")]
-    Corrupt(String),
+pub use crate::domain::repository::{ExportRecord, ReadModelError as StoreError};
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        Self::Db(Box::new(error))
+    }
 }
 
 const PARTICIPANT: &str = "participant";
@@ -60,21 +58,6 @@ const MEETING: &str = "consultation_meeting";
 
 fn allocation_kind(study: &str) -> String {
     format!("allocation:{study}")
-}
-
-/// One research export, as the export log keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportRecord {
-    /// The study.
-    pub study_id: String,
-    /// Rows exported.
-    pub row_count: u64,
-    /// When.
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// Who asked (staff id) and for which organisation.
-    pub requested_by: String,
-    /// The organisation they acted for.
-    pub organisation: String,
 }
 
 /// The read model.
@@ -106,6 +89,20 @@ impl Store {
             cache: Arc::new(RwLock::new(None)),
             writing: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Everything the read model holds, from memory (loaded by the first call).
+    pub async fn facts(&self) -> Result<Arc<Facts>, StoreError> {
+        if let Some(facts) = self.snapshot() {
+            return Ok(facts);
+        }
+        let _one_writer = self.writing.lock().await;
+        if let Some(facts) = self.snapshot() {
+            return Ok(facts);
+        }
+        let facts = Arc::new(self.load_facts().await?);
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&facts));
+        Ok(facts)
     }
 
     /// Puts what was just committed in the copy in memory, if there is one yet.
@@ -216,64 +213,6 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a consultation case.
-    pub async fn save_case(&self, id: &str, case: &CaseFact) -> Result<(), StoreError> {
-        let _one_writer = self.writing.lock().await;
-        insert_new(&self.db, CASE, id.to_owned(), case).await?;
-        self.remember(vec![Written::Case(id.to_owned(), case.clone())]);
-        Ok(())
-    }
-
-    /// The consultation cases, oldest first (ids are time-ordered).
-    pub async fn cases(&self) -> Result<Vec<(String, CaseFact)>, StoreError> {
-        let mut cases = all(&self.db, CASE).await?;
-        cases.sort_by(|a: &(String, CaseFact), b| a.0.cmp(&b.0));
-        Ok(cases)
-    }
-
-    /// Stores a consultation meeting.
-    pub async fn save_meeting(&self, id: &str, meeting: &MeetingFact) -> Result<(), StoreError> {
-        let _one_writer = self.writing.lock().await;
-        insert_new(&self.db, MEETING, id.to_owned(), meeting).await?;
-        self.remember(vec![Written::Meeting(meeting.clone())]);
-        Ok(())
-    }
-
-    /// The consultation meetings, oldest first.
-    pub async fn meetings(&self) -> Result<Vec<(String, MeetingFact)>, StoreError> {
-        let mut meetings = all(&self.db, MEETING).await?;
-        meetings.sort_by(|a: &(String, MeetingFact), b| a.0.cmp(&b.0));
-        Ok(meetings)
-    }
-
-    /// The recorded allocations of `study`, by participant id.
-    pub async fn allocations(
-        &self,
-        study: &str,
-    ) -> Result<HashMap<String, Allocation>, StoreError> {
-        Ok(all(&self.db, &allocation_kind(study))
-            .await?
-            .into_iter()
-            .collect())
-    }
-
-    /// Records the allocations an export drew and the export itself, together.
-    pub async fn record_export(
-        &self,
-        record: ExportRecord,
-        allocations: Vec<(String, Allocation)>,
-    ) -> Result<(), StoreError> {
-        let txn = samsyn_kit::db::begin_write(&self.db).await?;
-        let kind = allocation_kind(&record.study_id);
-        for (participant_id, allocation) in allocations {
-            insert_new(&txn, &kind, participant_id, &allocation).await?;
-        }
-        let id = format!("{}-{}", record.at.timestamp_micros(), record.study_id);
-        save(&txn, EXPORT, id, &record).await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
     /// Every recorded export, oldest first.
     pub async fn exports(&self) -> Result<Vec<ExportRecord>, StoreError> {
         let mut records: Vec<ExportRecord> = all(&self.db, EXPORT)
@@ -283,20 +222,6 @@ impl Store {
             .collect();
         records.sort_by_key(|r: &ExportRecord| r.at);
         Ok(records)
-    }
-
-    /// Everything the read model holds, from memory (loaded by the first call).
-    pub async fn facts(&self) -> Result<Arc<Facts>, StoreError> {
-        if let Some(facts) = self.snapshot() {
-            return Ok(facts);
-        }
-        let _one_writer = self.writing.lock().await;
-        if let Some(facts) = self.snapshot() {
-            return Ok(facts);
-        }
-        let facts = Arc::new(self.load_facts().await?);
-        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&facts));
-        Ok(facts)
     }
 
     fn snapshot(&self) -> Option<Arc<Facts>> {
@@ -329,6 +254,67 @@ impl Store {
         };
         txn.commit().await?;
         Ok(facts)
+    }
+}
+
+impl ReadModel for Store {
+    async fn facts(&self) -> Result<Arc<Facts>, StoreError> {
+        Store::facts(self).await
+    }
+
+    /// The recorded allocations of `study`, by participant id.
+    async fn allocations(&self, study: &str) -> Result<HashMap<String, Allocation>, StoreError> {
+        Ok(all(&self.db, &allocation_kind(study))
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Records the allocations an export drew and the export itself, together.
+    async fn record_export(
+        &self,
+        record: ExportRecord,
+        allocations: Vec<(String, Allocation)>,
+    ) -> Result<(), StoreError> {
+        let txn = samsyn_kit::db::begin_write(&self.db).await?;
+        let kind = allocation_kind(&record.study_id);
+        for (participant_id, allocation) in allocations {
+            insert_new(&txn, &kind, participant_id, &allocation).await?;
+        }
+        let id = format!("{}-{}", record.at.timestamp_micros(), record.study_id);
+        save(&txn, EXPORT, id, &record).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a consultation case.
+    async fn save_case(&self, id: &str, case: &CaseFact) -> Result<(), StoreError> {
+        let _one_writer = self.writing.lock().await;
+        insert_new(&self.db, CASE, id.to_owned(), case).await?;
+        self.remember(vec![Written::Case(id.to_owned(), case.clone())]);
+        Ok(())
+    }
+
+    /// The consultation cases, oldest first (ids are time-ordered).
+    async fn cases(&self) -> Result<Vec<(String, CaseFact)>, StoreError> {
+        let mut cases = all(&self.db, CASE).await?;
+        cases.sort_by(|a: &(String, CaseFact), b| a.0.cmp(&b.0));
+        Ok(cases)
+    }
+
+    /// Stores a consultation meeting.
+    async fn save_meeting(&self, id: &str, meeting: &MeetingFact) -> Result<(), StoreError> {
+        let _one_writer = self.writing.lock().await;
+        insert_new(&self.db, MEETING, id.to_owned(), meeting).await?;
+        self.remember(vec![Written::Meeting(meeting.clone())]);
+        Ok(())
+    }
+
+    /// The consultation meetings, oldest first.
+    async fn meetings(&self) -> Result<Vec<(String, MeetingFact)>, StoreError> {
+        let mut meetings = all(&self.db, MEETING).await?;
+        meetings.sort_by(|a: &(String, MeetingFact), b| a.0.cmp(&b.0));
+        Ok(meetings)
     }
 }
 
