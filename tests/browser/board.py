@@ -220,6 +220,31 @@ def main():
         anna.close()
         anna.switch_to.window(first)
 
+        # 4b. Anna puts a participant on the board, then takes them off again.
+        anna.get(BOARD)
+        live(anna)
+        before = len(row_data(anna))
+        chosen = Select(anna.find_element(By.ID, "put-on-participant")).first_selected_option
+        chosen_id = chosen.get_attribute("value")
+        anna.find_element(By.ID, "put-on-reason").send_keys("Orolig efter flytt – täta kontakter")
+        anna.find_element(By.CSS_SELECTOR, "form.put-on-form button").click()
+        WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.ID, "board-rows"))
+        live(anna)
+        added = [r for r in row_data(anna) if r["participant"] == chosen_id]
+        check(len(row_data(anna)) == before + 1 and len(added) == 1, "the put-on form adds a row")
+        if added:
+            entry = added[0]["entry"]
+            row = anna.find_element(By.CSS_SELECTOR, f"tr[data-entry='{entry}']")
+            row.find_element(By.TAG_NAME, "summary").click()
+            row.find_element(By.ID, f"take-off-{entry}").send_keys("Stabil igen")
+            row.find_element(By.CSS_SELECTOR, "form.take-off-form button").click()
+            WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.ID, "board-rows"))
+            live(anna)
+            check(
+                not any(r["entry"] == entry for r in row_data(anna)) and len(row_data(anna)) == before,
+                "the take-off form removes the row",
+            )
+
         # 5. The timeline: the known steps and bars, and a table of the same data.
         anna.get(BOARD + f"participants/{TIMELINE}/timeline")
         steps = anna.find_elements(By.CSS_SELECTOR, "svg line.status-step")
@@ -240,12 +265,17 @@ def main():
         starts = anna.find_elements(By.CSS_SELECTOR, "form[action='/board/meeting/start'] button")
         if starts:
             starts[0].click()
+        try:
+            WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "form.discussion"))
+        except Exception:
+            print("     meeting page: " + anna.find_element(By.TAG_NAME, "h1").text, flush=True)
         forms = anna.find_elements(By.CSS_SELECTOR, "form.discussion")
         check(len(forms) > 0, "the started meeting has a discussion form per participant")
         if forms:
             forms[0].find_element(By.TAG_NAME, "textarea").send_keys("Går åt rätt håll, fortsätt hembesöken")
             forms[0].find_element(By.CSS_SELECTOR, "input[name='decision']").send_keys("Kvar på tavlan")
             forms[0].find_element(By.TAG_NAME, "button").click()
+            WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "dl.minutes"))
             check("Går åt rätt håll" in anna.find_element(By.CSS_SELECTOR, "dl.minutes").text, "the minutes show the discussion")
         anna.save_screenshot(os.path.join(SHOTS, "meeting.png"))
         axe(anna, "meeting")

@@ -75,10 +75,11 @@ pub async fn team(caller: &AsCaller, teams: &[String]) -> Result<board_pb::Team,
         .map(tonic::Response::into_inner)
 }
 
-/// The names of the participants the person may see, by id (the gateway narrows the list).
-pub async fn names(caller: &AsCaller) -> Result<HashMap<String, String>, tonic::Status> {
+/// The participants the person may see, by id: name, and whether enrolled (the gateway
+/// narrows the list).
+pub async fn people(caller: &AsCaller) -> Result<HashMap<String, (String, bool)>, tonic::Status> {
     let mut client = ParticipantsServiceClient::new(caller.clone());
-    let mut names = HashMap::new();
+    let mut people = HashMap::new();
     let mut token = String::new();
     for _ in 0..NAMES_PAGES {
         let page = client
@@ -93,7 +94,9 @@ pub async fn names(caller: &AsCaller) -> Result<HashMap<String, String>, tonic::
             .into_inner();
         for p in page.participants {
             if let Some(id) = p.participant_id {
-                names.insert(id.value, p.name);
+                let enrolled =
+                    p.status == samsyn_proto::participants::v1::ParticipantStatus::Enrolled as i32;
+                people.insert(id.value, (p.name, enrolled));
             }
         }
         token = page.page.map(|p| p.next_page_token).unwrap_or_default();
@@ -101,7 +104,16 @@ pub async fn names(caller: &AsCaller) -> Result<HashMap<String, String>, tonic::
             break;
         }
     }
-    Ok(names)
+    Ok(people)
+}
+
+/// The names of the participants the person may see, by id.
+pub async fn names(caller: &AsCaller) -> Result<HashMap<String, String>, tonic::Status> {
+    Ok(people(caller)
+        .await?
+        .into_iter()
+        .map(|(id, (name, _))| (id, name))
+        .collect())
 }
 
 /// The participant's current plan (or the latest), if the person may read one.

@@ -97,6 +97,11 @@ pub fn routes(gateway: Arc<Gateway>, settings: BoardSettings) -> axum::Router {
             "/board/participants/{participant_id}/timeline",
             get(pages::timeline),
         )
+        .route("/board/entries", post(pages::put_on_board))
+        .route(
+            "/board/entries/{entry_id}/take-off",
+            post(pages::take_off_board),
+        )
         .route(
             "/board/entries/{entry_id}/status",
             post(pages::update_status),

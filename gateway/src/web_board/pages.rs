@@ -125,6 +125,8 @@ struct BoardData {
     rows: Vec<Row>,
     levels: Vec<LevelView>,
     staff: Vec<StaffOption>,
+    /// Enrolled participants the person may see who are not on the board.
+    candidates: Vec<(String, String)>,
 }
 
 /// The board page.
@@ -137,6 +139,7 @@ pub(super) struct BoardPage {
     levels: Vec<LevelView>,
     criteria: Vec<(String, String)>,
     staff: Vec<StaffOption>,
+    candidates: Vec<(String, String)>,
     csrf: String,
     today: String,
 }
@@ -183,7 +186,11 @@ async fn board_data(board: &WebBoard, logged_in: &LoggedIn) -> Result<BoardData,
         .await?
         .into_inner()
         .entries;
-    let names = calls::names(caller).await?;
+    let people = calls::people(caller).await?;
+    let names: HashMap<String, String> = people
+        .iter()
+        .map(|(id, (name, _))| (id.clone(), name.clone()))
+        .collect();
     let staff_names = board.staff_names();
     let today = Utc::now().date_naive();
     let levels: Vec<LevelView> = team
@@ -303,11 +310,19 @@ async fn board_data(board: &WebBoard, logged_in: &LoggedIn) -> Result<BoardData,
         });
     }
     staff.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows: Vec<Row> = rows.into_iter().map(|r| r.4).collect();
+    let mut candidates: Vec<(String, String)> = people
+        .into_iter()
+        .filter(|(id, (_, enrolled))| *enrolled && !rows.iter().any(|r| &r.participant_id == id))
+        .map(|(id, (name, _))| (id, name))
+        .collect();
+    candidates.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(BoardData {
         team,
-        rows: rows.into_iter().map(|r| r.4).collect(),
+        rows,
         levels,
         staff,
+        candidates,
     })
 }
 
@@ -344,6 +359,7 @@ pub(super) async fn board(
         rows: data.rows,
         levels: data.levels,
         staff: data.staff,
+        candidates: data.candidates,
         csrf: logged_in.session.csrf.clone(),
         today: day(Some(Utc::now().date_naive())),
     };
@@ -472,6 +488,74 @@ pub(super) async fn complete_action(
             entry_id,
             participant_id: pid(&participant),
             action_id,
+            recorded_by: None,
+        })
+        .await?;
+    Ok(back(&fields))
+}
+
+pub(super) async fn put_on_board(
+    State(board): State<Arc<WebBoard>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (logged_in, fields) = board.posted(&headers, &body)?;
+    let participant = participant(&fields)?;
+    let reason = field(&fields, "reason")?.trim().to_owned();
+    let criterion = field(&fields, "criterion")?.to_owned();
+    let level: u32 = field(&fields, "level")?
+        .parse()
+        .map_err(|_| PageError::Invalid("level".into()))?;
+    let trend: i32 = field(&fields, "trend")?
+        .parse()
+        .map_err(|_| PageError::Invalid("trend".into()))?;
+    let review = match fields.get("review").map(String::as_str) {
+        None | Some("") => None,
+        Some(on) => Some(calls::calendar(
+            NaiveDate::parse_from_str(on, "%Y-%m-%d")
+                .map_err(|_| PageError::Invalid("review".into()))?,
+        )),
+    };
+    let team = calls::team(&logged_in.caller, &logged_in.login.teams).await?;
+    BoardServiceClient::new(logged_in.caller.clone())
+        .put_on_board(board_pb::PutOnBoardRequest {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            team_id: team.team_id,
+            participant_id: pid(&participant),
+            reason,
+            criteria: vec![criterion],
+            status: Some(board_pb::StatusAssessment {
+                level,
+                trend,
+                note: String::new(),
+            }),
+            next_review_on: review,
+            actions: Vec::new(),
+            recorded_by: None,
+        })
+        .await?;
+    Ok(back(&fields))
+}
+
+pub(super) async fn take_off_board(
+    State(board): State<Arc<WebBoard>>,
+    entry_id: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let entry_id = id_segment(entry_id)?;
+    let (logged_in, fields) = board.posted(&headers, &body)?;
+    let participant = participant(&fields)?;
+    let revision: u64 = field(&fields, "revision")?
+        .parse()
+        .map_err(|_| PageError::Invalid("revision".into()))?;
+    let reason = field(&fields, "reason")?.trim().to_owned();
+    BoardServiceClient::new(logged_in.caller.clone())
+        .take_off_board(board_pb::TakeOffBoardRequest {
+            entry_id,
+            participant_id: pid(&participant),
+            expected_revision: Some(Revision { value: revision }),
+            reason,
             recorded_by: None,
         })
         .await?;
