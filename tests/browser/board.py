@@ -71,14 +71,21 @@ def rows(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#board-rows > tr")
 
 
-def live(driver):
+def live(driver, element="board-rows"):
     """Waits until the page follows the board: its stream is open and has sent the first
-    snapshot, and the rows have been fetched again for it."""
+    snapshot, and the rows (or the agenda) have been fetched again for it."""
     WebDriverWait(driver, WAIT).until(
         lambda d: d.execute_script(
-            "const b = document.getElementById('board-rows');"
-            "return b.dataset.live === 'open' && b.dataset.updated !== undefined;"
+            "const b = document.getElementById(arguments[0]);"
+            "return b.dataset.live === 'open' && b.dataset.updated !== undefined;",
+            element,
         )
+    )
+
+
+def agenda_names(driver):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#agenda > li h3 a')).map(a => a.textContent.trim());"
     )
 
 
@@ -163,7 +170,16 @@ def main():
         check(any(n.startswith("Märta") for n in names), "Lisa sees Märta's row")
         axe(lisa, "municipal board")
 
-        # 3. Örjan revokes his consent with the client; his row leaves Lisa's open page.
+        # 3. Örjan revokes his consent with the client; his row leaves Lisa's open board and
+        # her open meeting agenda.
+        board_window = lisa.current_window_handle
+        lisa.switch_to.new_window("window")
+        meeting_window = lisa.current_window_handle
+        lisa.get(BOARD + "meeting")
+        live(lisa, "agenda")
+        lisa.execute_script("window.notReloaded = true;")
+        check(any(n.startswith("Örjan") for n in agenda_names(lisa)), "Örjan is on Lisa's agenda")
+        lisa.switch_to.window(board_window)
         lisa.execute_script("window.notReloaded = true;")
         consents = json.loads(samsyn("as", "orjan", "consents", "orjan", "--json"))
         sharing = next(
@@ -183,6 +199,10 @@ def main():
         check(len(row_data(lisa)) == 1, f"Lisa has 1 row left ({len(row_data(lisa))})")
         if left is not None:
             print(f"     revocation to row gone: {left * 1000:.0f} ms", flush=True)
+        lisa.switch_to.window(meeting_window)
+        gone = wait_until(lambda: not any(n.startswith("Örjan") for n in agenda_names(lisa)), LIVE)
+        check(gone is not None, f"Örjan left Lisa's open agenda ({agenda_names(lisa)})")
+        check(lisa.execute_script("return window.notReloaded === true;"), "the agenda did not reload")
 
         # 4. Anna changes a status in one window; her second window shows it.
         first = anna.current_window_handle

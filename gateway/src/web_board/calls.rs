@@ -221,3 +221,38 @@ pub fn agenda_reason(reason: i32) -> &'static str {
         R::Unspecified => "Övrigt",
     }
 }
+
+/// Swedish text for a municipal decision notice on the agenda.
+pub fn decision_notice(notice: &board_pb::DecisionNotice) -> String {
+    use board_pb::DecisionNoticeKind as K;
+    use samsyn_proto::plans::v1::DecisionOutcome as O;
+    let kind = match K::try_from(notice.kind).unwrap_or_default() {
+        K::Recorded => "Beslut infört i planen",
+        K::Changed => "Beslut ändrat",
+        K::Parked => "Beslut väntar på koppling",
+        K::Linked => "Beslut kopplat till insats",
+        K::Dismissed => "Beslut avfört",
+        K::Unspecified => "Beslut",
+    };
+    let outcome = match O::try_from(notice.outcome).unwrap_or_default() {
+        O::Granted => "beviljat",
+        O::Denied => "avslag",
+        O::PartlyGranted => "delvis beviljat",
+        O::Unspecified => "",
+    };
+    let what = if notice.catalogue_code.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notice.catalogue_code)
+    };
+    let organisation = notice
+        .organisation_id
+        .as_ref()
+        .map(|o| format!(", kommun {}", o.value))
+        .unwrap_or_default();
+    if outcome.is_empty() {
+        format!("{kind}{what}{organisation}")
+    } else {
+        format!("{kind}: {outcome}{what}{organisation}")
+    }
+}

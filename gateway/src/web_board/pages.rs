@@ -573,6 +573,8 @@ pub(super) struct AgendaView {
     trend: &'static str,
     reason: String,
     overdue: Vec<ActionView>,
+    /// Municipal decisions about the participant since the last meeting.
+    decisions: Vec<String>,
     discussed: bool,
 }
 
@@ -654,6 +656,16 @@ pub(super) async fn meeting(
         }
     }
     let staff_names = board.staff_names();
+    let decisions: HashMap<String, Vec<String>> = agenda
+        .decisions
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.participant_id.as_ref()?.value.clone(),
+                d.notices.iter().map(calls::decision_notice).collect(),
+            ))
+        })
+        .collect();
     let items = agenda
         .items
         .into_iter()
@@ -668,6 +680,7 @@ pub(super) async fn meeting(
                 .map(|l| l.colour.clone())
                 .unwrap_or_default();
             AgendaView {
+                decisions: decisions.get(&id).cloned().unwrap_or_default(),
                 name: name_of(&id),
                 discussed: discussed.contains(&id),
                 participant_id: id,

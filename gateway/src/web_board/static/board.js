@@ -1,13 +1,15 @@
-// The live board: follows the board's event stream and fetches the rows again when the
-// board changes. The rows come from the server, escaped by its templates.
+// The live pages: the board's rows and the meeting's agenda follow the board's event stream
+// and are fetched again when the board changes. What is fetched comes from the server,
+// escaped by its templates; the page is never reloaded.
 "use strict";
 
 (function () {
-  const body = document.getElementById("board-rows");
+  const body = document.querySelector("[data-events]");
   if (!body || !window.EventSource) {
     return;
   }
   const status = document.getElementById("live-status");
+  const noun = body.tagName === "TBODY" ? " deltagare på tavlan" : " deltagare på dagordningen";
   let pending = false;
   let running = false;
 
@@ -16,12 +18,20 @@
     return active && body.contains(active) && active.closest("form") !== null;
   }
 
-  async function refresh() {
-    if (running) {
-      pending = true;
-      return;
+  // The new children: the rows of a fragment, or the same element of a whole page.
+  function children(html) {
+    if (body.dataset.extract === "page") {
+      const page = new DOMParser().parseFromString(html, "text/html");
+      const same = page.getElementById(body.id);
+      return same ? Array.from(same.children) : null;
     }
-    if (editing()) {
+    const template = document.createElement("template");
+    template.innerHTML = "<table><tbody>" + html + "</tbody></table>";
+    return Array.from(template.content.querySelector("tbody").children);
+  }
+
+  async function refresh() {
+    if (running || editing()) {
       // Not under someone's fingers: once they leave the form.
       pending = true;
       return;
@@ -36,27 +46,24 @@
       if (answer.redirected || !answer.ok) {
         return;
       }
-      const html = await answer.text();
-      const template = document.createElement("template");
-      template.innerHTML = "<table><tbody>" + html + "</tbody></table>";
-      const rows = template.content.querySelector("tbody").children;
+      const fresh = children(await answer.text());
+      if (fresh === null) {
+        return;
+      }
       const open = new Set(
-        Array.from(body.querySelectorAll("tr details[open]")).map(
-          (d) => d.closest("tr").dataset.entry
+        Array.from(body.querySelectorAll("details[open]")).map(
+          (d) => d.closest("[data-entry]") && d.closest("[data-entry]").dataset.entry
         )
       );
-      body.replaceChildren(...Array.from(rows));
-      body.querySelectorAll("tr").forEach((row) => {
-        if (open.has(row.dataset.entry)) {
-          const details = row.querySelector("details");
-          if (details) {
-            details.open = true;
-          }
+      body.replaceChildren(...fresh);
+      body.querySelectorAll("[data-entry]").forEach((row) => {
+        const details = row.querySelector("details");
+        if (details && open.has(row.dataset.entry)) {
+          details.open = true;
         }
       });
-      const count = body.querySelectorAll("tr").length;
       if (status) {
-        status.textContent = count + " deltagare på tavlan";
+        status.textContent = body.children.length + noun;
       }
       body.dataset.updated = String(Date.now());
     } finally {
