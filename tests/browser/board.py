@@ -333,6 +333,10 @@ def main():
         after = next(r["revision"] for r in row_data(anna) if r["entry"] == entry)
         check(after == revision, f"the refused forms changed nothing (revision {revision} -> {after})")
 
+        # An unknown page under /board is the board's own page, not a gRPC answer.
+        anna.get(BOARD + "finns-inte")
+        check(anna.find_element(By.TAG_NAME, "h1").text == "Hittades inte", "an unknown page says so in Swedish")
+
         # No personal identity number on any page or in any URL seen.
         for url in [BOARD, BOARD + "meeting", BOARD + f"participants/{TIMELINE}/timeline"]:
             anna.get(url)

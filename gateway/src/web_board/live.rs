@@ -18,6 +18,8 @@ use super::{PageError, WebBoard, calls};
 
 /// A comment line this often keeps proxies and the browser from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How soon a browser reconnects a broken stream.
+const RECONNECT: Duration = Duration::from_secs(1);
 
 pub(super) async fn events(
     State(board): State<Arc<WebBoard>>,
@@ -37,6 +39,14 @@ pub(super) async fn events(
     tokio::spawn(async move {
         let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
         keep_alive.tick().await;
+        // A browser whose stream broke tries again after a second, not the default three.
+        if sender
+            .send(Ok(Event::default().retry(RECONNECT)))
+            .await
+            .is_err()
+        {
+            return;
+        }
         loop {
             let event = tokio::select! {
                 message = updates.message() => match message {

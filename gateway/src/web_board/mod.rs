@@ -115,7 +115,11 @@ pub fn routes(gateway: Arc<Gateway>, settings: BoardSettings) -> axum::Router {
         .route("/board/logout", post(log_out))
         .route("/board/static/board.js", get(script))
         .route("/board/static/board.css", get(style))
-        .fallback(|| async { PageError::NotFound.into_response() })
+        // Anything else under /board is the board's own 404, not the gRPC fallback's.
+        .route(
+            "/board/{*rest}",
+            axum::routing::any(|| async { PageError::NotFound.into_response() }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(board)
