@@ -80,7 +80,16 @@ async fn build_part(
         "gateway" => {
             let gateway = build_gateway(context, config, bound).await?;
             let pushes = start_pushes(context, config, &gateway).await?;
-            let mut part = samsyn_gateway::part(Arc::clone(&gateway));
+            // The web board's development login only where development tokens are trusted.
+            let board = samsyn_gateway::web_board::BoardSettings {
+                dev_login: config.access.development_issuer.then(|| {
+                    samsyn_gateway::web_board::DevLogin {
+                        issuer: samsyn_gateway::auth::DevIssuer::at(config.data_dir.join("certs")),
+                        roster: config.data_dir.join(crate::client::ROSTER_FILE),
+                    }
+                }),
+            };
+            let mut part = samsyn_gateway::part_with_board(Arc::clone(&gateway), board);
             gateway_readiness(&mut part.readiness, context, &gateway).await?;
             (part, Background { pushes })
         }

@@ -18,6 +18,7 @@ pub mod page_token;
 pub mod policy;
 pub mod proxy;
 pub mod settings;
+pub mod web_board;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -199,12 +200,20 @@ fn learn_emergencies(gateway: std::sync::Weak<Gateway>, audit: Arc<dyn AuditTrai
 }
 
 /// The gateway's part: every Samsyn RPC goes to the proxy; health and reflection are added
-/// when serving.
-///
-/// The read-only FHIR view answers under `/fhir/` (over HTTP/1.1 too, for journal systems);
-/// it makes its calls through the same proxy, so it opens no second door.
+/// when serving. The web board has no login here; see [`part_with_board`].
 pub fn part(gateway: Arc<Gateway>) -> Part {
-    let router = fhir_view::routes(Arc::clone(&gateway)).fallback_service(Proxy::new(gateway));
+    part_with_board(gateway, web_board::BoardSettings::default())
+}
+
+/// The gateway's part with the web board's login `board`.
+///
+/// The read-only FHIR view answers under `/fhir/` (over HTTP/1.1 too, for journal systems),
+/// the web board under `/board/`; both make their calls through the same proxy, so they
+/// open no second door.
+pub fn part_with_board(gateway: Arc<Gateway>, board: web_board::BoardSettings) -> Part {
+    let router = fhir_view::routes(Arc::clone(&gateway))
+        .merge(web_board::routes(Arc::clone(&gateway), board))
+        .fallback_service(Proxy::new(gateway));
     Part {
         name: NAME,
         routes: RoutesBuilder::from(router),
