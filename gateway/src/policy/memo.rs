@@ -16,13 +16,15 @@ pub(super) const MEMO_CAPACITY: usize = 4096;
 /// Shared by the clones of an engine; bounded by `MEMO_CAPACITY`.
 #[derive(Clone)]
 pub(super) struct Memo<V> {
-    map: Arc<Mutex<HashMap<Key, V>>>,
+    map: Arc<Mutex<Table<V>>>,
 }
+
+type Table<V> = HashMap<Key, V>;
 
 impl<V> Default for Memo<V> {
     fn default() -> Self {
         Self {
-            map: Arc::new(Mutex::new(HashMap::new())),
+            map: Arc::new(Mutex::new(Table::default())),
         }
     }
 }
@@ -54,6 +56,7 @@ impl<V: Clone> Memo<V> {
             return Ok(value.clone());
         }
         let value = build()?;
+        let mut evicted = None;
         if let Ok(mut map) = self.map.lock() {
             // Full: one entry goes, whichever the table yields first (the hasher's keys are
             // random, so in effect a random one). Emptying the whole table instead would
@@ -61,10 +64,12 @@ impl<V: Clone> Memo<V> {
             if map.len() >= MEMO_CAPACITY
                 && let Some(old) = map.keys().next().cloned()
             {
-                map.remove(&old);
+                evicted = map.remove(&old);
             }
             map.insert(key, value.clone());
         }
+        // Freed after the lock is let go, so other decisions do not wait for it.
+        drop(evicted);
         Ok(value)
     }
 }
