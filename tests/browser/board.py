@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -292,9 +293,19 @@ def main():
         forms = anna.find_elements(By.CSS_SELECTOR, "form.discussion")
         check(len(forms) > 0, "the started meeting has a discussion form per participant")
         if forms:
-            forms[0].find_element(By.TAG_NAME, "textarea").send_keys("Går åt rätt håll, fortsätt hembesöken")
-            forms[0].find_element(By.CSS_SELECTOR, "input[name='decision']").send_keys("Kvar på tavlan")
-            forms[0].find_element(By.TAG_NAME, "button").click()
+            # The agenda may be fetched again (live) until someone is typing in it; a form
+            # replaced before the first keystroke is found again.
+            for attempt in range(3):
+                try:
+                    form = anna.find_elements(By.CSS_SELECTOR, "form.discussion")[0]
+                    form.find_element(By.TAG_NAME, "textarea").send_keys("Går åt rätt håll, fortsätt hembesöken")
+                    form.find_element(By.CSS_SELECTOR, "input[name='decision']").send_keys("Kvar på tavlan")
+                    form.find_element(By.TAG_NAME, "button").click()
+                    break
+                except StaleElementReferenceException:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.3)
             WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "dl.minutes"))
             check("Går åt rätt håll" in anna.find_element(By.CSS_SELECTOR, "dl.minutes").text, "the minutes show the discussion")
         anna.save_screenshot(os.path.join(SHOTS, "meeting.png"))

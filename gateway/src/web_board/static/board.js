@@ -50,6 +50,11 @@
       if (fresh === null) {
         return;
       }
+      if (editing()) {
+        // Someone started typing while the fetch was under way: their text stays.
+        pending = true;
+        return;
+      }
       const open = new Set(
         Array.from(body.querySelectorAll("details[open]")).map(
           (d) => d.closest("[data-entry]") && d.closest("[data-entry]").dataset.entry
