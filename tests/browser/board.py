@@ -352,7 +352,9 @@ def main():
         for url in [BOARD, BOARD + "meeting", BOARD + f"participants/{TIMELINE}/timeline"]:
             anna.get(url)
             source = anna.page_source
-            check(re.search(r"\b(19|20)\d{6}-?\d{4}\b", source) is None, f"no personal identity number on {url}")
+            # Not part of a longer id: a participant id (a UUID) may well begin "20123456-7890".
+            pin = r"(?<![\w-])(19|20)\d{6}[-+]?\d{4}(?![\w-])"
+            check(re.search(pin, source) is None, f"no personal identity number on {url}")
     finally:
         anna.quit()
         lisa.quit()
