@@ -142,8 +142,12 @@ impl IntoResponse for LoginError {
 
 impl WebLogin {
     /// The login `access` configures, if any: its client secret read, its issuer's HTTPS
-    /// client and verifier made. `(field, reason)` when it cannot work.
-    pub fn from_settings(access: &AccessSettings) -> Result<Option<Self>, (String, String)> {
+    /// client and verifier made (refusing the gateway's `revoked` sessions, as every call
+    /// does). `(field, reason)` when it cannot work.
+    pub fn from_settings(
+        access: &AccessSettings,
+        revoked: Arc<RevokedSessions>,
+    ) -> Result<Option<Self>, (String, String)> {
         let Some(settings) = &access.web_login else {
             return Ok(None);
         };
@@ -160,11 +164,8 @@ impl WebLogin {
             .as_ref()
             .ok_or_else(|| field(KeyError::Parse("no ca_cert".into())))?;
         let tls = fetch::https_client(ca).map_err(field)?;
-        let verifier = TokenVerifier::from_settings(
-            std::slice::from_ref(issuer),
-            Arc::new(RevokedSessions::default()),
-        )
-        .map_err(field)?;
+        let verifier =
+            TokenVerifier::from_settings(std::slice::from_ref(issuer), revoked).map_err(field)?;
         Ok(Some(Self {
             settings: settings.clone(),
             secret,
@@ -568,6 +569,39 @@ mod tests {
             );
             assert!(response.headers().get(header::LOCATION).is_none());
         }
+    }
+
+    #[test]
+    fn a_web_login_that_cannot_work_is_refused_naming_the_key() {
+        let issuer: crate::auth::IssuerSettings = serde_json::from_value(serde_json::json!({
+            "issuer": "https://idp.region.example", "audience": "samsyn",
+            "ca_cert": "/nonexistent/idp-ca.pem", "organisations": ["SE2321000255"],
+        }))
+        .unwrap();
+        let web_login: WebLoginSettings = serde_json::from_value(serde_json::json!({
+            "issuer": "https://idp.region.example", "client_id": "samsyn-board",
+        }))
+        .unwrap();
+        let mut access = AccessSettings {
+            issuers: vec![issuer],
+            ..AccessSettings::default()
+        };
+        let revoked = Arc::new(RevokedSessions::default());
+        assert!(
+            WebLogin::from_settings(&access, Arc::clone(&revoked))
+                .unwrap()
+                .is_none()
+        );
+        access.web_login = Some(WebLoginSettings {
+            client_secret_file: Some("/nonexistent/secret".into()),
+            ..web_login.clone()
+        });
+        let (field, _) = WebLogin::from_settings(&access, Arc::clone(&revoked)).unwrap_err();
+        assert_eq!(field, "access.web_login.client_secret_file");
+        access.web_login = Some(web_login);
+        let (field, reason) = WebLogin::from_settings(&access, revoked).unwrap_err();
+        assert_eq!(field, "access.web_login.issuer");
+        assert!(reason.contains("idp-ca.pem"), "{reason}");
     }
 
     #[test]
