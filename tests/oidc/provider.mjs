@@ -3,7 +3,8 @@
 //
 //   { "port": 0, "tls": { "cert", "key", "ca" }, "audience", "algorithms": ["RS256", ...],
 //     "clients": [{ "client_id", "client_secret", "alg", "bound", "ttl", "audience" }],
-//     "accounts": { "<username>": { <claims> } } }
+//     "accounts": { "<username>": { <claims> } } | "accounts_file": "<path>",
+//     "web_client": { "client_id", "client_secret" } }
 //
 // Signing keys are generated at start (one per algorithm, fresh key ids), so restarting it
 // on the same port is a key rotation. Access tokens are JWTs (RFC 9068) for `audience`,
