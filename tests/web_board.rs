@@ -4,7 +4,7 @@
 //! Screenshots go to the target directory (`<target>/tmp/web-board/`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,28 +20,6 @@ use samsyn_proto::plans::v1::plans_service_client::PlansServiceClient;
 use serde_json::Value;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-
-const INSTALL: &str = "bash tests/browser/requirements.sh";
-
-/// The browser tools, or a failure naming the install command.
-fn browser_tools() -> PathBuf {
-    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser");
-    for tool in ["chromium", "chromedriver"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(found, "{tool} is missing: run `{INSTALL}`");
-    }
-    let selenium = Command::new("python3")
-        .args(["-c", "import selenium"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(selenium, "Selenium is missing: run `{INSTALL}`");
-    let axe = Path::new(browser).join("node_modules/axe-core/axe.min.js");
-    assert!(axe.exists(), "axe-core is missing: run `{INSTALL}`");
-    PathBuf::from(browser)
-}
 
 fn person<'a>(roster: &'a Value, key: &str) -> &'a Value {
     roster["people"]
@@ -237,7 +215,7 @@ async fn known_timeline(
 
 #[test]
 fn the_web_board_in_a_real_browser() {
-    let browser = browser_tools();
+    let browser = common::browser_tools();
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start_with(dir.path(), &["--demo"], Some("demo programme"));
     let roster: Value =

@@ -88,6 +88,12 @@ async fn build_part(
                         roster: config.data_dir.join(crate::client::ROSTER_FILE),
                     }
                 }),
+                web_login: samsyn_gateway::web_board::oidc::WebLogin::from_settings(
+                    &config.access,
+                    gateway.audit().revoked_sessions().unwrap_or_default(),
+                )
+                .map_err(|(field, reason)| anyhow::anyhow!("{field}: {reason}"))?
+                .map(Arc::new),
             };
             let mut part = samsyn_gateway::part_with_board(Arc::clone(&gateway), board);
             gateway_readiness(&mut part.readiness, context, &gateway).await?;

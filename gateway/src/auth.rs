@@ -1,7 +1,7 @@
 //! Authentication: who is calling. Staff and participants by a bearer JWT from a trusted
 //! OpenID Connect issuer, the development token issuer behind `samsyn token`.
 
-mod fetch;
+pub(crate) mod fetch;
 pub mod issuer;
 pub mod revocation;
 
@@ -385,6 +385,25 @@ impl TokenVerifier {
             }
             other => other,
         }
+    }
+
+    /// The claims of an OpenID Connect ID token for the client `client_id`, verified as an
+    /// access token is (a trusted issuer's key, issuer, times) but against `client_id` as
+    /// its audience; the caller checks its `nonce`.
+    pub fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        self.issuer_of(token)?
+            .verify_id_token(token, &header, client_id, now())
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Verified> {

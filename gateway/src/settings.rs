@@ -98,6 +98,102 @@ pub struct PushSettings {
     pub server_ca: PathBuf,
 }
 
+/// The web board's login at one of the trusted issuers: OpenID Connect authorization code
+/// with PKCE (`[access.web_login]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebLoginSettings {
+    /// The issuer people log in at: the `issuer` of one of `[[access.issuers]]`, whose
+    /// `ca_cert` its endpoints are trusted by and whose claim mapping makes the principal.
+    pub issuer: String,
+    /// The board's client id at that issuer.
+    pub client_id: String,
+    /// A file holding the client's secret, for a confidential client
+    /// (`client_secret_basic`); absent means a public client (PKCE only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Where the issuer sends the browser back: the gateway's public
+    /// `https://<host>/board/callback`, registered at the issuer exactly so; absent means
+    /// derived from the host name the browser used (the issuer still accepts only what is
+    /// registered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// Scopes asked for besides `openid` (the one the issuer grants Samsyn's audience for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+/// Longest client id or scope accepted.
+const MAX_WEB_LOGIN_VALUE: usize = 256;
+
+impl WebLoginSettings {
+    /// The first setting that cannot work, as `(field, reason)`, given the trusted
+    /// `issuers`.
+    pub fn check(&self, issuers: &[IssuerSettings]) -> Result<(), (String, String)> {
+        let invalid =
+            |field: &str, reason: &str| Err((format!("access.web_login.{field}"), reason.into()));
+        match issuers.iter().find(|i| i.issuer == self.issuer) {
+            None => {
+                return invalid(
+                    "issuer",
+                    "must be the issuer of an [[access.issuers]] entry",
+                );
+            }
+            Some(issuer) if issuer.ca_cert.is_none() || issuer.jwks_file.is_some() => {
+                return invalid(
+                    "issuer",
+                    "must be an issuer found by discovery over HTTPS (with ca_cert, no jwks_file)",
+                );
+            }
+            Some(_) => {}
+        }
+        let token = |value: &str| {
+            !value.is_empty()
+                && value.len() <= MAX_WEB_LOGIN_VALUE
+                && value.bytes().all(|b| b.is_ascii_graphic())
+        };
+        if !token(&self.client_id) {
+            return invalid(
+                "client_id",
+                "must be the board's client id (printable ASCII)",
+            );
+        }
+        match self.redirect_uri.as_deref().map(str::parse::<http::Uri>) {
+            None => {}
+            Some(Ok(uri))
+                if uri.scheme_str() == Some("https")
+                    && uri.host().is_some()
+                    && uri.path() == "/board/callback"
+                    && uri.query().is_none() => {}
+            Some(_) => {
+                return invalid(
+                    "redirect_uri",
+                    "must be https://<the gateway's public host>/board/callback",
+                );
+            }
+        }
+        if self.scopes.iter().any(|scope| !token(scope)) {
+            return invalid("scopes", "each a scope name without spaces");
+        }
+        Ok(())
+    }
+
+    /// The client secret from `client_secret_file`, if one is configured.
+    pub fn read_client_secret(&self) -> Result<Option<String>, (String, String)> {
+        let Some(path) = &self.client_secret_file else {
+            return Ok(None);
+        };
+        let invalid = |reason: String| ("access.web_login.client_secret_file".to_owned(), reason);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        let secret = text.trim();
+        if secret.is_empty() || secret.len() > 1024 {
+            return Err(invalid(format!("{}: must hold the secret", path.display())));
+        }
+        Ok(Some(secret.to_owned()))
+    }
+}
+
 /// The gateway's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -113,6 +209,10 @@ pub struct AccessSettings {
     /// The trusted token issuers: the region's and each municipality's identity provider.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub issuers: Vec<IssuerSettings>,
+    /// The web board's login at one of `issuers`; absent means no browser login (but the
+    /// development login under `samsyn up`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_login: Option<WebLoginSettings>,
     /// Whether the development issuer whose key lives in the data directory (`samsyn token`)
     /// is trusted too: for `samsyn up` and tests, never in production. Without it and
     /// without issuers the gateway does not start.
@@ -162,6 +262,7 @@ impl Default for AccessSettings {
             owners: DataOwners::default(),
             policy_dir: None,
             issuers: Vec::new(),
+            web_login: None,
             development_issuer: false,
             page_token_keys: Vec::new(),
             links: Vec::new(),
@@ -244,6 +345,9 @@ impl AccessSettings {
                 return invalid("issuers.issuer", "each issuer once");
             }
         }
+        if let Some(web_login) = &self.web_login {
+            web_login.check(&self.issuers)?;
+        }
         let mut key_ids = std::collections::HashSet::new();
         for key in &self.page_token_keys {
             if key.id == 0 {
@@ -308,6 +412,63 @@ mod tests {
         };
         assert_eq!(development.check_trust(), Ok(()));
         assert_eq!(with_issuer(|_| {}).check_trust(), Ok(()));
+    }
+
+    #[test]
+    fn a_web_login_is_refused_naming_the_key_unless_it_can_work() {
+        use serde_json::json;
+        let good = json!({
+            "issuer": "https://idp.region.example", "client_id": "samsyn-board",
+            "redirect_uri": "https://samsyn.region.example/board/callback",
+        });
+        let web_login = |change: serde_json::Value| {
+            let mut value = good.clone();
+            for (key, v) in change.as_object().unwrap() {
+                value[key] = v.clone();
+            }
+            AccessSettings {
+                web_login: Some(serde_json::from_value(value).unwrap()),
+                ..with_issuer(|_| {})
+            }
+        };
+        assert_eq!(web_login(json!({})).check(), Ok(()));
+        for (change, field) in [
+            (
+                json!({"issuer": "https://other.example"}),
+                "access.web_login.issuer",
+            ),
+            (json!({"client_id": ""}), "access.web_login.client_id"),
+            (json!({"client_id": "a b"}), "access.web_login.client_id"),
+            (
+                json!({"redirect_uri": "http://samsyn.example/board/callback"}),
+                "access.web_login.redirect_uri",
+            ),
+            (
+                json!({"redirect_uri": "https://samsyn.example/board/"}),
+                "access.web_login.redirect_uri",
+            ),
+            (json!({"scopes": ["a b"]}), "access.web_login.scopes"),
+        ] {
+            assert_eq!(
+                web_login(change.clone()).check().unwrap_err().0,
+                field,
+                "{change}"
+            );
+        }
+        let mut keys_from_file = web_login(json!({}));
+        keys_from_file.issuers[0].jwks_file = Some("keys.json".into());
+        assert_eq!(
+            keys_from_file.check().unwrap_err().0,
+            "access.web_login.issuer"
+        );
+        let missing = WebLoginSettings {
+            client_secret_file: Some("/nonexistent/secret".into()),
+            ..serde_json::from_value(good).unwrap()
+        };
+        assert_eq!(
+            missing.read_client_secret().unwrap_err().0,
+            "access.web_login.client_secret_file"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -209,4 +209,26 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+const BROWSER_INSTALL: &str = "bash tests/browser/requirements.sh";
+
+/// The browser tools (`tests/browser`), or a failure naming the install command.
+pub fn browser_tools() -> PathBuf {
+    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser");
+    for tool in ["chromium", "chromedriver"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(found, "{tool} is missing: run `{BROWSER_INSTALL}`");
+    }
+    let selenium = Command::new("python3")
+        .args(["-c", "import selenium"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(selenium, "Selenium is missing: run `{BROWSER_INSTALL}`");
+    let axe = Path::new(browser).join("node_modules/axe-core/axe.min.js");
+    assert!(axe.exists(), "axe-core is missing: run `{BROWSER_INSTALL}`");
+    PathBuf::from(browser)
 }

@@ -3,7 +3,8 @@
 //
 //   { "port": 0, "tls": { "cert", "key", "ca" }, "audience", "algorithms": ["RS256", ...],
 //     "clients": [{ "client_id", "client_secret", "alg", "bound", "ttl", "audience" }],
-//     "accounts": { "<username>": { <claims> } } }
+//     "accounts": { "<username>": { <claims> } } | "accounts_file": "<path>",
+//     "web_client": { "client_id", "client_secret" } }
 //
 // Signing keys are generated at start (one per algorithm, fresh key ids), so restarting it
 // on the same port is a key rotation. Access tokens are JWTs (RFC 9068) for `audience`,
@@ -13,6 +14,14 @@
 // Users get tokens without a browser through one test-only grant,
 // `urn:samsyn:params:grant-type:test-user` with `username`: the provider mints the access
 // token with its own models, formats and keys, exactly as after a login.
+//
+// A browser login (authorization code with PKCE) is possible when the configuration has a
+// `"web_client": { "client_id", "client_secret" }`: the provider's own development login and
+// consent pages (any username, which must be an account of `accounts`), ID tokens carrying
+// the account's `name`, and OpenID Connect Dynamic Client Registration (RFC 7591) so that a
+// test registers that client once it knows the gateway's redirect URI (its port is chosen
+// at start); the registered client gets `client_id` and `client_secret` from the
+// configuration.
 //
 // Prints one JSON line `{"issuer", "kids"}` once it listens; stops on SIGTERM.
 
@@ -39,6 +48,11 @@ function signingKey(alg) {
 }
 
 const keys = config.algorithms.map(signingKey);
+// Accounts from the configuration, or read again at each use from `accounts_file` (a test
+// that learns its people only after the provider has started).
+const accounts = () => (config.accounts_file
+  ? JSON.parse(fs.readFileSync(config.accounts_file, 'utf8'))
+  : config.accounts);
 const clientOf = Object.fromEntries(config.clients.map((c) => [c.client_id, c]));
 
 const server = https.createServer({
@@ -71,6 +85,8 @@ function peerCertificate(ctx) {
   return new crypto.X509Certificate(peer.raw);
 }
 
+const web = config.web_client;
+
 const provider = new Provider(issuer, {
   clients: config.clients.map((c) => ({
     client_id: c.client_id,
@@ -82,8 +98,21 @@ const provider = new Provider(issuer, {
     tls_client_certificate_bound_access_tokens: !!c.bound,
   })),
   jwks: { keys },
+  findAccount: (_ctx, id) => (accounts()[id] ? {
+    accountId: id,
+    claims: () => ({ sub: id, name: accounts()[id].name }),
+  } : undefined),
+  claims: { openid: ['sub', 'name'] },
+  // The ID token carries `name` even though an access token is issued too.
+  conformIdTokenClaims: false,
+  pkce: { required: () => true },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: !!web },
+    registration: {
+      enabled: !!web,
+      idFactory: () => web.client_id,
+      secretFactory: () => web.client_secret,
+    },
     clientCredentials: { enabled: true },
     mTLS: {
       enabled: true,
@@ -97,14 +126,14 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: (_ctx, _indicator, client) => resourceServer(client.clientId),
     },
   },
-  extraTokenClaims: (_ctx, token) => config.accounts[token.accountId],
+  extraTokenClaims: (_ctx, token) => accounts()[token.accountId],
   scopes: ['samsyn'],
 });
 
 provider.registerGrantType(TEST_USER_GRANT, async (ctx) => {
   const { client, params } = ctx.oidc;
   const username = params.username;
-  if (!username || !config.accounts[username]) {
+  if (!username || !accounts()[username]) {
     throw new errors.InvalidGrant('unknown user');
   }
   const token = new provider.AccessToken({

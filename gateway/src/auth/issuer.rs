@@ -306,16 +306,11 @@ impl Issuer {
             .ca_cert
             .as_ref()
             .ok_or_else(|| KeyError::Parse("an issuer needs ca_cert or jwks_file".into()))?;
-        let roots =
-            samsyn_kit::tls::trust_anchors(ca).map_err(|e| KeyError::Parse(e.to_string()))?;
-        let mut config = (*samsyn_kit::tls::client_config(roots, None)
-            .map_err(|e| KeyError::Parse(e.to_string()))?)
-        .clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = fetch::https_client(ca)?;
         Ok(Self::configured(
             settings,
             settings.speaks(),
-            KeySource::Discovery(Arc::new(config)),
+            KeySource::Discovery(config),
         ))
     }
 
@@ -399,6 +394,41 @@ impl Issuer {
         header: &jsonwebtoken::Header,
         now: u64,
     ) -> Result<Mapped, AuthError> {
+        let claims = self.decode(token, header, &self.audience)?;
+        self.map(&claims, now)
+    }
+
+    /// Verifies an OpenID Connect ID token (whose header is `header`) issued to the client
+    /// `client_id`: its signature with the keys held now, its issuer, audience and times.
+    /// Its claims, for the caller to check the `nonce`.
+    pub(super) fn verify_id_token(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+        client_id: &str,
+        now: u64,
+    ) -> Result<serde_json::Map<String, Value>, AuthError> {
+        let claims = self.decode(token, header, client_id)?;
+        let time = |name: &'static str| -> Result<Option<u64>, AuthError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value.as_u64().map(Some).ok_or(AuthError::Claims(name)),
+            }
+        };
+        let expires_at = time("exp")?.ok_or(AuthError::Claims("exp"))?;
+        self.limits
+            .check(expires_at, time("nbf")?, time("iat")?, now)?;
+        Ok(claims)
+    }
+
+    /// The claims of `token` once its algorithm, key, signature, issuer and `audience`
+    /// check out (times are left to the caller, against one clock).
+    fn decode(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+        audience: &str,
+    ) -> Result<serde_json::Map<String, Value>, AuthError> {
         if !self.algorithms.contains(&header.alg) {
             return Err(AuthError::Invalid);
         }
@@ -414,23 +444,21 @@ impl Issuer {
         }
         let mut validation = jsonwebtoken::Validation::new(header.alg);
         validation.set_issuer(&[&self.name]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        // All times are checked by `TokenLimits::check`, against one clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let data =
-            jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &validation)
-                .map_err(|e| {
-                    use jsonwebtoken::errors::ErrorKind;
-                    match e.kind() {
-                        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
-                            AuthError::WrongIssuerOrAudience
-                        }
-                        _ => AuthError::Invalid,
+        jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                        AuthError::WrongIssuerOrAudience
                     }
-                })?;
-        self.map(&data.claims, now)
+                    _ => AuthError::Invalid,
+                }
+            })
     }
 
     /// The principal and session the verified `claims` describe at `now`.

@@ -535,3 +535,36 @@ fn claims_map_from_an_hsa_style_provider() {
         "unlisted role values are dropped, Swedish values translated"
     );
 }
+
+#[test]
+fn an_id_token_verifies_only_for_its_client_and_its_times() {
+    let (_dir, issuer) = issuer();
+    let verifier = issuer.verifier().unwrap();
+    let mut id_token = claims(&case_manager());
+    id_token.aud = "samsyn-board".into();
+    let signed_id_token = signed(&issuer, &id_token);
+    let verified = verifier
+        .verify_id_token(&signed_id_token, "samsyn-board")
+        .unwrap();
+    assert_eq!(verified["sub"], case_manager().id.as_str());
+    // An access token (for the gateway's audience) is not an ID token of the client.
+    let access_token = signed(&issuer, &claims(&case_manager()));
+    assert_eq!(
+        verifier.verify_id_token(&access_token, "samsyn-board"),
+        Err(AuthError::WrongIssuerOrAudience)
+    );
+    assert_eq!(
+        verifier.verify_id_token(&signed_id_token, "another-client"),
+        Err(AuthError::WrongIssuerOrAudience)
+    );
+    id_token.exp = now() - 3600;
+    id_token.iat = Some(now() - 4000);
+    assert!(
+        verifier
+            .verify_id_token(&signed(&issuer, &id_token), "samsyn-board")
+            .is_err()
+    );
+    let mut tampered = signed_id_token.clone();
+    tampered.pop();
+    assert!(verifier.verify_id_token(&tampered, "samsyn-board").is_err());
+}

@@ -15,11 +15,14 @@
 //! a POST without it is refused with 403; no personal identity number is fetched for or
 //! shown on any page, and URLs name participants by their internal id only.
 //!
-//! Login: under `samsyn up` (the development issuer trusted) a development login lets one
-//! pick a person of the demo roster; the session then holds a development token for them.
+//! Login: with `[access.web_login]` configured, OpenID Connect authorization code with PKCE
+//! at the configured issuer (see [`oidc`]); otherwise, under `samsyn up` (the development
+//! issuer trusted), a development login lets one pick a person of the demo roster; the
+//! session then holds a development token for them.
 
 pub mod calls;
 mod live;
+pub mod oidc;
 mod pages;
 pub mod session;
 pub mod timeline;
@@ -56,6 +59,9 @@ const DEV_LOGIN_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 pub struct BoardSettings {
     /// The development login, under `samsyn up` only.
     pub dev_login: Option<DevLogin>,
+    /// The login at an OpenID provider (`[access.web_login]`); when set, `/board/login`
+    /// goes there.
+    pub web_login: Option<Arc<oidc::WebLogin>>,
 }
 
 /// The development login: people of the demo roster, with tokens from the development issuer.
@@ -112,6 +118,7 @@ pub fn routes(gateway: Arc<Gateway>, settings: BoardSettings) -> axum::Router {
             post(pages::complete_action),
         )
         .route("/board/login", get(login_page).post(log_in))
+        .route("/board/callback", get(oidc::callback))
         .route("/board/logout", post(log_out))
         .route("/board/static/board.js", get(script))
         .route("/board/static/board.css", get(style))
@@ -393,7 +400,14 @@ impl RosterPerson {
     }
 }
 
-async fn login_page(State(board): State<Arc<WebBoard>>) -> Result<Response, PageError> {
+async fn login_page(
+    State(board): State<Arc<WebBoard>>,
+    uri: http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    if let Some(web_login) = &board.settings.web_login {
+        return Ok(oidc::start(web_login, &uri, &headers).await);
+    }
     let session = board
         .sessions
         .anonymous()

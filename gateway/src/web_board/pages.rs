@@ -75,6 +75,13 @@ pub(super) struct ErrorPage {
     pub(super) text: String,
 }
 
+/// The page a finished login answers with: it moves on to the board by itself, as a new
+/// navigation from the board's own origin, so that the `SameSite=Strict` session cookie is
+/// sent (a redirect would still count as coming from the identity provider's site).
+#[derive(Template)]
+#[template(path = "board/signed_in.html")]
+pub(super) struct SignedInPage;
+
 /// One open agreed action on a row.
 pub(super) struct ActionView {
     id: String,

@@ -187,13 +187,18 @@ impl Sessions {
 
 /// The session id in the request's cookies.
 fn cookie_value(headers: &http::HeaderMap) -> Option<&str> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `name` in the request's cookies, if it can be an id.
+pub(super) fn cookie_named<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty() && value.len() <= 64)
 }
