@@ -355,4 +355,4 @@ fn purpose(purpose: Option<&str>) -> rule::Purpose {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

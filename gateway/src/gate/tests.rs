@@ -15,9 +15,9 @@ use crate::describe::CallDescriber;
 
 /// Enrolled, home Helsingborg, with a care team and a consent to share the plan with
 /// Helsingborg; on the FACT team's board.
-const SHARED: &str = "0198c0de-0000-7000-8000-0000000000a1";
+pub(crate) const SHARED: &str = "0198c0de-0000-7000-8000-0000000000a1";
 /// Enrolled, home Helsingborg, the same care team, no consent.
-const UNSHARED: &str = "0198c0de-0000-7000-8000-0000000000a2";
+pub(crate) const UNSHARED: &str = "0198c0de-0000-7000-8000-0000000000a2";
 /// Nobody the view has heard of.
 const UNKNOWN: &str = "0198c0de-0000-7000-8000-0000000000ff";
 
@@ -44,7 +44,7 @@ fn staff(id: &str, organisation: &str, roles: &[&str]) -> Principal {
     }
 }
 
-fn case_manager() -> Principal {
+pub(crate) fn case_manager() -> Principal {
     staff(CASE_MANAGER, REGION, &["case_manager"])
 }
 
@@ -94,7 +94,7 @@ fn team() -> Vec<samsyn_proto::participants::v1::Assignment> {
 }
 
 /// A gate over a current view holding the two participants.
-fn gate() -> Gate {
+pub(crate) fn gate() -> Gate {
     let view = Arc::new(AccessView::new(Duration::from_secs(60)));
     let participants = [
         participant(1, SHARED, ParticipantStatus::Enrolled, 1),

@@ -22,6 +22,7 @@ mod codec;
 mod error;
 mod fill;
 mod forward;
+mod layers;
 mod metadata;
 mod narrow;
 mod stream;
@@ -38,10 +39,10 @@ use bytes::Bytes;
 use samsyn_proto::MethodAccess;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::access_view::{FeedName, Follower};
-use crate::audit::{AuditTrail, ExportAudit, Outcome};
+use crate::audit::AuditTrail;
 use crate::auth::Principal;
 use crate::authenticate::Authenticator;
 use crate::describe::CallDescriber;
@@ -49,8 +50,7 @@ use crate::gate::{Gate, Verdict};
 use crate::page_token::PageTokens;
 
 use error::GatewayError;
-use forward::scrub;
-use metadata::{caller_trace_id, new_trace_id, trace_id_of, written_sequence};
+use metadata::{caller_trace_id, new_trace_id, trace_id_of};
 
 pub use codec::RawCodec;
 pub use metadata::{CONSISTENCY_HEADER, EMERGENCY_REASON, EMERGENCY_REASON_BIN};
@@ -273,74 +273,6 @@ impl Call {
             .map(|(access, _)| access)
             .ok_or_else(|| GatewayError::UnknownMethod.into())
     }
-
-    async fn unary(&self, request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
-        let admitted = self.admit(request).await?;
-        let access = self.access()?.clone();
-        if access.action() == samsyn_proto::common::v1::Action::Write {
-            self.audit_intent(&admitted).await?;
-        }
-        let limit = admitted.timeout.map_or(self.gateway.default_deadline, |t| {
-            t.min(self.gateway.default_deadline)
-        });
-        if filled(&self.gateway, &access, &self.path) {
-            return self.unary_filled(admitted, &access, limit).await;
-        }
-        let (result, feed) = self
-            .forward_unary(&admitted, admitted.message.clone(), limit)
-            .await?;
-        let response = match result {
-            Ok(response) => response,
-            Err(status) => {
-                let status = scrub(&status);
-                self.audit_forwarded(admitted, Vec::new(), status.code())
-                    .await?;
-                return Err(status);
-            }
-        };
-        let written = feed.zip(written_sequence(response.metadata()));
-        if let Some((feed, sequence)) = written {
-            self.settle(feed, sequence).await;
-        }
-        let export = ExportAudit::of(response.metadata());
-        let body = response.into_inner();
-        if let Err(status) = self.check_answer(&admitted, &access, &body) {
-            self.audit_forwarded(admitted, Vec::new(), status.code())
-                .await?;
-            return Err(status);
-        }
-        let (body, rows) = match self.narrow(&admitted.principal, &access, body) {
-            Ok(narrowed) => narrowed,
-            Err(status) => {
-                self.audit_forwarded(admitted, Vec::new(), status.code())
-                    .await?;
-                return Err(status);
-            }
-        };
-        let body = match self
-            .gateway
-            .pages
-            .seal_response(&self.path, &admitted.principal.id, &body)
-        {
-            Ok(Some(sealed)) => Bytes::from(sealed),
-            Ok(None) => body,
-            Err(error) => {
-                let status = Status::from(GatewayError::internal("sealing a page token")(error));
-                self.audit_forwarded(admitted, rows, status.code()).await?;
-                return Err(status);
-            }
-        };
-        let mut event = self.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded)?;
-        event.export = export;
-        self.record(event).await?;
-        let mut response = Response::new(body);
-        if let Some((feed, sequence)) = written
-            && let Ok(token) = format!("{}:{sequence}", feed.as_str()).parse()
-        {
-            response.metadata_mut().insert(CONSISTENCY_HEADER, token);
-        }
-        Ok(response)
-    }
 }
 
 impl tonic::server::UnaryService<Bytes> for Call {
@@ -353,7 +285,10 @@ impl tonic::server::UnaryService<Bytes> for Call {
             path: self.path.clone(),
             trace: self.trace.clone(),
         };
-        Box::pin(async move { call.unary(request).await })
+        Box::pin(tower::ServiceExt::oneshot(
+            layers::unary_path(),
+            (call, request),
+        ))
     }
 }
 
@@ -381,17 +316,22 @@ fn filled(gateway: &Gateway, access: &MethodAccess, path: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn writes_settle_on_the_feed_of_the_service_they_went_to() {
+    /// Channels to services nobody runs: a call on them ends UNAVAILABLE.
+    pub(super) fn unreachable() -> Upstreams {
         let lazy = || Channel::from_static("http://127.0.0.1:9").connect_lazy();
-        let upstreams = Upstreams {
+        Upstreams {
             participants: lazy(),
             consent: lazy(),
             plans: lazy(),
             board: lazy(),
             audit: None,
             reports: None,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_settle_on_the_feed_of_the_service_they_went_to() {
+        let upstreams = unreachable();
         for (path, feed) in [
             (
                 "/samsyn.participants.v1.ParticipantsService/Enrol",
