@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import ElementNotInteractableException, StaleElementReferenceException
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -128,6 +128,19 @@ def samsyn(*args):
     return out.stdout
 
 
+def retry_stale(action, tries=3):
+    """Runs `action` again (bounded) if the live page replaced an element it had found:
+    rows and agenda are fetched again whenever the board changes, until someone types.
+    (No `clear()` on a field: it blurs the field, which lets a waiting fetch replace it.)"""
+    for attempt in range(tries):
+        try:
+            return action()
+        except (StaleElementReferenceException, ElementNotInteractableException):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.3)
+
+
 def wait_until(condition, limit):
     """Seconds until `condition()` held, or None after `limit` seconds."""
     start = time.monotonic()
@@ -218,14 +231,28 @@ def main():
         new = 3 if old != 3 else 1
         anna.switch_to.window(first)
         live(anna)
-        row = anna.find_element(By.CSS_SELECTOR, f"tr[data-entry='{entry}']")
-        row.find_element(By.TAG_NAME, "summary").click()
-        Select(row.find_element(By.ID, f"level-{entry}")).select_by_value(str(new))
-        row.find_element(By.ID, f"note-{entry}").send_keys("Ändrad i webbläsaren")
-        clicked = time.monotonic()
-        row.find_element(By.CSS_SELECTOR, "form.status-form button").click()
-        WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.ID, "board-rows"))
-        saved = next(r["level"] for r in row_data(anna) if r["entry"] == entry)
+
+        def change_status():
+            row = anna.find_element(By.CSS_SELECTOR, f"tr[data-entry='{entry}']")
+            note = row.find_element(By.ID, f"note-{entry}")
+            if not note.is_displayed():
+                row.find_element(By.TAG_NAME, "summary").click()
+            Select(row.find_element(By.ID, f"level-{entry}")).select_by_value(str(new))
+            note.send_keys("Ändrad i webbläsaren")
+            clicked = time.monotonic()
+            row.find_element(By.CSS_SELECTOR, "form.status-form button").click()
+            return clicked
+
+        clicked = retry_stale(change_status)
+
+        def level_shown():
+            try:
+                return next((r["level"] for r in row_data(anna) if r["entry"] == entry), None)
+            except StaleElementReferenceException:
+                return None  # the page is being replaced by the form's answer
+
+        wait_until(lambda: level_shown() == new, WAIT)
+        saved = level_shown()
         check(saved == new, f"the status form saved level {new} ({saved})")
         anna.switch_to.window(second)
         seen = wait_until(
@@ -255,10 +282,16 @@ def main():
         check(len(row_data(anna)) == before + 1 and len(added) == 1, "the put-on form adds a row")
         if added:
             entry = added[0]["entry"]
-            row = anna.find_element(By.CSS_SELECTOR, f"tr[data-entry='{entry}']")
-            row.find_element(By.TAG_NAME, "summary").click()
-            row.find_element(By.ID, f"take-off-{entry}").send_keys("Stabil igen")
-            row.find_element(By.CSS_SELECTOR, "form.take-off-form button").click()
+
+            def take_off():
+                row = anna.find_element(By.CSS_SELECTOR, f"tr[data-entry='{entry}']")
+                field = row.find_element(By.ID, f"take-off-{entry}")
+                if not field.is_displayed():
+                    row.find_element(By.TAG_NAME, "summary").click()
+                field.send_keys("Stabil igen")
+                row.find_element(By.CSS_SELECTOR, "form.take-off-form button").click()
+
+            retry_stale(take_off)
             WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.ID, "board-rows"))
             live(anna)
             check(
@@ -293,19 +326,15 @@ def main():
         forms = anna.find_elements(By.CSS_SELECTOR, "form.discussion")
         check(len(forms) > 0, "the started meeting has a discussion form per participant")
         if forms:
-            # The agenda may be fetched again (live) until someone is typing in it; a form
-            # replaced before the first keystroke is found again.
-            for attempt in range(3):
-                try:
-                    form = anna.find_elements(By.CSS_SELECTOR, "form.discussion")[0]
-                    form.find_element(By.TAG_NAME, "textarea").send_keys("Går åt rätt håll, fortsätt hembesöken")
-                    form.find_element(By.CSS_SELECTOR, "input[name='decision']").send_keys("Kvar på tavlan")
-                    form.find_element(By.TAG_NAME, "button").click()
-                    break
-                except StaleElementReferenceException:
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.3)
+            def discuss():
+                form = anna.find_elements(By.CSS_SELECTOR, "form.discussion")[0]
+                text = form.find_element(By.TAG_NAME, "textarea")
+                text.send_keys("Går åt rätt håll, fortsätt hembesöken")
+                decision = form.find_element(By.CSS_SELECTOR, "input[name='decision']")
+                decision.send_keys("Kvar på tavlan")
+                form.find_element(By.TAG_NAME, "button").click()
+
+            retry_stale(discuss)
             WebDriverWait(anna, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "dl.minutes"))
             check("Går åt rätt håll" in anna.find_element(By.CSS_SELECTOR, "dl.minutes").text, "the minutes show the discussion")
         anna.save_screenshot(os.path.join(SHOTS, "meeting.png"))
