@@ -17,9 +17,10 @@ import sys
 import time
 
 from selenium.common.exceptions import ElementNotInteractableException, StaleElementReferenceException
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+import common
 
 BOARD = os.environ["BOARD_URL"]
 SAMSYN = os.environ["BROWSER_TEST_SAMSYN"]
@@ -32,33 +33,12 @@ BARS = int(os.environ["TIMELINE_BARS"])
 WAIT = 10  # seconds, for page loads and ordinary waits
 LIVE = 2.0  # seconds: the bound for a change to reach an open page
 
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
+check = common.check
+failures = common.failures
 
 
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--lang=sv-SE",
-    ]:
-        options.add_argument(arg)
-    # The demo's gateway certificate is from samsyn's own development CA.
-    options.accept_insecure_certs = True
-    service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT)
-    driver.set_script_timeout(WAIT)
-    return driver
+    return common.browser(WAIT)
 
 
 def log_in(driver, key):

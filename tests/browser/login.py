@@ -14,9 +14,10 @@ import sys
 import time
 from urllib.parse import parse_qs, quote, urlparse
 
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+import common
 
 BOARD = os.environ["BOARD_URL"]
 ISSUER = os.environ["ISSUER"]
@@ -28,34 +29,12 @@ SHOTS = os.environ["SHOTS"]
 WAIT = 10  # seconds, for page loads and ordinary waits
 SESSION = "__Host-samsyn-board"
 
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
+check = common.check
+failures = common.failures
 
 
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--lang=sv-SE",
-    ]:
-        options.add_argument(arg)
-    # The gateway's and the provider's certificates are from test CAs.
-    options.accept_insecure_certs = True
-    # The network log shows the URLs the browser was sent to (the callback's code).
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT)
-    return driver
+    return common.browser(WAIT, network_log=True)
 
 
 def requested(driver, prefix):
