@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{
     self, BoardConfig, BoardError, BoardRepository, ConfigInvalid, Coordinator, CoordinatorRole,
-    Criterion, CriterionCode, ENTRY_KIND, EntryUpdate, Invalid, NewAction, NewDiscussion, NewEntry,
+    Criterion, CriterionCode, ENTRY_KIND, EntryUpdate, IdError, NewAction, NewDiscussion, NewEntry,
     NewMeeting, Outcome, Staff, Text, Trend,
 };
 use crate::follow::Followers;
@@ -108,7 +108,7 @@ fn id<T>(
     v: &mut FieldViolations,
     name: &str,
     value: &str,
-    parse: fn(&str) -> Result<T, Invalid>,
+    parse: fn(&str) -> Result<T, IdError>,
 ) -> Option<T> {
     v.check(name, parse(value))
 }
@@ -118,8 +118,7 @@ fn participant(
     name: &str,
     value: Option<&PbParticipantId>,
 ) -> Option<domain::ParticipantId> {
-    let value = value.map(|p| p.value.as_str()).unwrap_or_default();
-    v.check(&field(name, "value"), domain::ParticipantId::parse(value))
+    v.id(domain::ParticipantId::from_field(name, value))
 }
 
 fn staff(v: &mut FieldViolations, name: &str, value: Option<&StaffRef>) -> Option<Staff> {
