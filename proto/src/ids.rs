@@ -48,6 +48,25 @@ pub struct FieldError {
     pub error: IdError,
 }
 
+/// Parses the id an id message in `field` holds: `field` is named when the message is
+/// missing, `field.value` when what it holds is refused.
+fn in_field<T>(
+    field: &str,
+    value: Option<&str>,
+    parse: fn(&str) -> Result<T, IdError>,
+) -> Result<T, FieldError> {
+    let Some(value) = value else {
+        return Err(FieldError {
+            field: field.to_owned(),
+            error: IdError::Missing,
+        });
+    };
+    parse(value).map_err(|error| FieldError {
+        field: format!("{field}.value"),
+        error,
+    })
+}
+
 /// The UUID in `value` if it is written in the one accepted form.
 pub fn parse_uuid(value: &str) -> Result<Uuid, IdError> {
     if value.is_empty() {
@@ -146,16 +165,7 @@ impl ParticipantId {
         field: &str,
         value: Option<&common::ParticipantId>,
     ) -> Result<Self, FieldError> {
-        let Some(id) = value else {
-            return Err(FieldError {
-                field: field.to_owned(),
-                error: IdError::Missing,
-            });
-        };
-        Self::parse(&id.value).map_err(|error| FieldError {
-            field: format!("{field}.value"),
-            error,
-        })
+        in_field(field, value.map(|id| id.value.as_str()), Self::parse)
     }
 
     /// The id as the wire carries it.
@@ -250,16 +260,7 @@ impl OrganisationId {
         field: &str,
         value: Option<&common::OrganisationId>,
     ) -> Result<Self, FieldError> {
-        let Some(id) = value else {
-            return Err(FieldError {
-                field: field.to_owned(),
-                error: IdError::Missing,
-            });
-        };
-        Self::parse(&id.value).map_err(|error| FieldError {
-            field: format!("{field}.value"),
-            error,
-        })
+        in_field(field, value.map(|id| id.value.as_str()), Self::parse)
     }
 
     /// Whether this is a Swedish municipality code (four digits).
