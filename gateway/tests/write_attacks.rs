@@ -109,29 +109,36 @@ async fn participant(stack: &Stack, id: &str) -> participants_pb::Participant {
         .into_inner()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_key_returns_nothing_of_another_callers_record() {
-    let stack = Stack::start().await;
-    let team_id = board_team(&stack).await;
+/// Two enrolled participants, the first on `CASE_MANAGER`'s care team and the second on
+/// `OTHER_CASE_MANAGER`'s, both with Helsingborg's coordinator; the gateway has seen them.
+async fn two_participants(stack: &Stack) -> (String, String) {
     let team = |region| Team {
         region,
         municipal: &[HBG_COORDINATOR],
     };
-    let victim = enrolled(
-        &stack,
+    let first = enrolled(
+        stack,
         &pin("19790321", "482"),
         "Örjan Åkesson",
         team(&[CASE_MANAGER]),
     )
     .await;
-    let own = enrolled(
-        &stack,
+    let second = enrolled(
+        stack,
         &pin("19850704", "316"),
         "Märta Ödmark",
         team(&[OTHER_CASE_MANAGER]),
     )
     .await;
     stack.settle().await;
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_key_returns_nothing_of_another_callers_record() {
+    let stack = Stack::start().await;
+    let team_id = board_team(&stack).await;
+    let (victim, own) = two_participants(&stack).await;
     let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
     let attacker = stack.token(&staff(OTHER_CASE_MANAGER, REGION, &["case_manager"]));
 
@@ -653,25 +660,7 @@ async fn a_call_about_nobody_is_refused_before_any_decision() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_spelling_of_a_participant_id_reaches_nobody() {
     let stack = Stack::start().await;
-    let team = |region| Team {
-        region,
-        municipal: &[HBG_COORDINATOR],
-    };
-    let anna = enrolled(
-        &stack,
-        &pin("19790321", "482"),
-        "Örjan Åkesson",
-        team(&[CASE_MANAGER]),
-    )
-    .await;
-    let other = enrolled(
-        &stack,
-        &pin("19850704", "316"),
-        "Märta Ödmark",
-        team(&[OTHER_CASE_MANAGER]),
-    )
-    .await;
-    stack.settle().await;
+    let (anna, other) = two_participants(&stack).await;
     let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
     let physician = Credentials::bearer(&stack.token(&staff(PSYCHIATRIST, REGION, &["physician"])))
         .emergency("Akut suicidrisk; jourläkare behöver läkemedelslistan");

@@ -618,23 +618,70 @@ fn parse_record_consent(
                 None
             }
         };
-        let requested_by = actor(v, "requested_by", &request.requested_by);
-        let recorded_by = staff_actor(v, "recorded_by", &request.recorded_by);
-        let on_behalf_of = representative(v, "on_behalf_of", request.on_behalf_of.as_ref());
-        representative_named(v, requested_by.as_ref(), on_behalf_of.as_ref());
-        let note = v.check("note", Note::parse_optional(&request.note));
-        let key = idempotency_key(v, &request.idempotency_key);
+        let recording = recording(v, request.into())?;
         let new = NewConsent {
             participant: participant?,
             kind: kind?,
             validity: validity?,
             form: form?,
-            requested_by: requested_by?,
-            recorded_by: recorded_by?,
-            on_behalf_of: on_behalf_of?,
-            note: note?,
+            requested_by: recording.requested_by,
+            recorded_by: recording.recorded_by,
+            on_behalf_of: recording.on_behalf_of,
+            note: recording.note,
         };
-        Some((new, key?))
+        Some((new, recording.key))
+    })
+}
+
+/// What a new consent and a new restriction both carry besides their own fields.
+struct Recorded<'a> {
+    requested_by: &'a Option<pb::Actor>,
+    recorded_by: &'a Option<pb::Actor>,
+    on_behalf_of: Option<&'a pb::Representative>,
+    note: &'a str,
+    idempotency_key: &'a str,
+}
+
+macro_rules! recorded_of {
+    ($($request:ty),*) => {$(
+        impl<'a> From<&'a $request> for Recorded<'a> {
+            fn from(request: &'a $request) -> Self {
+                Recorded {
+                    requested_by: &request.requested_by,
+                    recorded_by: &request.recorded_by,
+                    on_behalf_of: request.on_behalf_of.as_ref(),
+                    note: &request.note,
+                    idempotency_key: &request.idempotency_key,
+                }
+            }
+        }
+    )*};
+}
+
+recorded_of!(pb::RecordConsentRequest, pb::CreateRestrictionRequest);
+
+/// Who asked, who recorded it, for whom, the note, and the idempotency key.
+struct Recording {
+    requested_by: Actor,
+    recorded_by: StaffMember,
+    on_behalf_of: Option<Representative>,
+    note: Option<Note>,
+    key: Option<IdempotencyKey>,
+}
+
+fn recording(v: &mut FieldViolations, request: Recorded<'_>) -> Option<Recording> {
+    let requested_by = actor(v, "requested_by", request.requested_by);
+    let recorded_by = staff_actor(v, "recorded_by", request.recorded_by);
+    let on_behalf_of = representative(v, "on_behalf_of", request.on_behalf_of);
+    representative_named(v, requested_by.as_ref(), on_behalf_of.as_ref());
+    let note = v.check("note", Note::parse_optional(request.note));
+    let key = idempotency_key(v, request.idempotency_key);
+    Some(Recording {
+        requested_by: requested_by?,
+        recorded_by: recorded_by?,
+        on_behalf_of: on_behalf_of?,
+        note: note?,
+        key: key?,
     })
 }
 
@@ -659,12 +706,7 @@ fn parse_create_restriction(
         };
         let categories = categories(v, "categories", &request.categories);
         let validity = validity(v, request.valid_from.as_ref(), request.valid_until.as_ref());
-        let requested_by = actor(v, "requested_by", &request.requested_by);
-        let recorded_by = staff_actor(v, "recorded_by", &request.recorded_by);
-        let on_behalf_of = representative(v, "on_behalf_of", request.on_behalf_of.as_ref());
-        representative_named(v, requested_by.as_ref(), on_behalf_of.as_ref());
-        let note = v.check("note", Note::parse_optional(&request.note));
-        let key = idempotency_key(v, &request.idempotency_key);
+        let recording = recording(v, request.into())?;
         let new = NewRestriction {
             participant: participant?,
             organisation: organisation?,
@@ -672,12 +714,12 @@ fn parse_create_restriction(
             owner_organisation: owner?,
             categories: categories?,
             validity: validity?,
-            requested_by: requested_by?,
-            recorded_by: recorded_by?,
-            on_behalf_of: on_behalf_of?,
-            note: note?,
+            requested_by: recording.requested_by,
+            recorded_by: recording.recorded_by,
+            on_behalf_of: recording.on_behalf_of,
+            note: recording.note,
         };
-        Some((new, key?))
+        Some((new, recording.key))
     })
 }
 
