@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, ReflectMessage, Value};
 use samsyn_proto::common::v1::DataCategory;
+use samsyn_proto::ids::ParticipantId;
 use samsyn_proto::{AccessTable, AccessTableError, MethodAccess};
 
 /// A call the gateway cannot describe, and so refuses.
@@ -17,8 +18,9 @@ pub enum DescribeError {
     /// The request or response bytes do not decode as the method's message.
     #[error("message does not decode")]
     Malformed,
-    /// The annotated participant field is empty or not a participant id: the call would be
-    /// decided as being about nobody, so it is refused before any decision.
+    /// The annotated participant field is empty or not a participant id in its one spelling
+    /// (`samsyn_proto::ids`): the call would be decided as being about nobody, or about a
+    /// name the access view does not know, so it is refused before any decision.
     #[error("participant field missing or malformed")]
     NoParticipant(String),
     /// The descriptor set is broken (a build problem, not a caller's).
@@ -40,7 +42,9 @@ pub struct Call<'a> {
     /// Its access annotation.
     pub access: &'a MethodAccess,
     /// The participant the request names, when the annotation says where to look and the
-    /// request fills it in.
+    /// request fills it in: always a checked [`ParticipantId`](samsyn_proto::ids::ParticipantId)
+    /// in its one spelling, so every lookup made with it (access view, emergency memory,
+    /// consent, audit) is made with the key the services and feeds use.
     pub participant_id: Option<String>,
     /// What the request says about consents and restrictions, where annotated.
     pub act: RequestedAct,
@@ -175,7 +179,9 @@ impl CallDescriber {
         } else {
             match participant_at(&message, &access.participant_field) {
                 None if access.participant_optional => None,
-                Some(id) if uuid::Uuid::try_parse(&id).is_ok() => Some(id),
+                // Another spelling of an id (upper case, braces, no hyphens) is refused here,
+                // before anything is looked up with it: one participant, one key.
+                Some(id) if ParticipantId::parse(&id).is_ok() => Some(id),
                 _ => {
                     return Err(DescribeError::NoParticipant(
                         access.participant_field.clone(),
@@ -525,6 +531,38 @@ mod tests {
                     Err(DescribeError::NoParticipant(field)) if field == "participant_id"
                 ),
                 "a call about nobody is refused, never decided"
+            );
+        }
+    }
+
+    #[test]
+    fn another_spelling_of_a_participant_id_is_refused_before_any_lookup() {
+        let describer = CallDescriber::samsyn().unwrap();
+        let canonical = "0198c0de-0000-7000-8000-0000000000a1";
+        let request = |value: &str| {
+            participants::GetParticipantRequest {
+                participant_id: id(value),
+            }
+            .encode_to_vec()
+        };
+        let call = describer
+            .describe(GET_PARTICIPANT, &request(canonical))
+            .unwrap();
+        assert_eq!(call.participant_id.as_deref(), Some(canonical));
+        for spelling in [
+            "0198C0DE-0000-7000-8000-0000000000A1",
+            "0198c0de-0000-7000-8000-0000000000A1",
+            "{0198c0de-0000-7000-8000-0000000000a1}",
+            "urn:uuid:0198c0de-0000-7000-8000-0000000000a1",
+            "0198c0de00007000800000000000000a1",
+            "0198c0de0000700080000000000000a1",
+        ] {
+            assert!(
+                matches!(
+                    describer.describe(GET_PARTICIPANT, &request(spelling)),
+                    Err(DescribeError::NoParticipant(field)) if field == "participant_id"
+                ),
+                "{spelling} is another spelling of {canonical}, never a key of its own"
             );
         }
     }

@@ -109,29 +109,36 @@ async fn participant(stack: &Stack, id: &str) -> participants_pb::Participant {
         .into_inner()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_key_returns_nothing_of_another_callers_record() {
-    let stack = Stack::start().await;
-    let team_id = board_team(&stack).await;
+/// Two enrolled participants, the first on `CASE_MANAGER`'s care team and the second on
+/// `OTHER_CASE_MANAGER`'s, both with Helsingborg's coordinator; the gateway has seen them.
+async fn two_participants(stack: &Stack) -> (String, String) {
     let team = |region| Team {
         region,
         municipal: &[HBG_COORDINATOR],
     };
-    let victim = enrolled(
-        &stack,
+    let first = enrolled(
+        stack,
         &pin("19790321", "482"),
         "Örjan Åkesson",
         team(&[CASE_MANAGER]),
     )
     .await;
-    let own = enrolled(
-        &stack,
+    let second = enrolled(
+        stack,
         &pin("19850704", "316"),
         "Märta Ödmark",
         team(&[OTHER_CASE_MANAGER]),
     )
     .await;
     stack.settle().await;
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_key_returns_nothing_of_another_callers_record() {
+    let stack = Stack::start().await;
+    let team_id = board_team(&stack).await;
+    let (victim, own) = two_participants(&stack).await;
     let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
     let attacker = stack.token(&staff(OTHER_CASE_MANAGER, REGION, &["case_manager"]));
 
@@ -647,6 +654,58 @@ async fn a_call_about_nobody_is_refused_before_any_decision() {
     let events = stack.trail.events();
     assert_eq!(events.len(), 3);
     assert!(events.iter().all(|e| !e.allowed && e.policies.is_empty()));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_spelling_of_a_participant_id_reaches_nobody() {
+    let stack = Stack::start().await;
+    let (anna, other) = two_participants(&stack).await;
+    let case_manager = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
+    let physician = Credentials::bearer(&stack.token(&staff(PSYCHIATRIST, REGION, &["physician"])))
+        .emergency("Akut suicidrisk; jourläkare behöver läkemedelslistan");
+    let read = |id: &str| participants_pb::GetParticipantRequest {
+        participant_id: pid(id),
+    };
+    // The one spelling is read as ever.
+    let shown = participants(&stack, &case_manager)
+        .get_participant(read(&anna))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shown.participant_id.unwrap().value, anna);
+    let before = stack.trail.events().len();
+    for id in [&anna, &other] {
+        let spellings = [
+            id.to_uppercase(),
+            format!("{{{id}}}"),
+            format!("urn:uuid:{id}"),
+            id.replace('-', ""),
+        ];
+        for spelling in &spellings {
+            // Neither the care team's own case manager nor an emergency reaches anyone
+            // under another spelling: the call is refused before any lookup.
+            let refused = participants(&stack, &case_manager)
+                .get_participant(read(spelling))
+                .await
+                .unwrap_err();
+            assert_eq!(fields(&refused), ["participant_id"], "{spelling}");
+            let refused =
+                ParticipantsServiceClient::with_interceptor(stack.channel(), physician.clone())
+                    .get_participant(read(spelling))
+                    .await
+                    .unwrap_err();
+            assert_eq!(fields(&refused), ["participant_id"], "{spelling}");
+        }
+        assert_eq!(
+            stack.gateway.gate().emergency_declared_at(PSYCHIATRIST, id),
+            None,
+            "no emergency is remembered under any spelling"
+        );
+    }
+    let refusals = &stack.trail.events()[before..];
+    assert_eq!(refusals.len(), 16, "every refusal is audited");
+    assert!(refusals.iter().all(|e| !e.allowed && e.policies.is_empty()));
     stack.stop().await;
 }
 

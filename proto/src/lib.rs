@@ -1,5 +1,6 @@
 //! Samsyn's gRPC contract: the code generated from `proto/samsyn/**.proto`, the descriptor set
-//! (for reflection and for the gateway) and the access table read from its annotations.
+//! (for reflection and for the gateway), the access table read from its annotations, and the
+//! checked ids every service and the gateway share ([`ids`]).
 
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 mod generated {
@@ -48,6 +49,7 @@ mod generated {
 pub use generated::{audit, board, common, consent, kit, participants, plans, reports};
 
 mod access_check;
+pub mod ids;
 
 use std::collections::HashMap;
 

@@ -508,6 +508,13 @@ async fn log_out(
         .into_response())
 }
 
+/// A path segment that is a participant id in its one spelling (`samsyn_proto::ids`).
+fn participant_segment(Path(id): Path<String>) -> Result<String, PageError> {
+    samsyn_proto::ids::ParticipantId::parse(&id)
+        .map(|id| id.to_string())
+        .map_err(|_| PageError::NotFound)
+}
+
 /// A path segment that can be an id: no separators, bounded.
 fn id_segment(Path(id): Path<String>) -> Result<String, PageError> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

@@ -15,7 +15,7 @@ use samsyn_proto::common::v1::{PageRequest, Period, Revision};
 
 use super::calls::{self, pid};
 use super::timeline::{self, Chart};
-use super::{LoggedIn, PageError, WebBoard, id_segment};
+use super::{LoggedIn, PageError, WebBoard, id_segment, participant_segment};
 
 /// Longest free text accepted from a form field (the services have their own limits too).
 const MAX_TEXT: usize = 2000;
@@ -407,7 +407,7 @@ fn field<'a>(fields: &'a HashMap<String, String>, name: &str) -> Result<&'a str,
 
 fn participant(fields: &HashMap<String, String>) -> Result<String, PageError> {
     let id = field(fields, "participant")?;
-    id_segment(Path(id.to_owned())).map_err(|_| PageError::Invalid("participant".into()))
+    participant_segment(Path(id.to_owned())).map_err(|_| PageError::Invalid("participant".into()))
 }
 
 pub(super) async fn update_status(
@@ -836,7 +836,7 @@ pub(super) async fn timeline(
     participant: Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let participant = id_segment(participant)?;
+    let participant = participant_segment(participant)?;
     let logged_in = board.logged_in(&headers)?;
     let caller = &logged_in.caller;
     let team = calls::team(caller, &logged_in.login.teams).await?;

@@ -11,7 +11,7 @@ use samsyn_kit::feed::{ChangeFeed, ChangeStream};
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
 use samsyn_kit::time::{from_timestamp, parse_calendar_date, parse_timestamp};
-use samsyn_kit::{ApiError, FieldViolations};
+use samsyn_kit::{ApiError, FieldViolations, parse_field, parse_fields};
 use samsyn_proto::board::v1 as pb;
 use samsyn_proto::board::v1::board_service_server::BoardService;
 use samsyn_proto::common::v1::{
@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{
     self, BoardConfig, BoardError, BoardRepository, ConfigInvalid, Coordinator, CoordinatorRole,
-    Criterion, CriterionCode, ENTRY_KIND, EntryUpdate, Invalid, NewAction, NewDiscussion, NewEntry,
+    Criterion, CriterionCode, ENTRY_KIND, EntryUpdate, IdError, NewAction, NewDiscussion, NewEntry,
     NewMeeting, Outcome, Staff, Text, Trend,
 };
 use crate::follow::Followers;
@@ -108,7 +108,7 @@ fn id<T>(
     v: &mut FieldViolations,
     name: &str,
     value: &str,
-    parse: fn(&str) -> Result<T, Invalid>,
+    parse: fn(&str) -> Result<T, IdError>,
 ) -> Option<T> {
     v.check(name, parse(value))
 }
@@ -118,8 +118,18 @@ fn participant(
     name: &str,
     value: Option<&PbParticipantId>,
 ) -> Option<domain::ParticipantId> {
-    let value = value.map(|p| p.value.as_str()).unwrap_or_default();
-    v.check(&field(name, "value"), domain::ParticipantId::parse(value))
+    v.id(domain::ParticipantId::from_field(name, value))
+}
+
+/// The board entry a request names: its id and its participant's.
+fn entry_ref(
+    v: &mut FieldViolations,
+    entry_id: &str,
+    participant_id: Option<&PbParticipantId>,
+) -> Option<(domain::EntryId, domain::ParticipantId)> {
+    let entry_id = id(v, "entry_id", entry_id, domain::EntryId::parse);
+    let participant_id = participant(v, "participant_id", participant_id);
+    Some((entry_id?, participant_id?))
 }
 
 fn staff(v: &mut FieldViolations, name: &str, value: Option<&StaffRef>) -> Option<Staff> {
@@ -302,12 +312,6 @@ fn config_violation(v: &mut FieldViolations, invalid: ConfigInvalid) {
     }
 }
 
-/// `Some(x)` only when no violation was recorded; else the one INVALID_ARGUMENT.
-fn finish<T>(v: FieldViolations, value: Option<T>) -> Result<T, Status> {
-    v.finish().map_err(Status::from)?;
-    value.ok_or_else(|| Status::from(ApiError::invalid("", "invalid request")))
-}
-
 /// Recounts an on-board entry's days on the board to `today`.
 fn refresh_days_on_board(entry: &mut pb::BoardEntry, today: NaiveDate) {
     if entry.state() != pb::EntryState::OnBoard {
@@ -340,49 +344,48 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::Team>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_organisation(
-            caller.as_ref(),
-            "owner_organisation_id",
-            &mut r.owner_organisation_id,
-            &mut v,
-        );
-        let request_key =
-            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
-        let name = text(&mut v, "name", &r.name);
-        let owner_value = r
-            .owner_organisation_id
-            .as_ref()
-            .map(|o| o.value.as_str())
-            .unwrap_or_default();
-        let owner = v
-            .check(
-                "owner_organisation_id.value",
-                domain::OrganisationId::parse(owner_value),
-            )
-            .and_then(|o| {
-                v.check("owner_organisation_id.value", domain::check_owner(&o))
-                    .map(|()| o)
-            });
-        let (coordinators, criteria, levels) =
-            team_parts(&mut v, &r.coordinators, &r.criteria, &r.status_levels);
-        // Empty lists take the default configuration.
-        let config = match BoardConfig::new(criteria, levels) {
-            Ok(config) => Some(config),
-            Err(invalid) => {
-                config_violation(&mut v, invalid);
-                None
-            }
-        };
-        let spec = (|| {
-            Some(domain::TeamSpec {
+        let (request_key, spec) = parse_fields(|v: &mut FieldViolations| {
+            bind_organisation(
+                caller.as_ref(),
+                "owner_organisation_id",
+                &mut r.owner_organisation_id,
+                v,
+            );
+            let request_key =
+                key(v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
+            let name = text(v, "name", &r.name);
+            let owner_value = r
+                .owner_organisation_id
+                .as_ref()
+                .map(|o| o.value.as_str())
+                .unwrap_or_default();
+            let owner = v
+                .check(
+                    "owner_organisation_id.value",
+                    domain::OrganisationId::parse(owner_value),
+                )
+                .and_then(|o| {
+                    v.check("owner_organisation_id.value", domain::check_owner(&o))
+                        .map(|()| o)
+                });
+            let (coordinators, criteria, levels) =
+                team_parts(v, &r.coordinators, &r.criteria, &r.status_levels);
+            // Empty lists take the default configuration.
+            let config = match BoardConfig::new(criteria, levels) {
+                Ok(config) => Some(config),
+                Err(invalid) => {
+                    config_violation(v, invalid);
+                    None
+                }
+            };
+            let spec = domain::TeamSpec {
                 name: name?,
                 owner: owner?,
                 coordinators,
                 config: config?,
-            })
-        })();
-        let spec = finish(v, spec)?;
+            };
+            Some((request_key, spec))
+        })?;
         let outcome = self
             .repo
             .create_team(request_key, spec)
@@ -396,9 +399,7 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::GetTeamRequest>,
     ) -> Result<Response<pb::Team>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let team_id = finish(v, team_id)?;
+        let team_id = parse_field("team_id", domain::TeamId::parse(&r.team_id))?;
         let team = self.repo.team(team_id).await.map_err(status)?;
         Ok(Response::new(wire::team(&team)))
     }
@@ -424,22 +425,23 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::Team>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let expected = r.expected_revision.map(|r| r.value);
-        if expected.is_none() {
-            v.add("expected_revision", "required");
-        }
-        let name = text(&mut v, "name", &r.name);
-        let (coordinators, criteria, levels) =
-            team_parts(&mut v, &r.coordinators, &r.criteria, &r.status_levels);
-        // Empty lists keep the team's current criteria or scale.
-        let change = domain::ConfigChange {
-            criteria: (!criteria.is_empty()).then_some(criteria),
-            levels: (!levels.is_empty()).then_some(levels),
-        };
-        let parsed = (|| Some((team_id?, expected?, name?)))();
-        let (team_id, expected, name) = finish(v, parsed)?;
+        let (team_id, expected, name, coordinators, change) =
+            parse_fields(|v: &mut FieldViolations| {
+                let team_id = id(v, "team_id", &r.team_id, domain::TeamId::parse);
+                let expected = r.expected_revision.map(|r| r.value);
+                if expected.is_none() {
+                    v.add("expected_revision", "required");
+                }
+                let name = text(v, "name", &r.name);
+                let (coordinators, criteria, levels) =
+                    team_parts(v, &r.coordinators, &r.criteria, &r.status_levels);
+                // Empty lists keep the team's current criteria or scale.
+                let change = domain::ConfigChange {
+                    criteria: (!criteria.is_empty()).then_some(criteria),
+                    levels: (!levels.is_empty()).then_some(levels),
+                };
+                Some((team_id?, expected?, name?, coordinators, change))
+            })?;
         // Reference data is kept by the organisation that owns it.
         if let Some(caller) = &caller {
             let team = self.repo.team(team_id).await.map_err(status)?;
@@ -461,26 +463,25 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::BoardEntry>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
-        let request_key =
-            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let reason = text(&mut v, "reason", &r.reason);
-        let criteria = criteria_codes(&mut v, "criteria", &r.criteria);
-        if r.criteria.is_empty() {
-            v.add("criteria", "at least one criterion");
-        }
-        let status_value = status_assessment(&mut v, "status", r.status.as_ref());
-        let next_review_on = match r.next_review_on.as_ref() {
-            Some(d) => date(&mut v, "next_review_on", Some(d)).map(Some),
-            None => Some(None),
-        };
-        let actions = new_actions(&mut v, "actions", &r.actions);
-        let recorded_by = staff(&mut v, "recorded_by", r.recorded_by.as_ref());
-        let new = (|| {
-            Some(NewEntry {
+        let (request_key, new) = parse_fields(|v: &mut FieldViolations| {
+            bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, v);
+            let request_key =
+                key(v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
+            let team_id = id(v, "team_id", &r.team_id, domain::TeamId::parse);
+            let participant_id = participant(v, "participant_id", r.participant_id.as_ref());
+            let reason = text(v, "reason", &r.reason);
+            let criteria = criteria_codes(v, "criteria", &r.criteria);
+            if r.criteria.is_empty() {
+                v.add("criteria", "at least one criterion");
+            }
+            let status_value = status_assessment(v, "status", r.status.as_ref());
+            let next_review_on = match r.next_review_on.as_ref() {
+                Some(d) => date(v, "next_review_on", Some(d)).map(Some),
+                None => Some(None),
+            };
+            let actions = new_actions(v, "actions", &r.actions);
+            let recorded_by = staff(v, "recorded_by", r.recorded_by.as_ref());
+            let new = NewEntry {
                 team_id: team_id?,
                 participant_id: participant_id?,
                 reason: reason?,
@@ -489,9 +490,9 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
                 next_review_on: next_review_on?,
                 actions,
                 recorded_by: recorded_by?,
-            })
-        })();
-        let new = finish(v, new)?;
+            };
+            Some((request_key, new))
+        })?;
         let outcome = self
             .repo
             .put_on_board(request_key, new)
@@ -505,9 +506,7 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::GetBoardRequest>,
     ) -> Result<Response<pb::GetBoardResponse>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let team_id = finish(v, team_id)?;
+        let team_id = parse_field("team_id", domain::TeamId::parse(&r.team_id))?;
         let (entries, cursor) = self.repo.board(team_id).await.map_err(status)?;
         let today = wire::today();
         Ok(Response::new(pb::GetBoardResponse {
@@ -522,10 +521,8 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::BoardEntry>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let (entry_id, participant_id) = finish(v, (|| Some((entry_id?, participant_id?)))())?;
+        let (entry_id, participant_id) =
+            parse_fields(|v| entry_ref(v, &r.entry_id, r.participant_id.as_ref()))?;
         let entry = self
             .repo
             .entry(entry_id, participant_id)
@@ -540,56 +537,55 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::BoardEntry>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
-        let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let expected = r.expected_revision.map(|r| r.value);
-        if expected.is_none() {
-            v.add("expected_revision", "required");
-        }
-        let recorded_by = staff(&mut v, "recorded_by", r.recorded_by.as_ref());
-        let reason = match r.reason.as_deref() {
-            Some(reason) => text(&mut v, "reason", reason).map(Some),
-            None => Some(None),
-        };
-        let criteria = r.criteria.as_ref().map(|c| {
-            if c.codes.is_empty() {
-                v.add("criteria.codes", "at least one criterion");
+        let ((entry_id, participant_id), update) = parse_fields(|v: &mut FieldViolations| {
+            bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, v);
+            let entry = entry_ref(v, &r.entry_id, r.participant_id.as_ref());
+            let expected = r.expected_revision.map(|r| r.value);
+            if expected.is_none() {
+                v.add("expected_revision", "required");
             }
-            criteria_codes(&mut v, "criteria.codes", &c.codes)
-        });
-        let status_value = match r.status.as_ref() {
-            Some(s) => status_assessment(&mut v, "status", Some(s)).map(Some),
-            None => Some(None),
-        };
-        let next_review_on = match r.next_review_on.as_ref() {
-            Some(d) => date(&mut v, "next_review_on", Some(d)).map(Some),
-            None => Some(None),
-        };
-        let parsed = (|| {
-            Some((
-                entry_id?,
-                participant_id?,
-                EntryUpdate {
-                    expected_revision: expected?,
-                    recorded_by: recorded_by?,
-                    reason: reason?,
-                    criteria,
-                    status: status_value?,
-                    next_review_on: next_review_on?,
-                },
-            ))
-        })();
-        if let Some((_, _, update)) = &parsed
-            && update.is_empty()
-        {
-            v.add(
-                "status",
-                "nothing to change: set reason, criteria, status or next_review_on",
-            );
-        }
-        let (entry_id, participant_id, update) = finish(v, parsed)?;
+            let recorded_by = staff(v, "recorded_by", r.recorded_by.as_ref());
+            let reason = match r.reason.as_deref() {
+                Some(reason) => text(v, "reason", reason).map(Some),
+                None => Some(None),
+            };
+            let criteria = r.criteria.as_ref().map(|c| {
+                if c.codes.is_empty() {
+                    v.add("criteria.codes", "at least one criterion");
+                }
+                criteria_codes(v, "criteria.codes", &c.codes)
+            });
+            let status_value = match r.status.as_ref() {
+                Some(s) => status_assessment(v, "status", Some(s)).map(Some),
+                None => Some(None),
+            };
+            let next_review_on = match r.next_review_on.as_ref() {
+                Some(d) => date(v, "next_review_on", Some(d)).map(Some),
+                None => Some(None),
+            };
+            let parsed = (|| {
+                Some((
+                    entry?,
+                    EntryUpdate {
+                        expected_revision: expected?,
+                        recorded_by: recorded_by?,
+                        reason: reason?,
+                        criteria,
+                        status: status_value?,
+                        next_review_on: next_review_on?,
+                    },
+                ))
+            })();
+            if let Some((_, update)) = &parsed
+                && update.is_empty()
+            {
+                v.add(
+                    "status",
+                    "nothing to change: set reason, criteria, status or next_review_on",
+                );
+            }
+            parsed
+        })?;
         let entry = self
             .repo
             .update_entry(entry_id, participant_id, update)
@@ -604,18 +600,16 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::BoardEntry>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
-        let request_key =
-            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
-        let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let action = new_action(&mut v, "action", r.action.as_ref());
-        let recorded_by = staff(&mut v, "recorded_by", r.recorded_by.as_ref());
-        let (entry_id, participant_id, action, recorded_by) = finish(
-            v,
-            (|| Some((entry_id?, participant_id?, action?, recorded_by?)))(),
-        )?;
+        let (request_key, (entry_id, participant_id), action, recorded_by) =
+            parse_fields(|v: &mut FieldViolations| {
+                bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, v);
+                let request_key =
+                    key(v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
+                let entry = entry_ref(v, &r.entry_id, r.participant_id.as_ref());
+                let action = new_action(v, "action", r.action.as_ref());
+                let recorded_by = staff(v, "recorded_by", r.recorded_by.as_ref());
+                Some((request_key, entry?, action?, recorded_by?))
+            })?;
         let outcome = self
             .repo
             .add_action(request_key, entry_id, participant_id, action, recorded_by)
@@ -630,16 +624,14 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::BoardEntry>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
-        let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let action_id = id(&mut v, "action_id", &r.action_id, domain::ActionId::parse);
-        let recorded_by = staff(&mut v, "recorded_by", r.recorded_by.as_ref());
-        let (entry_id, participant_id, action_id, recorded_by) = finish(
-            v,
-            (|| Some((entry_id?, participant_id?, action_id?, recorded_by?)))(),
-        )?;
+        let ((entry_id, participant_id), action_id, recorded_by) =
+            parse_fields(|v: &mut FieldViolations| {
+                bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, v);
+                let entry = entry_ref(v, &r.entry_id, r.participant_id.as_ref());
+                let action_id = id(v, "action_id", &r.action_id, domain::ActionId::parse);
+                let recorded_by = staff(v, "recorded_by", r.recorded_by.as_ref());
+                Some((entry?, action_id?, recorded_by?))
+            })?;
         let entry = self
             .repo
             .complete_action(entry_id, participant_id, action_id, recorded_by)
@@ -654,20 +646,18 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::BoardEntry>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
-        let entry_id = id(&mut v, "entry_id", &r.entry_id, domain::EntryId::parse);
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let expected = r.expected_revision.map(|r| r.value);
-        if expected.is_none() {
-            v.add("expected_revision", "required");
-        }
-        let reason = text(&mut v, "reason", &r.reason);
-        let recorded_by = staff(&mut v, "recorded_by", r.recorded_by.as_ref());
-        let (entry_id, participant_id, expected, reason, recorded_by) = finish(
-            v,
-            (|| Some((entry_id?, participant_id?, expected?, reason?, recorded_by?)))(),
-        )?;
+        let ((entry_id, participant_id), expected, reason, recorded_by) =
+            parse_fields(|v: &mut FieldViolations| {
+                bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, v);
+                let entry = entry_ref(v, &r.entry_id, r.participant_id.as_ref());
+                let expected = r.expected_revision.map(|r| r.value);
+                if expected.is_none() {
+                    v.add("expected_revision", "required");
+                }
+                let reason = text(v, "reason", &r.reason);
+                let recorded_by = staff(v, "recorded_by", r.recorded_by.as_ref());
+                Some((entry?, expected?, reason?, recorded_by?))
+            })?;
         let entry = self
             .repo
             .take_off(entry_id, participant_id, expected, reason, recorded_by)
@@ -681,30 +671,30 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::GetTimelineRequest>,
     ) -> Result<Response<pb::GetTimelineResponse>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let team_id = if r.team_id.is_empty() {
-            Some(None)
-        } else {
-            id(&mut v, "team_id", &r.team_id, domain::TeamId::parse).map(Some)
-        };
-        let start = match r.period.as_ref().and_then(|p| p.start.as_ref()) {
-            Some(start) => v.check("period.start", parse_timestamp(start)),
-            None => {
-                v.add("period.start", "required");
-                None
-            }
-        };
-        let end = match r.period.as_ref().and_then(|p| p.end.as_ref()) {
-            Some(end) => v.check("period.end", parse_timestamp(end)).map(Some),
-            None => Some(None),
-        };
-        let window = match (start, end) {
-            (Some(start), Some(end)) => v.check("period.end", domain::Window::new(start, end)),
-            _ => None,
-        };
-        let (participant_id, team_id, window) =
-            finish(v, (|| Some((participant_id?, team_id?, window?)))())?;
+        let (participant_id, team_id, window) = parse_fields(|v: &mut FieldViolations| {
+            let participant_id = participant(v, "participant_id", r.participant_id.as_ref());
+            let team_id = if r.team_id.is_empty() {
+                Some(None)
+            } else {
+                id(v, "team_id", &r.team_id, domain::TeamId::parse).map(Some)
+            };
+            let start = match r.period.as_ref().and_then(|p| p.start.as_ref()) {
+                Some(start) => v.check("period.start", parse_timestamp(start)),
+                None => {
+                    v.add("period.start", "required");
+                    None
+                }
+            };
+            let end = match r.period.as_ref().and_then(|p| p.end.as_ref()) {
+                Some(end) => v.check("period.end", parse_timestamp(end)).map(Some),
+                None => Some(None),
+            };
+            let window = match (start, end) {
+                (Some(start), Some(end)) => v.check("period.end", domain::Window::new(start, end)),
+                _ => None,
+            };
+            Some((participant_id?, team_id?, window?))
+        })?;
         let timeline = self
             .repo
             .timeline(participant_id, window, team_id)
@@ -718,13 +708,14 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::GetAgendaRequest>,
     ) -> Result<Response<pb::Agenda>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let on = match r.on.as_ref() {
-            Some(on) => date(&mut v, "on", Some(on)),
-            None => Some(wire::today()),
-        };
-        let (team_id, on) = finish(v, (|| Some((team_id?, on?)))())?;
+        let (team_id, on) = parse_fields(|v: &mut FieldViolations| {
+            let team_id = id(v, "team_id", &r.team_id, domain::TeamId::parse);
+            let on = match r.on.as_ref() {
+                Some(on) => date(v, "on", Some(on)),
+                None => Some(wire::today()),
+            };
+            Some((team_id?, on?))
+        })?;
         let (items, decisions) = self.repo.agenda(team_id, on).await.map_err(status)?;
         Ok(Response::new(wire::agenda(team_id, on, &items, &decisions)))
     }
@@ -735,30 +726,29 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::MeetingSummary>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "chair", &mut r.chair, &mut v);
-        let request_key =
-            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let held_on = date(&mut v, "held_on", r.held_on.as_ref());
-        let chair = staff(&mut v, "chair", r.chair.as_ref());
-        let mut attendees = Vec::new();
-        if bounded(&mut v, "attendees", &r.attendees, domain::MAX_ATTENDEES) {
-            for (i, a) in r.attendees.iter().enumerate() {
-                if let Some(a) = staff(&mut v, &format!("attendees[{i}]"), Some(a)) {
-                    attendees.push(a);
+        let (request_key, new) = parse_fields(|v: &mut FieldViolations| {
+            bind_staff(caller.as_ref(), "chair", &mut r.chair, v);
+            let request_key =
+                key(v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
+            let team_id = id(v, "team_id", &r.team_id, domain::TeamId::parse);
+            let held_on = date(v, "held_on", r.held_on.as_ref());
+            let chair = staff(v, "chair", r.chair.as_ref());
+            let mut attendees = Vec::new();
+            if bounded(v, "attendees", &r.attendees, domain::MAX_ATTENDEES) {
+                for (i, a) in r.attendees.iter().enumerate() {
+                    if let Some(a) = staff(v, &format!("attendees[{i}]"), Some(a)) {
+                        attendees.push(a);
+                    }
                 }
             }
-        }
-        let new = (|| {
-            Some(NewMeeting {
+            let new = NewMeeting {
                 team_id: team_id?,
                 held_on: held_on?,
                 chair: chair?,
                 attendees,
-            })
-        })();
-        let new = finish(v, new)?;
+            };
+            Some((request_key, new))
+        })?;
         let outcome = self
             .repo
             .start_meeting(request_key, new)
@@ -773,39 +763,33 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
     ) -> Result<Response<pb::Discussion>, Status> {
         let caller = Caller::of(&request)?;
         let mut r = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, &mut v);
-        let request_key =
-            key(&mut v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
-        let meeting_id = id(
-            &mut v,
-            "meeting_id",
-            &r.meeting_id,
-            domain::MeetingId::parse,
-        );
-        let participant_id = participant(&mut v, "participant_id", r.participant_id.as_ref());
-        let notes = text(&mut v, "notes", &r.notes);
-        let mut decisions = Vec::new();
-        if bounded(&mut v, "decisions", &r.decisions, domain::MAX_LIST_ITEMS) {
-            for (i, d) in r.decisions.iter().enumerate() {
-                if let Some(d) = text(&mut v, &format!("decisions[{i}]"), d) {
-                    decisions.push(d);
+        let (request_key, new) = parse_fields(|v: &mut FieldViolations| {
+            bind_staff(caller.as_ref(), "recorded_by", &mut r.recorded_by, v);
+            let request_key =
+                key(v, "request_id", &r.request_id).map(|k| k.bind(caller.as_ref(), &r));
+            let meeting_id = id(v, "meeting_id", &r.meeting_id, domain::MeetingId::parse);
+            let participant_id = participant(v, "participant_id", r.participant_id.as_ref());
+            let notes = text(v, "notes", &r.notes);
+            let mut decisions = Vec::new();
+            if bounded(v, "decisions", &r.decisions, domain::MAX_LIST_ITEMS) {
+                for (i, d) in r.decisions.iter().enumerate() {
+                    if let Some(d) = text(v, &format!("decisions[{i}]"), d) {
+                        decisions.push(d);
+                    }
                 }
             }
-        }
-        let actions = new_actions(&mut v, "actions", &r.actions);
-        let recorded_by = staff(&mut v, "recorded_by", r.recorded_by.as_ref());
-        let new = (|| {
-            Some(NewDiscussion {
+            let actions = new_actions(v, "actions", &r.actions);
+            let recorded_by = staff(v, "recorded_by", r.recorded_by.as_ref());
+            let new = NewDiscussion {
                 meeting_id: meeting_id?,
                 participant_id: participant_id?,
                 notes: notes?,
                 decisions,
                 actions,
                 recorded_by: recorded_by?,
-            })
-        })();
-        let new = finish(v, new)?;
+            };
+            Some((request_key, new))
+        })?;
         let outcome = self
             .repo
             .record_discussion(request_key, new)
@@ -819,14 +803,7 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::GetMeetingRequest>,
     ) -> Result<Response<pb::GetMeetingResponse>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let meeting_id = id(
-            &mut v,
-            "meeting_id",
-            &r.meeting_id,
-            domain::MeetingId::parse,
-        );
-        let meeting_id = finish(v, meeting_id)?;
+        let meeting_id = parse_field("meeting_id", domain::MeetingId::parse(&r.meeting_id))?;
         let (meeting, discussions) = self.repo.meeting(meeting_id).await.map_err(status)?;
         Ok(Response::new(pb::GetMeetingResponse {
             meeting: Some(wire::meeting(&meeting)),
@@ -839,9 +816,7 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::ListMeetingsRequest>,
     ) -> Result<Response<pb::ListMeetingsResponse>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let team_id = finish(v, team_id)?;
+        let team_id = parse_field("team_id", domain::TeamId::parse(&r.team_id))?;
         let page = Page::from_request(r.page.as_ref(), "page").map_err(Status::from)?;
         let (meetings, next) = self.repo.meetings(team_id, &page).await.map_err(status)?;
         Ok(Response::new(pb::ListMeetingsResponse {
@@ -857,9 +832,7 @@ impl<R: BoardRepository> BoardService for BoardApi<R> {
         request: Request<pb::WatchBoardRequest>,
     ) -> Result<Response<Self::WatchBoardStream>, Status> {
         let r = request.into_inner();
-        let mut v = FieldViolations::new();
-        let team_id = id(&mut v, "team_id", &r.team_id, domain::TeamId::parse);
-        let team_id = finish(v, team_id)?;
+        let team_id = parse_field("team_id", domain::TeamId::parse(&r.team_id))?;
         let (snapshot, cursor) = if r.after_sequence == 0 {
             let (entries, cursor) = self.repo.board(team_id).await.map_err(status)?;
             let today = wire::today();

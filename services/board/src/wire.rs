@@ -17,18 +17,14 @@ pub fn today() -> NaiveDate {
 /// A staff reference.
 pub fn staff(staff: &domain::Staff) -> StaffRef {
     StaffRef {
-        staff_id: staff.staff_id.clone(),
-        organisation_id: Some(OrganisationId {
-            value: staff.organisation_id.as_str().to_owned(),
-        }),
+        staff_id: staff.staff_id.to_string(),
+        organisation_id: Some(staff.organisation_id.to_proto()),
         unit_id: staff.unit_id.clone(),
     }
 }
 
 fn participant(id: domain::ParticipantId) -> Option<ParticipantId> {
-    Some(ParticipantId {
-        value: id.to_string(),
-    })
+    Some(id.to_proto())
 }
 
 fn trend(trend: domain::Trend) -> pb::Trend {

@@ -8,18 +8,19 @@ use samsyn_kit::feed::ChangeStream;
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
 use samsyn_kit::time::parse_timestamp;
-use samsyn_kit::{ApiError, FieldViolations};
+use samsyn_kit::{ApiError, FieldViolations, parse_fields};
 use samsyn_proto::common::v1 as common;
 use samsyn_proto::common::v1::WatchChangesRequest;
 use samsyn_proto::consent::v1 as pb;
 use samsyn_proto::consent::v1::consent_service_server::ConsentService;
+use samsyn_proto::ids::IdError;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    self, Actor, CategorySet, Consent, ConsentError, ConsentForm, ConsentKind, ConsentRepository,
-    Ending, LiftPeriod, LiftReason, NewConsent, NewLift, NewRestriction, Note, OrgId,
-    ParticipantId, PersonName, Reason, Representative, RepresentativeKind, Restriction,
-    SharingScope, StaffId, StaffMember, StudyId, UnitId, Validity, ValueError,
+    self, Actor, CategorySet, Consent, ConsentError, ConsentForm, ConsentId, ConsentKind,
+    ConsentRepository, Ending, LiftPeriod, LiftReason, NewConsent, NewLift, NewRestriction, Note,
+    OrgId, ParticipantId, PersonName, Reason, Representative, RepresentativeKind, Restriction,
+    RestrictionId, SharingScope, StaffId, StaffMember, StudyId, UnitId, Validity, ValueError,
 };
 use crate::wire;
 use samsyn_kit::feed::ChangeFeed;
@@ -39,6 +40,182 @@ impl<R: ConsentRepository> ConsentApi<R> {
     pub fn new(repo: R, feed: ChangeFeed) -> Self {
         Self { repo, feed }
     }
+
+    /// Revokes or voids a consent as `request` says, for `caller`.
+    async fn end_consent(
+        &self,
+        caller: Option<&Caller>,
+        how: Ended,
+        request: EndRequest,
+    ) -> Result<Response<pb::Consent>, Status> {
+        let (target, ending) = parse_end(caller, how, CONSENT, request)?;
+        let consent = self
+            .repo
+            .change_consent(
+                &target.participant,
+                &target.id.to_string(),
+                target.revision,
+                how.change_kind(),
+                |c| match how {
+                    Ended::Revoked => c.revoke(ending),
+                    Ended::Voided => c.void(ending),
+                },
+            )
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %target.participant, consent_id = %target.id, change = how.change_kind(), "consent ended");
+        Ok(Response::new(wire::consent(&consent)))
+    }
+
+    /// Applies `change` to the restriction `target` names, if `caller` may end it.
+    async fn change_restriction(
+        &self,
+        caller: Option<&Caller>,
+        target: Target<RestrictionId>,
+        change_kind: &'static str,
+        key: Option<(&'static str, &IdempotencyKey)>,
+        change: impl FnOnce(&mut Restriction) -> Result<(), ConsentError> + Send,
+    ) -> Result<Response<pb::Restriction>, Status> {
+        let restriction = self
+            .repo
+            .change_restriction(
+                &target.participant,
+                &target.id.to_string(),
+                target.revision,
+                change_kind,
+                key,
+                |r| {
+                    may_end_restriction(caller, r)?;
+                    change(r)
+                },
+            )
+            .await
+            .map_err(status)?;
+        tracing::info!(participant_id = %target.participant, restriction_id = %target.id, change = change_kind, "restriction changed");
+        Ok(Response::new(wire::restriction(&restriction)))
+    }
+}
+
+/// The record a change names: the participant, the record's id and the revision last read.
+struct Target<I> {
+    participant: ParticipantId,
+    id: I,
+    revision: u64,
+}
+
+/// A kind of record a change names: its id field and how the id is parsed.
+type Record<I> = (&'static str, fn(&str) -> Result<I, IdError>);
+
+const CONSENT: Record<ConsentId> = ("consent_id", ConsentId::parse);
+const RESTRICTION: Record<RestrictionId> = ("restriction_id", RestrictionId::parse);
+
+/// What every request naming one record carries besides its id.
+trait Names {
+    fn participant_id(&self) -> Option<&common::ParticipantId>;
+    fn revision(&self) -> Option<&common::Revision>;
+}
+
+fn target<I>(
+    v: &mut FieldViolations,
+    (field, parse): Record<I>,
+    id: &str,
+    request: &impl Names,
+) -> Option<Target<I>> {
+    let participant = v.id(ParticipantId::from_field(
+        "participant_id",
+        request.participant_id(),
+    ));
+    let id = v.check(field, parse(id));
+    let revision = revision(v, request.revision());
+    Some(Target {
+        participant: participant?,
+        id: id?,
+        revision: revision?,
+    })
+}
+
+/// How a consent or restriction comes to an end.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    /// By the participant's (or staff's) wish, with an optional reason.
+    Revoked,
+    /// By staff, as recorded in error, with a reason.
+    Voided,
+}
+
+impl Ended {
+    fn actor_field(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked_by",
+            Self::Voided => "voided_by",
+        }
+    }
+
+    fn change_kind(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::Voided => "voided",
+        }
+    }
+}
+
+/// What a request that revokes or voids a record carries.
+struct EndRequest {
+    participant_id: Option<common::ParticipantId>,
+    id: String,
+    revision: Option<common::Revision>,
+    by: Option<pb::Actor>,
+    reason: String,
+}
+
+impl Names for EndRequest {
+    fn participant_id(&self) -> Option<&common::ParticipantId> {
+        self.participant_id.as_ref()
+    }
+
+    fn revision(&self) -> Option<&common::Revision> {
+        self.revision.as_ref()
+    }
+}
+
+impl Names for pb::LiftRestrictionRequest {
+    fn participant_id(&self) -> Option<&common::ParticipantId> {
+        self.participant_id.as_ref()
+    }
+
+    fn revision(&self) -> Option<&common::Revision> {
+        self.revision.as_ref()
+    }
+}
+
+/// The record a revocation or voiding names, and the ending; the actor is the caller.
+fn parse_end<I>(
+    caller: Option<&Caller>,
+    how: Ended,
+    record: Record<I>,
+    mut request: EndRequest,
+) -> Result<(Target<I>, Ending), ApiError> {
+    parse_fields(|v| {
+        let field = how.actor_field();
+        bind_actor(caller, field, &mut request.by, false, v);
+        let target = target(v, record, &request.id, &request);
+        let (by, reason) = match how {
+            Ended::Revoked => (
+                actor(v, field, &request.by),
+                v.check("reason", Reason::parse_optional(&request.reason)),
+            ),
+            Ended::Voided => (
+                staff_actor(v, field, &request.by).map(Actor::Staff),
+                v.check("reason", Reason::parse(&request.reason)).map(Some),
+            ),
+        };
+        let ending = Ending {
+            by: by?,
+            at: Utc::now(),
+            reason: reason?,
+        };
+        Some((target?, ending))
+    })
 }
 
 impl From<ConsentError> for ApiError {
@@ -91,37 +268,15 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
         request: Request<pb::RevokeConsentRequest>,
     ) -> Result<Response<pb::Consent>, Status> {
         let caller = Caller::of(&request)?;
-        let mut request = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_actor(
-            caller.as_ref(),
-            "revoked_by",
-            &mut request.revoked_by,
-            false,
-            &mut v,
-        );
-        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-        let id = v.check("consent_id", domain::ConsentId::parse(&request.consent_id));
-        let revision = revision(&mut v, &request.revision);
-        let by = actor(&mut v, "revoked_by", &request.revoked_by);
-        let reason = v.check("reason", Reason::parse_optional(&request.reason));
-        v.finish()?;
-        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
-        let (by, reason) = (parsed(by)?, parsed(reason)?);
-        let ending = Ending {
-            by,
-            at: Utc::now(),
-            reason,
+        let r = request.into_inner();
+        let end = EndRequest {
+            participant_id: r.participant_id,
+            id: r.consent_id,
+            revision: r.revision,
+            by: r.revoked_by,
+            reason: r.reason,
         };
-        let consent = self
-            .repo
-            .change_consent(&participant, &id.to_string(), revision, "revoked", |c| {
-                c.revoke(ending)
-            })
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %participant, consent_id = %id, "consent revoked");
-        Ok(Response::new(wire::consent(&consent)))
+        self.end_consent(caller.as_ref(), Ended::Revoked, end).await
     }
 
     async fn void_consent(
@@ -129,37 +284,15 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
         request: Request<pb::VoidConsentRequest>,
     ) -> Result<Response<pb::Consent>, Status> {
         let caller = Caller::of(&request)?;
-        let mut request = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_actor(
-            caller.as_ref(),
-            "voided_by",
-            &mut request.voided_by,
-            false,
-            &mut v,
-        );
-        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-        let id = v.check("consent_id", domain::ConsentId::parse(&request.consent_id));
-        let revision = revision(&mut v, &request.revision);
-        let by = staff_actor(&mut v, "voided_by", &request.voided_by);
-        let reason = v.check("reason", Reason::parse(&request.reason));
-        v.finish()?;
-        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
-        let (by, reason) = (parsed(by)?, parsed(reason)?);
-        let ending = Ending {
-            by: Actor::Staff(by),
-            at: Utc::now(),
-            reason: Some(reason),
+        let r = request.into_inner();
+        let end = EndRequest {
+            participant_id: r.participant_id,
+            id: r.consent_id,
+            revision: r.revision,
+            by: r.voided_by,
+            reason: r.reason,
         };
-        let consent = self
-            .repo
-            .change_consent(&participant, &id.to_string(), revision, "voided", |c| {
-                c.void(ending)
-            })
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %participant, consent_id = %id, "consent voided");
-        Ok(Response::new(wire::consent(&consent)))
+        self.end_consent(caller.as_ref(), Ended::Voided, end).await
     }
 
     async fn list_consents(
@@ -167,7 +300,8 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
         request: Request<pb::ListConsentsRequest>,
     ) -> Result<Response<pb::ListConsentsResponse>, Status> {
         let request = request.into_inner();
-        let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
+        let (participant, page) =
+            parse_list(request.participant_id.as_ref(), request.page.as_ref())?;
         let (consents, next) = self
             .repo
             .consents(&participant, &page)
@@ -209,48 +343,19 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
         request: Request<pb::RevokeRestrictionRequest>,
     ) -> Result<Response<pb::Restriction>, Status> {
         let caller = Caller::of(&request)?;
-        let mut request = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_actor(
-            caller.as_ref(),
-            "revoked_by",
-            &mut request.revoked_by,
-            false,
-            &mut v,
-        );
-        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-        let id = v.check(
-            "restriction_id",
-            domain::RestrictionId::parse(&request.restriction_id),
-        );
-        let revision = revision(&mut v, &request.revision);
-        let by = actor(&mut v, "revoked_by", &request.revoked_by);
-        let reason = v.check("reason", Reason::parse_optional(&request.reason));
-        v.finish()?;
-        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
-        let (by, reason) = (parsed(by)?, parsed(reason)?);
-        let ending = Ending {
-            by,
-            at: Utc::now(),
-            reason,
+        let r = request.into_inner();
+        let end = EndRequest {
+            participant_id: r.participant_id,
+            id: r.restriction_id,
+            revision: r.revision,
+            by: r.revoked_by,
+            reason: r.reason,
         };
-        let restriction = self
-            .repo
-            .change_restriction(
-                &participant,
-                &id.to_string(),
-                revision,
-                "revoked",
-                None,
-                |r| {
-                    may_end_restriction(caller.as_ref(), r)?;
-                    r.revoke(ending)
-                },
-            )
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %participant, restriction_id = %id, "restriction revoked");
-        Ok(Response::new(wire::restriction(&restriction)))
+        let (target, ending) = parse_end(caller.as_ref(), Ended::Revoked, RESTRICTION, end)?;
+        self.change_restriction(caller.as_ref(), target, "revoked", None, |r| {
+            r.revoke(ending)
+        })
+        .await
     }
 
     async fn lift_restriction(
@@ -259,64 +364,47 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
     ) -> Result<Response<pb::Restriction>, Status> {
         let caller = Caller::of(&request)?;
         let mut request = request.into_inner();
-        let mut v = FieldViolations::new();
-        bind_actor(
-            caller.as_ref(),
-            "lifted_by",
-            &mut request.lifted_by,
-            false,
-            &mut v,
-        );
-        let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-        let id = v.check(
-            "restriction_id",
-            domain::RestrictionId::parse(&request.restriction_id),
-        );
-        let revision = revision(&mut v, &request.revision);
-        let reason = match pb::LiftReason::try_from(request.reason) {
-            Ok(pb::LiftReason::Consent) => Some(LiftReason::Consent),
-            Ok(pb::LiftReason::Emergency) => Some(LiftReason::Emergency),
-            _ => {
-                v.add("reason", "must be consent or emergency");
-                None
-            }
-        };
-        let unit = v.check("unit_id", UnitId::parse_optional(&request.unit_id));
-        let staff = v.check("staff_id", StaffId::parse_optional(&request.staff_id));
-        let categories = categories(&mut v, "categories", &request.categories);
-        let period = lift_period(&mut v, "period", request.period.as_ref());
-        let lifted_by = actor(&mut v, "lifted_by", &request.lifted_by);
-        let note = v.check("note", Note::parse_optional(&request.note));
-        let key = idempotency_key(&mut v, &request.idempotency_key);
-        v.finish()?;
-        let (participant, id, revision) = (parsed(participant)?, parsed(id)?, parsed(revision)?);
-        let key = parsed(key)?.map(|k| k.bind(caller.as_ref(), &request));
-        let new = NewLift {
-            reason: parsed(reason)?,
-            unit: parsed(unit)?,
-            staff: parsed(staff)?,
-            categories: parsed(categories)?,
-            period: parsed(period)?,
-            lifted_by: parsed(lifted_by)?,
-            note: parsed(note)?,
-        };
-        let restriction = self
-            .repo
-            .change_restriction(
-                &participant,
-                &id.to_string(),
-                revision,
-                "lifted",
-                key.as_ref().map(|k| ("LiftRestriction", k)),
-                |r| {
-                    may_end_restriction(caller.as_ref(), r)?;
-                    r.lift(new, Utc::now()).map(|_| ())
-                },
-            )
-            .await
-            .map_err(status)?;
-        tracing::info!(participant_id = %participant, restriction_id = %id, "restriction lifted");
-        Ok(Response::new(wire::restriction(&restriction)))
+        let (target, new, key) = parse_fields(|v| {
+            bind_actor(
+                caller.as_ref(),
+                "lifted_by",
+                &mut request.lifted_by,
+                false,
+                v,
+            );
+            let target = target(v, RESTRICTION, &request.restriction_id, &request);
+            let reason = match pb::LiftReason::try_from(request.reason) {
+                Ok(pb::LiftReason::Consent) => Some(LiftReason::Consent),
+                Ok(pb::LiftReason::Emergency) => Some(LiftReason::Emergency),
+                _ => {
+                    v.add("reason", "must be consent or emergency");
+                    None
+                }
+            };
+            let unit = v.check("unit_id", UnitId::parse_optional(&request.unit_id));
+            let staff = v.check("staff_id", StaffId::parse_optional(&request.staff_id));
+            let categories = categories(v, "categories", &request.categories);
+            let period = lift_period(v, "period", request.period.as_ref());
+            let lifted_by = actor(v, "lifted_by", &request.lifted_by);
+            let note = v.check("note", Note::parse_optional(&request.note));
+            let key = idempotency_key(v, &request.idempotency_key);
+            let new = NewLift {
+                reason: reason?,
+                unit: unit?,
+                staff: staff?,
+                categories: categories?,
+                period: period?,
+                lifted_by: lifted_by?,
+                note: note?,
+            };
+            Some((target?, new, key?))
+        })?;
+        let key = key.map(|k| k.bind(caller.as_ref(), &request));
+        let key = key.as_ref().map(|k| ("LiftRestriction", k));
+        self.change_restriction(caller.as_ref(), target, "lifted", key, |r| {
+            r.lift(new, Utc::now()).map(|_| ())
+        })
+        .await
     }
 
     async fn list_restrictions(
@@ -324,7 +412,8 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
         request: Request<pb::ListRestrictionsRequest>,
     ) -> Result<Response<pb::ListRestrictionsResponse>, Status> {
         let request = request.into_inner();
-        let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
+        let (participant, page) =
+            parse_list(request.participant_id.as_ref(), request.page.as_ref())?;
         let (restrictions, next) = self
             .repo
             .restrictions(&participant, &page)
@@ -343,7 +432,8 @@ impl<R: ConsentRepository> ConsentService for ConsentApi<R> {
         request: Request<pb::ListHistoryRequest>,
     ) -> Result<Response<pb::ListHistoryResponse>, Status> {
         let request = request.into_inner();
-        let (participant, page) = parse_list(&request.participant_id, request.page.as_ref())?;
+        let (participant, page) =
+            parse_list(request.participant_id.as_ref(), request.page.as_ref())?;
         let (versions, next) = self
             .repo
             .history(&participant, &page)
@@ -477,229 +567,244 @@ fn may_end_restriction(
     Ok(())
 }
 
-/// A value parsed before `FieldViolations::finish` passed: present unless there is a bug.
-fn parsed<T>(value: Option<T>) -> Result<T, ApiError> {
-    value.ok_or_else(|| ApiError::Internal("a parsed field went missing".into()))
-}
-
 fn parse_record_consent(
     request: &pb::RecordConsentRequest,
 ) -> Result<(NewConsent, Option<IdempotencyKey>), ApiError> {
-    let mut v = FieldViolations::new();
-    let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-    let kind = match pb::ConsentKind::try_from(request.kind) {
-        Ok(pb::ConsentKind::Participation) => {
-            no_sharing(&mut v, request.sharing.as_ref());
-            no_study(&mut v, &request.study_id);
-            Some(ConsentKind::Participation)
-        }
-        Ok(pb::ConsentKind::ResearchStudy) => {
-            no_sharing(&mut v, request.sharing.as_ref());
-            if request.study_id.is_empty() {
-                v.add("study_id", "required for a research study");
-                None
-            } else {
-                v.check("study_id", StudyId::parse(&request.study_id))
-                    .map(|study| ConsentKind::ResearchStudy(Some(study)))
+    parse_fields(|v: &mut FieldViolations| {
+        let participant = v.id(ParticipantId::from_field(
+            "participant_id",
+            request.participant_id.as_ref(),
+        ));
+        let kind = match pb::ConsentKind::try_from(request.kind) {
+            Ok(pb::ConsentKind::Participation) => {
+                no_sharing(v, request.sharing.as_ref());
+                no_study(v, &request.study_id);
+                Some(ConsentKind::Participation)
             }
-        }
-        Ok(pb::ConsentKind::InformationSharing) => {
-            no_study(&mut v, &request.study_id);
-            match &request.sharing {
-                Some(sharing) => {
-                    sharing_scope(&mut v, sharing).map(ConsentKind::InformationSharing)
-                }
-                None => {
-                    v.add("sharing", "required for information sharing");
+            Ok(pb::ConsentKind::ResearchStudy) => {
+                no_sharing(v, request.sharing.as_ref());
+                if request.study_id.is_empty() {
+                    v.add("study_id", "required for a research study");
                     None
+                } else {
+                    v.check("study_id", StudyId::parse(&request.study_id))
+                        .map(|study| ConsentKind::ResearchStudy(Some(study)))
+                }
+            }
+            Ok(pb::ConsentKind::InformationSharing) => {
+                no_study(v, &request.study_id);
+                match &request.sharing {
+                    Some(sharing) => sharing_scope(v, sharing).map(ConsentKind::InformationSharing),
+                    None => {
+                        v.add("sharing", "required for information sharing");
+                        None
+                    }
+                }
+            }
+            _ => {
+                v.add(
+                    "kind",
+                    "must be participation, information sharing or research study",
+                );
+                None
+            }
+        };
+        let validity = validity(v, request.valid_from.as_ref(), request.valid_until.as_ref());
+        let form = match pb::ConsentForm::try_from(request.form) {
+            Ok(pb::ConsentForm::Verbal) => Some(ConsentForm::Verbal),
+            Ok(pb::ConsentForm::Written) => Some(ConsentForm::Written),
+            _ => {
+                v.add("form", "must be verbal or written");
+                None
+            }
+        };
+        let recording = recording(v, request.into())?;
+        let new = NewConsent {
+            participant: participant?,
+            kind: kind?,
+            validity: validity?,
+            form: form?,
+            requested_by: recording.requested_by,
+            recorded_by: recording.recorded_by,
+            on_behalf_of: recording.on_behalf_of,
+            note: recording.note,
+        };
+        Some((new, recording.key))
+    })
+}
+
+/// What a new consent and a new restriction both carry besides their own fields.
+struct Recorded<'a> {
+    requested_by: &'a Option<pb::Actor>,
+    recorded_by: &'a Option<pb::Actor>,
+    on_behalf_of: Option<&'a pb::Representative>,
+    note: &'a str,
+    idempotency_key: &'a str,
+}
+
+macro_rules! recorded_of {
+    ($($request:ty),*) => {$(
+        impl<'a> From<&'a $request> for Recorded<'a> {
+            fn from(request: &'a $request) -> Self {
+                Recorded {
+                    requested_by: &request.requested_by,
+                    recorded_by: &request.recorded_by,
+                    on_behalf_of: request.on_behalf_of.as_ref(),
+                    note: &request.note,
+                    idempotency_key: &request.idempotency_key,
                 }
             }
         }
-        _ => {
-            v.add(
-                "kind",
-                "must be participation, information sharing or research study",
-            );
-            None
-        }
-    };
-    let validity = validity(
-        &mut v,
-        request.valid_from.as_ref(),
-        request.valid_until.as_ref(),
-    );
-    let form = match pb::ConsentForm::try_from(request.form) {
-        Ok(pb::ConsentForm::Verbal) => Some(ConsentForm::Verbal),
-        Ok(pb::ConsentForm::Written) => Some(ConsentForm::Written),
-        _ => {
-            v.add("form", "must be verbal or written");
-            None
-        }
-    };
-    let requested_by = actor(&mut v, "requested_by", &request.requested_by);
-    let recorded_by = staff_actor(&mut v, "recorded_by", &request.recorded_by);
-    let on_behalf_of = representative(&mut v, "on_behalf_of", request.on_behalf_of.as_ref());
-    representative_named(&mut v, requested_by.as_ref(), on_behalf_of.as_ref());
-    let note = v.check("note", Note::parse_optional(&request.note));
-    let key = idempotency_key(&mut v, &request.idempotency_key);
-    v.finish()?;
-    let new = NewConsent {
-        participant: parsed(participant)?,
-        kind: parsed(kind)?,
-        validity: parsed(validity)?,
-        form: parsed(form)?,
-        requested_by: parsed(requested_by)?,
-        recorded_by: parsed(recorded_by)?,
-        on_behalf_of: parsed(on_behalf_of)?,
-        note: parsed(note)?,
-    };
-    Ok((new, parsed(key)?))
+    )*};
+}
+
+recorded_of!(pb::RecordConsentRequest, pb::CreateRestrictionRequest);
+
+/// Who asked, who recorded it, for whom, the note, and the idempotency key.
+struct Recording {
+    requested_by: Actor,
+    recorded_by: StaffMember,
+    on_behalf_of: Option<Representative>,
+    note: Option<Note>,
+    key: Option<IdempotencyKey>,
+}
+
+fn recording(v: &mut FieldViolations, request: Recorded<'_>) -> Option<Recording> {
+    let requested_by = actor(v, "requested_by", request.requested_by);
+    let recorded_by = staff_actor(v, "recorded_by", request.recorded_by);
+    let on_behalf_of = representative(v, "on_behalf_of", request.on_behalf_of);
+    representative_named(v, requested_by.as_ref(), on_behalf_of.as_ref());
+    let note = v.check("note", Note::parse_optional(request.note));
+    let key = idempotency_key(v, request.idempotency_key);
+    Some(Recording {
+        requested_by: requested_by?,
+        recorded_by: recorded_by?,
+        on_behalf_of: on_behalf_of?,
+        note: note?,
+        key: key?,
+    })
 }
 
 fn parse_create_restriction(
     request: &pb::CreateRestrictionRequest,
 ) -> Result<(NewRestriction, Option<IdempotencyKey>), ApiError> {
-    let mut v = FieldViolations::new();
-    let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-    let organisation = org_id(&mut v, "organisation_id", &request.organisation_id);
-    let unit = v.check("unit_id", UnitId::parse_optional(&request.unit_id));
-    let owner = match &request.owner_organisation_id {
-        None => Some(None),
-        Some(owner) => v
-            .check("owner_organisation_id.value", OrgId::parse(&owner.value))
-            .map(Some),
-    };
-    let categories = categories(&mut v, "categories", &request.categories);
-    let validity = validity(
-        &mut v,
-        request.valid_from.as_ref(),
-        request.valid_until.as_ref(),
-    );
-    let requested_by = actor(&mut v, "requested_by", &request.requested_by);
-    let recorded_by = staff_actor(&mut v, "recorded_by", &request.recorded_by);
-    let on_behalf_of = representative(&mut v, "on_behalf_of", request.on_behalf_of.as_ref());
-    representative_named(&mut v, requested_by.as_ref(), on_behalf_of.as_ref());
-    let note = v.check("note", Note::parse_optional(&request.note));
-    let key = idempotency_key(&mut v, &request.idempotency_key);
-    v.finish()?;
-    let new = NewRestriction {
-        participant: parsed(participant)?,
-        organisation: parsed(organisation)?,
-        unit: parsed(unit)?,
-        owner_organisation: parsed(owner)?,
-        categories: parsed(categories)?,
-        validity: parsed(validity)?,
-        requested_by: parsed(requested_by)?,
-        recorded_by: parsed(recorded_by)?,
-        on_behalf_of: parsed(on_behalf_of)?,
-        note: parsed(note)?,
-    };
-    Ok((new, parsed(key)?))
+    parse_fields(|v: &mut FieldViolations| {
+        let participant = v.id(ParticipantId::from_field(
+            "participant_id",
+            request.participant_id.as_ref(),
+        ));
+        let organisation = v.id(OrgId::from_field(
+            "organisation_id",
+            request.organisation_id.as_ref(),
+        ));
+        let unit = v.check("unit_id", UnitId::parse_optional(&request.unit_id));
+        let owner = match &request.owner_organisation_id {
+            None => Some(None),
+            Some(owner) => v
+                .check("owner_organisation_id.value", OrgId::parse(&owner.value))
+                .map(Some),
+        };
+        let categories = categories(v, "categories", &request.categories);
+        let validity = validity(v, request.valid_from.as_ref(), request.valid_until.as_ref());
+        let recording = recording(v, request.into())?;
+        let new = NewRestriction {
+            participant: participant?,
+            organisation: organisation?,
+            unit: unit?,
+            owner_organisation: owner?,
+            categories: categories?,
+            validity: validity?,
+            requested_by: recording.requested_by,
+            recorded_by: recording.recorded_by,
+            on_behalf_of: recording.on_behalf_of,
+            note: recording.note,
+        };
+        Some((new, recording.key))
+    })
 }
 
 fn parse_list(
-    participant: &Option<common::ParticipantId>,
+    participant: Option<&common::ParticipantId>,
     page: Option<&common::PageRequest>,
 ) -> Result<(ParticipantId, Page), ApiError> {
-    let mut v = FieldViolations::new();
-    let participant = participant_id(&mut v, "participant_id", participant);
     let page = match Page::from_request(page, "page") {
-        Ok(page) => Some(page),
-        Err(ApiError::InvalidArgument(violations)) => {
-            for violation in violations {
-                v.add(violation.field, violation.description);
-            }
-            None
-        }
+        Ok(page) => Ok(page),
+        Err(ApiError::InvalidArgument(violations)) => Err(violations),
         Err(other) => return Err(other),
     };
-    v.finish()?;
-    Ok((parsed(participant)?, parsed(page)?))
+    parse_fields(|v: &mut FieldViolations| {
+        let participant = v.id(ParticipantId::from_field("participant_id", participant));
+        let page = page
+            .map_err(|violations| {
+                for violation in violations {
+                    v.add(violation.field, violation.description);
+                }
+            })
+            .ok();
+        Some((participant?, page?))
+    })
 }
 
 fn parse_decide(
     request: &pb::DecideRequest,
     now: DateTime<Utc>,
 ) -> Result<(ParticipantId, rule::Request), ApiError> {
-    let mut v = FieldViolations::new();
-    let participant = participant_id(&mut v, "participant_id", &request.participant_id);
-    let reader = match &request.reader {
-        None => {
-            v.add("reader", "required");
-            None
-        }
-        Some(reader) => {
-            let org = org_id(&mut v, "reader.organisation_id", &reader.organisation_id);
-            let unit = v.check("reader.unit_id", UnitId::parse_optional(&reader.unit_id));
-            let staff = v.check("reader.staff_id", StaffId::parse_optional(&reader.staff_id));
-            match (org, unit, staff) {
-                (Some(org), Some(unit), Some(staff)) => Some((org, unit, staff)),
-                _ => None,
+    parse_fields(|v: &mut FieldViolations| {
+        let participant = v.id(ParticipantId::from_field(
+            "participant_id",
+            request.participant_id.as_ref(),
+        ));
+        let reader = match &request.reader {
+            None => {
+                v.add("reader", "required");
+                None
             }
+            Some(reader) => {
+                let org = v.id(OrgId::from_field(
+                    "reader.organisation_id",
+                    reader.organisation_id.as_ref(),
+                ));
+                let unit = v.check("reader.unit_id", UnitId::parse_optional(&reader.unit_id));
+                let staff = v.check("reader.staff_id", StaffId::parse_optional(&reader.staff_id));
+                match (org, unit, staff) {
+                    (Some(org), Some(unit), Some(staff)) => Some((org, unit, staff)),
+                    _ => None,
+                }
+            }
+        };
+        let owner = v.id(OrgId::from_field(
+            "owner_organisation_id",
+            request.owner_organisation_id.as_ref(),
+        ));
+        let category = wire::category_from_proto(request.category);
+        if category.is_none() {
+            v.add("category", "must be a category of participant data");
         }
-    };
-    let owner = org_id(
-        &mut v,
-        "owner_organisation_id",
-        &request.owner_organisation_id,
-    );
-    let category = wire::category_from_proto(request.category);
-    if category.is_none() {
-        v.add("category", "must be a category of participant data");
-    }
-    let purpose = match pb::Purpose::try_from(request.purpose) {
-        Ok(pb::Purpose::Care) => Some(rule::Purpose::Care),
-        Ok(pb::Purpose::Research) => Some(rule::Purpose::Research),
-        _ => {
-            v.add("purpose", "must be care or research");
-            None
-        }
-    };
-    let at = time(&mut v, "at", request.at.as_ref()).map(|at| at.unwrap_or(now));
-    v.finish()?;
-    let (org, unit, staff) = parsed(reader)?;
-    let request = rule::Request {
-        reader_organisation: String::from(org),
-        reader_unit: unit.map(String::from),
-        reader_staff: staff.map(String::from),
-        owner_organisation: String::from(parsed(owner)?),
-        category: parsed(category)?,
-        purpose: parsed(purpose)?,
-        at: parsed(at)?,
-        emergency: request.emergency,
-    };
-    Ok((parsed(participant)?, request))
+        let purpose = match pb::Purpose::try_from(request.purpose) {
+            Ok(pb::Purpose::Care) => Some(rule::Purpose::Care),
+            Ok(pb::Purpose::Research) => Some(rule::Purpose::Research),
+            _ => {
+                v.add("purpose", "must be care or research");
+                None
+            }
+        };
+        let at = time(v, "at", request.at.as_ref()).map(|at| at.unwrap_or(now));
+        let (org, unit, staff) = reader?;
+        let request = rule::Request {
+            reader_organisation: String::from(org),
+            reader_unit: unit.map(String::from),
+            reader_staff: staff.map(String::from),
+            owner_organisation: String::from(owner?),
+            category: category?,
+            purpose: purpose?,
+            at: at?,
+            emergency: request.emergency,
+        };
+        Some((participant?, request))
+    })
 }
 
-fn participant_id(
-    v: &mut FieldViolations,
-    field: &str,
-    value: &Option<common::ParticipantId>,
-) -> Option<ParticipantId> {
-    match value {
-        None => {
-            v.add(field, "required");
-            None
-        }
-        Some(id) => v.check(&format!("{field}.value"), ParticipantId::parse(&id.value)),
-    }
-}
-
-fn org_id(
-    v: &mut FieldViolations,
-    field: &str,
-    value: &Option<common::OrganisationId>,
-) -> Option<OrgId> {
-    match value {
-        None => {
-            v.add(field, "required");
-            None
-        }
-        Some(id) => v.check(&format!("{field}.value"), OrgId::parse(&id.value)),
-    }
-}
-
-fn revision(v: &mut FieldViolations, value: &Option<common::Revision>) -> Option<u64> {
+fn revision(v: &mut FieldViolations, value: Option<&common::Revision>) -> Option<u64> {
     match value {
         Some(revision) if revision.value > 0 => Some(revision.value),
         _ => {
@@ -797,12 +902,14 @@ fn no_study(v: &mut FieldViolations, study_id: &str) {
 }
 
 fn sharing_scope(v: &mut FieldViolations, sharing: &pb::Sharing) -> Option<SharingScope> {
-    let from = org_id(
-        v,
+    let from = v.id(OrgId::from_field(
         "sharing.from_organisation_id",
-        &sharing.from_organisation_id,
-    );
-    let to = org_id(v, "sharing.to_organisation_id", &sharing.to_organisation_id);
+        sharing.from_organisation_id.as_ref(),
+    ));
+    let to = v.id(OrgId::from_field(
+        "sharing.to_organisation_id",
+        sharing.to_organisation_id.as_ref(),
+    ));
     let categories = categories(v, "sharing.categories", &sharing.categories);
     let unit = v.check("sharing.unit_id", UnitId::parse_optional(&sharing.unit_id));
     let staff = v.check(
@@ -829,11 +936,10 @@ fn staff_member(
         &format!("{field}.staff_id"),
         StaffId::parse(&staff.staff_id),
     );
-    let org = org_id(
-        v,
+    let org = v.id(OrgId::from_field(
         &format!("{field}.organisation_id"),
-        &staff.organisation_id,
-    );
+        staff.organisation_id.as_ref(),
+    ));
     let unit = v.check(
         &format!("{field}.unit_id"),
         UnitId::parse_optional(&staff.unit_id),

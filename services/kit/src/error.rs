@@ -1,5 +1,6 @@
 //! The one place where a service's failure becomes a `tonic::Status`.
 
+use samsyn_proto::ids::FieldError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
@@ -80,6 +81,17 @@ impl FieldViolations {
         }
     }
 
+    /// Keeps an `Ok` id, records the field an id parser named (`samsyn_proto::ids`).
+    pub fn id<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.add(e.field, e.error.to_string());
+                None
+            }
+        }
+    }
+
     /// `Ok` when nothing was recorded, else one `INVALID_ARGUMENT` naming every field.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
@@ -87,6 +99,45 @@ impl FieldViolations {
         } else {
             Err(ApiError::InvalidArgument(self.0))
         }
+    }
+}
+
+/// What collects a request's field violations while a handler parses it.
+pub trait Violations: Default {
+    /// `Ok` when nothing was recorded, else one error naming every field.
+    fn finish(self) -> Result<(), ApiError>;
+}
+
+impl Violations for FieldViolations {
+    fn finish(self) -> Result<(), ApiError> {
+        FieldViolations::finish(self)
+    }
+}
+
+/// A handler's opening: `parse` reads every field of a request into domain values,
+/// recording each violation in `v` and answering `None` for what it could not build; the
+/// result is the values, or one `INVALID_ARGUMENT` naming every bad field.
+pub fn parse_fields<V: Violations, T>(
+    parse: impl FnOnce(&mut V) -> Option<T>,
+) -> Result<T, ApiError> {
+    let mut v = V::default();
+    let parsed = parse(&mut v);
+    v.finish()?;
+    // Each parser that answers `None` has recorded why, so this is a bug if it happens.
+    parsed.ok_or_else(|| ApiError::Internal("a parsed field went missing".into()))
+}
+
+/// One field parsed on its own: its value, or an `INVALID_ARGUMENT` naming it.
+pub fn parse_field<T, E: std::fmt::Display>(
+    field: &str,
+    result: Result<T, E>,
+) -> Result<T, ApiError> {
+    result.map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::invalid(error.field, error.error.to_string())
     }
 }
 
@@ -179,6 +230,32 @@ mod tests {
     #[test]
     fn nothing_recorded_is_ok() {
         assert!(FieldViolations::new().finish().is_ok());
+    }
+
+    #[test]
+    fn an_opening_names_every_bad_field_or_answers_every_value() {
+        use samsyn_proto::common::v1 as common;
+        use samsyn_proto::ids::ParticipantId;
+        let upper = common::ParticipantId {
+            value: "0198C0DE-0000-7000-8000-0000000000A1".into(),
+        };
+        let refused = parse_fields(|v: &mut FieldViolations| {
+            let participant = v.id(ParticipantId::from_field("participant_id", Some(&upper)));
+            let revision = v.check("revision", "x".parse::<u32>());
+            let owner = v.id(ParticipantId::from_field("owner", None));
+            Some((participant?, revision?, owner?))
+        })
+        .unwrap_err();
+        let ApiError::InvalidArgument(violations) = refused else {
+            panic!("{refused:?}")
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["participant_id.value", "revision", "owner"]);
+        let parsed =
+            parse_fields(|v: &mut FieldViolations| v.check("revision", "7".parse::<u32>()));
+        assert_eq!(parsed.unwrap(), 7);
+        let one = parse_field("revision", "x".parse::<u32>()).unwrap_err();
+        assert!(matches!(one, ApiError::InvalidArgument(v) if v[0].field == "revision"));
     }
 
     #[test]

@@ -21,4 +21,4 @@ pub mod time;
 pub mod tls;
 pub mod write;
 
-pub use error::{ApiError, FieldViolations};
+pub use error::{ApiError, FieldViolations, Violations, parse_field, parse_fields};

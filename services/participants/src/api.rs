@@ -22,10 +22,10 @@ use tonic::{Request, Response, Status};
 use crate::consent_feed::ConsentFollower;
 use crate::domain::{
     self, AdmissionCriteria, Assessment, AssignmentRole, CareRole, ConsentReference,
-    CoordinatorRank, Created, DischargeReason, Effect, ExternalId, FreeText, ListFilter,
-    MunicipalityCode, NewReferral, Participant, ParticipantId, ParticipantRepository,
-    ParticipantsError, ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal, Review,
-    Staff, Status as Standing,
+    CoordinatorRank, Created, DischargeReason, Effect, FreeText, IdError, ListFilter,
+    MunicipalityCode, NewReferral, OrganisationId, Participant, ParticipantId,
+    ParticipantRepository, ParticipantsError, ParticipantsSettings, PersonName,
+    PersonalIdentityNumber, Principal, Review, Staff, StaffId, Status as Standing, UnitId,
 };
 use crate::wire::{care_team_to_proto, participant_to_proto, proto_id, status_to_proto};
 
@@ -356,7 +356,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
         request: Request<pb::GetParticipantRequest>,
     ) -> Result<Response<pb::Participant>, Status> {
         let id = participant_id(request.get_ref().participant_id.as_ref())
-            .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
+            .map_err(|e| Status::from(ApiError::invalid("participant_id", e.to_string())))?;
         let p = self.repo.get(id).await.map_err(status)?;
         Ok(Response::new(participant_to_proto(&p)))
     }
@@ -376,14 +376,14 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
             ),
         };
         let status_filter = v.check("status", status_filter(req.status)).flatten();
-        let staff_id = optional(&mut v, "staff_id", &req.staff_id, ExternalId::parse);
+        let staff_id = optional(&mut v, "staff_id", &req.staff_id, StaffId::parse);
         let organisation_id = optional(
             &mut v,
             "organisation_id.value",
             req.organisation_id
                 .as_ref()
                 .map_or("", |o| o.value.as_str()),
-            ExternalId::parse,
+            OrganisationId::parse,
         );
         let home = optional(
             &mut v,
@@ -465,7 +465,7 @@ impl<R: ParticipantRepository> ParticipantsService for ParticipantsApi<R> {
     ) -> Result<Response<pb::CareTeam>, Status> {
         let req = request.get_ref();
         let id = participant_id(req.participant_id.as_ref())
-            .map_err(|e| Status::from(ApiError::invalid("participant_id", e)))?;
+            .map_err(|e| Status::from(ApiError::invalid("participant_id", e.to_string())))?;
         let (p, assignments) = self
             .repo
             .care_team(id, req.include_history)
@@ -611,11 +611,10 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-fn participant_id(id: Option<&ProtoId>) -> Result<ParticipantId, &'static str> {
-    match id {
-        None => Err("required"),
-        Some(id) => ParticipantId::parse(&id.value),
-    }
+/// A participant id, refused under the message's own field name: the participants
+/// service names `participant_id` whether it is missing or malformed.
+fn participant_id(id: Option<&ProtoId>) -> Result<ParticipantId, IdError> {
+    ParticipantId::parse(id.map_or("", |id| id.value.as_str()))
 }
 
 /// The participant and revision a change names, each violation recorded in `v`.
@@ -735,11 +734,11 @@ fn status_filter(value: i32) -> Result<Option<Standing>, &'static str> {
 }
 
 /// An optional filter: empty means none.
-fn optional<T>(
+fn optional<T, E: std::fmt::Display>(
     v: &mut FieldViolations,
     field: &str,
     value: &str,
-    parse: fn(&str) -> Result<T, &'static str>,
+    parse: fn(&str) -> Result<T, E>,
 ) -> Option<T> {
     if value.is_empty() {
         None
@@ -756,11 +755,11 @@ fn staff(v: &mut FieldViolations, prefix: &str, staff: Option<&StaffRef>) -> Opt
     };
     let staff_id = v.check(
         &format!("{prefix}.staff_id"),
-        ExternalId::parse(&staff.staff_id),
+        StaffId::parse(&staff.staff_id),
     );
     let organisation_id = v.check(
         &format!("{prefix}.organisation_id.value"),
-        ExternalId::parse(
+        OrganisationId::parse(
             staff
                 .organisation_id
                 .as_ref()
@@ -772,7 +771,7 @@ fn staff(v: &mut FieldViolations, prefix: &str, staff: Option<&StaffRef>) -> Opt
     } else {
         v.check(
             &format!("{prefix}.unit_id"),
-            ExternalId::parse(&staff.unit_id).map(Some),
+            UnitId::parse(&staff.unit_id).map(Some),
         )
     };
     Some(Staff {

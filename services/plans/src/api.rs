@@ -2,12 +2,11 @@
 //! repository with the domain's rules, map the answer.
 
 use chrono::Utc;
-use samsyn_kit::ApiError;
-use samsyn_kit::FieldViolations;
 use samsyn_kit::caller::{Caller, bind_organisation, bind_staff};
 use samsyn_kit::feed::{ChangeFeed, ChangeStream};
 use samsyn_kit::idempotency::IdempotencyKey;
 use samsyn_kit::paging::Page;
+use samsyn_kit::{ApiError, FieldViolations, parse_fields};
 use samsyn_proto::common::v1::{PageResponse, WatchChangesRequest};
 use samsyn_proto::plans::v1 as pb;
 use samsyn_proto::plans::v1::plans_service_server::PlansService;
@@ -17,7 +16,9 @@ use crate::domain::catalogue::Principal;
 use crate::domain::decision::{DecisionSubject, MAX_DISMISSAL_CHARS, Resolver};
 use crate::domain::plan::{Plan, PlanContent, RevisionKind};
 use crate::domain::repository::{FollowUpOwner, PlanRepository};
-use crate::domain::values::{Day, ItemId, OrganisationId, StaffId, TeamId, Text};
+use crate::domain::values::{
+    Day, ItemId, OrganisationId, ParticipantId, PlanId, StaffId, TeamId, Text,
+};
 use crate::domain::{PlansError, Violations};
 use crate::wire;
 
@@ -35,6 +36,20 @@ impl<R: PlanRepository> PlansApi<R> {
     /// Handlers over a repository and the service's change feed.
     pub fn new(repo: R, feed: ChangeFeed) -> Self {
         Self { repo, feed }
+    }
+
+    /// Applies `change` to the plan `at` names, at the revision the caller last read.
+    async fn revise(
+        &self,
+        at: (ParticipantId, PlanId, u64),
+        change: impl FnOnce(&mut Plan) -> Result<RevisionKind, PlansError> + Send,
+    ) -> Result<Response<pb::Plan>, Status> {
+        let (participant, plan_id, expected) = at;
+        plan_response(
+            self.repo
+                .update(participant, plan_id, expected, change)
+                .await,
+        )
     }
 
     /// Refuses interventions that name codes the catalogue does not hold.
@@ -90,6 +105,69 @@ impl From<PlansError> for ApiError {
     }
 }
 
+impl samsyn_kit::Violations for Violations {
+    fn finish(self) -> Result<(), ApiError> {
+        Violations::finish(self).map_err(ApiError::from)
+    }
+}
+
+/// What every request that revises a plan names: the plan and the revision last read.
+struct Revising<'a> {
+    participant: Option<&'a samsyn_proto::common::v1::ParticipantId>,
+    plan_id: &'a str,
+    expected: Option<&'a samsyn_proto::common::v1::Revision>,
+}
+
+impl<'a> Revising<'a> {
+    fn of(
+        participant: &'a Option<samsyn_proto::common::v1::ParticipantId>,
+        plan_id: &'a str,
+        expected: &'a Option<samsyn_proto::common::v1::Revision>,
+    ) -> Self {
+        Self {
+            participant: participant.as_ref(),
+            plan_id,
+            expected: expected.as_ref(),
+        }
+    }
+
+    /// The plan, the revision and what `part` parses of the rest, or every bad field.
+    fn parse<P>(
+        self,
+        part: impl FnOnce(&mut Violations) -> Option<P>,
+    ) -> Result<((ParticipantId, PlanId, u64), P), ApiError> {
+        parse_fields(|v: &mut Violations| {
+            let plan = plan_ref(v, self.participant, self.plan_id);
+            let expected = wire::revision(v, "expected_revision", self.expected);
+            let part = part(v);
+            let (participant, plan_id) = plan?;
+            Some(((participant, plan_id, expected?), part?))
+        })
+    }
+}
+
+/// The parked decision a request names: the participant's id and the inbox entry's.
+fn parked_ref(
+    v: &mut Violations,
+    participant: Option<&samsyn_proto::common::v1::ParticipantId>,
+    inbox_id: &str,
+) -> Option<(ParticipantId, ItemId)> {
+    let participant = wire::participant_id(v, "participant_id", participant);
+    let inbox_id = v.check("inbox_id", ItemId::parse(inbox_id));
+    Some((participant?, inbox_id?))
+}
+
+/// The plan a request names: the participant's and its own id.
+fn plan_ref(
+    v: &mut Violations,
+    participant: Option<&samsyn_proto::common::v1::ParticipantId>,
+    plan_id: &str,
+) -> Option<(ParticipantId, PlanId)> {
+    let participant = wire::participant_id(v, "participant_id", participant);
+    let plan_id = wire::plan_id(v, "plan_id", plan_id);
+    Some((participant?, plan_id?))
+}
+
 fn to_status(error: PlansError) -> Status {
     Status::from(ApiError::from(error))
 }
@@ -141,20 +219,18 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
     ) -> Result<Response<pb::Plan>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let content = wire::content(&mut v, "content", r.content.as_ref());
-        let key = match IdempotencyKey::parse("request_id", &r.request_id) {
-            Ok(key) => key.map(|key| key.bind(caller.as_ref(), &r)),
-            Err(_) => {
-                v.add("request_id", "1 to 128 printable ASCII characters");
-                None
-            }
-        };
-        finish(v)?;
-        let (Some(participant), Some(content)) = (participant, content) else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let (participant, content, key) = parse_fields(|v: &mut Violations| {
+            let participant = wire::participant_id(v, "participant_id", r.participant_id.as_ref());
+            let content = wire::content(v, "content", r.content.as_ref());
+            let key = match IdempotencyKey::parse("request_id", &r.request_id) {
+                Ok(key) => Some(key.map(|key| key.bind(caller.as_ref(), &r))),
+                Err(_) => {
+                    v.add("request_id", "1 to 128 printable ASCII characters");
+                    None
+                }
+            };
+            Some((participant?, content?, key?))
+        })?;
         self.check_codes(&content, "content").await?;
         let plan = Plan::new(participant, content, Utc::now());
         plan_response(self.repo.create_plan(plan, r.supersede_active, key).await)
@@ -165,13 +241,8 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::GetPlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
-        finish(v)?;
-        let (Some(participant), Some(plan_id)) = (participant, plan_id) else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let (participant, plan_id) =
+            parse_fields(|v| plan_ref(v, r.participant_id.as_ref(), &r.plan_id))?;
         plan_response(self.repo.plan(participant, plan_id).await)
     }
 
@@ -179,13 +250,9 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         &self,
         request: Request<pb::GetActivePlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        finish(v)?;
-        let Some(participant) = participant else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let participant =
+            ParticipantId::from_field("participant_id", request.get_ref().participant_id.as_ref())
+                .map_err(ApiError::from)?;
         plan_response(self.repo.active_plan(participant).await)
     }
 
@@ -193,13 +260,9 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         &self,
         request: Request<pb::ListPlansRequest>,
     ) -> Result<Response<pb::ListPlansResponse>, Status> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        finish(v)?;
-        let Some(participant) = participant else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let participant =
+            ParticipantId::from_field("participant_id", request.get_ref().participant_id.as_ref())
+                .map_err(ApiError::from)?;
         let plans = self.repo.plans_of(participant).await.map_err(to_status)?;
         Ok(Response::new(pb::ListPlansResponse {
             plans: plans.iter().map(wire::summary_to).collect(),
@@ -211,15 +274,11 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::GetPlanRevisionRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
-        let revision = wire::revision(&mut v, "revision", r.revision.as_ref());
-        finish(v)?;
-        let (Some(participant), Some(plan_id), Some(revision)) = (participant, plan_id, revision)
-        else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let ((participant, plan_id), revision) = parse_fields(|v: &mut Violations| {
+            let plan = plan_ref(v, r.participant_id.as_ref(), &r.plan_id);
+            let revision = wire::revision(v, "revision", r.revision.as_ref());
+            Some((plan?, revision?))
+        })?;
         plan_response(self.repo.plan_at(participant, plan_id, revision).await)
     }
 
@@ -228,14 +287,9 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::ListPlanRevisionsRequest>,
     ) -> Result<Response<pb::ListPlanRevisionsResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
-        finish(v)?;
+        let (participant, plan_id) =
+            parse_fields(|v| plan_ref(v, r.participant_id.as_ref(), &r.plan_id))?;
         let page = Page::from_request(r.page.as_ref(), "page")?;
-        let (Some(participant), Some(plan_id)) = (participant, plan_id) else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
         let (revisions, next_page_token) = self
             .repo
             .revisions(participant, plan_id, page)
@@ -252,26 +306,15 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::UpdatePlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
-        let expected = wire::revision(&mut v, "expected_revision", r.expected_revision.as_ref());
-        let content = wire::content(&mut v, "content", r.content.as_ref());
-        finish(v)?;
-        let (Some(participant), Some(plan_id), Some(expected), Some(content)) =
-            (participant, plan_id, expected, content)
-        else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let revision = Revising::of(&r.participant_id, &r.plan_id, &r.expected_revision);
+        let (revision, content) =
+            revision.parse(|v| wire::content(v, "content", r.content.as_ref()))?;
         self.check_codes(&content, "content").await?;
-        plan_response(
-            self.repo
-                .update(participant, plan_id, expected, move |plan| {
-                    plan.replace_content(content)?;
-                    Ok(RevisionKind::ContentUpdated)
-                })
-                .await,
-        )
+        self.revise(revision, move |plan| {
+            plan.replace_content(content)?;
+            Ok(RevisionKind::ContentUpdated)
+        })
+        .await
     }
 
     async fn record_meeting(
@@ -279,25 +322,14 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::RecordMeetingRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
-        let expected = wire::revision(&mut v, "expected_revision", r.expected_revision.as_ref());
-        let meeting = wire::meeting(&mut v, "meeting", r.meeting.as_ref());
-        finish(v)?;
-        let (Some(participant), Some(plan_id), Some(expected), Some(meeting)) =
-            (participant, plan_id, expected, meeting)
-        else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
-        plan_response(
-            self.repo
-                .update(participant, plan_id, expected, move |plan| {
-                    plan.record_meeting(meeting)?;
-                    Ok(RevisionKind::MeetingRecorded)
-                })
-                .await,
-        )
+        let revision = Revising::of(&r.participant_id, &r.plan_id, &r.expected_revision);
+        let (revision, meeting) =
+            revision.parse(|v| wire::meeting(v, "meeting", r.meeting.as_ref()))?;
+        self.revise(revision, move |plan| {
+            plan.record_meeting(meeting)?;
+            Ok(RevisionKind::MeetingRecorded)
+        })
+        .await
     }
 
     async fn record_evaluation(
@@ -305,25 +337,14 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::RecordEvaluationRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let plan_id = wire::plan_id(&mut v, "plan_id", &r.plan_id);
-        let expected = wire::revision(&mut v, "expected_revision", r.expected_revision.as_ref());
-        let evaluation = wire::evaluation(&mut v, "evaluation", r.evaluation.as_ref());
-        finish(v)?;
-        let (Some(participant), Some(plan_id), Some(expected), Some(evaluation)) =
-            (participant, plan_id, expected, evaluation)
-        else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
-        plan_response(
-            self.repo
-                .update(participant, plan_id, expected, move |plan| {
-                    plan.record_evaluation(evaluation)?;
-                    Ok(RevisionKind::EvaluationRecorded)
-                })
-                .await,
-        )
+        let revision = Revising::of(&r.participant_id, &r.plan_id, &r.expected_revision);
+        let (revision, evaluation) =
+            revision.parse(|v| wire::evaluation(v, "evaluation", r.evaluation.as_ref()))?;
+        self.revise(revision, move |plan| {
+            plan.record_evaluation(evaluation)?;
+            Ok(RevisionKind::EvaluationRecorded)
+        })
+        .await
     }
 
     async fn list_due_follow_ups(
@@ -331,31 +352,29 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::ListDueFollowUpsRequest>,
     ) -> Result<Response<pb::ListDueFollowUpsResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let owner = match &r.owner {
-            Some(pb::list_due_follow_ups_request::Owner::OrganisationId(org)) => v
-                .check("organisation_id.value", OrganisationId::parse(&org.value))
-                .map(FollowUpOwner::Organisation),
-            Some(pb::list_due_follow_ups_request::Owner::TeamId(team)) => v
-                .check("team_id", TeamId::parse(team))
-                .map(FollowUpOwner::Team),
-            None => {
-                v.add("owner", "required: organisation_id or team_id");
-                None
+        let (owner, as_of) = parse_fields(|v: &mut Violations| {
+            let owner = match &r.owner {
+                Some(pb::list_due_follow_ups_request::Owner::OrganisationId(org)) => v
+                    .check("organisation_id.value", OrganisationId::parse(&org.value))
+                    .map(FollowUpOwner::Organisation),
+                Some(pb::list_due_follow_ups_request::Owner::TeamId(team)) => v
+                    .check("team_id", TeamId::parse(team))
+                    .map(FollowUpOwner::Team),
+                None => {
+                    v.add("owner", "required: organisation_id or team_id");
+                    None
+                }
+            };
+            let as_of = match &r.as_of {
+                None => Day::from_date(Utc::now().date_naive()).ok(),
+                Some(_) => wire::day(v, "as_of", r.as_of.as_ref()),
+            };
+            if r.within_days > MAX_WITHIN_DAYS {
+                v.add("within_days", format!("at most {MAX_WITHIN_DAYS}"));
             }
-        };
-        let as_of = match &r.as_of {
-            None => Day::from_date(Utc::now().date_naive()).ok(),
-            Some(_) => wire::day(&mut v, "as_of", r.as_of.as_ref()),
-        };
-        if r.within_days > MAX_WITHIN_DAYS {
-            v.add("within_days", format!("at most {MAX_WITHIN_DAYS}"));
-        }
-        finish(v)?;
+            Some((owner?, as_of?))
+        })?;
         let page = Page::from_request(r.page.as_ref(), "page")?;
-        let (Some(owner), Some(as_of)) = (owner, as_of) else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
         let (due, next_page_token) = self
             .repo
             .due_follow_ups(owner, as_of.plus_days(r.within_days), page)
@@ -392,12 +411,7 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
             );
         }
         bound.finish()?;
-        let mut v = Violations::default();
-        let decision = wire::decision(&mut v, "decision", r.decision.as_ref());
-        finish(v)?;
-        let Some(decision) = decision else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let decision = parse_fields(|v| wire::decision(v, "decision", r.decision.as_ref()))?;
         // A code the catalogue does not hold is a mistake, not a decision to park.
         if let DecisionSubject::CatalogueCode(code) = &decision.subject {
             let unknown = self
@@ -422,22 +436,16 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
         request: Request<pb::ListDecisionInboxRequest>,
     ) -> Result<Response<pb::ListDecisionInboxResponse>, Status> {
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let organisation = match &r.organisation_id {
-            Some(org) => v.check("organisation_id.value", OrganisationId::parse(&org.value)),
-            None => {
-                v.add("organisation_id", "required");
-                None
-            }
-        };
-        let team = (!r.team_id.is_empty())
-            .then(|| v.check("team_id", TeamId::parse(&r.team_id)))
-            .flatten();
-        finish(v)?;
+        let (organisation, team) = parse_fields(|v: &mut Violations| {
+            let organisation =
+                OrganisationId::from_field("organisation_id", r.organisation_id.as_ref());
+            let organisation = organisation.map_err(|e| v.add(e.field, e.error.to_string()));
+            let team = (!r.team_id.is_empty())
+                .then(|| v.check("team_id", TeamId::parse(&r.team_id)))
+                .flatten();
+            Some((organisation.ok()?, team))
+        })?;
         let page = Page::from_request(r.page.as_ref(), "page")?;
-        let Some(organisation) = organisation else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
         let (parked, next_page_token) = self
             .repo
             .decision_inbox(organisation, team, r.include_resolved, page)
@@ -455,16 +463,11 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
     ) -> Result<Response<pb::PushDecisionResponse>, Status> {
         let resolver = resolver(&request)?;
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let inbox_id = v.check("inbox_id", ItemId::parse(&r.inbox_id));
-        let intervention = v.check("intervention_id", ItemId::parse(&r.intervention_id));
-        finish(v)?;
-        let (Some(participant), Some(inbox_id), Some(intervention)) =
-            (participant, inbox_id, intervention)
-        else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let ((participant, inbox_id), intervention) = parse_fields(|v: &mut Violations| {
+            let parked = parked_ref(v, r.participant_id.as_ref(), &r.inbox_id);
+            let intervention = v.check("intervention_id", ItemId::parse(&r.intervention_id));
+            Some((parked?, intervention?))
+        })?;
         let receipt = self
             .repo
             .link_parked_decision(participant, inbox_id, intervention, resolver)
@@ -479,15 +482,11 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
     ) -> Result<Response<pb::ParkedDecision>, Status> {
         let resolver = resolver(&request)?;
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let participant = wire::participant_id(&mut v, "participant_id", r.participant_id.as_ref());
-        let inbox_id = v.check("inbox_id", ItemId::parse(&r.inbox_id));
-        let reason = v.check("reason", Text::required(&r.reason, MAX_DISMISSAL_CHARS));
-        finish(v)?;
-        let (Some(participant), Some(inbox_id), Some(reason)) = (participant, inbox_id, reason)
-        else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let ((participant, inbox_id), reason) = parse_fields(|v: &mut Violations| {
+            let parked = parked_ref(v, r.participant_id.as_ref(), &r.inbox_id);
+            let reason = v.check("reason", Text::required(&r.reason, MAX_DISMISSAL_CHARS));
+            Some((parked?, reason?))
+        })?;
         let parked = self
             .repo
             .dismiss_parked_decision(participant, inbox_id, reason, resolver)
@@ -523,12 +522,7 @@ impl<R: PlanRepository> PlansService for PlansApi<R> {
     ) -> Result<Response<pb::CatalogueEntry>, Status> {
         let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let mut v = Violations::default();
-        let entry = wire::catalogue_entry(&mut v, "entry", r.entry.as_ref());
-        finish(v)?;
-        let Some(entry) = entry else {
-            return Err(to_status(PlansError::Invalid(Violations::default())));
-        };
+        let entry = parse_fields(|v| wire::catalogue_entry(v, "entry", r.entry.as_ref()))?;
         // Each principal keeps its own catalogue: the region's interventions are the
         // region's, a municipality's are the municipality's.
         if let Some(caller) = &caller {

@@ -22,7 +22,7 @@ use crate::domain::plan::{
 use crate::domain::repository::{DueFollowUp, PlanSummary, RevisionSummary};
 use crate::domain::values::{
     CatalogueCode, Day, ExternalDecisionId, ItemId, OrganisationId, ParticipantId, PlanId, StaffId,
-    TeamId, Text, ValueError,
+    TeamId, Text,
 };
 
 // ---------------------------------------------------------------- parsing
@@ -101,11 +101,11 @@ fn item_id(v: &mut Violations, field: &str, value: &str) -> Option<ItemId> {
     }
 }
 
-fn optional_code<T>(
+fn optional_code<T, E: std::fmt::Display>(
     v: &mut Violations,
     field: &str,
     value: &str,
-    parse: fn(&str) -> Result<T, ValueError>,
+    parse: fn(&str) -> Result<T, E>,
 ) -> Option<Option<T>> {
     if value.is_empty() {
         Some(None)

@@ -1,14 +1,17 @@
 //! Newtypes that can only hold valid values.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Why a value was refused; the adapter adds the field path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(pub String);
+
+impl From<IdError> for Invalid {
+    fn from(error: IdError) -> Self {
+        Self(error.to_string())
+    }
+}
 
 impl Invalid {
     fn new(reason: impl Into<String>) -> Self {
@@ -16,62 +19,27 @@ impl Invalid {
     }
 }
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
+pub use samsyn_proto::ids::{IdError, OrganisationId, ParticipantId, StaffId, UnitId};
 
-        impl $name {
-            /// A new random id.
-            pub fn generate() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            /// Parses the textual form of a UUID.
-            pub fn parse(value: &str) -> Result<Self, Invalid> {
-                if value.is_empty() {
-                    return Err(Invalid::new("required"));
-                }
-                // Bound the input before parsing: a UUID is at most 45 characters in any form.
-                if value.len() > 45 {
-                    return Err(Invalid::new("must be a UUID"));
-                }
-                Uuid::parse_str(value).map(Self).map_err(|_| Invalid::new("must be a UUID"))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.hyphenated().fmt(f)
-            }
-        }
-    };
-}
-
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// A team's id.
     TeamId
 );
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// A board entry's id.
     EntryId
 );
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// An agreed action's id.
     ActionId
 );
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// A meeting's id.
     MeetingId
 );
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// A discussion's id (one participant's part of a meeting's minutes).
     DiscussionId
-);
-uuid_id!(
-    /// Samsyn's internal participant id; never a personal identity number.
-    ParticipantId
 );
 
 /// Text of `MIN..=MAX` characters, trimmed of nothing: what the caller wrote is kept exactly.
@@ -126,50 +94,11 @@ pub type CriterionLabel = Text<1, 200>;
 /// What a status level means.
 pub type LevelMeaning = Text<1, 200>;
 
-/// An id of printable ASCII (staff HSA-id, organisation id, unit id).
-fn ascii_id(value: &str, max: usize, required: bool) -> Result<String, Invalid> {
-    if value.is_empty() {
-        return if required {
-            Err(Invalid::new("required"))
-        } else {
-            Ok(String::new())
-        };
-    }
-    if value.len() > max || !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Invalid::new(format!(
-            "1 to {max} printable ASCII characters"
-        )));
-    }
-    Ok(value.to_owned())
-}
-
-/// An organisation id: HSA-style for a region unit, a municipality code for a municipality.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OrganisationId(String);
-
-impl OrganisationId {
-    /// Parses 1–64 printable ASCII characters.
-    pub fn parse(value: &str) -> Result<Self, Invalid> {
-        ascii_id(value, 64, true).map(Self)
-    }
-
-    /// Whether this is a Swedish municipality code (four digits).
-    pub fn is_municipality(&self) -> bool {
-        self.0.len() == 4 && self.0.bytes().all(|b| b.is_ascii_digit())
-    }
-
-    /// The id as sent.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A member of staff acting for an organisation (and optionally a unit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Staff {
     /// HSA-style staff id.
-    pub staff_id: String,
+    pub staff_id: StaffId,
     /// The organisation they act for.
     pub organisation_id: OrganisationId,
     /// Their unit; may be empty.
@@ -192,23 +121,20 @@ impl Staff {
         organisation_id: &str,
         unit_id: &str,
     ) -> Result<Self, StaffInvalid> {
-        let staff_id = ascii_id(staff_id, 64, true).map_err(|reason| StaffInvalid {
-            field: "staff_id",
-            reason,
-        })?;
+        let invalid = |field| {
+            move |reason: IdError| StaffInvalid {
+                field,
+                reason: reason.into(),
+            }
+        };
+        let staff_id = StaffId::parse(staff_id).map_err(invalid("staff_id"))?;
         let organisation_id =
-            OrganisationId::parse(organisation_id).map_err(|reason| StaffInvalid {
-                field: "organisation_id.value",
-                reason,
-            })?;
-        let unit_id = ascii_id(unit_id, 64, false).map_err(|reason| StaffInvalid {
-            field: "unit_id",
-            reason,
-        })?;
+            OrganisationId::parse(organisation_id).map_err(invalid("organisation_id.value"))?;
+        UnitId::parse_optional(unit_id).map_err(invalid("unit_id"))?;
         Ok(Self {
             staff_id,
             organisation_id,
-            unit_id,
+            unit_id: unit_id.to_owned(),
         })
     }
 }

@@ -3,20 +3,10 @@
 use chrono::{DateTime, Utc};
 use samsyn_consent_rule::{Categories, Category};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Why a value was refused; the api names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    /// Not a UUID.
-    #[error("must be a UUID")]
-    NotUuid,
-    /// An id or code of the wrong length or alphabet.
-    #[error("must be 1 to {max} characters of letters, digits, '-', '.', '_' or ':'")]
-    BadCode {
-        /// The longest allowed.
-        max: usize,
-    },
     /// Text that is empty or too long.
     #[error("must be 1 to {max} characters")]
     BadText {
@@ -37,116 +27,18 @@ pub enum ValueError {
     UnknownCategory,
 }
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(Uuid);
+pub use samsyn_proto::ids::{
+    ConsentId, IdError, OrganisationId as OrgId, ParticipantId, RestrictionId, StaffId, UnitId,
+};
 
-        impl $name {
-            /// Parses the text form of the id.
-            pub fn parse(value: &str) -> Result<Self, ValueError> {
-                // Only the hyphenated form: one id, one spelling.
-                if value.len() != 36 {
-                    return Err(ValueError::NotUuid);
-                }
-                Uuid::parse_str(value).map(Self).map_err(|_| ValueError::NotUuid)
-            }
-
-            /// A new, time-ordered id.
-            pub fn generate() -> Self {
-                Self(Uuid::now_v7())
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.hyphenated().fmt(f)
-            }
-        }
-    };
-}
-
-uuid_id!(
-    /// Samsyn's internal participant id.
-    ParticipantId
-);
-uuid_id!(
-    /// A consent's id.
-    ConsentId
-);
-uuid_id!(
-    /// A restriction's id.
-    RestrictionId
-);
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// A temporary lift's id.
     LiftId
 );
 
-/// The longest organisation, unit or staff id.
-pub const MAX_CODE_CHARS: usize = 64;
-
-macro_rules! code {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// Parses an id: 1-64 characters of letters, digits, '-', '.', '_' or ':'.
-            pub fn parse(value: &str) -> Result<Self, ValueError> {
-                let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:".contains(c);
-                if value.is_empty() || value.len() > MAX_CODE_CHARS || !value.chars().all(allowed) {
-                    return Err(ValueError::BadCode { max: MAX_CODE_CHARS });
-                }
-                Ok(Self(value.to_owned()))
-            }
-
-            /// An optional id: empty means none.
-            pub fn parse_optional(value: &str) -> Result<Option<Self>, ValueError> {
-                if value.is_empty() { Ok(None) } else { Self::parse(value).map(Some) }
-            }
-
-            /// The id as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ValueError;
-            fn try_from(value: String) -> Result<Self, ValueError> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-    };
-}
-
-code!(
-    /// An organisation's id (HSA-style id or municipality code).
-    OrgId
-);
-code!(
-    /// A unit's id within an organisation.
-    UnitId
-);
-code!(
-    /// A staff member's id (HSA-style).
-    StaffId
-);
-code!(
-    /// A research study's id ("fact-rct-2025"), as the reports part's configuration names it.
-    StudyId
-);
+/// A research study's id ("fact-rct-2025"), as the reports part's configuration names it:
+/// written like an organisation id.
+pub type StudyId = samsyn_proto::ids::OrganisationId;
 
 /// Free text of 1 to `MAX` characters (not bytes); Swedish text is kept exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,13 +199,10 @@ mod tests {
     #[test]
     fn ids_and_codes() {
         assert!(ParticipantId::parse("0198c0de-0000-7000-8000-000000000001").is_ok());
-        assert_eq!(
-            ParticipantId::parse("19121212-1212"),
-            Err(ValueError::NotUuid)
-        );
+        assert_eq!(ParticipantId::parse("19121212-1212"), Err(IdError::NotUuid));
         assert_eq!(
             ParticipantId::parse("0198c0de00007000800000000000000001"),
-            Err(ValueError::NotUuid)
+            Err(IdError::NotUuid)
         );
         assert!(OrgId::parse("SE2321000016-F00D").is_ok());
         assert!(OrgId::parse("").is_err());

@@ -21,9 +21,9 @@ pub struct ListFilter {
     /// Only this status.
     pub status: Option<Status>,
     /// Only those this member of staff is currently assigned to.
-    pub staff_id: Option<ExternalId>,
+    pub staff_id: Option<StaffId>,
     /// Only those with a current assignment from, or referred by, this organisation.
-    pub organisation_id: Option<ExternalId>,
+    pub organisation_id: Option<OrganisationId>,
     /// Only those living here.
     pub home_municipality: Option<MunicipalityCode>,
     /// Only the person with this personal identity number.

@@ -790,13 +790,13 @@ pub fn plan_end(
 
 #[cfg(test)]
 mod tests {
-    use super::super::types::ExternalId;
+    use super::super::types::{OrganisationId, StaffId};
     use super::*;
 
     fn staff(id: &str) -> Staff {
         Staff {
-            staff_id: ExternalId::parse(id).unwrap_or_else(|e| panic!("{e}")),
-            organisation_id: ExternalId::parse("1283").unwrap_or_else(|e| panic!("{e}")),
+            staff_id: StaffId::parse(id).unwrap_or_else(|e| panic!("{e}")),
+            organisation_id: OrganisationId::parse("1283").unwrap_or_else(|e| panic!("{e}")),
             unit_id: None,
         }
     }

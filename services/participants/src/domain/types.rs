@@ -1,83 +1,19 @@
 //! Small domain newtypes: each holds only valid values.
 
-use uuid::Uuid;
-
 /// Longest free text accepted (reasons, notes).
 pub const MAX_TEXT_CHARS: usize = 2000;
 
 /// Longest name accepted.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// Longest staff, organisation or unit id accepted.
-pub const MAX_ID_CHARS: usize = 64;
+pub use samsyn_proto::ids::{
+    ConsentId as ConsentReference, IdError, OrganisationId, ParticipantId, StaffId, UnitId,
+};
 
-/// Samsyn's internal participant id (a UUID); what every other service uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantId(Uuid);
-
-impl ParticipantId {
-    /// A new, time-ordered id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses the hyphenated UUID form.
-    pub fn parse(value: &str) -> Result<Self, &'static str> {
-        parse_uuid(value).map(Self)
-    }
-}
-
-impl std::fmt::Display for ParticipantId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// The id of an assignment row (coordinator, care-team member, fixed care contact).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AssignmentId(Uuid);
-
-impl AssignmentId {
-    /// A new, time-ordered id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses the hyphenated UUID form.
-    pub fn parse(value: &str) -> Result<Self, &'static str> {
-        parse_uuid(value).map(Self)
-    }
-}
-
-impl std::fmt::Display for AssignmentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// A reference to a participation consent in the consent service (its UUID).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsentReference(Uuid);
-
-impl ConsentReference {
-    /// Parses the hyphenated UUID form; only the shape is checked here.
-    pub fn parse(value: &str) -> Result<Self, &'static str> {
-        parse_uuid(value).map(Self)
-    }
-}
-
-impl std::fmt::Display for ConsentReference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-fn parse_uuid(value: &str) -> Result<Uuid, &'static str> {
-    if value.len() != 36 {
-        return Err("a UUID (36 characters)");
-    }
-    Uuid::try_parse(value).map_err(|_| "a UUID (36 characters)")
-}
+samsyn_proto::uuid_id!(
+    /// The id of an assignment row (coordinator, care-team member, fixed care contact).
+    AssignmentId
+);
 
 /// A person's name: 1–200 characters, no control characters, surrounding space trimmed.
 #[derive(Clone, PartialEq, Eq)]
@@ -187,37 +123,15 @@ impl TryFrom<String> for MunicipalityCode {
     }
 }
 
-/// An HSA-style id of staff, an organisation or a unit: 1–64 printable ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ExternalId(String);
-
-impl ExternalId {
-    /// Parses an id.
-    pub fn parse(value: &str) -> Result<Self, &'static str> {
-        if value.is_empty() {
-            return Err("required");
-        }
-        if value.len() > MAX_ID_CHARS || !value.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("1 to 64 printable ASCII characters");
-        }
-        Ok(Self(value.to_owned()))
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A member of staff acting for an organisation (and optionally a unit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Staff {
     /// The staff member's id.
-    pub staff_id: ExternalId,
+    pub staff_id: StaffId,
     /// The organisation they act for.
-    pub organisation_id: ExternalId,
+    pub organisation_id: OrganisationId,
     /// Their unit, when given.
-    pub unit_id: Option<ExternalId>,
+    pub unit_id: Option<UnitId>,
 }
 
 /// A principal (huvudman) that takes part in referral, review and coordination.
@@ -268,9 +182,9 @@ mod tests {
         for bad in ["128", "12834", "12a3", "١٢٨٣"] {
             assert!(MunicipalityCode::parse(bad).is_err(), "{bad}");
         }
-        assert!(ExternalId::parse("SE2321000016-F123").is_ok());
+        assert!(StaffId::parse("SE2321000016-F123").is_ok());
         for bad in ["", "a b", "å", &"x".repeat(65)] {
-            assert!(ExternalId::parse(bad).is_err(), "{bad}");
+            assert!(StaffId::parse(bad).is_err(), "{bad}");
         }
         assert!(ConsentReference::parse("not-a-uuid").is_err());
         assert!(ConsentReference::parse("0190f3b4-7c1e-7d4a-9a51-3f2e9c0b1a22").is_ok());

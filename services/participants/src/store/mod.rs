@@ -25,10 +25,10 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use crate::domain::{
     AdmissionCriteria, Assessment, Assignment, AssignmentChange, AssignmentId, AssignmentRole,
     CareRole, ConsentReference, CoordinatorRank, Created, Discharge, DischargeReason, Effect,
-    Enrolment, ExternalId, FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral,
-    OnConsentRevoked, Outcome, Participant, ParticipantId, ParticipantRepository,
-    ParticipantSummary, ParticipantsError, ParticipantsSettings, PersonName,
-    PersonalIdentityNumber, Principal, Referral, Review, Staff, Status, YearCount,
+    Enrolment, FreeText, KnownConsent, ListFilter, MunicipalityCode, NewReferral, OnConsentRevoked,
+    OrganisationId, Outcome, Participant, ParticipantId, ParticipantRepository, ParticipantSummary,
+    ParticipantsError, ParticipantsSettings, PersonName, PersonalIdentityNumber, Principal,
+    Referral, Review, Staff, StaffId, Status, UnitId, YearCount,
 };
 use crate::wire;
 use entities::{assignment, feed_cursor, participant, participation_consent, referral, review};
@@ -770,7 +770,7 @@ fn to_domain(
         &r.enrolled_municipality_code,
     ) {
         (Some(consent), Some(enrolled_on), Some(code)) => Some(Enrolment {
-            consent_reference: ConsentReference::parse(consent).map_err(bad_referral)?,
+            consent_reference: ConsentReference::parse(consent).map_err(|_| corrupt("referral"))?,
             enrolled_on,
             municipality: MunicipalityCode::parse(code).map_err(bad_referral)?,
             consent_revoked_at: r.consent_revoked_at,
@@ -800,7 +800,7 @@ fn to_domain(
         })
         .collect::<Result<Vec<_>, ParticipantsError>>()?;
     Ok(Participant {
-        id: ParticipantId::parse(&row.id).map_err(bad)?,
+        id: ParticipantId::parse(&row.id).map_err(|_| corrupt("participant"))?,
         pin: PersonalIdentityNumber::parse(&row.personal_identity_number, today)
             .map_err(|_| corrupt("participant"))?,
         name: PersonName::parse(&row.name).map_err(bad)?,
@@ -833,10 +833,10 @@ fn to_domain(
 
 fn staff(staff_id: &str, organisation_id: &str, unit_id: Option<&str>) -> Option<Staff> {
     Some(Staff {
-        staff_id: ExternalId::parse(staff_id).ok()?,
-        organisation_id: ExternalId::parse(organisation_id).ok()?,
+        staff_id: StaffId::parse(staff_id).ok()?,
+        organisation_id: OrganisationId::parse(organisation_id).ok()?,
         unit_id: match unit_id {
-            Some(unit) => Some(ExternalId::parse(unit).ok()?),
+            Some(unit) => Some(UnitId::parse(unit).ok()?),
             None => None,
         },
     })

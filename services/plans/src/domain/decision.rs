@@ -201,7 +201,7 @@ impl ParkedDecision {
     /// A newly parked decision.
     pub fn park(decision: Decision, reason: ParkReason, now: DateTime<Utc>) -> Self {
         Self {
-            inbox_id: ItemId::generate_ordered(),
+            inbox_id: ItemId::generate(),
             decision,
             reason,
             state: InboxState::Parked,

@@ -1,8 +1,8 @@
-//! Small value types that can only hold valid values: ids, bounded texts, days.
+//! Small value types that can only hold valid values: ids, bounded texts, days. The ids
+//! shared with other services are `samsyn_proto::ids`'s.
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Why a value was refused; the text is shown to callers next to the field's path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,9 +16,6 @@ pub enum ValueError {
     /// Holds control characters other than line breaks and tabs.
     #[error("must not contain control characters")]
     ControlCharacter,
-    /// Not a UUID.
-    #[error("must be a UUID")]
-    NotUuid,
     /// Not an id of the allowed characters.
     #[error("1 to {0} characters of A-Z, a-z, 0-9, '-', '_', '.', ':'")]
     BadId(usize),
@@ -30,53 +27,13 @@ pub enum ValueError {
     BadDate,
 }
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(Uuid);
+pub use samsyn_proto::ids::{IdError, OrganisationId, ParticipantId, StaffId};
 
-        impl $name {
-            /// A new random id.
-            pub fn generate() -> Self {
-                Self(Uuid::new_v4())
-            }
-
-            /// A new id that sorts after every id made before it (UUID version 7).
-            pub fn generate_ordered() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            /// Parses the hyphenated (or simple) UUID text form.
-            pub fn parse(value: &str) -> Result<Self, ValueError> {
-                if value.is_empty() {
-                    return Err(ValueError::Empty);
-                }
-                if value.len() > 36 {
-                    return Err(ValueError::NotUuid);
-                }
-                Uuid::parse_str(value).map(Self).map_err(|_| ValueError::NotUuid)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.hyphenated().fmt(f)
-            }
-        }
-    };
-}
-
-uuid_id!(
-    /// Samsyn's internal participant id (never a personal identity number).
-    ParticipantId
-);
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// A plan's id.
     PlanId
 );
-uuid_id!(
+samsyn_proto::uuid_id!(
     /// The id of an item inside a plan: goal, need, intervention, action, follow-up, meeting.
     ItemId
 );
@@ -118,16 +75,6 @@ macro_rules! code_id {
     };
 }
 
-code_id!(
-    /// An organisation's id (HSA-style id or municipality code).
-    OrganisationId,
-    64
-);
-code_id!(
-    /// A member of staff's HSA-style id.
-    StaffId,
-    64
-);
 code_id!(
     /// A team's id.
     TeamId,
@@ -307,13 +254,10 @@ mod tests {
     #[test]
     fn ids_and_days() {
         assert!(ParticipantId::parse("3f2b8c3e-8a5e-4c1e-9d7a-1b2c3d4e5f60").is_ok());
-        assert_eq!(
-            ParticipantId::parse("197001011234"),
-            Err(ValueError::NotUuid)
-        );
-        assert_eq!(ParticipantId::parse(""), Err(ValueError::Empty));
+        assert_eq!(ParticipantId::parse("197001011234"), Err(IdError::NotUuid));
+        assert_eq!(ParticipantId::parse(""), Err(IdError::Missing));
         assert!(OrganisationId::parse("SE2321000016-1003").is_ok());
-        assert_eq!(OrganisationId::parse("Malmö"), Err(ValueError::BadId(64)));
+        assert_eq!(OrganisationId::parse("Malmö"), Err(IdError::NotCode));
         assert!(CatalogueCode::parse("municipality.housing_support").is_ok());
         assert_eq!(CatalogueCode::parse("Boendestöd"), Err(ValueError::BadCode));
         assert_eq!(Day::from_ymd(2027, 2, 29), Err(ValueError::BadDate));
