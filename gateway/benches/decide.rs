@@ -15,6 +15,10 @@ use samsyn_gateway::auth::{Principal, PrincipalKind};
 use samsyn_gateway::policy::{Action, Call, DecisionInput, Emergency, PolicyEngine, Resource};
 use samsyn_proto::common::v1::DataCategory;
 
+/// The allocator the `samsyn` binary runs the gateway with, so that this measures that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REGION: &str = "SE2321000016-F00D";
 const MUNICIPALITY: &str = "1283";
 const DECISIONS: usize = 200_000;

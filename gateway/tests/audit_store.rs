@@ -288,6 +288,37 @@ async fn two_gateways_append_to_one_chain_on_postgres() {
     }
 }
 
+/// Two gateways on one SQLite file take turns: each finds the head it remembers moved by
+/// the other every time, and the chain still has every event once, in order, and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_taking_turns_on_one_sqlite_file_keep_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit-signing-key");
+    let url = fresh_sqlite_url(dir.path());
+    let replicas = [
+        AuditStore::open(&url, &key).await.unwrap(),
+        AuditStore::open(&url, &key).await.unwrap(),
+    ];
+    const TURNS: u64 = 60;
+    let mut positions = Vec::new();
+    for n in 0..TURNS {
+        let store = &replicas[(n % 2) as usize];
+        let record = samsyn_gateway::audit::store::Record::of(&event(n));
+        positions.push(store.append(record).await.unwrap());
+    }
+    let expected: Vec<u64> = (1..=TURNS).collect();
+    assert_eq!(positions, expected, "each turn takes the next position");
+    for store in &replicas {
+        let verification = store.verify().await.unwrap();
+        assert_eq!(
+            verification.first_broken, None,
+            "{:?}",
+            verification.problem
+        );
+        assert_eq!(verification.events, TURNS);
+    }
+}
+
 /// The gateway's database role (deploy/postgres/gateway-grants.sql) appends and reads the
 /// trail but cannot change or remove an event: PostgreSQL refuses, not only the code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

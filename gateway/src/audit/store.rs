@@ -1124,6 +1124,9 @@ async fn write_loop(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_batch = 0;
+    // The head as this writer last committed it, so that a batch need not read it first;
+    // forgotten after any failure, and then read from the database again.
+    let mut head: Option<Head> = None;
     while let Some(first) = pending.recv().await {
         batch.push(first);
         // Under load, callers whose calls are in flight are about to hand in their events
@@ -1142,8 +1145,20 @@ async fn write_loop(
             }
         }
         last_batch = batch.len();
-        match write_batch(&db, &signer, &batch).await {
-            Ok(first_position) => {
+        let known = head.take();
+        let retry = known.is_some();
+        let written = match write_batch(&db, &signer, &batch, known).await {
+            // Another writer of the same database may have appended since this one's last
+            // commit, taking the position it meant to use: once more, from the stored head.
+            Err(error) if retry => {
+                tracing::debug!(%error, "audit batch not appended at the known head; retrying");
+                write_batch(&db, &signer, &batch, None).await
+            }
+            written => written,
+        };
+        match written {
+            Ok((first_position, new_head)) => {
+                head = Some(new_head);
                 commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for (i, waiting) in batch.drain(..).enumerate() {
                     let _ = waiting.done.send(Ok(first_position + i as u64));
@@ -1164,16 +1179,19 @@ async fn write_loop(
 /// The key of the PostgreSQL advisory lock that serialises appends to the one chain.
 const APPEND_LOCK: i64 = 0x5341_4d53_594e_0001;
 
-/// Appends `batch` to the chain in one transaction; the position of its first event.
+/// Appends `batch` to the chain in one transaction after `known` (read from the database
+/// when `None`); the position of its first event and the new head.
 ///
 /// Several gateways may write one database: each batch takes the append lock (PostgreSQL's
-/// transaction-scoped advisory lock; SQLite's write lock is already exclusive) and reads the
-/// head inside the transaction, so the chain stays one sequence whoever appends.
+/// transaction-scoped advisory lock; SQLite's write lock is already exclusive), so the chain
+/// stays one sequence whoever appends. A `known` head another writer has moved past fails
+/// the batch on the position's primary key, and nothing of it is stored.
 async fn write_batch(
     db: &DatabaseConnection,
     signer: &Signer,
     batch: &[Pending],
-) -> Result<u64, DbErr> {
+    known: Option<Head>,
+) -> Result<(u64, Head), DbErr> {
     let txn = samsyn_kit::db::begin_write(db).await?;
     use sea_orm::ConnectionTrait;
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
@@ -1184,7 +1202,10 @@ async fn write_batch(
         ))
         .await?;
     }
-    let head = load_head(&txn).await?;
+    let head = match known {
+        Some(head) => head,
+        None => load_head(&txn).await?,
+    };
     let mut next = head.clone();
     let mut rows = Vec::with_capacity(batch.len());
     let mut index = Vec::new();
@@ -1254,5 +1275,5 @@ async fn write_batch(
         .await?;
     }
     txn.commit().await?;
-    Ok(head.position + 1)
+    Ok((head.position + 1, next))
 }

@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
-    PolicySet, Schema, ValidationMode, Validator,
+    Authorizer, Context, Entities, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet,
+    Schema, ValidationMode, Validator,
 };
 use chrono::{DateTime, Utc};
 use samsyn_consent_rule::Decision as ConsentDecision;
@@ -250,12 +250,10 @@ pub struct PolicyEngine {
     /// For each `Features::index`, the index in `scoped` of the set to evaluate.
     slots: Vec<u16>,
     flags: HashMap<PolicyId, Flag>,
-    /// Entities built before, by an exact key of the facts they were built from.
-    entities: Memo<Entity>,
-    /// Contexts built before, likewise.
+    /// Contexts built before, by an exact key of the facts they were built from.
     contexts: Memo<Context>,
-    /// The principal's uid and the whole entity store of a request, likewise: building the
-    /// store computes the transitive closure of its hierarchy, the largest cost left.
+    /// The principal's uid and the whole entity store of a request, likewise, so that a
+    /// request about the same people and data as an earlier one builds nothing.
     stores: Memo<(EntityUid, Arc<Entities>)>,
     authorizer: Authorizer,
     types: Types,
@@ -385,7 +383,6 @@ impl PolicyEngine {
             schema,
             policies,
             flags,
-            entities: Memo::default(),
             contexts: Memo::default(),
             stores: Memo::default(),
             authorizer: Authorizer::new(),
@@ -422,11 +419,9 @@ impl PolicyEngine {
     ) -> Result<Decision, String> {
         // The checked path builds everything anew, so that tests compare the memos with it.
         let memo = schema.is_none();
-        let (principal, entities) = self.stores.get_or_build(
-            memo,
-            || store_key(input),
-            || self.store(input, memo, schema),
-        )?;
+        let (principal, entities) =
+            self.stores
+                .get_or_build(memo, || store_key(input), || self.store(input, schema))?;
 
         let context = self.contexts.get_or_build(
             memo,
@@ -485,7 +480,11 @@ impl PolicyEngine {
         }
         Ok(Decision {
             allowed,
-            policies: policies.iter().map(|id| id.to_string()).collect(),
+            // The id as written: `Display` would escape it, at a cost on every decision.
+            policies: policies
+                .iter()
+                .map(|id| AsRef::<str>::as_ref(id).to_owned())
+                .collect(),
             disclosure,
             emergency,
         })

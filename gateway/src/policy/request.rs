@@ -1,67 +1,139 @@
 //! The Cedar request of one decision: the entities and the context, built from the facts.
 
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use cedar_policy::{
     Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
 };
+use cedar_policy_core::ast;
+use cedar_policy_core::entities::{NoEntitiesSchema, TCComputation};
+use cedar_policy_core::extensions::Extensions;
 
-use super::memo::{care_organisations, data_key, member_of, participant_key, principal_key};
+use super::memo::{care_organisations, member_of};
 use super::{DecisionInput, PolicyEngine, Resource, category_code, err};
 use crate::access_view::ParticipantFacts;
 use crate::auth::{Principal, PrincipalKind};
 
+/// One attribute's value as the facts give it, before Cedar holds it.
+enum Attr {
+    String(String),
+    Strings(Vec<String>),
+    Entity(EntityUid),
+}
+
+impl Attr {
+    fn expression(self) -> RestrictedExpression {
+        match self {
+            Attr::String(s) => RestrictedExpression::new_string(s),
+            Attr::Strings(v) => {
+                RestrictedExpression::new_set(v.into_iter().map(RestrictedExpression::new_string))
+            }
+            Attr::Entity(uid) => RestrictedExpression::new_entity_uid(uid),
+        }
+    }
+
+    fn value(self) -> ast::PartialValue {
+        match self {
+            Attr::String(s) => ast::Value::from(s).into(),
+            Attr::Strings(v) => {
+                ast::Value::set_of_lits(v.into_iter().map(ast::Literal::from), None).into()
+            }
+            Attr::Entity(uid) => ast::Value::from(ast::EntityUID::from(uid)).into(),
+        }
+    }
+}
+
+/// An entity of `attributes` and `parents`. Checked, Cedar evaluates each attribute as an
+/// expression against the schema's extensions; otherwise the values are given as they are,
+/// which is what evaluating such literals yields (the tests compare the two) at a fraction
+/// of the cost.
+fn entity(
+    uid: EntityUid,
+    attributes: Vec<(&'static str, Attr)>,
+    parents: HashSet<EntityUid>,
+    checked: bool,
+) -> Result<ast::Entity, String> {
+    if checked {
+        let attributes = attributes
+            .into_iter()
+            .map(|(name, attr)| (name.to_owned(), attr.expression()));
+        return Entity::new(uid, attributes.collect(), parents)
+            .map(|entity| entity.as_ref().clone())
+            .map_err(err);
+    }
+    Ok(ast::Entity::new_with_attr_partial_value(
+        uid.into(),
+        attributes
+            .into_iter()
+            .map(|(name, attr)| (name.into(), attr.value())),
+        HashSet::new(),
+        parents.into_iter().map(Into::into).collect(),
+        [],
+    ))
+}
+
+/// The store of `entities`. Checked, against the schema and with the transitive closure
+/// computed. Otherwise the hierarchy is taken as closed: the only parent any entity here
+/// has is a participant's care team, which is never an entity itself, so there is nothing
+/// to close.
+fn entity_store(entities: Vec<ast::Entity>, schema: Option<&Schema>) -> Result<Entities, String> {
+    match schema {
+        Some(schema) => {
+            Entities::from_entities(entities.into_iter().map(Entity::from), Some(schema))
+                .map_err(err)
+        }
+        None => cedar_policy_core::entities::Entities::from_entities(
+            entities,
+            None::<&NoEntitiesSchema>,
+            TCComputation::AssumeAlreadyComputed,
+            Extensions::none(),
+        )
+        .map(Entities::from)
+        .map_err(err),
+    }
+}
+
 impl PolicyEngine {
     /// The principal's uid and the entities of one request.
+    ///
+    /// Built whole each time: with the values given rather than evaluated, the entities cost
+    /// less to build than to look up one by one, and the whole store is kept by the caller.
     pub(super) fn store(
         &self,
         input: &DecisionInput<'_>,
-        memo: bool,
         schema: Option<&Schema>,
     ) -> Result<(EntityUid, Arc<Entities>), String> {
+        let checked = schema.is_some();
         let mut entities = Vec::with_capacity(3);
         let principal =
-            self.principal_entity(input.principal, &input.resource, memo, &mut entities)?;
+            self.principal_entity(input.principal, &input.resource, checked, &mut entities)?;
         let participant = match input.resource.participant {
             Some(facts) => {
                 // A participant acting for themself has no entity of its own (see
                 // `principal_entity`), so this is the only entity with this uid.
-                entities.push(self.entities.get_or_build(
-                    memo,
-                    || participant_key(facts),
-                    || self.participant_entity(facts),
-                )?);
+                entities.push(self.participant_entity(facts, checked)?);
                 Some(facts.participant_id.as_str())
             }
             None => None,
         };
         let category = category_code(input.call.category);
         let owner = input.resource.owner_organisation;
-        let key = || data_key(category, owner, participant);
-        entities.push(self.entities.get_or_build(memo, key, || {
-            let mut data = HashMap::with_capacity(3);
-            data.insert(
-                "category".to_owned(),
-                RestrictedExpression::new_string(category.to_owned()),
-            );
+        entities.push({
+            let mut data = Vec::with_capacity(3);
+            data.push(("category", Attr::String(category.to_owned())));
             if let Some(owner) = owner {
-                data.insert(
-                    "owner".to_owned(),
-                    RestrictedExpression::new_string(owner.to_owned()),
-                );
+                data.push(("owner", Attr::String(owner.to_owned())));
             }
             if let Some(id) = participant {
-                data.insert(
-                    "participant".to_owned(),
-                    RestrictedExpression::new_entity_uid(self.uid(&self.types.participant, id)),
-                );
+                data.push((
+                    "participant",
+                    Attr::Entity(self.uid(&self.types.participant, id)),
+                ));
             }
-            Entity::new(self.data.clone(), data, HashSet::new()).map_err(err)
-        })?);
-        let entities = Entities::from_entities(entities, schema).map_err(err)?;
-        Ok((principal, Arc::new(entities)))
+            entity(self.data.clone(), data, HashSet::new(), checked)?
+        });
+        Ok((principal, Arc::new(entity_store(entities, schema)?)))
     }
 
     pub(super) fn uid(&self, t: &EntityTypeName, id: &str) -> EntityUid {
@@ -72,17 +144,10 @@ impl PolicyEngine {
         &self,
         principal: &Principal,
         resource: &Resource<'_>,
-        memo: bool,
-        entities: &mut Vec<Entity>,
+        checked: bool,
+        entities: &mut Vec<ast::Entity>,
     ) -> Result<EntityUid, String> {
         let member_of = member_of(principal, resource);
-        let key = || principal_key(principal, member_of);
-        let strings = |v: &[String]| {
-            RestrictedExpression::new_set(
-                v.iter()
-                    .map(|s| RestrictedExpression::new_string(s.clone())),
-            )
-        };
         let organisation = || {
             principal
                 .organisation
@@ -92,54 +157,35 @@ impl PolicyEngine {
         match principal.kind {
             PrincipalKind::Staff => {
                 let uid = self.uid(&self.types.staff, &principal.id);
-                let build = || {
-                    let mut attrs = HashMap::with_capacity(5);
-                    attrs.insert(
-                        "organisation".to_owned(),
-                        RestrictedExpression::new_string(organisation()?),
-                    );
-                    attrs.insert("roles".to_owned(), strings(&principal.roles));
-                    attrs.insert("teams".to_owned(), strings(&principal.teams));
-                    if let Some(unit) = &principal.unit {
-                        attrs.insert(
-                            "unit".to_owned(),
-                            RestrictedExpression::new_string(unit.clone()),
-                        );
+                let mut attrs = vec![
+                    ("organisation", Attr::String(organisation()?)),
+                    ("roles", Attr::Strings(principal.roles.clone())),
+                    ("teams", Attr::Strings(principal.teams.clone())),
+                ];
+                let optional = [
+                    ("unit", &principal.unit),
+                    ("purpose", &principal.purpose),
+                    ("acting_through", &principal.acting_through),
+                ];
+                for (name, value) in optional {
+                    if let Some(value) = value {
+                        attrs.push((name, Attr::String(value.clone())));
                     }
-                    if let Some(purpose) = &principal.purpose {
-                        attrs.insert(
-                            "purpose".to_owned(),
-                            RestrictedExpression::new_string(purpose.clone()),
-                        );
-                    }
-                    if let Some(link) = &principal.acting_through {
-                        attrs.insert(
-                            "acting_through".to_owned(),
-                            RestrictedExpression::new_string(link.clone()),
-                        );
-                    }
-                    let mut parents = HashSet::new();
-                    if let Some(facts) = member_of {
-                        parents.insert(self.uid(&self.types.care_team, &facts.participant_id));
-                    }
-                    Entity::new(uid.clone(), attrs, parents).map_err(err)
-                };
-                entities.push(self.entities.get_or_build(memo, key, build)?);
+                }
+                let mut parents = HashSet::new();
+                if let Some(facts) = member_of {
+                    parents.insert(self.uid(&self.types.care_team, &facts.participant_id));
+                }
+                entities.push(entity(uid.clone(), attrs, parents, checked)?);
                 Ok(uid)
             }
             PrincipalKind::System => {
                 let uid = self.uid(&self.types.system, &principal.id);
-                let build = || {
-                    let attrs = HashMap::from([
-                        (
-                            "organisation".to_owned(),
-                            RestrictedExpression::new_string(organisation()?),
-                        ),
-                        ("roles".to_owned(), strings(&principal.roles)),
-                    ]);
-                    Entity::new(uid.clone(), attrs, HashSet::new()).map_err(err)
-                };
-                entities.push(self.entities.get_or_build(memo, key, build)?);
+                let attrs = vec![
+                    ("organisation", Attr::String(organisation()?)),
+                    ("roles", Attr::Strings(principal.roles.clone())),
+                ];
+                entities.push(entity(uid.clone(), attrs, HashSet::new(), checked)?);
                 Ok(uid)
             }
             // A participant principal is only ever compared with the data's participant, so
@@ -148,43 +194,36 @@ impl PolicyEngine {
         }
     }
 
-    pub(super) fn participant_entity(&self, facts: &ParticipantFacts) -> Result<Entity, String> {
+    pub(super) fn participant_entity(
+        &self,
+        facts: &ParticipantFacts,
+        checked: bool,
+    ) -> Result<ast::Entity, String> {
         let uid = self.uid(&self.types.participant, &facts.participant_id);
-        let mut attrs = HashMap::with_capacity(5);
-        attrs.insert(
-            "care_team".to_owned(),
-            RestrictedExpression::new_entity_uid(
-                self.uid(&self.types.care_team, &facts.participant_id),
+        let mut attrs = vec![
+            (
+                "care_team",
+                Attr::Entity(self.uid(&self.types.care_team, &facts.participant_id)),
             ),
-        );
-        attrs.insert(
-            "fact_teams".to_owned(),
-            RestrictedExpression::new_set(
-                facts
-                    .fact_teams
-                    .iter()
-                    .map(|t| RestrictedExpression::new_string(t.clone())),
+            ("fact_teams", Attr::Strings(facts.fact_teams.clone())),
+            (
+                "care_organisations",
+                Attr::Strings(
+                    care_organisations(facts)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                ),
             ),
-        );
-        attrs.insert(
-            "care_organisations".to_owned(),
-            RestrictedExpression::new_set(
-                care_organisations(facts)
-                    .into_iter()
-                    .map(|o| RestrictedExpression::new_string(o.to_owned())),
-            ),
-        );
+            ("status", Attr::String(facts.status.code().to_owned())),
+        ];
         if !facts.home_municipality.is_empty() {
-            attrs.insert(
-                "home_municipality".to_owned(),
-                RestrictedExpression::new_string(facts.home_municipality.clone()),
-            );
+            attrs.push((
+                "home_municipality",
+                Attr::String(facts.home_municipality.clone()),
+            ));
         }
-        attrs.insert(
-            "status".to_owned(),
-            RestrictedExpression::new_string(facts.status.code().to_owned()),
-        );
-        Entity::new(uid, attrs, HashSet::new()).map_err(err)
+        entity(uid, attrs, HashSet::new(), checked)
     }
 
     pub(super) fn context(&self, input: &DecisionInput<'_>) -> [(String, RestrictedExpression); 8] {
