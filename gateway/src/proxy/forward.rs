@@ -90,7 +90,7 @@ impl Call {
         let result = async {
             match grpc.ready().await {
                 Ok(()) => call(grpc, outgoing, path).await,
-                Err(_) => Err(GatewayError::ServiceUnavailable.into()),
+                Err(error) => Err(GatewayError::ServiceUnavailable(error.to_string()).into()),
             }
         }
         .instrument(span.clone())
@@ -169,8 +169,9 @@ pub(super) fn record_status(span: &tracing::Span, error: Option<&Status>) {
 /// service's metadata.
 pub(super) fn scrub(status: &Status) -> Status {
     if status.code() == Code::Unavailable || status.code() == Code::Unknown {
-        // Transport errors name internal addresses.
-        return GatewayError::ServiceUnavailable.into();
+        // Transport errors name internal addresses: logged, not shown.
+        let cause = format!("{:?}: {}", status.code(), status.message());
+        return GatewayError::ServiceUnavailable(cause).into();
     }
     Status::with_details(
         status.code(),
