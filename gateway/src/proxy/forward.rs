@@ -39,7 +39,7 @@ impl Call {
             request.set_timeout(deadline);
         }
         samsyn_kit::telemetry::inject_current(request.metadata_mut());
-        let principal = &admitted.principal;
+        let principal = &admitted.admission.principal;
         let caller = samsyn_kit::caller::Caller {
             id: principal.id.clone(),
             kind: match principal.kind {

@@ -186,7 +186,7 @@ impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
                 .await?;
             return Err(status);
         }
-        let (body, rows) = match call.narrow(&admitted.principal, &access, body) {
+        let (body, rows) = match call.narrow(&admitted.admission.principal, &access, body) {
             Ok(narrowed) => narrowed,
             Err(status) => {
                 call.audit_forwarded(admitted, Vec::new(), status.code())
@@ -194,11 +194,11 @@ impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
                 return Err(status);
             }
         };
-        let body = match call
-            .gateway
-            .pages
-            .seal_response(&call.path, &admitted.principal.id, &body)
-        {
+        let body = match call.gateway.pages.seal_response(
+            &call.path,
+            &admitted.admission.principal.id,
+            &body,
+        ) {
             Ok(Some(sealed)) => Bytes::from(sealed),
             Ok(None) => body,
             Err(error) => {
@@ -207,7 +207,7 @@ impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
                 return Err(status);
             }
         };
-        let mut event = call.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded)?;
+        let mut event = call.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded);
         event.export = export;
         call.record(event).await?;
         let mut response = Response::new(body);

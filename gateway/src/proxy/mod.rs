@@ -49,8 +49,10 @@ use crate::describe::CallDescriber;
 use crate::gate::{Gate, Verdict};
 use crate::page_token::PageTokens;
 
-use error::GatewayError;
-use metadata::{caller_trace_id, new_trace_id, trace_id_of};
+pub use admit::Admission;
+pub(crate) use error::GatewayError;
+pub(crate) use metadata::current_trace_id;
+use metadata::{caller_trace_id, new_trace_id};
 
 pub use codec::RawCodec;
 pub use metadata::{CONSISTENCY_HEADER, EMERGENCY_REASON, EMERGENCY_REASON_BIN};
@@ -220,19 +222,14 @@ struct Call {
     trace: String,
 }
 
-/// A call that may be forwarded.
+/// A call that may be forwarded: its admission, and what forwarding it needs.
 struct Admitted {
-    principal: Principal,
-    /// Ties a write's intent event to its outcome event.
-    call_id: String,
+    admission: Admission,
     /// When the caller's token or link certificate expires (seconds since the epoch); a
     /// stream ends then.
     expires_at: Option<u64>,
     /// The caller's token session: a stream ends when it is revoked.
     session: Option<crate::auth::Session>,
-    verdict: Verdict,
-    participant_id: Option<String>,
-    emergency_reason: Option<String>,
     message: Bytes,
     timeout: Option<Duration>,
 }
@@ -261,9 +258,7 @@ impl Refused {
 impl Call {
     /// The call's trace id: the exported trace's, else the caller's or a made-up one.
     fn trace_id(&self) -> String {
-        samsyn_kit::telemetry::current_traceparent()
-            .and_then(|tp| trace_id_of(&tp))
-            .unwrap_or_else(|| self.trace.clone())
+        current_trace_id().unwrap_or_else(|| self.trace.clone())
     }
 
     fn access(&self) -> Result<&MethodAccess, Status> {
@@ -313,8 +308,12 @@ fn filled(gateway: &Gateway, access: &MethodAccess, path: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use crate::auth::{RevokedSessions, TokenVerifier};
+    use crate::gate::tests::gate;
 
     /// Channels to services nobody runs: a call on them ends UNAVAILABLE.
     pub(super) fn unreachable() -> Upstreams {
@@ -327,6 +326,26 @@ mod tests {
             audit: None,
             reports: None,
         }
+    }
+
+    /// A gateway whose services are unreachable, deciding with the gate table's view and
+    /// auditing to `audit`.
+    pub(crate) fn gateway(audit: Arc<dyn AuditTrail>) -> Arc<Gateway> {
+        let gate = gate();
+        let authenticator = Authenticator::new(
+            TokenVerifier::new(Vec::new(), Arc::new(RevokedSessions::default())),
+            gate.links().clone(),
+        );
+        Arc::new(Gateway::new(
+            CallDescriber::samsyn().unwrap(),
+            authenticator,
+            gate,
+            unreachable(),
+            audit,
+            PageTokens::new().unwrap(),
+            &samsyn_kit::config::Limits::default(),
+            None,
+        ))
     }
 
     #[tokio::test]

@@ -54,7 +54,7 @@ impl Call {
                 return Err(status);
             }
         };
-        let principal = admitted.principal.clone();
+        let principal = admitted.admission.principal.clone();
         let session = admitted.session.clone();
         let expires_at = admitted.expires_at.map(|exp| {
             let now = std::time::SystemTime::now()

@@ -8,14 +8,11 @@ use prost::Message;
 
 use super::*;
 use crate::audit::{AuditError, AuditEvent, AuditTrail, MemoryTrail, RecordFuture};
-use crate::auth::{RevokedSessions, TokenVerifier};
-use crate::authenticate::Authenticator;
-use crate::describe::CallDescriber;
 use crate::gate::Verdict;
-use crate::gate::tests::{SHARED, UNSHARED, case_manager, gate};
-use crate::page_token::PageTokens;
+use crate::gate::tests::{SHARED, UNSHARED, case_manager};
 use crate::policy::Decision;
-use crate::proxy::Gateway;
+use crate::proxy::tests::gateway;
+use crate::proxy::{Admission, Gateway};
 
 const GET_PARTICIPANT: &str = "/samsyn.participants.v1.ParticipantsService/GetParticipant";
 const UPDATE_PLAN: &str = "/samsyn.plans.v1.PlansService/UpdatePlan";
@@ -30,26 +27,6 @@ impl AuditTrail for Refusing {
     }
 }
 
-/// A gateway whose services are unreachable, deciding with the gate table's view.
-fn gateway(audit: Arc<dyn AuditTrail>) -> Arc<Gateway> {
-    let upstreams = crate::proxy::tests::unreachable();
-    let gate = gate();
-    let authenticator = Authenticator::new(
-        TokenVerifier::new(Vec::new(), Arc::new(RevokedSessions::default())),
-        gate.links().clone(),
-    );
-    Arc::new(Gateway::new(
-        CallDescriber::samsyn().unwrap(),
-        authenticator,
-        gate,
-        upstreams,
-        audit,
-        PageTokens::new().unwrap(),
-        &samsyn_kit::config::Limits::default(),
-        None,
-    ))
-}
-
 fn call(gateway: &Arc<Gateway>, path: &str) -> Call {
     Call {
         gateway: Arc::clone(gateway),
@@ -60,22 +37,27 @@ fn call(gateway: &Arc<Gateway>, path: &str) -> Call {
 
 /// A call about `participant` the case manager was allowed to make.
 fn passing(gateway: &Arc<Gateway>, path: &str, participant: &str) -> Passing {
+    let (access, _) = gateway.describer().method_access(path).unwrap();
+    let mut admission = Admission::new(
+        case_manager(),
+        access,
+        Some(participant.into()),
+        Verdict {
+            decision: Decision {
+                allowed: true,
+                ..Decision::default()
+            },
+            owner: None,
+        },
+        None,
+    );
+    admission.call_id = "call-1".into();
     Passing {
         call: call(gateway, path),
         admitted: Admitted {
-            principal: case_manager(),
-            call_id: "call-1".into(),
+            admission,
             expires_at: None,
             session: None,
-            verdict: Verdict {
-                decision: Decision {
-                    allowed: true,
-                    ..Decision::default()
-                },
-                owner: None,
-            },
-            participant_id: Some(participant.into()),
-            emergency_reason: None,
             message: Bytes::new(),
             timeout: None,
         },
