@@ -365,25 +365,10 @@ mod tests {
 
     use super::*;
     use crate::audit::{MemoryTrail, Outcome};
-    use crate::auth::PrincipalKind;
-    use crate::gate::tests::{SHARED, case_manager};
+    use crate::gate::tests::{SHARED, case_manager, case_system};
     use crate::proxy::tests::gateway;
 
     const GET_PLAN: &str = "/samsyn.plans.v1.PlansService/GetPlan";
-
-    /// The case system linked in the gate table: it may push decisions, not read plans.
-    fn case_system() -> Principal {
-        Principal {
-            id: "kommun-case-system".into(),
-            kind: PrincipalKind::System,
-            organisation: Some(crate::access_view::testing::HELSINGBORG.into()),
-            unit: None,
-            roles: vec!["case_system".into()],
-            teams: Vec::new(),
-            purpose: None,
-            acting_through: None,
-        }
-    }
 
     #[tokio::test]
     async fn a_read_the_gateway_makes_itself_is_decided_and_audited_as_the_principals_own() {

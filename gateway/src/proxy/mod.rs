@@ -1,4 +1,6 @@
-//! Forwarding: every Samsyn RPC arrives here and goes, in this order, through
+//! Forwarding: every Samsyn RPC arrives here. A unary call goes through the layers
+//! [`layers`] assembles, a server stream through those [`stream`] assembles; both begin
+//! with the same admission:
 //!
 //! 1. [`admit`]: the method is known, the caller authenticated, a case system's push put in
 //!    Samsyn's terms, the caller's consistency token caught up with, the call described and
@@ -9,15 +11,15 @@
 //! 4. [`narrow`]: the answer is checked against the decision and a list narrowed to what the
 //!    caller may see, or [`fill`]ed with visible rows page by page; page tokens are sealed;
 //! 5. [`trail`]: how the call ended, with the rows shown, and only then the answer leaves;
-//! 6. [`stream`] and [`board_stream`]: a stream is re-decided message by message (the board
-//!    whenever access may have changed) and the rows it shows are audited in batches.
+//! 6. [`stream`]: a stream's opening is audited, then each message re-decided (the board
+//!    whenever access may have changed), the rows shown audited in batches, and the stream
+//!    ended when the caller's session or credentials end.
 //!
 //! Messages pass through as bytes ([`RawCodec`]); only what a decision needs is decoded
 //! (the participant id of the request, the rows of a list), by the access annotations in
 //! the descriptor set.
 
 mod admit;
-mod board_stream;
 mod codec;
 mod error;
 mod fill;
@@ -37,7 +39,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use samsyn_proto::MethodAccess;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -214,6 +215,7 @@ where
 }
 
 /// One call on its way through.
+#[derive(Clone)]
 struct Call {
     gateway: Arc<Gateway>,
     path: String,
@@ -275,30 +277,23 @@ impl tonic::server::UnaryService<Bytes> for Call {
     type Future = BoxFuture<Result<Response<Bytes>, Status>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let call = Call {
-            gateway: Arc::clone(&self.gateway),
-            path: self.path.clone(),
-            trace: self.trace.clone(),
-        };
         Box::pin(tower::ServiceExt::oneshot(
             layers::unary_path(),
-            (call, request),
+            (self.clone(), request),
         ))
     }
 }
 
 impl tonic::server::ServerStreamingService<Bytes> for Call {
     type Response = Bytes;
-    type ResponseStream = ReceiverStream<Result<Bytes, Status>>;
+    type ResponseStream = stream::Messages;
     type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let call = Call {
-            gateway: Arc::clone(&self.gateway),
-            path: self.path.clone(),
-            trace: self.trace.clone(),
-        };
-        Box::pin(async move { call.server_streaming(request).await })
+        Box::pin(tower::ServiceExt::oneshot(
+            stream::stream_path(),
+            (self.clone(), request),
+        ))
     }
 }
 
@@ -346,6 +341,57 @@ pub(crate) mod tests {
             &samsyn_kit::config::Limits::default(),
             None,
         ))
+    }
+
+    pub(super) fn call(gateway: &Arc<Gateway>, path: &str) -> Call {
+        Call {
+            gateway: Arc::clone(gateway),
+            path: path.into(),
+            trace: "0af7651916cd43dd8448eb211c80319c".into(),
+        }
+    }
+
+    /// A call to `path` about `participant` that `principal` was allowed to make, as call
+    /// `call-1`.
+    pub(super) fn allowed(
+        gateway: &Arc<Gateway>,
+        principal: Principal,
+        path: &str,
+        participant: Option<&str>,
+    ) -> layers::Passing {
+        let (access, _) = gateway.describer().method_access(path).unwrap();
+        let verdict = Verdict {
+            decision: crate::policy::Decision {
+                allowed: true,
+                ..Default::default()
+            },
+            owner: None,
+        };
+        let mut admission = Admission::new(
+            principal,
+            access,
+            participant.map(Into::into),
+            verdict,
+            None,
+        );
+        admission.call_id = "call-1".into();
+        layers::Passing {
+            call: call(gateway, path),
+            admitted: Admitted {
+                admission,
+                expires_at: None,
+                session: None,
+                message: Bytes::new(),
+                timeout: None,
+            },
+        }
+    }
+
+    /// The one event in `trail`.
+    pub(crate) fn only_event(trail: &crate::audit::MemoryTrail) -> crate::audit::AuditEvent {
+        let mut events = trail.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        events.remove(0)
     }
 
     #[tokio::test]

@@ -112,6 +112,21 @@ impl Admission {
             export: None,
         }
     }
+
+    /// The trail's event about the rows a live stream showed since its last such event: each
+    /// decided as it passed (`stream-rows`), not by the decision that opened the stream.
+    pub(super) fn shown_event(&self, trace_id: Option<String>, rows: Vec<RowAccess>) -> AuditEvent {
+        AuditEvent {
+            participant_id: None,
+            owner_organisation: None,
+            policies: vec!["stream-rows".to_owned()],
+            disclosure: rows.iter().any(|r| r.disclosure),
+            emergency: false,
+            emergency_reason: None,
+            call_id: None,
+            ..self.event(trace_id, rows, Code::Ok, Outcome::Forwarded)
+        }
+    }
 }
 
 impl Gateway {
