@@ -171,5 +171,11 @@ mod tests {
             GatewayError::NotPermitted.into_status().message(),
             "not permitted"
         );
+        // The transport's reason names the service's address: logged, never shown.
+        let unreachable =
+            GatewayError::ServiceUnavailable("tcp connect error: 10.0.0.7:7402".into());
+        let status = unreachable.into_status();
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("10.0.0.7"), "{status:?}");
     }
 }
