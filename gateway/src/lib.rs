@@ -65,7 +65,7 @@ const SHIPPED_SCHEMA: &str = include_str!("../../deploy/policies/samsyn.cedarsch
 
 /// Why the gateway cannot start.
 #[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
+pub enum StartError {
     /// A setting cannot work.
     #[error("{0}: {1}")]
     Setting(String, String),
@@ -130,16 +130,16 @@ pub fn build(
     upstreams: Upstreams,
     audit: Arc<dyn AuditTrail>,
     limits: &Limits,
-) -> Result<Arc<Gateway>, GatewayError> {
+) -> Result<Arc<Gateway>, StartError> {
     settings
         .check()
         .and_then(|()| settings.check_trust())
-        .map_err(|(field, reason)| GatewayError::Setting(field, reason))?;
+        .map_err(|(field, reason)| StartError::Setting(field, reason))?;
     let engine = policy_engine(&settings)?;
     let links = Links::new(settings.links.clone())?;
     let page_tokens = match settings
         .read_page_token_keys()
-        .map_err(|(field, reason)| GatewayError::Setting(field, reason))?
+        .map_err(|(field, reason)| StartError::Setting(field, reason))?
     {
         keys if keys.is_empty() => PageTokens::new()?,
         keys => PageTokens::with_keys(keys)?,

@@ -1,13 +1,13 @@
 //! Pushing changes to SIP planning tools (seed 004: participation and the named coordinators
 //! registered in the SIP tool, not typed twice). The participants and plans feeds become
-//! FHIR R4 resources in the durable outbox; every message is decided by the policies and
-//! audited as a read by the link before it is queued, so only what the link may read leaves.
+//! FHIR R4 resources in the durable outbox; every message is admitted as a read by the link
+//! ([`Gateway::admit_as`]: the decision of any call) and audited before it is queued, so only
+//! what the link may read leaves.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use prost::Message;
 use ring::digest::{SHA256, digest};
 use samsyn_outbox::{
@@ -21,16 +21,15 @@ use samsyn_proto::plans::v1::plans_service_client::PlansServiceClient;
 use samsyn_proto::plans::v1::{GetActivePlanRequest, GetPlanRequest, Plan};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tonic::Code;
 use tonic::codec::Streaming;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
 use crate::access_view::FeedName;
-use crate::audit::{AuditEvent, Outcome};
-use crate::auth::Principal;
+use crate::audit::Outcome;
 use crate::links::{LinkConfig, Links};
-use crate::policy::Action;
-use crate::proxy::Gateway;
+use crate::proxy::{Admission, Gateway, GatewayError, current_trace_id};
 
 /// The read a pushed participant record stands for.
 const GET_PARTICIPANT: &str = "/samsyn.participants.v1.ParticipantsService/GetParticipant";
@@ -193,6 +192,8 @@ struct Pushed {
 enum PushError {
     #[error("access view not current: {0}")]
     View(String),
+    #[error("not decided: {0}")]
+    Undecided(GatewayError),
     #[error("audit trail: {0}")]
     Audit(String),
     #[error("outbox: {0}")]
@@ -312,18 +313,16 @@ impl Pusher {
             let principal = Links::principal(&target.link);
             let link = target.link.id.parse::<LinkId>()?;
             for pushed in &pushes {
-                let access = self
+                // Admitted as the link's own read of the same records would be.
+                let admission = match self
                     .gateway
-                    .describer()
-                    .method_access(pushed.rpc)
-                    .map(|(access, _)| access)
-                    .ok_or_else(|| PushError::View("unknown read".into()))?;
-                let verdict = gate
-                    .decide_call(&principal, access, Some(&participant_id), false)
-                    .map_err(|e| PushError::View(e.to_string()))?;
-                if !verdict.decision.allowed {
-                    continue;
-                }
+                    .admit_as(&principal, pushed.rpc, &participant_id)
+                {
+                    Ok(admission) => admission,
+                    // The link may not read this: nothing is queued for it.
+                    Err(GatewayError::NotPermitted) => continue,
+                    Err(error) => return Err(PushError::Undecided(error)),
+                };
                 for resource in &pushed.resources {
                     let kind = resource["resourceType"].as_str().unwrap_or_default();
                     let id = resource["id"].as_str().unwrap_or_default();
@@ -336,8 +335,7 @@ impl Pusher {
                         resource.to_string(),
                     ));
                 }
-                self.audit(&principal, access, pushed, &participant_id, &verdict)
-                    .await?;
+                self.audit(&admission).await?;
             }
         }
         self.outbox
@@ -354,42 +352,11 @@ impl Pusher {
         Ok(())
     }
 
-    /// The disclosure, in the trail before the message can leave.
-    async fn audit(
-        &self,
-        principal: &Principal,
-        access: &samsyn_proto::MethodAccess,
-        pushed: &Pushed,
-        participant_id: &str,
-        verdict: &crate::gate::Verdict,
-    ) -> Result<(), PushError> {
-        let event = AuditEvent {
-            at: Utc::now(),
-            principal: Some(principal.clone()),
-            rpc: pushed.rpc.to_owned(),
-            action: Some(Action::Read),
-            category: access.category(),
-            participant_id: Some(participant_id.to_owned()),
-            owner_organisation: verdict.owner.clone(),
-            allowed: true,
-            policies: verdict.decision.policies.clone(),
-            disclosure: verdict.decision.disclosure,
-            emergency: false,
-            emergency_reason: None,
-            rows: Vec::new(),
-            outcome: Outcome::Forwarded,
-            status: tonic::Code::Ok,
-            trace_id: samsyn_kit::telemetry::current_traceparent()
-                .and_then(|t| t.split('-').nth(1).map(str::to_owned)),
-            stakeholders: self
-                .gateway
-                .gate()
-                .stakeholders(std::iter::once(participant_id)),
-            call_id: None,
-            export: None,
-        };
+    /// The disclosure, in the trail before the message can leave: the event of an admitted
+    /// read, as for any call.
+    async fn audit(&self, admission: &Admission) -> Result<(), PushError> {
+        let event = admission.event(current_trace_id(), Vec::new(), Code::Ok, Outcome::Forwarded);
         self.gateway
-            .audit()
             .record(event)
             .await
             .map_err(|e| PushError::Audit(e.to_string()))

@@ -48,7 +48,7 @@ pub(crate) fn case_manager() -> Principal {
     staff(CASE_MANAGER, REGION, &["case_manager"])
 }
 
-fn coordinator() -> Principal {
+pub(crate) fn coordinator() -> Principal {
     staff(COORDINATOR, HELSINGBORG, &["coordinator"])
 }
 
@@ -60,7 +60,7 @@ fn physician() -> Principal {
     staff(PHYSICIAN, REGION, &["physician"])
 }
 
-fn case_system() -> Principal {
+pub(crate) fn case_system() -> Principal {
     Principal {
         id: "kommun-case-system".into(),
         kind: PrincipalKind::System,

@@ -1,4 +1,8 @@
-//! Admission: who calls, about whom, and whether they may.
+//! Admission: who calls, about whom, and whether they may. Every door admits here: the
+//! proxy's calls (and through them the FHIR view's and the web board's) by [`Call::admit`],
+//! and the calls the gateway makes itself for a principal (the pushes to linked systems) by
+//! [`Gateway::admit_as`]; both decide by [`Gateway::decide`] and are audited as an
+//! [`Admission`].
 
 use bytes::Bytes;
 use tonic::metadata::MetadataMap;
@@ -8,12 +12,137 @@ use tracing::Instrument;
 
 use super::error::GatewayError;
 use super::metadata::{consistency_token, emergency_reason, grpc_timeout};
-use super::{Admitted, Call, Refused, filled};
+use super::{Admitted, Call, Gateway, Refused, filled};
 use crate::auth::Principal;
 use crate::authenticate::Authenticated;
 use crate::case_terms;
-use crate::describe::DescribeError;
+use crate::describe::{DescribeError, RequestedAct};
+use crate::gate::Verdict;
 use crate::policy::Action;
+use samsyn_proto::MethodAccess;
+use samsyn_proto::common::v1::DataCategory;
+
+/// A call let through the door: who makes it, what it does, about whom, and the decision
+/// that allowed it; the audit trail's events about the call are made from it.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// Who makes the call.
+    pub principal: Principal,
+    /// The RPC, `/package.Service/Method`.
+    pub rpc: String,
+    /// What the call does to its data.
+    pub action: Action,
+    /// The data it touches.
+    pub category: DataCategory,
+    /// The participant the call names, if it names one.
+    pub participant_id: Option<String>,
+    /// The decision that let it through.
+    pub verdict: Verdict,
+    /// The emergency the caller declared, if any.
+    pub emergency_reason: Option<String>,
+    /// Ties a write's intent event to its outcome event.
+    pub call_id: String,
+}
+
+impl Admission {
+    /// `principal`'s call to `access` about `participant_id`, let through by `verdict`.
+    pub(super) fn new(
+        principal: Principal,
+        access: &MethodAccess,
+        participant_id: Option<String>,
+        verdict: Verdict,
+        emergency_reason: Option<String>,
+    ) -> Self {
+        Self {
+            principal,
+            rpc: access.path.clone(),
+            action: Action::of(access),
+            category: access.category(),
+            participant_id,
+            verdict,
+            emergency_reason,
+            call_id: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+}
+
+impl Gateway {
+    /// The one decision every door takes: `principal`'s call to `access`, about
+    /// `participant_id` if it names one. Allowed or not, it is a verdict; `Err` only when the
+    /// access view cannot vouch for its facts. Traced and counted by outcome only, never by
+    /// who or about whom.
+    pub(super) fn decide(
+        &self,
+        principal: &Principal,
+        access: &MethodAccess,
+        participant_id: Option<&str>,
+        emergency_reason: bool,
+        requested: &RequestedAct,
+    ) -> Result<Verdict, GatewayError> {
+        let decide = tracing::info_span!(
+            "gateway.decide",
+            decision.allowed = tracing::field::Empty,
+            decision.disclosure = tracing::field::Empty,
+            decision.emergency = tracing::field::Empty,
+        );
+        let verdict = decide
+            .in_scope(|| {
+                self.gate.decide_act(
+                    principal,
+                    access,
+                    participant_id,
+                    emergency_reason,
+                    requested,
+                )
+            })
+            .map_err(GatewayError::ViewUnavailable)?;
+        decide.record("decision.allowed", verdict.decision.allowed);
+        decide.record("decision.disclosure", verdict.decision.disclosure);
+        decide.record("decision.emergency", verdict.decision.emergency);
+        crate::metrics::decision(
+            verdict.decision.allowed,
+            Action::of(access),
+            access.category(),
+        );
+        if verdict.decision.allowed && verdict.decision.emergency {
+            crate::metrics::emergency_access(access.category());
+        }
+        Ok(verdict)
+    }
+
+    /// Admits a read the gateway makes itself for `principal` (a push to a linked system):
+    /// decided exactly as `principal`'s own call to `rpc` about `participant_id` would be.
+    /// A refusal is not audited: nobody asked, and nothing leaves; an admitted read's event
+    /// is the caller's to record once what it read is on its way.
+    pub(crate) fn admit_as(
+        &self,
+        principal: &Principal,
+        rpc: &str,
+        participant_id: &str,
+    ) -> Result<Admission, GatewayError> {
+        let (access, _) = self
+            .describer
+            .method_access(rpc)
+            .ok_or(GatewayError::UnknownMethod)?;
+        let verdict = self.decide(
+            principal,
+            access,
+            Some(participant_id),
+            false,
+            &RequestedAct::default(),
+        )?;
+        if !verdict.decision.allowed {
+            return Err(GatewayError::NotPermitted);
+        }
+        Ok(Admission::new(
+            principal.clone(),
+            access,
+            Some(participant_id.to_owned()),
+            verdict,
+            None,
+        ))
+    }
+}
 
 impl Call {
     /// Authenticates, catches up with the caller's consistency token, describes and decides;
@@ -154,39 +283,15 @@ impl Call {
             emergency_reason: emergency_reason.clone(),
             ..refuse(status)
         };
-        // Only outcomes go on the span: never who or about whom.
-        let decide = tracing::info_span!(
-            "gateway.decide",
-            decision.allowed = tracing::field::Empty,
-            decision.disclosure = tracing::field::Empty,
-            decision.emergency = tracing::field::Empty,
-        );
-        let verdict = decide
-            .in_scope(|| {
-                gateway.gate.decide_act(
-                    &principal,
-                    access,
-                    participant_id.as_deref(),
-                    emergency_reason.is_some(),
-                    &requested,
-                )
-            })
-            .map_err(|error| {
-                Box::new(with_participant(
-                    GatewayError::ViewUnavailable(error).into(),
-                ))
-            })?;
-        decide.record("decision.allowed", verdict.decision.allowed);
-        decide.record("decision.disclosure", verdict.decision.disclosure);
-        decide.record("decision.emergency", verdict.decision.emergency);
-        crate::metrics::decision(
-            verdict.decision.allowed,
-            Action::of(access),
-            access.category(),
-        );
-        if verdict.decision.allowed && verdict.decision.emergency {
-            crate::metrics::emergency_access(access.category());
-        }
+        let verdict = gateway
+            .decide(
+                &principal,
+                access,
+                participant_id.as_deref(),
+                emergency_reason.is_some(),
+                &requested,
+            )
+            .map_err(|error| Box::new(with_participant(error.into())))?;
         if !verdict.decision.allowed {
             return Err(Box::new(Refused {
                 verdict: Some(verdict),
@@ -222,13 +327,9 @@ impl Call {
             }
         };
         Ok(Admitted {
-            principal,
-            call_id: uuid::Uuid::now_v7().to_string(),
+            admission: Admission::new(principal, access, participant_id, verdict, emergency_reason),
             expires_at,
             session,
-            verdict,
-            participant_id,
-            emergency_reason,
             message,
             timeout,
         })
@@ -253,3 +354,6 @@ impl Call {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

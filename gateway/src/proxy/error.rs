@@ -9,7 +9,8 @@ use tonic::{Code, Status};
 use crate::auth::AuthError;
 use crate::gate::GateError;
 
-/// Why the gateway ended a call (a service's own answer passes through [`super::scrub`]).
+/// Why the gateway ended a call, or did not make one of its own (a service's own answer
+/// passes through [`super::forward::scrub`]).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum GatewayError {
     /// No such method behind the gateway.
@@ -39,9 +40,10 @@ pub(crate) enum GatewayError {
     /// The audit trail refused an event: no call goes on unaudited.
     #[error("audit trail: {0}")]
     AuditUnavailable(String),
-    /// The owning service cannot be reached.
-    #[error("service unavailable")]
-    ServiceUnavailable,
+    /// The owning service cannot be reached: the transport's reason (it names internal
+    /// addresses, so it goes to the log only).
+    #[error("service unavailable: {0}")]
+    ServiceUnavailable(String),
     /// The gateway's own deadline for the call passed.
     #[error("deadline exceeded")]
     DeadlineExceeded,
@@ -76,13 +78,14 @@ impl GatewayError {
             Self::ViewUnavailable(_)
             | Self::NotCaughtUp(_)
             | Self::AuditUnavailable(_)
-            | Self::ServiceUnavailable => Code::Unavailable,
+            | Self::ServiceUnavailable(_) => Code::Unavailable,
             Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal { .. } => Code::Internal,
         }
     }
 
-    /// The status the caller sees; the cause goes to the log at the level it deserves.
+    /// The status the caller sees; the cause of every fault goes to the log, at the level it
+    /// deserves, naming no person (causes name fields, feeds and addresses only).
     pub(crate) fn into_status(self) -> Status {
         let message = match &self {
             Self::UnknownMethod => "unknown method",
@@ -90,7 +93,11 @@ impl GatewayError {
                 tracing::debug!(%error, "unauthenticated call");
                 "valid credentials required"
             }
-            Self::ClaimsCannotTravel => "token claims cannot be forwarded",
+            Self::ClaimsCannotTravel => {
+                // Which claim is not said: its value may be personal.
+                tracing::warn!("principal claims cannot be written to a forwarded call");
+                "token claims cannot be forwarded"
+            }
             Self::SessionRevoked => "session revoked",
             Self::CredentialsExpired => {
                 "credentials expired; reconnect with a fresh token and the cursor"
@@ -108,7 +115,10 @@ impl GatewayError {
                 tracing::error!(%error, "audit trail refused an event; call failed");
                 "audit trail unavailable"
             }
-            Self::ServiceUnavailable => "service unavailable",
+            Self::ServiceUnavailable(cause) => {
+                tracing::warn!(%cause, "service unavailable");
+                "service unavailable"
+            }
             Self::DeadlineExceeded => "deadline exceeded",
             Self::Internal { context, cause } => {
                 tracing::error!(context, %cause, "internal error");
@@ -161,5 +171,11 @@ mod tests {
             GatewayError::NotPermitted.into_status().message(),
             "not permitted"
         );
+        // The transport's reason names the service's address: logged, never shown.
+        let unreachable =
+            GatewayError::ServiceUnavailable("tcp connect error: 10.0.0.7:7402".into());
+        let status = unreachable.into_status();
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("10.0.0.7"), "{status:?}");
     }
 }

@@ -37,7 +37,7 @@ impl Call {
         limit: Duration,
     ) -> Result<Response<Bytes>, Status> {
         let gateway = &self.gateway;
-        let principal = &admitted.principal;
+        let principal = &admitted.admission.principal;
         let (size, mut cursor) = gateway
             .pages
             .request_cursor(&self.path, &principal.id, &admitted.message)

@@ -39,7 +39,7 @@ impl Call {
             request.set_timeout(deadline);
         }
         samsyn_kit::telemetry::inject_current(request.metadata_mut());
-        let principal = &admitted.principal;
+        let principal = &admitted.admission.principal;
         let caller = samsyn_kit::caller::Caller {
             id: principal.id.clone(),
             kind: match principal.kind {
@@ -90,7 +90,7 @@ impl Call {
         let result = async {
             match grpc.ready().await {
                 Ok(()) => call(grpc, outgoing, path).await,
-                Err(_) => Err(GatewayError::ServiceUnavailable.into()),
+                Err(error) => Err(GatewayError::ServiceUnavailable(error.to_string()).into()),
             }
         }
         .instrument(span.clone())
@@ -169,8 +169,9 @@ pub(super) fn record_status(span: &tracing::Span, error: Option<&Status>) {
 /// service's metadata.
 pub(super) fn scrub(status: &Status) -> Status {
     if status.code() == Code::Unavailable || status.code() == Code::Unknown {
-        // Transport errors name internal addresses.
-        return GatewayError::ServiceUnavailable.into();
+        // Transport errors name internal addresses: logged, not shown.
+        let cause = format!("{:?}: {}", status.code(), status.message());
+        return GatewayError::ServiceUnavailable(cause).into();
     }
     Status::with_details(
         status.code(),

@@ -50,15 +50,17 @@ pub(super) struct Forwarded {
     pub(super) written: Option<(FeedName, u64)>,
 }
 
-/// Declares a layer that holds nothing of its own: `$layer` wraps an inner service `S` in
-/// `$service<S>`, which takes a `$request` and answers with what its own `run` makes of it.
+/// Declares a layer that holds nothing of its own: `$layer` wraps an inner service `S` (which
+/// takes a [`Passing`] call and answers `$inner`) in `$service<S>`, which takes a `$request`
+/// and answers `$response`, whatever its own `run` makes of it. The stream path's layers are
+/// declared with it too.
 macro_rules! layer_pair {
-    ($(#[$doc:meta])* $layer:ident, $service:ident, $request:ty => $inner:ty) => {
+    ($(#[$doc:meta])* $layer:ident, $service:ident, $request:ty => $response:ty, over $inner:ty) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, Default)]
         pub(super) struct $layer;
 
-        impl<S> Layer<S> for $layer {
+        impl<S> tower::Layer<S> for $layer {
             type Service = $service<S>;
             fn layer(&self, inner: S) -> $service<S> {
                 $service { inner }
@@ -71,18 +73,24 @@ macro_rules! layer_pair {
             inner: S,
         }
 
-        impl<S> Service<$request> for $service<S>
+        impl<S> tower::Service<$request> for $service<S>
         where
-            S: Service<Passing, Response = $inner, Error = Status> + Clone + Send + 'static,
+            S: tower::Service<crate::proxy::layers::Passing, Response = $inner, Error = tonic::Status>
+                + Clone
+                + Send
+                + 'static,
             S::Future: Send,
         {
-            type Response = Response<Bytes>;
-            type Error = Status;
-            type Future = BoxFuture<Result<Response<Bytes>, Status>>;
+            type Response = $response;
+            type Error = tonic::Status;
+            type Future = crate::proxy::BoxFuture<Result<$response, tonic::Status>>;
 
-            fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+            fn poll_ready(
+                &mut self,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), tonic::Status>> {
                 // Nothing of its own to wait for; the inner service is awaited in `run`.
-                Poll::Ready(Ok(()))
+                std::task::Poll::Ready(Ok(()))
             }
 
             fn call(&mut self, request: $request) -> Self::Future {
@@ -91,6 +99,7 @@ macro_rules! layer_pair {
         }
     };
 }
+pub(super) use layer_pair;
 
 /// The unary call path, outermost first. Why each layer sits where it does:
 pub(super) fn unary_path()
@@ -112,21 +121,51 @@ pub(super) fn unary_path()
         .service(Forward)
 }
 
-layer_pair! {
-    /// Admits an arrived call (see `admit.rs`); only an admitted call goes on.
-    AdmitLayer, Admit, Arrived => Response<Bytes>
+/// Admits an arrived call (see `admit.rs`); only an admitted call goes on. The first layer of
+/// the unary path and of the stream path alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct AdmitLayer;
+
+impl<S> Layer<S> for AdmitLayer {
+    type Service = Admit<S>;
+    fn layer(&self, inner: S) -> Admit<S> {
+        Admit { inner }
+    }
 }
 
-impl<S: Service<Passing, Response = Response<Bytes>, Error = Status>> Admit<S> {
-    async fn run(inner: S, (call, request): Arrived) -> Result<Response<Bytes>, Status> {
-        let admitted = call.admit(request).await?;
-        inner.oneshot(Passing { call, admitted }).await
+/// See [`AdmitLayer`].
+#[derive(Debug, Clone)]
+pub(super) struct Admit<S> {
+    inner: S,
+}
+
+impl<S> Service<Arrived> for Admit<S>
+where
+    S: Service<Passing, Error = Status> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Status;
+    type Future = BoxFuture<Result<S::Response, Status>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        // Nothing of its own to wait for; the inner service is awaited once admitted.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (call, request): Arrived) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let admitted = call.admit(request).await?;
+            inner.oneshot(Passing { call, admitted }).await
+        })
     }
 }
 
 layer_pair! {
     /// Records a write's intent before the write is forwarded; reads pass untouched.
-    IntentLayer, Intent, Passing => Response<Bytes>
+    IntentLayer, Intent, Passing => Response<Bytes>, over Response<Bytes>
 }
 
 impl<S: Service<Passing, Response = Response<Bytes>, Error = Status>> Intent<S> {
@@ -141,7 +180,7 @@ impl<S: Service<Passing, Response = Response<Bytes>, Error = Status>> Intent<S> 
 layer_pair! {
     /// Answers a narrowed, paged list by filling it with visible rows (see `fill.rs`); any other
     /// call goes on.
-    FillLayer, Fill, Passing => Response<Bytes>
+    FillLayer, Fill, Passing => Response<Bytes>, over Response<Bytes>
 }
 
 impl<S: Service<Passing, Response = Response<Bytes>, Error = Status>> Fill<S> {
@@ -160,7 +199,7 @@ impl<S: Service<Passing, Response = Response<Bytes>, Error = Status>> Fill<S> {
 layer_pair! {
     /// Checks the service's answer against the decision, narrows a list to the rows the caller
     /// may see and seals its page token, then records how the call ended before it answers.
-    NarrowLayer, Narrow, Passing => Forwarded
+    NarrowLayer, Narrow, Passing => Response<Bytes>, over Forwarded
 }
 
 impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
@@ -186,7 +225,7 @@ impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
                 .await?;
             return Err(status);
         }
-        let (body, rows) = match call.narrow(&admitted.principal, &access, body) {
+        let (body, rows) = match call.narrow(&admitted.admission.principal, &access, body) {
             Ok(narrowed) => narrowed,
             Err(status) => {
                 call.audit_forwarded(admitted, Vec::new(), status.code())
@@ -194,11 +233,11 @@ impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
                 return Err(status);
             }
         };
-        let body = match call
-            .gateway
-            .pages
-            .seal_response(&call.path, &admitted.principal.id, &body)
-        {
+        let body = match call.gateway.pages.seal_response(
+            &call.path,
+            &admitted.admission.principal.id,
+            &body,
+        ) {
             Ok(Some(sealed)) => Bytes::from(sealed),
             Ok(None) => body,
             Err(error) => {
@@ -207,7 +246,7 @@ impl<S: Service<Passing, Response = Forwarded, Error = Status>> Narrow<S> {
                 return Err(status);
             }
         };
-        let mut event = call.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded)?;
+        let mut event = call.admitted_event(&admitted, rows, Code::Ok, Outcome::Forwarded);
         event.export = export;
         call.record(event).await?;
         let mut response = Response::new(body);

@@ -25,6 +25,11 @@ pub(super) fn trace_id_of(traceparent: &str) -> Option<String> {
     valid.then(|| id.to_owned())
 }
 
+/// The trace id of the trace being exported now, if any.
+pub(crate) fn current_trace_id() -> Option<String> {
+    samsyn_kit::telemetry::current_traceparent().and_then(|tp| trace_id_of(&tp))
+}
+
 /// The trace id a caller sent, if any.
 pub(super) fn caller_trace_id(headers: &http::HeaderMap) -> Option<String> {
     trace_id_of(headers.get("traceparent")?.to_str().ok()?)

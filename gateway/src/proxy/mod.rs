@@ -1,4 +1,6 @@
-//! Forwarding: every Samsyn RPC arrives here and goes, in this order, through
+//! Forwarding: every Samsyn RPC arrives here. A unary call goes through the layers
+//! [`layers`] assembles, a server stream through those [`stream`] assembles; both begin
+//! with the same admission:
 //!
 //! 1. [`admit`]: the method is known, the caller authenticated, a case system's push put in
 //!    Samsyn's terms, the caller's consistency token caught up with, the call described and
@@ -9,15 +11,15 @@
 //! 4. [`narrow`]: the answer is checked against the decision and a list narrowed to what the
 //!    caller may see, or [`fill`]ed with visible rows page by page; page tokens are sealed;
 //! 5. [`trail`]: how the call ended, with the rows shown, and only then the answer leaves;
-//! 6. [`stream`] and [`board_stream`]: a stream is re-decided message by message (the board
-//!    whenever access may have changed) and the rows it shows are audited in batches.
+//! 6. [`stream`]: a stream's opening is audited, then each message re-decided (the board
+//!    whenever access may have changed), the rows shown audited in batches, and the stream
+//!    ended when the caller's session or credentials end.
 //!
 //! Messages pass through as bytes ([`RawCodec`]); only what a decision needs is decoded
 //! (the participant id of the request, the rows of a list), by the access annotations in
 //! the descriptor set.
 
 mod admit;
-mod board_stream;
 mod codec;
 mod error;
 mod fill;
@@ -37,7 +39,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use samsyn_proto::MethodAccess;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -49,8 +50,10 @@ use crate::describe::CallDescriber;
 use crate::gate::{Gate, Verdict};
 use crate::page_token::PageTokens;
 
-use error::GatewayError;
-use metadata::{caller_trace_id, new_trace_id, trace_id_of};
+pub use admit::Admission;
+pub(crate) use error::GatewayError;
+pub(crate) use metadata::current_trace_id;
+use metadata::{caller_trace_id, new_trace_id};
 
 pub use codec::RawCodec;
 pub use metadata::{CONSISTENCY_HEADER, EMERGENCY_REASON, EMERGENCY_REASON_BIN};
@@ -212,6 +215,7 @@ where
 }
 
 /// One call on its way through.
+#[derive(Clone)]
 struct Call {
     gateway: Arc<Gateway>,
     path: String,
@@ -220,19 +224,14 @@ struct Call {
     trace: String,
 }
 
-/// A call that may be forwarded.
+/// A call that may be forwarded: its admission, and what forwarding it needs.
 struct Admitted {
-    principal: Principal,
-    /// Ties a write's intent event to its outcome event.
-    call_id: String,
+    admission: Admission,
     /// When the caller's token or link certificate expires (seconds since the epoch); a
     /// stream ends then.
     expires_at: Option<u64>,
     /// The caller's token session: a stream ends when it is revoked.
     session: Option<crate::auth::Session>,
-    verdict: Verdict,
-    participant_id: Option<String>,
-    emergency_reason: Option<String>,
     message: Bytes,
     timeout: Option<Duration>,
 }
@@ -261,9 +260,7 @@ impl Refused {
 impl Call {
     /// The call's trace id: the exported trace's, else the caller's or a made-up one.
     fn trace_id(&self) -> String {
-        samsyn_kit::telemetry::current_traceparent()
-            .and_then(|tp| trace_id_of(&tp))
-            .unwrap_or_else(|| self.trace.clone())
+        current_trace_id().unwrap_or_else(|| self.trace.clone())
     }
 
     fn access(&self) -> Result<&MethodAccess, Status> {
@@ -280,30 +277,23 @@ impl tonic::server::UnaryService<Bytes> for Call {
     type Future = BoxFuture<Result<Response<Bytes>, Status>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let call = Call {
-            gateway: Arc::clone(&self.gateway),
-            path: self.path.clone(),
-            trace: self.trace.clone(),
-        };
         Box::pin(tower::ServiceExt::oneshot(
             layers::unary_path(),
-            (call, request),
+            (self.clone(), request),
         ))
     }
 }
 
 impl tonic::server::ServerStreamingService<Bytes> for Call {
     type Response = Bytes;
-    type ResponseStream = ReceiverStream<Result<Bytes, Status>>;
+    type ResponseStream = stream::Messages;
     type Future = BoxFuture<Result<Response<Self::ResponseStream>, Status>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let call = Call {
-            gateway: Arc::clone(&self.gateway),
-            path: self.path.clone(),
-            trace: self.trace.clone(),
-        };
-        Box::pin(async move { call.server_streaming(request).await })
+        Box::pin(tower::ServiceExt::oneshot(
+            stream::stream_path(),
+            (self.clone(), request),
+        ))
     }
 }
 
@@ -313,46 +303,4 @@ fn filled(gateway: &Gateway, access: &MethodAccess, path: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Channels to services nobody runs: a call on them ends UNAVAILABLE.
-    pub(super) fn unreachable() -> Upstreams {
-        let lazy = || Channel::from_static("http://127.0.0.1:9").connect_lazy();
-        Upstreams {
-            participants: lazy(),
-            consent: lazy(),
-            plans: lazy(),
-            board: lazy(),
-            audit: None,
-            reports: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn writes_settle_on_the_feed_of_the_service_they_went_to() {
-        let upstreams = unreachable();
-        for (path, feed) in [
-            (
-                "/samsyn.participants.v1.ParticipantsService/Enrol",
-                Some(FeedName::Participants),
-            ),
-            (
-                "/samsyn.consent.v1.ConsentService/RevokeConsent",
-                Some(FeedName::Consent),
-            ),
-            (
-                "/samsyn.board.v1.BoardService/TakeOffBoard",
-                Some(FeedName::Board),
-            ),
-            ("/samsyn.plans.v1.PlansService/UpdatePlan", None),
-        ] {
-            assert_eq!(upstreams.route(path).map(|(_, f)| f), Some(feed), "{path}");
-        }
-        assert!(
-            upstreams
-                .route("/samsyn.audit.v1.AuditService/ListEvents")
-                .is_none()
-        );
-    }
-}
+pub(crate) mod tests;

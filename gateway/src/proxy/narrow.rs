@@ -37,12 +37,12 @@ impl Call {
             ..access.clone()
         };
         for participant in named {
-            let fits = match &admitted.participant_id {
+            let fits = match &admitted.admission.participant_id {
                 Some(decided) => *decided == participant,
                 None => {
                     self.gateway
                         .gate
-                        .decide_row(&admitted.principal, &read, &participant)
+                        .decide_row(&admitted.admission.principal, &read, &participant)
                         .map_err(|e| Status::from(GatewayError::ViewUnavailable(e)))?
                         .decision
                         .allowed

@@ -1,4 +1,4 @@
-//! The audit events of a call: refused, intended (a write) and forwarded.
+//! The audit events of a call: refused, intended (a write) and forwarded; and recording them.
 
 use chrono::Utc;
 use samsyn_proto::MethodAccess;
@@ -6,8 +6,8 @@ use tonic::{Code, Status};
 use tracing::Instrument;
 
 use super::error::GatewayError;
-use super::{Admitted, Call, Refused};
-use crate::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
+use super::{Admission, Admitted, Call, Gateway, Refused};
+use crate::audit::{AuditError, AuditEvent, AuditTrail, Outcome, RowAccess};
 use crate::gate::Verdict;
 use crate::policy::Action;
 
@@ -49,36 +49,16 @@ impl Call {
         rows: Vec<RowAccess>,
         status: Code,
         outcome: Outcome,
-    ) -> Result<AuditEvent, Status> {
-        let access = self.access()?;
-        let write = access.action() == samsyn_proto::common::v1::Action::Write;
-        Ok(AuditEvent {
-            at: Utc::now(),
-            principal: Some(admitted.principal.clone()),
-            rpc: self.path.clone(),
-            action: Some(Action::of(access)),
-            category: access.category(),
-            participant_id: admitted.participant_id.clone(),
-            owner_organisation: admitted.verdict.owner.clone(),
-            allowed: true,
-            policies: admitted.verdict.decision.policies.clone(),
-            disclosure: admitted.verdict.decision.disclosure,
-            emergency: admitted.verdict.decision.emergency,
-            emergency_reason: admitted.emergency_reason.clone(),
-            rows,
-            outcome,
-            status,
-            trace_id: Some(self.trace_id()),
-            stakeholders: Vec::new(),
-            call_id: write.then(|| admitted.call_id.clone()),
-            export: None,
-        })
+    ) -> AuditEvent {
+        admitted
+            .admission
+            .event(Some(self.trace_id()), rows, status, outcome)
     }
 
     /// A write is in the trail before it happens: if the gateway stops or the trail refuses
     /// the outcome, the intent still says who decided to change what.
     pub(super) async fn audit_intent(&self, admitted: &Admitted) -> Result<(), Status> {
-        let event = self.admitted_event(admitted, Vec::new(), Code::Ok, Outcome::Intended)?;
+        let event = self.admitted_event(admitted, Vec::new(), Code::Ok, Outcome::Intended);
         self.record(event).await
     }
 
@@ -88,14 +68,73 @@ impl Call {
         rows: Vec<RowAccess>,
         status: Code,
     ) -> Result<(), Status> {
-        let event = self.admitted_event(&admitted, rows, status, Outcome::Forwarded)?;
+        let event = self.admitted_event(&admitted, rows, status, Outcome::Forwarded);
         self.record(event).await
     }
 
-    pub(super) async fn record(&self, mut event: AuditEvent) -> Result<(), Status> {
+    pub(super) async fn record(&self, event: AuditEvent) -> Result<(), Status> {
+        self.gateway.record(event).await.map_err(|error| {
+            GatewayError::AuditUnavailable(format!("{}: {error}", self.path)).into()
+        })
+    }
+}
+
+impl Admission {
+    /// The trail's event about this admitted call: its intent (a write, before it is made) or
+    /// how it ended, with the rows it showed. The one constructor for every door's admitted
+    /// calls.
+    pub(crate) fn event(
+        &self,
+        trace_id: Option<String>,
+        rows: Vec<RowAccess>,
+        status: Code,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: Utc::now(),
+            principal: Some(self.principal.clone()),
+            rpc: self.rpc.clone(),
+            action: Some(self.action),
+            category: self.category,
+            participant_id: self.participant_id.clone(),
+            owner_organisation: self.verdict.owner.clone(),
+            allowed: true,
+            policies: self.verdict.decision.policies.clone(),
+            disclosure: self.verdict.decision.disclosure,
+            emergency: self.verdict.decision.emergency,
+            emergency_reason: self.emergency_reason.clone(),
+            rows,
+            outcome,
+            status,
+            trace_id,
+            stakeholders: Vec::new(),
+            call_id: (self.action == Action::Write).then(|| self.call_id.clone()),
+            export: None,
+        }
+    }
+
+    /// The trail's event about the rows a live stream showed since its last such event: each
+    /// decided as it passed (`stream-rows`), not by the decision that opened the stream.
+    pub(super) fn shown_event(&self, trace_id: Option<String>, rows: Vec<RowAccess>) -> AuditEvent {
+        AuditEvent {
+            participant_id: None,
+            owner_organisation: None,
+            policies: vec!["stream-rows".to_owned()],
+            disclosure: rows.iter().any(|r| r.disclosure),
+            emergency: false,
+            emergency_reason: None,
+            call_id: None,
+            ..self.event(trace_id, rows, Code::Ok, Outcome::Forwarded)
+        }
+    }
+}
+
+impl Gateway {
+    /// Records `event` in the audit trail, findable by every organisation with a stake in it.
+    pub(crate) async fn record(&self, mut event: AuditEvent) -> Result<(), AuditError> {
         // Every organisation with a stake finds the event: the named and shown participants'
         // home organisations, whoever called.
-        event.stakeholders = self.gateway.gate.stakeholders(
+        event.stakeholders = self.gate.stakeholders(
             event
                 .participant_id
                 .iter()
@@ -104,10 +143,8 @@ impl Call {
         );
         let commit = tracing::info_span!("gateway.audit.commit");
         let started = std::time::Instant::now();
-        let recorded = self.gateway.audit.record(event).instrument(commit).await;
+        let recorded = self.audit.record(event).instrument(commit).await;
         crate::metrics::audit_commit(started.elapsed(), recorded.is_ok());
-        recorded.map_err(|error| {
-            GatewayError::AuditUnavailable(format!("{}: {error}", self.path)).into()
-        })
+        recorded
     }
 }

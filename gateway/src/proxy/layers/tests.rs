@@ -8,14 +8,9 @@ use prost::Message;
 
 use super::*;
 use crate::audit::{AuditError, AuditEvent, AuditTrail, MemoryTrail, RecordFuture};
-use crate::auth::{RevokedSessions, TokenVerifier};
-use crate::authenticate::Authenticator;
-use crate::describe::CallDescriber;
-use crate::gate::Verdict;
-use crate::gate::tests::{SHARED, UNSHARED, case_manager, gate};
-use crate::page_token::PageTokens;
-use crate::policy::Decision;
+use crate::gate::tests::{SHARED, UNSHARED, case_manager};
 use crate::proxy::Gateway;
+use crate::proxy::tests::{allowed, call, gateway, only_event};
 
 const GET_PARTICIPANT: &str = "/samsyn.participants.v1.ParticipantsService/GetParticipant";
 const UPDATE_PLAN: &str = "/samsyn.plans.v1.PlansService/UpdatePlan";
@@ -30,56 +25,9 @@ impl AuditTrail for Refusing {
     }
 }
 
-/// A gateway whose services are unreachable, deciding with the gate table's view.
-fn gateway(audit: Arc<dyn AuditTrail>) -> Arc<Gateway> {
-    let upstreams = crate::proxy::tests::unreachable();
-    let gate = gate();
-    let authenticator = Authenticator::new(
-        TokenVerifier::new(Vec::new(), Arc::new(RevokedSessions::default())),
-        gate.links().clone(),
-    );
-    Arc::new(Gateway::new(
-        CallDescriber::samsyn().unwrap(),
-        authenticator,
-        gate,
-        upstreams,
-        audit,
-        PageTokens::new().unwrap(),
-        &samsyn_kit::config::Limits::default(),
-        None,
-    ))
-}
-
-fn call(gateway: &Arc<Gateway>, path: &str) -> Call {
-    Call {
-        gateway: Arc::clone(gateway),
-        path: path.into(),
-        trace: "0af7651916cd43dd8448eb211c80319c".into(),
-    }
-}
-
 /// A call about `participant` the case manager was allowed to make.
 fn passing(gateway: &Arc<Gateway>, path: &str, participant: &str) -> Passing {
-    Passing {
-        call: call(gateway, path),
-        admitted: Admitted {
-            principal: case_manager(),
-            call_id: "call-1".into(),
-            expires_at: None,
-            session: None,
-            verdict: Verdict {
-                decision: Decision {
-                    allowed: true,
-                    ..Decision::default()
-                },
-                owner: None,
-            },
-            participant_id: Some(participant.into()),
-            emergency_reason: None,
-            message: Bytes::new(),
-            timeout: None,
-        },
-    }
+    allowed(gateway, case_manager(), path, Some(participant))
 }
 
 /// A stub for the rest of the path that notes it was reached and answers empty.
@@ -135,10 +83,9 @@ async fn a_caller_without_credentials_is_refused_and_audited_before_anything_els
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(!reached.load(Ordering::SeqCst), "the call went on");
-    let events = trail.events();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].outcome, Outcome::Refused);
-    assert_eq!(events[0].status, Code::Unauthenticated);
+    let event = only_event(&trail);
+    assert_eq!(event.outcome, Outcome::Refused);
+    assert_eq!(event.status, Code::Unauthenticated);
 }
 
 #[tokio::test]
@@ -217,10 +164,9 @@ async fn an_answer_about_the_decided_participant_is_shown_and_audited() {
         .await
         .unwrap();
     assert_eq!(response.into_inner(), participant(SHARED));
-    let events = trail.events();
-    assert_eq!(events.len(), 1);
+    let event = only_event(&trail);
     assert_eq!(
-        (events[0].outcome, events[0].status),
+        (event.outcome, event.status),
         (Outcome::Forwarded, Code::Ok)
     );
 }
@@ -236,9 +182,7 @@ async fn an_answer_about_someone_else_is_withheld_and_audited() {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(!status.message().contains(UNSHARED));
-    let events = trail.events();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].status, Code::PermissionDenied);
+    assert_eq!(only_event(&trail).status, Code::PermissionDenied);
 }
 
 #[tokio::test]
@@ -251,10 +195,9 @@ async fn a_service_refusal_reaches_the_caller_and_the_trail() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let events = trail.events();
-    assert_eq!(events.len(), 1);
+    let event = only_event(&trail);
     assert_eq!(
-        (events[0].outcome, events[0].status),
+        (event.outcome, event.status),
         (Outcome::Forwarded, Code::NotFound)
     );
 }

@@ -1,27 +1,37 @@
-//! The board stream: the whole board kept, the caller shown what they may see now.
+//! The board stream: the whole board kept as the service sent it, the caller shown what they
+//! may see now.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
 use samsyn_proto::board::v1::{BoardEntry, BoardUpdate, BoardUpdateKind};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
 use tonic::Status;
-use tonic::codec::Streaming;
 
-use super::error::GatewayError;
-use super::forward::scrub;
-use super::stream::{STREAM_RECHECK, Stream};
-use super::withhold::withhold;
+use super::super::error::GatewayError;
+use super::super::withhold::withhold;
+use super::redecide::Watcher;
+use super::{Messages, Shown};
 use crate::access_view::FeedName;
 
-impl Stream {
-    /// The board stream keeps the whole board as the service sent it, and shows the caller
-    /// only the entries they may see now: when access changes (a consent revoked, a care
-    /// team changed, a consent expired, a participant put on or taken off a FACT team's
-    /// board), it sends a fresh snapshot without the withheld rows.
-    pub(super) async fn run_board(&self, mut upstream: Streaming<Bytes>) {
-        let view = Arc::clone(self.gateway.gate.view());
+/// How often a live board stream re-checks what it shows when nothing else happens: a
+/// consent can expire without any change on a feed.
+pub(super) const STREAM_RECHECK: Duration = Duration::from_secs(5);
+
+impl Watcher {
+    /// Shows the caller only the entries they may see now: when access changes (a consent
+    /// revoked, a care team changed, a consent expired, a participant put on or taken off a
+    /// FACT team's board), a fresh snapshot without the withheld rows goes out.
+    pub(super) async fn board(
+        self,
+        mut upstream: Messages,
+        sender: mpsc::Sender<Result<Shown, Status>>,
+    ) {
+        let view = Arc::clone(self.call.gateway.gate.view());
         let mut participants_applied = view.applied(FeedName::Participants);
         let mut consent_applied = view.applied(FeedName::Consent);
         // The view may take up an entry after this stream has shown it; a FACT-team member
@@ -32,10 +42,10 @@ impl Stream {
         let mut board = Board::default();
         loop {
             let result = tokio::select! {
-                message = upstream.message() => match message {
-                    Ok(Some(bytes)) => self.board_message(&mut board, &bytes),
-                    Ok(None) => return,
-                    Err(status) => Err(scrub(&status)),
+                message = upstream.next() => match message {
+                    Some(Ok(bytes)) => self.board_message(&mut board, &bytes),
+                    Some(Err(status)) => Err(status),
+                    None => return,
                 },
                 changed = participants_applied.changed() => match changed {
                     Ok(()) => self.board_recheck(&mut board),
@@ -50,55 +60,63 @@ impl Stream {
                     Err(_) => return,
                 },
                 _ = recheck.tick() => self.board_recheck(&mut board),
-                () = self.sender.closed() => return,
+                () = sender.closed() => return,
             };
-            match result {
-                Ok(Some(update)) => {
-                    self.note_shown(update.entries.iter().filter_map(|entry| {
-                        let participant = entry.participant_id.as_ref()?.value.clone();
-                        let disclosure = self
-                            .gateway
-                            .gate
-                            .decide_row(&self.principal, &self.access, &participant)
-                            .is_ok_and(|verdict| verdict.decision.disclosure);
-                        Some((participant, disclosure))
-                    }));
-                    let bytes = Bytes::from(update.encode_to_vec());
-                    let item = withhold(
-                        &self.gateway,
-                        &self.principal,
-                        &self.path,
-                        &self.access,
-                        bytes,
-                    );
-                    if !self.send(item).await {
-                        return;
-                    }
-                }
-                Ok(None) => {}
-                Err(status) => {
-                    let _ = self.send(Err(status)).await;
-                    return;
-                }
+            let shown = match result {
+                Ok(Some(update)) => self.shown(update),
+                Ok(None) => continue,
+                Err(status) => Err(status),
+            };
+            let last = shown.is_err();
+            if sender.send(shown).await.is_err() || last {
+                return;
             }
         }
     }
 
-    pub(super) fn visible(&self, entry: &BoardEntry) -> Result<bool, Status> {
+    /// An update as the caller sees it: without the fields of another category they may not
+    /// read, with the participants it shows.
+    fn shown(&self, update: BoardUpdate) -> Result<Shown, Status> {
+        let rows = update
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                let participant = entry.participant_id.as_ref()?.value.clone();
+                let disclosure = self
+                    .call
+                    .gateway
+                    .gate
+                    .decide_row(&self.principal, &self.access, &participant)
+                    .is_ok_and(|verdict| verdict.decision.disclosure);
+                Some((participant, disclosure))
+            })
+            .collect();
+        let message = withhold(
+            &self.call.gateway,
+            &self.principal,
+            &self.call.path,
+            &self.access,
+            Bytes::from(update.encode_to_vec()),
+        )?;
+        Ok(Shown { message, rows })
+    }
+
+    fn visible(&self, entry: &BoardEntry) -> Result<bool, Status> {
         let Some(participant) = entry.participant_id.as_ref().map(|p| p.value.as_str()) else {
             return Ok(false);
         };
         if participant.is_empty() {
             return Ok(false);
         }
-        self.gateway
+        self.call
+            .gateway
             .gate
             .decide_row(&self.principal, &self.access, participant)
             .map(|verdict| verdict.decision.allowed)
             .map_err(|e| GatewayError::ViewUnavailable(e).into())
     }
 
-    pub(super) fn board_message(
+    fn board_message(
         &self,
         board: &mut Board,
         bytes: &[u8],
@@ -154,7 +172,7 @@ impl Stream {
         }
     }
 
-    pub(super) fn board_snapshot(&self, board: &mut Board) -> Result<BoardUpdate, Status> {
+    fn board_snapshot(&self, board: &mut Board) -> Result<BoardUpdate, Status> {
         let mut entries = Vec::new();
         let mut shown = BTreeSet::new();
         for entry in board.entries.values() {
@@ -172,7 +190,7 @@ impl Stream {
         })
     }
 
-    pub(super) fn board_recheck(&self, board: &mut Board) -> Result<Option<BoardUpdate>, Status> {
+    fn board_recheck(&self, board: &mut Board) -> Result<Option<BoardUpdate>, Status> {
         if !board.snapshot_sent {
             return Ok(None);
         }
@@ -191,7 +209,7 @@ impl Stream {
 
 /// A board as the service sent it, and which entries the caller has been shown.
 #[derive(Default)]
-pub(super) struct Board {
+struct Board {
     cursor: u64,
     entries: BTreeMap<String, BoardEntry>,
     shown: BTreeSet<String>,
