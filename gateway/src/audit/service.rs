@@ -18,6 +18,7 @@ use samsyn_kit::{ApiError, FieldViolations};
 use samsyn_proto::audit::v1 as pb;
 use samsyn_proto::audit::v1::audit_service_server::{AuditService, AuditServiceServer};
 use samsyn_proto::common::v1 as common;
+use samsyn_proto::ids::ParticipantId;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -186,22 +187,14 @@ fn page_of(request: Option<&common::PageRequest>) -> Result<(Page, u64), ApiErro
     Ok((page, after))
 }
 
-/// A participant id in its canonical form.
+/// A participant id in its one spelling (`samsyn_proto::ids`), or the field named.
 fn participant_id(
     v: &mut FieldViolations,
     field: &str,
     value: &common::ParticipantId,
 ) -> Option<uuid::Uuid> {
-    // Only the hyphenated form: one id, one spelling.
-    let parsed = if value.value.len() == 36 {
-        uuid::Uuid::try_parse(&value.value).ok()
-    } else {
-        None
-    };
-    if parsed.is_none() {
-        v.add(format!("{field}.value"), "must be a UUID");
-    }
-    parsed
+    v.id(ParticipantId::from_field(field, Some(value)))
+        .map(ParticipantId::uuid)
 }
 
 /// An optional principal, organisation or unit id of a filter.
@@ -786,6 +779,27 @@ mod tests {
         };
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["period.start", "cutoff"]);
+    }
+
+    #[test]
+    fn a_participant_id_in_another_spelling_is_refused_naming_the_field() {
+        let spelled = |value: &str| common::ParticipantId {
+            value: value.to_owned(),
+        };
+        let mut v = FieldViolations::new();
+        assert!(participant_id(&mut v, "participant_id", &spelled(PARTICIPANT)).is_some());
+        let upper = PARTICIPANT.to_uppercase();
+        assert!(participant_id(&mut v, "participant_id", &spelled(&upper)).is_none());
+        let braced = format!("{{{PARTICIPANT}}}");
+        assert!(participant_id(&mut v, "filter.participant_id", &spelled(&braced)).is_none());
+        let Err(ApiError::InvalidArgument(violations)) = v.finish() else {
+            panic!("expected field violations");
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["participant_id.value", "filter.participant_id.value"]
+        );
     }
 
     #[test]
