@@ -267,7 +267,7 @@ impl Call {
                     .into(),
                     DescribeError::NoParticipant(field) => samsyn_kit::error::ApiError::invalid(
                         field,
-                        "required: the id of the participant the call is about",
+                        "required: the id of the participant the call is about, as a lower-case hyphenated UUID",
                     )
                     .into(),
                     DescribeError::UnknownMethod => GatewayError::UnknownMethod.into(),
