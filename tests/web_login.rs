@@ -58,8 +58,10 @@ fn start_provider(dir: &Path, config: &Value) -> (Provider, String) {
         }
     });
     let provider = Provider(child);
+    // Node loads oidc-provider in a second or two, but far slower while the machine compiles
+    // (once past 15 s, with a release build beside the tests): bounded, with room for that.
     let issuer = receiver
-        .recv_timeout(Duration::from_secs(15))
+        .recv_timeout(Duration::from_secs(60))
         .expect("the identity provider announces its issuer");
     (provider, issuer)
 }
