@@ -1,16 +1,18 @@
-//! The cost of tracing, in one run: reads through the gateway with no tracing at all, then with
-//! spans exported over OTLP/gRPC to a receiver in this process at 100 % and at 1 % sampling.
+//! The cost of tracing, in one run: reads through the gateway with no tracing, and with spans
+//! exported over OTLP/gRPC to a receiver in this process at 100 % and at 1 % sampling; several
+//! rounds, the order rotated each round, each figure the median of its rounds.
 //!
-//! The sampling ratio is switched between runs inside one sampler, since a process installs
-//! its tracing subscriber once. It decides whole calls as Samsyn's telemetry does: a call whose
-//! trace is not sampled builds no spans for export.
+//! A process installs its tracing subscriber once, so the three are switches on one: "off"
+//! turns the OpenTelemetry layer's filter off for every span (with no other layer, no span is
+//! built at all), and the sampling ratio is switched inside one sampler. It decides whole calls
+//! as Samsyn's telemetry does: a call whose trace is not sampled builds no spans for export.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
@@ -26,12 +28,15 @@ use samsyn_proto::participants::v1 as participants_pb;
 use samsyn_proto::participants::v1::participants_service_client::ParticipantsServiceClient;
 use support::*;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 
 const CASE_MANAGER: &str = "SE2321000255-cm01";
 const CONCURRENCY: usize = 16;
 const WARM_UP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(4);
+/// Rounds of the three measurements.
+const ROUNDS: usize = 3;
 
 /// Counts exported spans.
 #[derive(Clone, Default)]
@@ -132,8 +137,6 @@ async fn bench() {
     stack.settle().await;
     let token = stack.token(&staff(CASE_MANAGER, REGION, &["case_manager"]));
 
-    let off = load(&stack, &token, &id).await;
-
     // Tracing on: the same exporter Samsyn uses, to a receiver in this process.
     let receiver = Receiver::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -144,6 +147,7 @@ async fn bench() {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let ratio = Arc::new(AtomicU64::new(1_000_000));
+    let tracing_on = Arc::new(AtomicBool::new(false));
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(format!("http://{collector}"))
@@ -155,41 +159,66 @@ async fn bench() {
             Arc::clone(&ratio),
         )))
         .build();
+    let on = Arc::clone(&tracing_on);
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new("info"))
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("bench"))
-                .with_filter(samsyn_kit::telemetry::exported_calls_only()),
+                .with_filter(
+                    samsyn_kit::telemetry::exported_calls_only()
+                        .and(filter_fn(move |_| on.load(Ordering::Relaxed))),
+                ),
         );
     tracing::subscriber::set_global_default(subscriber).unwrap();
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
 
-    let before = receiver.0.load(Ordering::Relaxed);
-    let all = load(&stack, &token, &id).await;
-    provider.force_flush().unwrap();
-    let exported_all = receiver.0.load(Ordering::Relaxed) - before;
-    ratio.store(10_000, Ordering::Relaxed);
-    let before = receiver.0.load(Ordering::Relaxed);
-    let one_percent = load(&stack, &token, &id).await;
-    provider.force_flush().unwrap();
-    let exported_one = receiver.0.load(Ordering::Relaxed) - before;
+    // (tracing on, sampling in parts per million) of "off", "100 %" and "1 %".
+    let settings = [(false, 0), (true, 1_000_000), (true, 10_000)];
+    let mut rates = [[0.0; ROUNDS]; 3];
+    let mut exported = [[0u64; ROUNDS]; 3];
+    for round in 0..ROUNDS {
+        for turn in 0..settings.len() {
+            let which = (round + turn) % settings.len();
+            let (on, parts) = settings[which];
+            tracing_on.store(on, Ordering::Relaxed);
+            ratio.store(parts, Ordering::Relaxed);
+            let before = receiver.0.load(Ordering::Relaxed);
+            rates[which][round] = load(&stack, &token, &id).await;
+            provider.force_flush().unwrap();
+            exported[which][round] = receiver.0.load(Ordering::Relaxed) - before;
+        }
+    }
+    let [off, all, one_percent] = rates.map(median);
+    let [_, exported_all, exported_one] = exported.map(|runs| runs.iter().sum::<u64>());
 
     println!(
-        "GetParticipant through the gateway, concurrency {CONCURRENCY}, {MEASURE:?} each, one \
-         process (client, gateway, services), 2 cores"
-    );
-    println!("  tracing off          {off:>8.0} req/s");
-    println!(
-        "  sampling 100 %       {all:>8.0} req/s  ({:.1} % of off; {exported_all} spans exported)",
-        all / off * 100.0
+        "GetParticipant through the gateway, concurrency {CONCURRENCY}, median of {ROUNDS} \
+         rounds of {MEASURE:?} (order rotated), one process (client, gateway, services), 2 cores"
     );
     println!(
-        "  sampling 1 %         {one_percent:>8.0} req/s  ({:.1} % of off; {exported_one} spans \
-         exported)",
-        one_percent / off * 100.0
+        "  tracing off          {off:>8.0} req/s  (rounds {:.0?})",
+        rates[0]
+    );
+    println!(
+        "  sampling 100 %       {all:>8.0} req/s  ({:.1} % of off; rounds {:.0?}; {exported_all} \
+         spans exported)",
+        all / off * 100.0,
+        rates[1]
+    );
+    println!(
+        "  sampling 1 %         {one_percent:>8.0} req/s  ({:.1} % of off; rounds {:.0?}; \
+         {exported_one} spans exported)",
+        one_percent / off * 100.0,
+        rates[2]
     );
     let _ = provider.shutdown();
+}
+
+/// The middle of `runs`.
+fn median(mut runs: [f64; ROUNDS]) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs[ROUNDS / 2]
 }
