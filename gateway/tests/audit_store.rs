@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
-use samsyn_gateway::audit::store::{AuditStore, CHECKPOINT_EVERY, Filter};
+use samsyn_gateway::audit::store::{AuditStore, CHECKPOINT_EVERY, Filter, Verification};
 use samsyn_gateway::audit::{AuditEvent, AuditTrail, Outcome, RowAccess};
 use samsyn_gateway::auth::{Principal, PrincipalKind};
 use samsyn_gateway::policy::Action;
@@ -277,15 +277,21 @@ async fn two_gateways_append_to_one_chain_on_postgres() {
         "every event once, no gaps, no position twice"
     );
     for store in &replicas {
-        let verification = store.verify().await.unwrap();
-        assert_eq!(
-            verification.first_broken, None,
-            "{:?}",
-            verification.problem
-        );
-        assert_eq!(verification.events, 2 * PER_REPLICA);
+        let verification = verifies_whole(store, 2 * PER_REPLICA).await;
         assert!(verification.checkpoints >= 2, "{verification:?}");
     }
+}
+
+/// `store`'s whole chain verifies and holds `events` events; the verification.
+async fn verifies_whole(store: &AuditStore, events: u64) -> Verification {
+    let verification = store.verify().await.unwrap();
+    assert_eq!(
+        verification.first_broken, None,
+        "{:?}",
+        verification.problem
+    );
+    assert_eq!(verification.events, events);
+    verification
 }
 
 /// Two gateways on one SQLite file take turns: each finds the head it remembers moved by
@@ -309,13 +315,7 @@ async fn gateways_taking_turns_on_one_sqlite_file_keep_one_chain() {
     let expected: Vec<u64> = (1..=TURNS).collect();
     assert_eq!(positions, expected, "each turn takes the next position");
     for store in &replicas {
-        let verification = store.verify().await.unwrap();
-        assert_eq!(
-            verification.first_broken, None,
-            "{:?}",
-            verification.problem
-        );
-        assert_eq!(verification.events, TURNS);
+        verifies_whole(store, TURNS).await;
     }
 }
 
