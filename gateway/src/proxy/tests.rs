@@ -90,6 +90,14 @@ pub(crate) fn only_event(trail: &crate::audit::MemoryTrail) -> crate::audit::Aud
     events.remove(0)
 }
 
+/// How the trail's one event says the call ended: its outcome and status.
+pub(crate) fn only_ending(
+    trail: &crate::audit::MemoryTrail,
+) -> (crate::audit::Outcome, tonic::Code) {
+    let event = only_event(trail);
+    (event.outcome, event.status)
+}
+
 #[tokio::test]
 async fn writes_settle_on_the_feed_of_the_service_they_went_to() {
     let upstreams = unreachable();

@@ -10,7 +10,7 @@ use super::*;
 use crate::audit::{AuditError, AuditEvent, AuditTrail, MemoryTrail, RecordFuture};
 use crate::gate::tests::{SHARED, UNSHARED, case_manager};
 use crate::proxy::Gateway;
-use crate::proxy::tests::{allowed, call, gateway, only_event};
+use crate::proxy::tests::{allowed, call, gateway, only_ending, only_event};
 
 const GET_PARTICIPANT: &str = "/samsyn.participants.v1.ParticipantsService/GetParticipant";
 const UPDATE_PLAN: &str = "/samsyn.plans.v1.PlansService/UpdatePlan";
@@ -83,9 +83,10 @@ async fn a_caller_without_credentials_is_refused_and_audited_before_anything_els
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(!reached.load(Ordering::SeqCst), "the call went on");
-    let event = only_event(&trail);
-    assert_eq!(event.outcome, Outcome::Refused);
-    assert_eq!(event.status, Code::Unauthenticated);
+    assert_eq!(
+        only_ending(&trail),
+        (Outcome::Refused, Code::Unauthenticated)
+    );
 }
 
 #[tokio::test]
@@ -164,11 +165,7 @@ async fn an_answer_about_the_decided_participant_is_shown_and_audited() {
         .await
         .unwrap();
     assert_eq!(response.into_inner(), participant(SHARED));
-    let event = only_event(&trail);
-    assert_eq!(
-        (event.outcome, event.status),
-        (Outcome::Forwarded, Code::Ok)
-    );
+    assert_eq!(only_ending(&trail), (Outcome::Forwarded, Code::Ok));
 }
 
 #[tokio::test]
@@ -195,11 +192,7 @@ async fn a_service_refusal_reaches_the_caller_and_the_trail() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let event = only_event(&trail);
-    assert_eq!(
-        (event.outcome, event.status),
-        (Outcome::Forwarded, Code::NotFound)
-    );
+    assert_eq!(only_ending(&trail), (Outcome::Forwarded, Code::NotFound));
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use crate::audit::{MemoryTrail, Outcome};
 use crate::auth::{Principal, Revocation, Session};
 use crate::gate::tests::{SHARED, UNSHARED, case_manager, coordinator};
 use crate::proxy::Gateway;
-use crate::proxy::tests::{allowed, call, gateway, only_event};
+use crate::proxy::tests::{allowed, call, gateway, only_ending, only_event};
 
 const WATCH_CHANGES: &str = "/samsyn.plans.v1.PlansService/WatchChanges";
 
@@ -97,9 +97,8 @@ async fn an_unauthenticated_stream_call_goes_no_further() {
         .expect("refused");
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(!reached.load(Ordering::SeqCst), "the stream was opened");
-    let event = only_event(&trail);
     assert_eq!(
-        (event.outcome, event.status),
+        only_ending(&trail),
         (Outcome::Refused, Code::Unauthenticated)
     );
 }
@@ -121,11 +120,7 @@ async fn a_stream_the_service_refuses_ends_with_its_code_in_the_trail() {
         .err()
         .expect("refused");
     assert_eq!(status.code(), Code::NotFound);
-    let event = only_event(&trail);
-    assert_eq!(
-        (event.outcome, event.status),
-        (Outcome::Forwarded, Code::NotFound)
-    );
+    assert_eq!(only_ending(&trail), (Outcome::Forwarded, Code::NotFound));
 }
 
 #[tokio::test]
@@ -138,11 +133,7 @@ async fn the_opening_is_in_the_trail_before_any_message_leaves() {
         .await
         .unwrap();
     // Before anything was read.
-    let event = only_event(&trail);
-    assert_eq!(
-        (event.outcome, event.status),
-        (Outcome::Forwarded, Code::Ok)
-    );
+    assert_eq!(only_ending(&trail), (Outcome::Forwarded, Code::Ok));
     let messages: Vec<_> = response.into_inner().collect().await;
     assert_eq!(messages.len(), 1);
 }
