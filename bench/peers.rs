@@ -10,7 +10,7 @@
 //! every round; each figure is the median of the rounds.
 //!
 //! Optional rows: `PEERS_BEFORE_BIN` names another `samsyn` binary (e.g. main's) started the
-//! same way, measured direct ("direct, before"); `PEERS_POSTGRES=1` adds a `samsyn up --demo`
+//! same way, measured direct and through its gateway ("direct, before", "gateway, before"); `PEERS_POSTGRES=1` adds a `samsyn up --demo`
 //! whose participants service stores in a fresh PostgreSQL schema (the server of
 //! `SAMSYN_TEST_DATABASE_URL`), measured direct (and the before binary likewise).
 //!
@@ -541,6 +541,17 @@ async fn main() {
             );
         }
     }
+    // The before binary's own gateway (it was started first), so the door's change is a
+    // ratio of one run.
+    if before.is_some() {
+        let other = &others[0];
+        paths.push(Route {
+            label: "gateway, before".into(),
+            channels: tls_channels(&other.certs(), other.gateway, connections),
+            participant_id: other.participant_id(),
+            token: Some(format!("Bearer {}", other.reader_token()).parse().unwrap()),
+        });
+    }
     // `PEERS_PATHS=direct,gateway` measures only those (e.g. to profile one under load).
     if let Ok(only) = std::env::var("PEERS_PATHS") {
         let only: Vec<&str> = only.split(',').map(str::trim).collect();
@@ -615,6 +626,9 @@ async fn main() {
     }
     if let (Some(after), Some(before)) = (index("direct"), index("direct, before")) {
         ratios.push(("direct ÷ before".into(), after, before));
+    }
+    if let (Some(after), Some(before)) = (index("gateway"), index("gateway, before")) {
+        ratios.push(("gateway ÷ before".into(), after, before));
     }
     if let (Some(after), Some(before)) = (
         index("direct, PostgreSQL"),

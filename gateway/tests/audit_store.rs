@@ -415,6 +415,8 @@ async fn on_sqlite_an_event_is_on_the_disk_before_its_call_is_answered() {
     store.record(event(1)).await.unwrap();
     // SQLite's WAL with `synchronous = NORMAL` syncs only at checkpoints, so a power loss
     // could take back events whose calls were already answered; FULL (2) syncs every commit.
+    // This is the pool, which stores revocations and reviews; the writer of events has its
+    // own connection, checked where it is opened (`store/sqlite.rs`).
     let row = store
         .database()
         .query_one_raw(sea_orm::Statement::from_string(
@@ -429,4 +431,71 @@ async fn on_sqlite_an_event_is_on_the_disk_before_its_call_is_answered() {
         2,
         "synchronous = FULL"
     );
+}
+
+/// Follow-up by time: a window finds exactly the events recorded in it, whole seconds and
+/// fractions alike, on SQLite (where the writer's stored times are compared as text) and on
+/// PostgreSQL.
+async fn time_window_cases(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AuditStore::open(url, &dir.path().join("audit.key"))
+        .await
+        .unwrap();
+    let at = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let times = [
+        "2026-03-01T08:00:00Z",
+        "2026-03-01T08:00:00.250Z",
+        "2026-03-01T08:00:01Z",
+        "2026-03-01T09:00:00.000001Z",
+    ];
+    for (n, time) in times.iter().enumerate() {
+        let mut event = event(n as u64 + 1);
+        event.at = at(time);
+        store.record(event).await.unwrap();
+    }
+    let window = |from: Option<&str>, until: Option<&str>| Filter {
+        from: from.map(at),
+        until: until.map(at),
+        ..Filter::default()
+    };
+    let found = async |filter: Filter| -> Vec<u64> {
+        store
+            .query(&filter, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect()
+    };
+    assert_eq!(
+        found(window(Some(times[1]), None)).await,
+        vec![2, 3, 4],
+        "from a fraction of a second"
+    );
+    assert_eq!(
+        found(window(Some(times[0]), Some(times[1]))).await,
+        vec![1],
+        "from a whole second until a fraction"
+    );
+    assert_eq!(
+        found(window(Some("2026-03-01T08:00:00.250001Z"), Some(times[3]))).await,
+        vec![3],
+        "a microsecond either side"
+    );
+    assert_eq!(found(window(None, Some(times[0]))).await, Vec::<u64>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_window_finds_the_events_recorded_in_it_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    time_window_cases(&fresh_sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_window_finds_the_events_recorded_in_it_on_postgres() {
+    time_window_cases(&fresh_postgres_url().await.unwrap()).await;
 }

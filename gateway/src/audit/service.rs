@@ -167,7 +167,7 @@ fn store_error(error: AuditStoreError) -> ApiError {
     match error {
         AuditStoreError::Database(error) => ApiError::from(error),
         AuditStoreError::TooRecent => ApiError::FailedPrecondition(error.to_string()),
-        AuditStoreError::Key { .. } => ApiError::internal(error),
+        AuditStoreError::Key { .. } | AuditStoreError::Writer(_) => ApiError::internal(error),
     }
 }
 

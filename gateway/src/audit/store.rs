@@ -25,14 +25,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditError, AuditEvent, AuditTrail, Outcome, RecordFuture};
+
+mod sqlite;
 use crate::policy::category_code;
 
 /// Events between signed checkpoints.
@@ -398,7 +400,7 @@ const INTENT: &str = "i";
 
 impl Record {
     /// The participants and organisations this event is found under.
-    fn index(&self, position: i64) -> Vec<entity::index::ActiveModel> {
+    fn index(&self, position: i64) -> Vec<entity::index::Model> {
         let mut keys = std::collections::BTreeSet::new();
         for participant in self
             .participant_id
@@ -427,10 +429,10 @@ impl Record {
             keys.insert(("o", organisation));
         }
         keys.into_iter()
-            .map(|(kind, value)| entity::index::ActiveModel {
-                kind: Set(kind.to_owned()),
-                value: Set(value.to_owned()),
-                position: Set(position),
+            .map(|(kind, value)| entity::index::Model {
+                kind: kind.to_owned(),
+                value: value.to_owned(),
+                position,
             })
             .collect()
     }
@@ -529,6 +531,9 @@ pub enum AuditStoreError {
     /// A purge would remove events younger than the retention period.
     #[error("events younger than {MIN_RETENTION_DAYS} days are kept")]
     TooRecent,
+    /// The writer of an SQLite file cannot open it or start.
+    #[error("audit writer: {0}")]
+    Writer(String),
 }
 
 /// Selects events for follow-up.
@@ -684,12 +689,17 @@ impl AuditStore {
         .await?;
         let (queue, pending) = mpsc::channel(QUEUE);
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        tokio::spawn(write_loop(
-            db.clone(),
-            Arc::clone(&signer),
-            pending,
-            Arc::clone(&commits),
-        ));
+        match sqlite::file_of(database_url) {
+            Some(file) => sqlite::start(&file, Arc::clone(&signer), pending, Arc::clone(&commits))?,
+            None => {
+                tokio::spawn(write_loop(
+                    db.clone(),
+                    Arc::clone(&signer),
+                    pending,
+                    Arc::clone(&commits),
+                ));
+            }
+        }
         let revoked = Arc::new(crate::auth::RevokedSessions::default());
         revoked.add(super::sessions::in_force(&db, unix_now()).await?);
         tokio::spawn(follow_revocations(db.clone(), Arc::downgrade(&revoked)));
@@ -1116,6 +1126,110 @@ async fn load_head(db: &impl sea_orm::ConnectionTrait) -> Result<Head, DbErr> {
     })
 }
 
+/// A batch chained after a head, ready to store: its rows, the intents its outcomes close,
+/// and the checkpoint due, if one is.
+struct Appending {
+    events: Vec<entity::event::Model>,
+    index: Vec<entity::index::Model>,
+    /// The call ids of the intents the batch's outcomes close.
+    closed: Vec<String>,
+    checkpoint: Option<entity::checkpoint::Model>,
+    /// The head once the batch is stored.
+    head: Head,
+}
+
+impl Appending {
+    /// `batch` chained after `head`, with a checkpoint signed where one is due.
+    fn after(head: &Head, batch: &[Pending], signer: &Signer) -> Result<Self, serde_json::Error> {
+        let mut next = head.clone();
+        let mut events = Vec::with_capacity(batch.len());
+        let mut index = Vec::new();
+        let mut checkpoint = None;
+        for Pending { record, .. } in batch {
+            let body = serde_json::to_string(record)?;
+            let position = next.position + 1;
+            let hash = chain_hash(position, &next.hash, &body);
+            index.extend(record.index(position_i64(position)));
+            let recorded_at = DateTime::parse_from_rfc3339(&record.at)
+                .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+            events.push(entity::event::Model {
+                position: position_i64(position),
+                recorded_at,
+                principal_id: record.principal_id.clone(),
+                organisation: record.organisation.clone(),
+                participant_id: record.participant_id.clone(),
+                owner_organisation: record.owner_organisation.clone(),
+                decision: record.decision.clone(),
+                body,
+                prev_hash: next.hash.clone(),
+                hash: hash.clone(),
+            });
+            next.position = position;
+            next.hash = hash;
+            if next.checkpointed == 0 || position >= next.checkpointed + CHECKPOINT_EVERY {
+                checkpoint = Some((position, next.hash.clone()));
+                next.checkpointed = position;
+            }
+        }
+        let checkpoint = checkpoint.map(|(position, hash)| {
+            let signed_at = Utc::now();
+            let signature = signer.sign(&checkpoint_message(position, &hash, &signed_at));
+            entity::checkpoint::Model {
+                position: position_i64(position),
+                hash,
+                signed_at,
+                signature,
+            }
+        });
+        let closed = batch
+            .iter()
+            .filter(|p| p.record.outcome != "intended")
+            .filter_map(|p| p.record.call_id.clone())
+            .collect();
+        Ok(Self {
+            events,
+            index,
+            closed,
+            checkpoint,
+            head: next,
+        })
+    }
+
+    /// The position of its first event.
+    fn first_position(&self) -> u64 {
+        self.events
+            .first()
+            .map_or(self.head.position + 1, |e| position_u64(e.position))
+    }
+}
+
+/// Tells each caller in `batch` how its event fared (its position once committed) and empties
+/// the batch; counts the commit.
+fn answer<E: std::fmt::Display>(
+    batch: &mut Vec<Pending>,
+    written: Result<u64, E>,
+    commits: &std::sync::atomic::AtomicU64,
+) {
+    match written {
+        Ok(first_position) => {
+            commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for (i, waiting) in batch.drain(..).enumerate() {
+                let _ = waiting.done.send(Ok(first_position + i as u64));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, events = batch.len(), "audit batch not committed");
+            for waiting in batch.drain(..) {
+                let _ = waiting
+                    .done
+                    .send(Err(AuditError("audit store unavailable".into())));
+            }
+        }
+    }
+}
+
+/// The writer of a database reached through the pool (PostgreSQL): one task that commits
+/// every waiting event in one transaction.
 async fn write_loop(
     db: DatabaseConnection,
     signer: Arc<Signer>,
@@ -1156,23 +1270,11 @@ async fn write_loop(
             }
             written => written,
         };
-        match written {
-            Ok((first_position, new_head)) => {
-                head = Some(new_head);
-                commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for (i, waiting) in batch.drain(..).enumerate() {
-                    let _ = waiting.done.send(Ok(first_position + i as u64));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, events = batch.len(), "audit batch not committed");
-                for waiting in batch.drain(..) {
-                    let _ = waiting
-                        .done
-                        .send(Err(AuditError("audit store unavailable".into())));
-                }
-            }
-        }
+        let written = written.map(|(first_position, new_head)| {
+            head = Some(new_head);
+            first_position
+        });
+        answer(&mut batch, written, &commits);
     }
 }
 
@@ -1206,55 +1308,37 @@ async fn write_batch(
         Some(head) => head,
         None => load_head(&txn).await?,
     };
-    let mut next = head.clone();
-    let mut rows = Vec::with_capacity(batch.len());
-    let mut index = Vec::new();
-    let mut checkpoint = None;
-    for pending in batch {
-        let body = serde_json::to_string(&pending.record)
-            .map_err(|e| DbErr::Custom(format!("audit record: {e}")))?;
-        let position = next.position + 1;
-        let hash = chain_hash(position, &next.hash, &body);
-        let record = &pending.record;
-        index.extend(record.index(position_i64(position)));
-        let recorded_at = DateTime::parse_from_rfc3339(&record.at)
-            .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
-        rows.push(entity::event::ActiveModel {
-            position: Set(position_i64(position)),
-            recorded_at: Set(recorded_at),
-            principal_id: Set(record.principal_id.clone()),
-            organisation: Set(record.organisation.clone()),
-            participant_id: Set(record.participant_id.clone()),
-            owner_organisation: Set(record.owner_organisation.clone()),
-            decision: Set(record.decision.clone()),
-            body: Set(body),
-            prev_hash: Set(next.hash.clone()),
-            hash: Set(hash.clone()),
-        });
-        next.position = position;
-        next.hash = hash;
-        if next.checkpointed == 0 || position >= next.checkpointed + CHECKPOINT_EVERY {
-            checkpoint = Some((position, next.hash.clone()));
-            next.checkpointed = position;
-        }
-    }
+    let appending = Appending::after(&head, batch, signer)
+        .map_err(|e| DbErr::Custom(format!("audit record: {e}")))?;
+    let first_position = appending.first_position();
+    let Appending {
+        events,
+        index,
+        closed,
+        checkpoint,
+        head: next,
+    } = appending;
     // Insert in chunks: a statement has a bounded number of parameters.
-    let mut rows = rows.into_iter().peekable();
+    let mut rows = events
+        .into_iter()
+        .map(|event| event.into_active_model().reset_all())
+        .peekable();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(100).collect();
         entity::event::Entity::insert_many(chunk).exec(&txn).await?;
     }
-    let mut index = index.into_iter().peekable();
+    let mut index = index
+        .into_iter()
+        .map(|key| entity::index::ActiveModel {
+            kind: Set(key.kind),
+            value: Set(key.value),
+            position: Set(key.position),
+        })
+        .peekable();
     while index.peek().is_some() {
         let chunk: Vec<_> = index.by_ref().take(300).collect();
         entity::index::Entity::insert_many(chunk).exec(&txn).await?;
     }
-    // Outcomes close their intents.
-    let closed: Vec<String> = batch
-        .iter()
-        .filter(|p| p.record.outcome != "intended")
-        .filter_map(|p| p.record.call_id.clone())
-        .collect();
     if !closed.is_empty() {
         entity::index::Entity::delete_many()
             .filter(entity::index::Column::Kind.eq(INTENT))
@@ -1262,18 +1346,11 @@ async fn write_batch(
             .exec(&txn)
             .await?;
     }
-    if let Some((position, hash)) = checkpoint {
-        let signed_at = Utc::now();
-        let signature = signer.sign(&checkpoint_message(position, &hash, &signed_at));
-        entity::checkpoint::Entity::insert(entity::checkpoint::ActiveModel {
-            position: Set(position_i64(position)),
-            hash: Set(hash),
-            signed_at: Set(signed_at),
-            signature: Set(signature),
-        })
-        .exec(&txn)
-        .await?;
+    if let Some(checkpoint) = checkpoint {
+        entity::checkpoint::Entity::insert(checkpoint.into_active_model().reset_all())
+            .exec(&txn)
+            .await?;
     }
     txn.commit().await?;
-    Ok((head.position + 1, next))
+    Ok((first_position, next))
 }
