@@ -17,8 +17,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use tokio::sync::mpsc;
 
 use super::{
-    Appending, AuditStoreError, GENESIS, Head, INTENT, MAX_BATCH, Pending, Signer, answer,
-    position_u64,
+    Appending, AuditStoreError, GENESIS, Head, INTENT, LINGER_YIELDS, MAX_BATCH, Pending, Signer,
+    answer, position_u64,
 };
 
 /// How long a batch waits for another writer of the same file (another gateway, `samsyn
@@ -83,19 +83,29 @@ fn write_loop(
     commits: &AtomicU64,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_batch = 0;
     // The head as this writer last committed it, so that a batch need not read it first;
     // forgotten after any failure, and then read from the database again.
     let mut head: Option<Head> = None;
-    // Events handed in while the last batch was committing are taken together: under load
-    // one commit carries many, and a lone caller is never kept waiting for others.
     while let Some(first) = pending.blocking_recv() {
         batch.push(first);
+        // Under load (the last commit carried several events), callers whose calls are in
+        // flight are about to hand in theirs: give up the core a few times to let them, so
+        // one commit (its pages written to the log and synced) carries more. A lone caller
+        // is never kept waiting for nobody.
+        let linger = if last_batch > 1 { LINGER_YIELDS } else { 0 };
+        let mut lingered = 0;
         while batch.len() < MAX_BATCH {
             match pending.try_recv() {
                 Ok(next) => batch.push(next),
+                Err(_) if lingered < linger => {
+                    lingered += 1;
+                    std::thread::yield_now();
+                }
                 Err(_) => break,
             }
         }
+        last_batch = batch.len();
         let known = head.take();
         let retry = known.is_some();
         let written = match write_batch(&mut connection, signer, &batch, known) {
