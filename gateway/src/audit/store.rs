@@ -10,9 +10,10 @@
 //! signed with the gateway's audit key (Ed25519) and stored. A purge of old events removes a
 //! prefix ending at a checkpoint, so the remaining chain still verifies from a signed hash.
 //!
-//! **Group commit.** One writer task takes every waiting event, writes them in one
-//! transaction and answers each caller once it commits: durability costs one commit per
-//! batch, not per call.
+//! **Group commit.** One writer takes every waiting event, writes them in one transaction
+//! and answers each caller once it commits: durability costs one commit per batch, not per
+//! call. On SQLite the writer is a thread with a connection of its own (`store/sqlite.rs`);
+//! on PostgreSQL a task on the pool.
 //!
 //! **Several gateways, one chain.** Replicas behind a load balancer write the same database:
 //! each batch appends under an exclusive lock (a PostgreSQL advisory lock held for the
