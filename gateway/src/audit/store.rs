@@ -34,9 +34,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditError, AuditEvent, AuditTrail, Outcome, RecordFuture};
+use crate::policy::category_code;
 
 mod sqlite;
-use crate::policy::category_code;
 
 /// Events between signed checkpoints.
 pub const CHECKPOINT_EVERY: u64 = 1000;
@@ -1204,6 +1204,33 @@ impl Appending {
     }
 }
 
+/// Takes the events waiting in `pending` into `batch`, up to [`MAX_BATCH`]; `true` when the
+/// writer should give up its turn once and look again.
+///
+/// Under load (the last commit, `last_batch`, carried several events), callers whose calls
+/// are in flight are about to hand in theirs: the writer yields up to [`LINGER_YIELDS`] times
+/// (counted in `lingered`) to let them, so one commit carries more events. A lone caller is
+/// never kept waiting for nobody.
+fn gather(
+    batch: &mut Vec<Pending>,
+    pending: &mut mpsc::Receiver<Pending>,
+    last_batch: usize,
+    lingered: &mut usize,
+) -> bool {
+    let linger = if last_batch > 1 { LINGER_YIELDS } else { 0 };
+    while batch.len() < MAX_BATCH {
+        match pending.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) if *lingered < linger => {
+                *lingered += 1;
+                return true;
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Tells each caller in `batch` how its event fared (its position once committed) and empties
 /// the batch; counts the commit.
 fn answer<E: std::fmt::Display>(
@@ -1244,20 +1271,9 @@ async fn write_loop(
     let mut head: Option<Head> = None;
     while let Some(first) = pending.recv().await {
         batch.push(first);
-        // Under load, callers whose calls are in flight are about to hand in their events
-        // too: yield a few times to let them, so one commit carries more events. A lone
-        // caller (the last commit carried one event) is not kept waiting for nobody.
-        let linger = if last_batch > 1 { LINGER_YIELDS } else { 0 };
         let mut lingered = 0;
-        while batch.len() < MAX_BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) if lingered < linger => {
-                    lingered += 1;
-                    tokio::task::yield_now().await;
-                }
-                Err(_) => break,
-            }
+        while gather(&mut batch, &mut pending, last_batch, &mut lingered) {
+            tokio::task::yield_now().await;
         }
         last_batch = batch.len();
         let known = head.take();

@@ -17,8 +17,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use tokio::sync::mpsc;
 
 use super::{
-    Appending, AuditStoreError, GENESIS, Head, INTENT, LINGER_YIELDS, MAX_BATCH, Pending, Signer,
-    answer, position_u64,
+    Appending, AuditStoreError, GENESIS, Head, INTENT, MAX_BATCH, Pending, Signer, answer, gather,
+    position_u64,
 };
 
 /// How long a batch waits for another writer of the same file (another gateway, `samsyn
@@ -89,21 +89,9 @@ fn write_loop(
     let mut head: Option<Head> = None;
     while let Some(first) = pending.blocking_recv() {
         batch.push(first);
-        // Under load (the last commit carried several events), callers whose calls are in
-        // flight are about to hand in theirs: give up the core a few times to let them, so
-        // one commit (its pages written to the log and synced) carries more. A lone caller
-        // is never kept waiting for nobody.
-        let linger = if last_batch > 1 { LINGER_YIELDS } else { 0 };
         let mut lingered = 0;
-        while batch.len() < MAX_BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) if lingered < linger => {
-                    lingered += 1;
-                    std::thread::yield_now();
-                }
-                Err(_) => break,
-            }
+        while gather(&mut batch, &mut pending, last_batch, &mut lingered) {
+            std::thread::yield_now();
         }
         last_batch = batch.len();
         let known = head.take();
