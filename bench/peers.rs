@@ -1,11 +1,13 @@
 //! The gateway against the plain proxies users would otherwise put in front of the services.
 //!
-//! `GetParticipant` of one demo participant, four ways to the same participants service of
+//! `GetParticipant` of one demo participant, five ways to the same participants service of
 //! one `samsyn up --demo` (this package's release binary): direct over mutual TLS; through
 //! nginx (`grpc_pass`) and through HAProxy (HTTP mode, HTTP/2 both sides), each with TLS in,
 //! mutual TLS out with a certificate from the development CA and kept-alive upstream
-//! connections, no policy and no audit; and through the Samsyn gateway (a demo case
-//! manager's bearer token, decision, durable audit, mutual TLS out). One closed-loop load
+//! connections, no policy and no audit; through `samsyn-peer-proxy` ("stack proxy": the
+//! gateway's own server and forwarding, none of its work, so the stack's cost and the
+//! gateway's show apart); and through the Samsyn gateway (a demo case manager's bearer
+//! token, decision, durable audit, mutual TLS out). One closed-loop load
 //! generator (this process) drives each path in turn at each concurrency, the order rotated
 //! every round; each figure is the median of the rounds.
 //!
@@ -45,6 +47,8 @@ const READER: &str = "anna";
 const PARTICIPANT: &str = "orjan";
 /// The certificate the proxies present on both sides.
 const PROXY_IDENTITY: &str = "peer-proxy";
+/// The row of `samsyn-peer-proxy`: the gateway's stack, none of its work.
+const STACK_PROXY: &str = "stack proxy";
 /// Connections per path: a client pool, so a multi-process proxy can use every core.
 const MAX_CONNECTIONS: usize = 4;
 /// Load before each measurement, not counted.
@@ -346,6 +350,27 @@ fn start_haproxy(dir: &Path, certs: &Path, upstream: SocketAddr) -> (Process, So
     (process, listen)
 }
 
+/// `samsyn-peer-proxy` in front of `upstream`: the gateway's own server and forwarding
+/// (tonic, hyper, rustls) with none of its work, so the table tells the stack's cost from
+/// the gateway's.
+fn start_stack_proxy(dir: &Path, certs: &Path, upstream: SocketAddr) -> (Process, SocketAddr) {
+    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = dir.join("peer-proxy.log");
+    let mut process = Process::spawn(
+        "samsyn-peer-proxy",
+        Command::new(env!("CARGO_BIN_EXE_samsyn-peer-proxy"))
+            .arg(listen.to_string())
+            .arg(upstream.to_string())
+            .arg(certs)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap())),
+    );
+    wait_listening("samsyn-peer-proxy", listen, &mut process, &log);
+    (process, listen)
+}
+
 /// One way to the participants service.
 struct Route {
     label: String,
@@ -480,6 +505,7 @@ async fn main() {
         .unwrap();
     let (_nginx, nginx_addr) = start_nginx(dir.path(), &samsyn.certs(), samsyn.participants);
     let (_haproxy, haproxy_addr) = start_haproxy(dir.path(), &samsyn.certs(), samsyn.participants);
+    let (_stack, stack_addr) = start_stack_proxy(dir.path(), &samsyn.certs(), samsyn.participants);
 
     let mut paths: Vec<Route> = Vec::new();
     let connections = MAX_CONNECTIONS;
@@ -499,6 +525,12 @@ async fn main() {
     paths.push(Route {
         label: "HAProxy".into(),
         channels: tls_channels(&samsyn.certs(), haproxy_addr, connections),
+        participant_id: id.clone(),
+        token: None,
+    });
+    paths.push(Route {
+        label: STACK_PROXY.into(),
+        channels: tls_channels(&samsyn.certs(), stack_addr, connections),
         participant_id: id.clone(),
         token: None,
     });
@@ -623,6 +655,13 @@ async fn main() {
         if let (Some(gateway), Some(peer_index)) = (index("gateway"), index(peer)) {
             ratios.push((format!("gateway ÷ {peer}"), gateway, peer_index));
         }
+    }
+    // What the stack costs against a plain proxy, and what the gateway's work costs on it.
+    if let (Some(stack), Some(nginx)) = (index(STACK_PROXY), index("nginx")) {
+        ratios.push((format!("{STACK_PROXY} ÷ nginx"), stack, nginx));
+    }
+    if let (Some(gateway), Some(stack)) = (index("gateway"), index(STACK_PROXY)) {
+        ratios.push((format!("gateway ÷ {STACK_PROXY}"), gateway, stack));
     }
     if let (Some(after), Some(before)) = (index("direct"), index("direct, before")) {
         ratios.push(("direct ÷ before".into(), after, before));
