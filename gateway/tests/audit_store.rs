@@ -146,7 +146,7 @@ async fn tamper_cases(url_for: impl AsyncFn() -> String) {
     assert_eq!(still.len(), waiting.len() - 1);
     drop(store);
 
-    let cases: [(&str, &str, u64); 6] = [
+    let cases: [(&str, &str, u64); 7] = [
         (
             "an edited event",
             "UPDATE audit_event SET body = replace(body, '\"read\"', '\"write\"') WHERE position = 700",
@@ -156,6 +156,11 @@ async fn tamper_cases(url_for: impl AsyncFn() -> String) {
             "an edited index column",
             "UPDATE audit_event SET participant_id = 'someone-else' WHERE position = 800",
             800,
+        ),
+        (
+            "an event hidden from auditors' queries",
+            "DELETE FROM audit_index WHERE kind = 'p' AND position = 900",
+            900,
         ),
         (
             "a deleted event",
@@ -431,6 +436,75 @@ async fn on_sqlite_an_event_is_on_the_disk_before_its_call_is_answered() {
         2,
         "synchronous = FULL"
     );
+}
+
+/// Events stored before the index of participants and organisations, which their own
+/// columns found until then, are found by auditors after the upgrade that finds every event
+/// through the index alone; the trail still verifies.
+async fn earlier_events_cases(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit.key");
+    let store = AuditStore::open(url, &key).await.unwrap();
+    let mut earlier = event(1);
+    earlier.owner_organisation = Some("1283".into());
+    store.record(earlier).await.unwrap();
+    // As the gateway stored it before the index, and before the upgrade.
+    sql(&store, "DELETE FROM audit_index").await;
+    sql(
+        &store,
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000400_index_earlier_events'",
+    )
+    .await;
+    drop(store);
+
+    let store = AuditStore::open(url, &key).await.unwrap();
+    store.record(event(2)).await.unwrap();
+    let found = async |filter: Filter| -> Vec<u64> {
+        store
+            .query(&filter, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect()
+    };
+    let participant = |n: u64| Filter {
+        participant_id: Some(format!("0198c0de-0000-7000-8000-{n:012}")),
+        ..Filter::default()
+    };
+    let scope = |organisation: &str| Filter {
+        any_organisation: Some(organisation.into()),
+        ..Filter::default()
+    };
+    // Each event names its own participant and shows participant 1 in a list.
+    assert_eq!(
+        found(participant(1)).await,
+        vec![1, 2],
+        "by its participant"
+    );
+    assert_eq!(found(participant(2)).await, vec![2]);
+    assert_eq!(found(participant(3)).await, Vec::<u64>::new());
+    assert_eq!(
+        found(scope("SE2321000255")).await,
+        vec![1, 2],
+        "the caller's"
+    );
+    assert_eq!(found(scope("1283")).await, vec![1], "the owner's");
+    assert_eq!(found(scope("2281")).await, Vec::<u64>::new());
+    let verification = store.verify().await.unwrap();
+    assert_eq!(verification.first_broken, None, "{verification:?}");
+    assert_eq!(verification.events, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_before_the_index_are_found_after_the_upgrade_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    earlier_events_cases(&fresh_sqlite_url(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_before_the_index_are_found_after_the_upgrade_on_postgres() {
+    earlier_events_cases(&fresh_postgres_url().await.unwrap()).await;
 }
 
 /// Follow-up by time: a window finds exactly the events recorded in it, whole seconds and

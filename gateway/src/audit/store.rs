@@ -155,6 +155,9 @@ pub mod entity {
 }
 
 mod migration {
+    use sea_orm::{
+        ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    };
     use sea_orm_migration::prelude::*;
     use sea_orm_migration::schema::{
         big_integer, string, string_null, text, timestamp_with_time_zone,
@@ -240,6 +243,77 @@ mod migration {
                         .to_owned(),
                 )
                 .await
+        }
+    }
+
+    /// Finds every event through the index alone: indexes the events stored before it, then
+    /// drops the three column indexes that found them. Each of those cost every append a page
+    /// of the write-ahead log.
+    pub struct IndexEarlierEvents;
+
+    impl MigrationName for IndexEarlierEvents {
+        fn name(&self) -> &str {
+            "m20261205_000400_index_earlier_events"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for IndexEarlierEvents {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // Every key `Record::index` gives a new event, for those stored before: their
+            // columns found them until now, and `AuditStore::verify` expects every key.
+            let db = manager.get_connection();
+            let mut after = 0i64;
+            loop {
+                let page = super::entity::event::Entity::find()
+                    .filter(super::entity::event::Column::Position.gt(after))
+                    .order_by_asc(super::entity::event::Column::Position)
+                    .limit(super::VERIFY_PAGE)
+                    .all(db)
+                    .await?;
+                let Some(last) = page.last() else {
+                    break;
+                };
+                after = last.position;
+                // A body that does not parse is left to `verify`, which reports it.
+                let keys: Vec<super::entity::index::ActiveModel> = page
+                    .iter()
+                    .filter_map(|row| {
+                        serde_json::from_str::<super::Record>(&row.body)
+                            .ok()
+                            .map(|record| record.index(row.position))
+                    })
+                    .flatten()
+                    .filter(|key| key.kind != super::INTENT)
+                    .map(|key| super::entity::index::ActiveModel {
+                        kind: Set(key.kind),
+                        value: Set(key.value),
+                        position: Set(key.position),
+                    })
+                    .collect();
+                for chunk in keys.chunks(300) {
+                    super::entity::index::Entity::insert_many(chunk.to_vec())
+                        .on_conflict_do_nothing()
+                        .exec(db)
+                        .await?;
+                }
+            }
+            for name in [
+                "audit_event_by_participant",
+                "audit_event_by_organisation",
+                "audit_event_by_owner",
+            ] {
+                manager
+                    .drop_index(
+                        Index::drop()
+                            .name(name)
+                            .table(AuditEvent::Table)
+                            .if_exists()
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            Ok(())
         }
     }
 
@@ -330,6 +404,7 @@ impl MigratorTrait for Migrator {
             Box::new(migration::CreateAuditTables),
             Box::new(migration::CreateAuditIndex),
             Box::new(super::sessions::migration::CreateRevokedSessions),
+            Box::new(migration::IndexEarlierEvents),
         ]
     }
 }
@@ -763,13 +838,8 @@ impl AuditStore {
                     .to_owned(),
             )
         };
-        // Events from before the index are found by their own columns.
         if let Some(participant) = &filter.participant_id {
-            condition = condition.add(
-                Condition::any()
-                    .add(Column::ParticipantId.eq(participant.clone()))
-                    .add(indexed("p", participant)),
-            );
+            condition = condition.add(indexed("p", participant));
         }
         let exact = [
             (Column::PrincipalId, &filter.principal_id),
@@ -783,10 +853,7 @@ impl AuditStore {
             }
         }
         if let Some(organisation) = &filter.any_organisation {
-            let mut scope = Condition::any()
-                .add(Column::Organisation.eq(organisation.clone()))
-                .add(Column::OwnerOrganisation.eq(organisation.clone()))
-                .add(indexed("o", organisation));
+            let mut scope = Condition::any().add(indexed("o", organisation));
             if filter.security_scope {
                 scope = scope.add(indexed("o", SECURITY_SCOPE));
             }
@@ -902,9 +969,19 @@ impl AuditStore {
                 .limit(VERIFY_PAGE)
                 .all(&self.db)
                 .await?;
-            let Some(last) = page.last() else {
+            let (Some(first), Some(last)) = (page.first(), page.last()) else {
                 break;
             };
+            // The index is how auditors find events: an entry deleted from it would hide an
+            // event from every query, so each must still be there.
+            let indexed: std::collections::HashSet<(String, String, i64)> =
+                entity::index::Entity::find()
+                    .filter(entity::index::Column::Position.between(first.position, last.position))
+                    .all(&self.db)
+                    .await?
+                    .into_iter()
+                    .map(|key| (key.kind, key.value, key.position))
+                    .collect();
             after = last.position;
             for row in page {
                 let position = position_u64(row.position);
@@ -938,14 +1015,25 @@ impl AuditStore {
                 if chain_hash(position, &prev, &row.body) != row.hash {
                     return Ok(broken(verification, position, "event altered"));
                 }
-                match serde_json::from_str::<Record>(&row.body) {
+                let record = match serde_json::from_str::<Record>(&row.body) {
                     Ok(record)
                         if record.principal_id == row.principal_id
                             && record.organisation == row.organisation
                             && record.participant_id == row.participant_id
                             && record.owner_organisation == row.owner_organisation
-                            && record.decision == row.decision => {}
+                            && record.decision == row.decision =>
+                    {
+                        record
+                    }
                     _ => return Ok(broken(verification, position, "index columns altered")),
+                };
+                if record
+                    .index(row.position)
+                    .into_iter()
+                    .filter(|key| key.kind != INTENT)
+                    .any(|key| !indexed.contains(&(key.kind, key.value, key.position)))
+                {
+                    return Ok(broken(verification, position, "index entry missing"));
                 }
                 if let Some(hash) = signed.get(&position)
                     && *hash != row.hash
