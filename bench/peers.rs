@@ -405,6 +405,23 @@ struct Measured {
     p50: Duration,
     p99: Duration,
     failed: usize,
+    /// Share of the machine's CPU time left idle while it was counted; `None` without
+    /// `/proc/stat`.
+    idle: Option<f64>,
+}
+
+/// The machine's CPU time so far from `/proc/stat`: (idle and waiting on I/O, all), in ticks.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    (ticks.len() == 8).then(|| (ticks[3] + ticks[4], ticks.iter().sum()))
 }
 
 /// `concurrency` callers in a closed loop on `path` for `length` after a warm-up.
@@ -433,9 +450,18 @@ async fn measure(path: &Arc<Route>, concurrency: usize, length: Duration) -> Mea
     tokio::time::sleep(WARM_UP).await;
     counting.store(true, Ordering::Relaxed);
     let started = Instant::now();
+    let ticks_before = cpu_ticks();
     tokio::time::sleep(length).await;
     counting.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
+    let idle = match (ticks_before, cpu_ticks()) {
+        (Some((idle_before, all_before)), Some((idle_after, all_after)))
+            if all_after > all_before =>
+        {
+            Some((idle_after - idle_before) as f64 / (all_after - all_before) as f64)
+        }
+        _ => None,
+    };
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     let mut failed = 0;
@@ -456,7 +482,13 @@ async fn measure(path: &Arc<Route>, concurrency: usize, length: Duration) -> Mea
         p50: at(0.50),
         p99: at(0.99),
         failed,
+        idle,
     }
+}
+
+/// A share as a whole percentage, or a dash when unknown.
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "–".to_owned(), |s| format!("{:.0} %", s * 100.0))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -613,12 +645,13 @@ async fn main() {
                 let p = (k + round + c) % paths.len();
                 let measured = measure(&paths[p], concurrency, length).await;
                 eprintln!(
-                    "round {} c={concurrency:<3} {:<26} {:>8.0}/s p50 {:>6} µs p99 {:>6} µs{}",
+                    "round {} c={concurrency:<3} {:<26} {:>8.0}/s p50 {:>6} µs p99 {:>6} µs idle {}{}",
                     round + 1,
                     paths[p].label,
                     measured.per_second,
                     measured.p50.as_micros(),
                     measured.p99.as_micros(),
+                    percent(measured.idle),
                     if measured.failed > 0 {
                         format!(" ({} failed)", measured.failed)
                     } else {
@@ -697,6 +730,23 @@ async fn main() {
     }
     if failures > 0 {
         println!("{failures} calls failed or timed out (not counted)");
+    }
+    // A path that leaves the CPU idle under load is waiting on something other than the CPU.
+    println!("\nCPU idle while counted, the whole machine, median of {rounds} rounds");
+    let mut idle_header = String::from("| concurrency |");
+    let mut idle_rule = String::from("|---|");
+    for path in &paths {
+        idle_header.push_str(&format!(" {} |", path.label));
+        idle_rule.push_str("---|");
+    }
+    println!("{idle_header}\n{idle_rule}");
+    for (c, concurrency) in concurrencies.iter().enumerate() {
+        let mut row = format!("| {concurrency} |");
+        for runs in &results {
+            let idle: Option<Vec<f64>> = runs[c].iter().map(|m| m.idle).collect();
+            row.push_str(&format!(" {} |", percent(idle.map(median))));
+        }
+        println!("{row}");
     }
     drop(others);
 }
