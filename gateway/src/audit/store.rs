@@ -281,10 +281,9 @@ mod migration {
                     .filter_map(|row| {
                         serde_json::from_str::<super::Record>(&row.body)
                             .ok()
-                            .map(|record| record.index(row.position))
+                            .map(|record| record.lasting_index(row.position))
                     })
                     .flatten()
-                    .filter(|key| key.kind != super::INTENT)
                     .map(|key| super::entity::index::ActiveModel {
                         kind: Set(key.kind),
                         value: Set(key.value),
@@ -511,6 +510,14 @@ impl Record {
                 position,
             })
             .collect()
+    }
+
+    /// The keys this event is found under once its call has ended: its index without an
+    /// intent, which the outcome closes.
+    fn lasting_index(&self, position: i64) -> impl Iterator<Item = entity::index::Model> + use<> {
+        self.index(position)
+            .into_iter()
+            .filter(|key| key.kind != INTENT)
     }
 }
 
@@ -1028,9 +1035,7 @@ impl AuditStore {
                     _ => return Ok(broken(verification, position, "index columns altered")),
                 };
                 if record
-                    .index(row.position)
-                    .into_iter()
-                    .filter(|key| key.kind != INTENT)
+                    .lasting_index(row.position)
                     .any(|key| !indexed.contains(&(key.kind, key.value, key.position)))
                 {
                     return Ok(broken(verification, position, "index entry missing"));
