@@ -80,6 +80,17 @@ async fn filled(url: &str, key: &Path) -> AuditStore {
     Arc::into_inner(store).unwrap()
 }
 
+/// The positions of the first 100 events `filter` finds.
+async fn found(store: &AuditStore, filter: Filter) -> Vec<u64> {
+    store
+        .query(&filter, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect()
+}
+
 async fn sql(store: &AuditStore, statement: &str) {
     store
         .database()
@@ -459,15 +470,6 @@ async fn earlier_events_cases(url: &str) {
 
     let store = AuditStore::open(url, &key).await.unwrap();
     store.record(event(2)).await.unwrap();
-    let found = async |filter: Filter| -> Vec<u64> {
-        store
-            .query(&filter, 0, 100)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.position)
-            .collect()
-    };
     let participant = |n: u64| Filter {
         participant_id: Some(format!("0198c0de-0000-7000-8000-{n:012}")),
         ..Filter::default()
@@ -478,19 +480,19 @@ async fn earlier_events_cases(url: &str) {
     };
     // Each event names its own participant and shows participant 1 in a list.
     assert_eq!(
-        found(participant(1)).await,
+        found(&store, participant(1)).await,
         vec![1, 2],
         "by its participant"
     );
-    assert_eq!(found(participant(2)).await, vec![2]);
-    assert_eq!(found(participant(3)).await, Vec::<u64>::new());
+    assert_eq!(found(&store, participant(2)).await, vec![2]);
+    assert_eq!(found(&store, participant(3)).await, Vec::<u64>::new());
     assert_eq!(
-        found(scope("SE2321000255")).await,
+        found(&store, scope("SE2321000255")).await,
         vec![1, 2],
         "the caller's"
     );
-    assert_eq!(found(scope("1283")).await, vec![1], "the owner's");
-    assert_eq!(found(scope("2281")).await, Vec::<u64>::new());
+    assert_eq!(found(&store, scope("1283")).await, vec![1], "the owner's");
+    assert_eq!(found(&store, scope("2281")).await, Vec::<u64>::new());
     let verification = store.verify().await.unwrap();
     assert_eq!(verification.first_broken, None, "{verification:?}");
     assert_eq!(verification.events, 2);
@@ -536,31 +538,29 @@ async fn time_window_cases(url: &str) {
         until: until.map(at),
         ..Filter::default()
     };
-    let found = async |filter: Filter| -> Vec<u64> {
-        store
-            .query(&filter, 0, 100)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.position)
-            .collect()
-    };
     assert_eq!(
-        found(window(Some(times[1]), None)).await,
+        found(&store, window(Some(times[1]), None)).await,
         vec![2, 3, 4],
         "from a fraction of a second"
     );
     assert_eq!(
-        found(window(Some(times[0]), Some(times[1]))).await,
+        found(&store, window(Some(times[0]), Some(times[1]))).await,
         vec![1],
         "from a whole second until a fraction"
     );
     assert_eq!(
-        found(window(Some("2026-03-01T08:00:00.250001Z"), Some(times[3]))).await,
+        found(
+            &store,
+            window(Some("2026-03-01T08:00:00.250001Z"), Some(times[3]))
+        )
+        .await,
         vec![3],
         "a microsecond either side"
     );
-    assert_eq!(found(window(None, Some(times[0]))).await, Vec::<u64>::new());
+    assert_eq!(
+        found(&store, window(None, Some(times[0]))).await,
+        Vec::<u64>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
