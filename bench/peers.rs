@@ -679,12 +679,14 @@ async fn main() {
          load average at start {load_at_start}, at end {}",
         load_average()
     );
-    let mut header = String::from("| concurrency |");
-    let mut rule = String::from("|---|");
+    // One column per path; the throughput table adds its ratios after them.
+    let mut path_header = String::from("| concurrency |");
+    let mut path_rule = String::from("|---|");
     for path in &paths {
-        header.push_str(&format!(" {} |", path.label));
-        rule.push_str("---|");
+        path_header.push_str(&format!(" {} |", path.label));
+        path_rule.push_str("---|");
     }
+    let (mut header, mut rule) = (path_header.clone(), path_rule.clone());
     let mut ratios: Vec<(String, usize, usize)> = Vec::new();
     for peer in ["nginx", "HAProxy"] {
         if let (Some(gateway), Some(peer_index)) = (index("gateway"), index(peer)) {
@@ -733,13 +735,7 @@ async fn main() {
     }
     // A path that leaves the CPU idle under load is waiting on something other than the CPU.
     println!("\nCPU idle while counted, the whole machine, median of {rounds} rounds");
-    let mut idle_header = String::from("| concurrency |");
-    let mut idle_rule = String::from("|---|");
-    for path in &paths {
-        idle_header.push_str(&format!(" {} |", path.label));
-        idle_rule.push_str("---|");
-    }
-    println!("{idle_header}\n{idle_rule}");
+    println!("{path_header}\n{path_rule}");
     for (c, concurrency) in concurrencies.iter().enumerate() {
         let mut row = format!("| {concurrency} |");
         for runs in &results {
