@@ -87,7 +87,8 @@ enum Command {
 enum OutboxAction {
     /// Per link: messages pending, delivered and dead, and each dead letter.
     Status,
-    /// Queue dead letters of LINK again (all of them, or the given message ids).
+    /// Queue dead letters of LINK again (all of them, or the given message ids), and forgive
+    /// the refusals of its pending messages.
     Retry {
         /// The link's id.
         link: String,

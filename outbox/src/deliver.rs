@@ -507,16 +507,26 @@ impl Worker {
             }
         }
         let recorded: Vec<Recorded> = finished.iter().map(|f| self.outcome(f, now)).collect();
-        if let Err(error) = self.outbox.record(&recorded).await {
-            for f in &finished {
-                self.keys.remove(&f.row.ordering_key);
+        let stale = match self.outbox.record(&recorded).await {
+            Ok(stale) => stale,
+            Err(error) => {
+                for f in &finished {
+                    self.keys.remove(&f.row.ordering_key);
+                }
+                self.storage_failed(&error);
+                return;
             }
-            self.storage_failed(&error);
-            return;
-        }
+        };
         let mut delivered = Vec::new();
         for (f, outcome) in finished.into_iter().zip(recorded) {
             let key = f.row.ordering_key.clone();
+            if stale.contains(&f.row.message_id) {
+                // Changed behind this send (an operator's retry): the database says what now.
+                self.count_failure(&f);
+                self.keys.remove(&key);
+                self.needs_reload = true;
+                continue;
+            }
             match outcome {
                 Recorded::Delivered { .. } => {
                     bump(&self.counters.delivered);
@@ -608,6 +618,7 @@ impl Worker {
                 Recorded::Failed {
                     id: f.row.message_id,
                     attempts,
+                    sent_with_permanent_failures: f.row.permanent_failures,
                     permanent_failures,
                     next_attempt_at: now + wait,
                     status: status.map(|s| s.as_u16()),

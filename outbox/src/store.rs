@@ -377,6 +377,8 @@ pub(crate) enum Recorded {
     Failed {
         id: Uuid,
         attempts: i32,
+        /// The count of permanent failures the message had when it was sent.
+        sent_with_permanent_failures: i32,
         permanent_failures: i32,
         next_attempt_at: DateTime<Utc>,
         status: Option<u16>,
@@ -610,26 +612,49 @@ impl Outbox {
 
     /// Makes dead letters of `link` pending again, due now, with their count of permanent
     /// failures reset. Returns how many.
+    ///
+    /// The operator says the far side is fixed, so refusals that pending messages of the
+    /// selection collected before it are forgiven too and those messages are due now. That
+    /// also voids a refusal still on its way back from before the retry: the sender records
+    /// a refusal only against the count it sent with (see [`Outbox::record`]), so it cannot
+    /// make a message dead after the operator queued it again.
     pub async fn retry_dead(
         &self,
         link: &LinkId,
         selection: RetrySelection,
     ) -> Result<u64, OutboxError> {
-        let mut update = message::Entity::update_many()
-            .col_expr(Column::State, Expr::value(MessageState::Pending.as_str()))
-            .col_expr(Column::PermanentFailures, Expr::value(0))
-            .col_expr(Column::NextAttemptAt, Expr::value(Utc::now()))
-            .filter(Column::LinkId.eq(link.as_str()))
-            .filter(Column::State.eq(MessageState::Dead.as_str()));
-        if let RetrySelection::Ids(ids) = selection {
-            if ids.is_empty() {
-                return Ok(0);
+        let ids = match selection {
+            RetrySelection::All => None,
+            RetrySelection::Ids(ids) if ids.is_empty() => return Ok(0),
+            RetrySelection::Ids(ids) => Some(ids),
+        };
+        let queue_again = |condition: Condition| {
+            let update = message::Entity::update_many()
+                .col_expr(Column::State, Expr::value(MessageState::Pending.as_str()))
+                .col_expr(Column::PermanentFailures, Expr::value(0))
+                .col_expr(Column::NextAttemptAt, Expr::value(Utc::now()))
+                .filter(Column::LinkId.eq(link.as_str()))
+                .filter(condition);
+            match &ids {
+                Some(ids) => update.filter(Column::MessageId.is_in(ids.iter().copied())),
+                None => update,
             }
-            update = update.filter(Column::MessageId.is_in(ids));
-        }
+        };
         let txn = self.db.begin().await?;
-        let n = update.exec(&txn).await?.rows_affected;
-        if n > 0 {
+        let revived =
+            queue_again(Condition::all().add(Column::State.eq(MessageState::Dead.as_str())))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        let forgiven = queue_again(
+            Condition::all()
+                .add(Column::State.eq(MessageState::Pending.as_str()))
+                .add(Column::PermanentFailures.gt(0)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+        if revived + forgiven > 0 {
             // Counted in the database too, so the sender of a running gateway notices a
             // retry made by `samsyn outbox retry` in another process.
             let counter = revivals_counter(link);
@@ -650,10 +675,10 @@ impl Outbox {
             .await?;
         }
         txn.commit().await?;
-        if n > 0 {
+        if revived + forgiven > 0 {
             self.changes.send_modify(|c| c.reloads += 1);
         }
-        Ok(n)
+        Ok(revived)
     }
 
     /// How many times dead letters of `link` were queued again, by any process.
@@ -747,15 +772,17 @@ impl Outbox {
             .await?)
     }
 
-    /// Writes the outcome of sends in one transaction.
-    pub(crate) async fn record(&self, outcomes: &[Recorded]) -> Result<(), OutboxError> {
+    /// Writes the outcome of sends in one transaction. Returns the ids whose row changed
+    /// since it was sent (a retry forgave its refusals): their outcome is not written.
+    pub(crate) async fn record(&self, outcomes: &[Recorded]) -> Result<Vec<Uuid>, OutboxError> {
         let txn = self.db.begin().await?;
         let now = Utc::now();
+        let mut stale = Vec::new();
         for outcome in outcomes {
             let pending = MessageState::Pending.as_str();
-            match outcome {
+            let (id, written) = match outcome {
                 Recorded::Delivered { id, status } => {
-                    message::Entity::update_many()
+                    let written = message::Entity::update_many()
                         .col_expr(Column::State, Expr::value(MessageState::Delivered.as_str()))
                         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
                         .col_expr(Column::LastStatus, Expr::value(i32::from(*status)))
@@ -763,11 +790,14 @@ impl Outbox {
                         .filter(Column::MessageId.eq(*id))
                         .filter(Column::State.eq(pending))
                         .exec(&txn)
-                        .await?;
+                        .await?
+                        .rows_affected;
+                    (id, written)
                 }
                 Recorded::Failed {
                     id,
                     attempts,
+                    sent_with_permanent_failures,
                     permanent_failures,
                     next_attempt_at,
                     status,
@@ -779,7 +809,7 @@ impl Outbox {
                     } else {
                         MessageState::Pending
                     };
-                    message::Entity::update_many()
+                    let written = message::Entity::update_many()
                         .col_expr(Column::State, Expr::value(state.as_str()))
                         .col_expr(Column::Attempts, Expr::value(*attempts))
                         .col_expr(Column::PermanentFailures, Expr::value(*permanent_failures))
@@ -788,13 +818,19 @@ impl Outbox {
                         .col_expr(Column::LastError, Expr::value(*error))
                         .filter(Column::MessageId.eq(*id))
                         .filter(Column::State.eq(pending))
+                        .filter(Column::PermanentFailures.eq(*sent_with_permanent_failures))
                         .exec(&txn)
-                        .await?;
+                        .await?
+                        .rows_affected;
+                    (id, written)
                 }
+            };
+            if written == 0 {
+                stale.push(*id);
             }
         }
         txn.commit().await?;
-        Ok(())
+        Ok(stale)
     }
 }
 

@@ -329,6 +329,48 @@ async fn dead_letter_case(fx: &Fixture, url: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_answered_after_a_retry_does_not_kill_the_message() {
+    let fx = Fixture::new();
+    refusal_across_retry_case(&fx, &fx.sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_answered_after_a_retry_on_postgres() {
+    let fx = Fixture::new();
+    refusal_across_retry_case(&fx, &postgres_url().await).await;
+}
+
+/// The far side is fixed and an operator queues the link again while a refusal from before
+/// the fix is still on its way back: that stale refusal must not make the message dead.
+async fn refusal_across_retry_case(fx: &Fixture, url: &str) {
+    let double = Double::new();
+    double.answer("p1", Some(422));
+    double.seen.lock().unwrap().refusal_delay = Duration::from_millis(400);
+    let far = double.start(fx.server_config(&fx.server)).await;
+    let outbox = open_url(url).await;
+    outbox.enqueue(vec![fx.message("p1", 0)]).await.unwrap();
+    let (hook, mut delivered) = hook();
+    let sender = Deliverer::spawn(&outbox, fx.link(far.addr), fast_config(), Some(hook)).unwrap();
+    // The last refusal fast_config allows is decided, not yet answered.
+    eventually(WAIT, "the third refusal", || async {
+        double.refused("p1") == 3
+    })
+    .await;
+    double.answer("p1", None);
+    outbox
+        .retry_dead(&fx.link_id, RetrySelection::All)
+        .await
+        .unwrap();
+
+    collect(&mut delivered, 1).await;
+    assert_eq!(double.order_of("p1"), [0]);
+    assert!(outbox.dead_letters(&fx.link_id).await.unwrap().is_empty());
+    assert_eq!(sender.counters().dead_lettered, 0);
+    sender.stop().await;
+    far.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_participant_does_not_hold_back_another() {
     let fx = Fixture::new();
     let double = Double::new();

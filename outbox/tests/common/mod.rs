@@ -165,6 +165,8 @@ pub struct Seen {
     pub answers: HashMap<String, u16>,
     /// Each accepted request is answered this much later.
     pub delay: Duration,
+    /// Each refusal is answered this much later (decided on arrival).
+    pub refusal_delay: Duration,
     pub bad_requests: u64,
     /// Well-formed requests received, answered or not yet.
     pub received: u64,
@@ -295,15 +297,21 @@ async fn handle(
     };
     let participant = json["participant"].as_str().unwrap_or_default().to_owned();
     let n = json["n"].as_u64().unwrap_or_default();
-    let delay = {
+    let (refusal, delay) = {
         let mut seen = seen.lock().unwrap();
         seen.received += 1;
-        if let Some(status) = seen.answers.get(&participant).copied() {
-            *seen.refused.entry(participant).or_default() += 1;
-            return Ok(answer(StatusCode::from_u16(status).unwrap()));
+        match seen.answers.get(&participant).copied() {
+            Some(status) => {
+                *seen.refused.entry(participant.clone()).or_default() += 1;
+                (Some(status), seen.refusal_delay)
+            }
+            None => (None, seen.delay),
         }
-        seen.delay
     };
+    if let Some(status) = refusal {
+        tokio::time::sleep(delay).await;
+        return Ok(answer(StatusCode::from_u16(status).unwrap()));
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
