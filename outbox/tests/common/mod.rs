@@ -308,12 +308,11 @@ async fn handle(
             None => (None, seen.delay),
         }
     };
-    if let Some(status) = refusal {
-        tokio::time::sleep(delay).await;
-        return Ok(answer(StatusCode::from_u16(status).unwrap()));
-    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if let Some(status) = refusal {
+        return Ok(answer(StatusCode::from_u16(status).unwrap()));
     }
     let mut seen = seen.lock().unwrap();
     if !seen.accepted.insert(id) {
